@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agentless/: push WireGuard peer edits to the fleet over pooled libssh2
+ * sessions, the same edit wireguard-install.sh makes, done safely.
+ *
+ * Threading contract: every function here may be called from any thread.
+ * Completion callbacks run on the pool's worker threads, never on the
+ * caller's; a libevent caller bridges back with event_active().  Nothing in
+ * this library ever blocks the caller on the network.
+ */
+#ifndef PV_AGENTLESS_H
+#define PV_AGENTLESS_H
+
+#include <stdint.h>
+
+#include "pv.h"
+
+struct agentless;
+
+struct agentless_config {
+	const char *identity;	 /* SSH private key (ed25519, OpenSSH format) */
+	const char *known_hosts; /* OpenSSH known_hosts; no TOFU */
+	int op_timeout_ms;	 /* deadline of one round trip; 0 = 10000 */
+	int connect_timeout_ms;	 /* TCP connect + handshake + auth; 0 = 5000 */
+	int keepalive_s;	 /* keepalive interval; 0 = 15 */
+	int no_batching;	 /* 1: one edit per round trip (bench only) */
+};
+
+enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
+
+/*
+ * One peer edit.  name follows wireguard-install.sh's rule
+ * ([A-Za-z0-9_-]{1,15}); host is the host number N of 10.7.0.N and
+ * fddd:2c4:2c4:2c4::N (2..254).  For REMOVE only name and pubkey matter.
+ * The pool copies the edit and cleanses its PSK copy when done.
+ */
+struct agentless_edit {
+	enum agentless_op op;
+	char name[16];
+	uint8_t pubkey[PV_KEY_LEN];
+	uint8_t psk[PV_KEY_LEN];
+	unsigned host;
+};
+
+/*
+ * Result of one edit.  err is 0 or a PV_E* code; detail is a human message
+ * (remote stderr, fingerprint, ...) valid only during the callback.
+ * changed is 1 if the server's state changed, 0 if the edit was a no-op.
+ */
+struct agentless_result {
+	int err;
+	int changed;
+	const char *detail;
+};
+
+typedef void (*agentless_edit_cb)(const struct agentless_result *res, void *arg);
+
+/* A peer as `wg show wg0 dump` reports it (the interface line is skipped). */
+struct agentless_peer {
+	char pubkey[PV_KEY_B64_LEN + 1];
+	char endpoint[64];	/* "(none)" when unknown */
+	char allowed_ips[128];	/* comma-separated, as wg prints it */
+	int64_t latest_handshake; /* unix seconds, 0 = never */
+	uint64_t rx_bytes, tx_bytes;
+};
+
+struct agentless_dump {
+	char iface_pubkey[PV_KEY_B64_LEN + 1]; /* server's public key (never the private) */
+	unsigned listen_port;
+	size_t n;
+	struct agentless_peer *peers; /* owned by the dump */
+};
+
+/* Callback of agentless_dump(); dump is owned by the pool, valid during the call. */
+typedef void (*agentless_dump_cb)(int err, const char *detail, const struct agentless_dump *dump,
+				  void *arg);
+
+/*
+ * New pool over the fleet (borrowed: must outlive the pool).  Sessions open
+ * lazily.  Returns 0 and *out owned by the caller, or a PV_E* code.
+ */
+int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
+		  const struct agentless_config *cfg);
+/* Fails every queued edit with PV_EUNREACH, joins workers, frees. NULL ok. */
+void agentless_free(struct agentless *pool);
+
+/*
+ * Queue an edit for a server.  Returns PV_EINVAL (bad name, host) or
+ * PV_ENOTFOUND (unknown server) at once without calling cb; otherwise 0, and
+ * cb is called exactly once.  Edits queued while a round trip is in flight
+ * go out together in the next one.
+ */
+int agentless_submit(struct agentless *pool, const char *server_id,
+		     const struct agentless_edit *edit, agentless_edit_cb cb, void *arg);
+
+/* Read the live peers of a server; cb is called exactly once on success return. */
+int agentless_dump(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
+
+/* Blocking convenience wrappers for tools and tests (not for event loops). */
+int agentless_submit_wait(struct agentless *pool, const char *server_id,
+			  const struct agentless_edit *edit, int *changed, char *detail,
+			  size_t detail_len);
+int agentless_dump_wait(struct agentless *pool, const char *server_id,
+			struct agentless_dump **out, char *detail, size_t detail_len);
+void agentless_dump_free(struct agentless_dump *dump);
+
+#endif

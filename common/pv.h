@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common/: the few things both sides of privatevpn need — one error space,
+ * WireGuard key handling, tiers and the fleet file (servers.json).
+ *
+ * Error convention (after OpenSSH's ssherr.h): functions return 0 on success
+ * or a negative PV_E* code; pv_strerror() names it.  Only the controller maps
+ * codes to HTTP statuses, in one table.
+ */
+#ifndef PV_COMMON_H
+#define PV_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum pv_err {
+	PV_OK = 0,
+	PV_ENOMEM = -1,	   /* allocation failed */
+	PV_EINVAL = -2,	   /* bad input: field, format, range */
+	PV_EIO = -3,	   /* local file or system call failed */
+	PV_ENOTFOUND = -4, /* no such user, server, peer */
+	PV_EEXIST = -5,	   /* already exists (and differs) */
+	PV_EFULL = -6,	   /* no free address on the server */
+	PV_ETIER = -7,	   /* server outside the caller's tier */
+	PV_EAUTH = -8,	   /* bad API key, admin token or SSH credentials */
+	PV_EHOSTKEY = -9,  /* SSH host key unknown or changed */
+	PV_EUNREACH = -10, /* server unreachable (connect, reset, dead session) */
+	PV_ETIMEOUT = -11, /* an operation exceeded its deadline */
+	PV_EREMOTE = -12,  /* remote command failed; stderr carries detail */
+	PV_EDB = -13,	   /* SQLite error */
+	PV_EBUSY = -14,	   /* resource temporarily busy; try again */
+	PV_ECRYPTO = -15,  /* OpenSSL failure (keygen, RNG, HMAC) */
+	PV_EDISABLED = -16 /* user exists but is not active */
+};
+
+/* Static string naming the code; never NULL. */
+const char *pv_strerror(int err);
+
+/* ---- tiers -------------------------------------------------------------- */
+
+enum pv_tier { PV_TIER_NONE = 0, PV_TIER_BASIC = 1, PV_TIER_PRO = 2 };
+
+/* "basic"/"Basic" -> PV_TIER_BASIC, "pro"/"Pro" -> PV_TIER_PRO; else NONE. */
+enum pv_tier pv_tier_parse(const char *s);
+/* Canonical lower-case name as used in API keys ("basic", "pro"); static. */
+const char *pv_tier_name(enum pv_tier t);
+/* Pro reaches every server, Basic only Basic servers. */
+int pv_tier_allows(enum pv_tier user, enum pv_tier server);
+
+/* ---- WireGuard keys ------------------------------------------------------ */
+
+#define PV_KEY_LEN 32
+#define PV_KEY_B64_LEN 44 /* without the NUL */
+
+/*
+ * Decode a canonical WireGuard base64 key (exactly 44 chars, re-encodes to
+ * itself).  Rejects whitespace, short/long input and non-canonical padding,
+ * which EVP_DecodeBlock alone would accept.  Returns 0 or PV_EINVAL.
+ */
+int pv_key_from_base64(uint8_t key[PV_KEY_LEN], const char *b64);
+/* Encode into out (45 bytes incl. NUL). */
+void pv_key_to_base64(char out[PV_KEY_B64_LEN + 1], const uint8_t key[PV_KEY_LEN]);
+/* 1 if s is a canonical 44-char key, else 0. */
+int pv_key_is_valid_base64(const char *s);
+/* Fresh X25519 key pair (OpenSSL); priv is clamped like `wg genkey`. */
+int pv_keypair_generate(uint8_t priv[PV_KEY_LEN], uint8_t pub[PV_KEY_LEN]);
+/* Public key for a private key, same result as `wg pubkey`. */
+int pv_pubkey_from_private(uint8_t pub[PV_KEY_LEN], const uint8_t priv[PV_KEY_LEN]);
+/* 32 random bytes from the CSPRNG, for a preshared key. */
+int pv_psk_generate(uint8_t psk[PV_KEY_LEN]);
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* wireguard-install.sh's client-name rule: [A-Za-z0-9_-]{1,15}. 1 if ok. */
+int pv_peer_name_is_valid(const char *name);
+
+/* ---- fleet file (servers.json) -------------------------------------------- */
+
+struct pv_server {
+	char id[32];	    /* "us-east-1": [a-z0-9-], unique */
+	char location[64];  /* "New York, USA" */
+	char region[32];    /* "North America" */
+	enum pv_tier tier;  /* tier the server belongs to */
+	char wg_host[64];   /* WireGuard endpoint host (IP or DNS name) */
+	uint16_t wg_port;   /* 51820 */
+	char ssh_host[64];  /* where the controller's SSH reaches it */
+	uint16_t ssh_port;  /* 22 */
+	char ssh_user[32];  /* root */
+	char iface[16];	    /* wg0 */
+	char subnet4[19];   /* "10.7.0.0/24" */
+	char subnet6[44];   /* "fddd:2c4:2c4:2c4::/64" */
+};
+
+struct pv_fleet {
+	size_t n;
+	struct pv_server *servers; /* owned; n entries */
+};
+
+/*
+ * Load and validate a fleet file.  On success *out is a new fleet owned by
+ * the caller (pv_fleet_free).  On failure returns PV_EINVAL/PV_EIO and writes
+ * a message naming the file, the entry and the field into err.
+ */
+int pv_fleet_load(struct pv_fleet **out, const char *path, char *err, size_t errlen);
+/* Same, from a JSON text already in memory; `what` names it in errors. */
+int pv_fleet_parse(struct pv_fleet **out, const char *json, size_t len, const char *what,
+		   char *err, size_t errlen);
+void pv_fleet_free(struct pv_fleet *fleet);
+/* Borrowed pointer into fleet, or NULL. */
+const struct pv_server *pv_fleet_find(const struct pv_fleet *fleet, const char *id);
+
+/* ---- small helpers -------------------------------------------------------- */
+
+/* Monotonic clock in milliseconds / microseconds. */
+uint64_t pv_now_ms(void);
+uint64_t pv_now_us(void);
+
+/*
+ * Read a whole small file (at most max bytes) into a new NUL-terminated
+ * buffer owned by the caller.  If secret is set, refuses (PV_EINVAL) a file
+ * readable by group or others, like OpenSSH's sshkey_perm_ok().
+ */
+int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secret);
+
+#endif

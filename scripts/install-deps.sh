@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs every Debian package privatevpn needs to build, test, benchmark
+# and run its demo.  Idempotent: does nothing when all are present.  Used by
+# the README's commands and by CI alike.
+set -eu
+
+PKGS="cmake make gcc pkg-config
+libssh2-1-dev libevent-dev libjansson-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
+wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables iputils-ping
+util-linux procps curl jq openssl
+wrk hyperfine valgrind clang libclang-rt-14-dev
+shellcheck cppcheck clang-format clang-tidy"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing; run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
