@@ -17,20 +17,20 @@
 
 enum pv_err {
 	PV_OK = 0,
-	PV_ENOMEM = -1,	   /* allocation failed */
-	PV_EINVAL = -2,	   /* bad input: field, format, range */
-	PV_EIO = -3,	   /* local file or system call failed */
+	PV_ENOMEM = -1,    /* allocation failed */
+	PV_EINVAL = -2,    /* bad input: field, format, range */
+	PV_EIO = -3,       /* local file or system call failed */
 	PV_ENOTFOUND = -4, /* no such user, server, peer */
-	PV_EEXIST = -5,	   /* already exists (and differs) */
-	PV_EFULL = -6,	   /* no free address on the server */
-	PV_ETIER = -7,	   /* server outside the caller's tier */
-	PV_EAUTH = -8,	   /* bad API key, admin token or SSH credentials */
+	PV_EEXIST = -5,    /* already exists (and differs) */
+	PV_EFULL = -6,     /* no free address on the server */
+	PV_ETIER = -7,     /* server outside the caller's tier */
+	PV_EAUTH = -8,     /* bad API key, admin token or SSH credentials */
 	PV_EHOSTKEY = -9,  /* SSH host key unknown or changed */
 	PV_EUNREACH = -10, /* server unreachable (connect, reset, dead session) */
 	PV_ETIMEOUT = -11, /* an operation exceeded its deadline */
 	PV_EREMOTE = -12,  /* remote command failed; stderr carries detail */
-	PV_EDB = -13,	   /* SQLite error */
-	PV_EBUSY = -14,	   /* resource temporarily busy; try again */
+	PV_EDB = -13,      /* SQLite error */
+	PV_EBUSY = -14,    /* resource temporarily busy; try again */
 	PV_ECRYPTO = -15,  /* OpenSSL failure (keygen, RNG, HMAC) */
 	PV_EDISABLED = -16 /* user exists but is not active */
 };
@@ -51,7 +51,7 @@ int pv_tier_allows(enum pv_tier user, enum pv_tier server);
 
 /* ---- WireGuard keys ------------------------------------------------------ */
 
-#define PV_KEY_LEN 32
+#define PV_KEY_LEN     32
 #define PV_KEY_B64_LEN 44 /* without the NUL */
 
 /*
@@ -79,18 +79,18 @@ int pv_peer_name_is_valid(const char *name);
 /* ---- fleet file (servers.json) -------------------------------------------- */
 
 struct pv_server {
-	char id[32];	    /* "us-east-1": [a-z0-9-], unique */
-	char location[64];  /* "New York, USA" */
-	char region[32];    /* "North America" */
-	enum pv_tier tier;  /* tier the server belongs to */
-	char wg_host[64];   /* WireGuard endpoint host (IP or DNS name) */
-	uint16_t wg_port;   /* 51820 */
-	char ssh_host[64];  /* where the controller's SSH reaches it */
-	uint16_t ssh_port;  /* 22 */
-	char ssh_user[32];  /* root */
-	char iface[16];	    /* wg0 */
-	char subnet4[19];   /* "10.7.0.0/24" */
-	char subnet6[44];   /* "fddd:2c4:2c4:2c4::/64" */
+	char id[32];       /* "us-east-1": [a-z0-9-], unique */
+	char location[64]; /* "New York, USA" */
+	char region[32];   /* "North America" */
+	enum pv_tier tier; /* tier the server belongs to */
+	char wg_host[64];  /* WireGuard endpoint host (IP or DNS name) */
+	uint16_t wg_port;  /* 51820 */
+	char ssh_host[64]; /* where the controller's SSH reaches it */
+	uint16_t ssh_port; /* 22 */
+	char ssh_user[32]; /* root */
+	char iface[16];    /* wg0 */
+	char subnet4[19];  /* "10.7.0.0/24" */
+	char subnet6[44];  /* "fddd:2c4:2c4:2c4::/64" */
 };
 
 struct pv_fleet {
@@ -105,8 +105,8 @@ struct pv_fleet {
  */
 int pv_fleet_load(struct pv_fleet **out, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text already in memory; `what` names it in errors. */
-int pv_fleet_parse(struct pv_fleet **out, const char *json, size_t len, const char *what,
-		   char *err, size_t errlen);
+int pv_fleet_parse(struct pv_fleet **out, const char *json, size_t len, const char *what, char *err,
+                   size_t errlen);
 void pv_fleet_free(struct pv_fleet *fleet);
 /* Borrowed pointer into fleet, or NULL. */
 const struct pv_server *pv_fleet_find(const struct pv_fleet *fleet, const char *id);

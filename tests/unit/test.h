@@ -24,7 +24,7 @@ static int test_count;
 #define TEST_FAIL(fmt, ...)                                                                        \
 	do {                                                                                       \
 		fprintf(stderr, "FAIL %s:%d [%s]: " fmt "\n", __FILE__, __LINE__, test_current,    \
-			__VA_ARGS__);                                                              \
+		        __VA_ARGS__);                                                              \
 		exit(1);                                                                           \
 	} while (0)
 
@@ -49,14 +49,14 @@ static int test_count;
 	do {                                                                                       \
 		const char *a_ = (a), *b_ = (b);                                                   \
 		if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
-			TEST_FAIL("%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)",          \
-				  b_ ? b_ : "(null)");                                             \
+			TEST_FAIL("%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)",         \
+			          b_ ? b_ : "(null)");                                             \
 	} while (0)
 #define ASSERT_STR_CONTAINS(hay, needle)                                                           \
 	do {                                                                                       \
 		const char *h_ = (hay), *n_ = (needle);                                            \
 		if (!h_ || !strstr(h_, n_))                                                        \
-			TEST_FAIL("%s == \"%s\" lacks \"%s\"", #hay, h_ ? h_ : "(null)", n_);       \
+			TEST_FAIL("%s == \"%s\" lacks \"%s\"", #hay, h_ ? h_ : "(null)", n_);      \
 	} while (0)
 
 /* Print the closing line CI reads, and the exit code. */

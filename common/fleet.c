@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fleet file (servers.json, schema in docs/servers-json.md): parsed with
+ * jansson, every field whitelisted and checked, and every error names the
+ * file, the entry and the field so an operator can fix it without guessing.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "pv.h"
+
+#define FLEET_MAX_BYTES   (1u << 20)
+#define FLEET_MAX_SERVERS 1024
+
+/* Where we are in the file, for error messages. */
+struct fleet_ctx {
+	const char *what; /* file name */
+	size_t index;     /* entry number */
+	const char *id;   /* entry id once known */
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct fleet_ctx *c, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int fail(struct fleet_ctx *c, const char *field, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (c->id)
+		snprintf(c->err, c->errlen, "%s: servers[%zu] (\"%s\"): field \"%s\": %s", c->what,
+		         c->index, c->id, field, why);
+	else
+		snprintf(c->err, c->errlen, "%s: servers[%zu]: field \"%s\": %s", c->what, c->index,
+		         field, why);
+	return PV_EINVAL;
+}
+
+static int charset_ok(const char *s, const char *extra, int allow_upper)
+{
+	for (; *s; s++) {
+		char ch = *s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    (allow_upper && ch >= 'A' && ch <= 'Z') || strchr(extra, ch))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+static int is_host_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-';
+}
+
+/* RFC 1123 host name whose last label is not all digits (RFC 3696 §2). */
+static int hostname_ok(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	const char *last = s, *p;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (p = s; *p; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			label = 0;
+			last = p + 1;
+			continue;
+		}
+		if (!is_host_char(*p) || (label == 0 && *p == '-') || ++label > 63)
+			return 0;
+	}
+	if (label == 0 || p[-1] == '-')
+		return 0;
+	return strspn(last, "0123456789") != strlen(last);
+}
+
+static int host_ok(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1 ||
+	       hostname_ok(s);
+}
+
+/* "a.b.c.0/24" or "x::/64": the lease model numbers hosts 2..254 in both. */
+static int subnet_ok(const char *s, int family)
+{
+	unsigned char buf[16];
+	const char *want = family == AF_INET ? "/24" : "/64";
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t n;
+
+	if (!slash || strcmp(slash, want) != 0)
+		return 0;
+	n = (size_t)(slash - s);
+	if (n == 0 || n >= sizeof(addr))
+		return 0;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	if (inet_pton(family, addr, buf) != 1)
+		return 0;
+	/* Host bits must be zero. */
+	if (family == AF_INET)
+		return buf[3] == 0;
+	for (n = 8; n < 16; n++)
+		if (buf[n])
+			return 0;
+	return 1;
+}
+
+static int get_str(struct fleet_ctx *c, json_t *obj, const char *key, const char *field, char *dst,
+                   size_t dstlen)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t len;
+
+	if (!v)
+		return fail(c, field, "missing");
+	if (!json_is_string(v))
+		return fail(c, field, "must be a string");
+	len = json_string_length(v);
+	if (len == 0 || len >= dstlen)
+		return fail(c, field, "must be 1..%zu characters", dstlen - 1);
+	if (strlen(json_string_value(v)) != len)
+		return fail(c, field, "contains a NUL byte");
+	memcpy(dst, json_string_value(v), len + 1);
+	return 0;
+}
+
+static int get_port(struct fleet_ctx *c, json_t *obj, const char *field, uint16_t *dst)
+{
+	json_t *v = json_object_get(obj, "port");
+
+	if (!v)
+		return fail(c, field, "missing");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+		return fail(c, field, "must be an integer 1..65535");
+	*dst = (uint16_t)json_integer_value(v);
+	return 0;
+}
+
+/* Refuse keys outside the schema: a typo must not silently become a default. */
+static int only_keys(struct fleet_ctx *c, json_t *obj, const char *prefix,
+                     const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v)
+	{
+		const char *const *a;
+		char field[64];
+
+		for (a = allowed; *a; a++)
+			if (strcmp(*a, key) == 0)
+				break;
+		if (*a)
+			continue;
+		snprintf(field, sizeof(field), "%s%s", prefix, key);
+		return fail(c, field, "unknown field");
+	}
+	return 0;
+}
+
+static int parse_wireguard(struct fleet_ctx *c, json_t *wg, struct pv_server *s)
+{
+	static const char *const keys[] = {"host", "port", "interface", "ipv4", "ipv6", NULL};
+	int r;
+
+	if (!json_is_object(wg))
+		return fail(c, "wireguard", "must be an object");
+	if ((r = only_keys(c, wg, "wireguard.", keys)) < 0 ||
+	    (r = get_str(c, wg, "host", "wireguard.host", s->wg_host, sizeof(s->wg_host))) < 0 ||
+	    (r = get_port(c, wg, "wireguard.port", &s->wg_port)) < 0 ||
+	    (r = get_str(c, wg, "interface", "wireguard.interface", s->iface, sizeof(s->iface))) <
+	            0 ||
+	    (r = get_str(c, wg, "ipv4", "wireguard.ipv4", s->subnet4, sizeof(s->subnet4))) < 0 ||
+	    (r = get_str(c, wg, "ipv6", "wireguard.ipv6", s->subnet6, sizeof(s->subnet6))) < 0)
+		return r;
+	if (!host_ok(s->wg_host))
+		return fail(c, "wireguard.host", "not an IP address or host name");
+	/* wg-quick's own rule for interface names. */
+	if (!charset_ok(s->iface, "_=+.-", 1))
+		return fail(c, "wireguard.interface", "must match [A-Za-z0-9_=+.-]{1,15}");
+	if (!subnet_ok(s->subnet4, AF_INET))
+		return fail(c, "wireguard.ipv4", "must be an IPv4 network with prefix /24");
+	if (!subnet_ok(s->subnet6, AF_INET6))
+		return fail(c, "wireguard.ipv6", "must be an IPv6 network with prefix /64");
+	return 0;
+}
+
+static int parse_ssh(struct fleet_ctx *c, json_t *ssh, struct pv_server *s)
+{
+	static const char *const keys[] = {"host", "port", "user", NULL};
+	int r;
+
+	if (!json_is_object(ssh))
+		return fail(c, "ssh", "must be an object");
+	if ((r = only_keys(c, ssh, "ssh.", keys)) < 0 ||
+	    (r = get_str(c, ssh, "host", "ssh.host", s->ssh_host, sizeof(s->ssh_host))) < 0 ||
+	    (r = get_port(c, ssh, "ssh.port", &s->ssh_port)) < 0 ||
+	    (r = get_str(c, ssh, "user", "ssh.user", s->ssh_user, sizeof(s->ssh_user))) < 0)
+		return r;
+	if (!host_ok(s->ssh_host))
+		return fail(c, "ssh.host", "not an IP address or host name");
+	if (!charset_ok(s->ssh_user, "_-", 0) || s->ssh_user[0] == '-')
+		return fail(c, "ssh.user", "must match [a-z0-9_][a-z0-9_-]*");
+	return 0;
+}
+
+static int parse_server(struct fleet_ctx *c, json_t *e, struct pv_server *s)
+{
+	static const char *const keys[] = {"id",  "location",  "region", "tier",
+	                                   "ssh", "wireguard", NULL};
+	char tier[16];
+	int r;
+
+	if (!json_is_object(e))
+		return fail(c, "(entry)", "must be an object");
+	if ((r = get_str(c, e, "id", "id", s->id, sizeof(s->id))) < 0)
+		return r;
+	if (!charset_ok(s->id, "-", 0))
+		return fail(c, "id", "must match [a-z0-9-]{1,31}");
+	c->id = s->id;
+	if ((r = only_keys(c, e, "", keys)) < 0 ||
+	    (r = get_str(c, e, "location", "location", s->location, sizeof(s->location))) < 0 ||
+	    (r = get_str(c, e, "region", "region", s->region, sizeof(s->region))) < 0 ||
+	    (r = get_str(c, e, "tier", "tier", tier, sizeof(tier))) < 0)
+		return r;
+	s->tier = pv_tier_parse(tier);
+	if (s->tier == PV_TIER_NONE)
+		return fail(c, "tier", "unknown tier \"%s\" (expected Basic or Pro)", tier);
+	if ((r = parse_wireguard(c, json_object_get(e, "wireguard"), s)) < 0)
+		return r;
+	return parse_ssh(c, json_object_get(e, "ssh"), s);
+}
+
+static int check_unique(struct fleet_ctx *c, const struct pv_server *all, size_t n)
+{
+	const struct pv_server *s = &all[n];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(all[i].id, s->id) == 0)
+			return fail(c, "id", "duplicate of servers[%zu]", i);
+		if (strcmp(all[i].wg_host, s->wg_host) == 0 && all[i].wg_port == s->wg_port)
+			return fail(c, "wireguard.host", "endpoint %s:%u duplicates servers[%zu]",
+			            s->wg_host, s->wg_port, i);
+	}
+	return 0;
+}
+
+static int parse_top(struct fleet_ctx *c, json_t *root, json_t **servers)
+{
+	json_t *v;
+	const char *key;
+
+	if (!json_is_object(root)) {
+		snprintf(c->err, c->errlen, "%s: top level must be an object", c->what);
+		return PV_EINVAL;
+	}
+	json_object_foreach(root, key, v)
+	{
+		if (strcmp(key, "comment") && strcmp(key, "version") && strcmp(key, "servers")) {
+			snprintf(c->err, c->errlen, "%s: unknown top-level field \"%s\"", c->what,
+			         key);
+			return PV_EINVAL;
+		}
+	}
+	v = json_object_get(root, "version");
+	if (!json_is_integer(v) || json_integer_value(v) != 1) {
+		snprintf(c->err, c->errlen, "%s: field \"version\": must be 1", c->what);
+		return PV_EINVAL;
+	}
+	*servers = json_object_get(root, "servers");
+	if (!json_is_array(*servers) || json_array_size(*servers) == 0 ||
+	    json_array_size(*servers) > FLEET_MAX_SERVERS) {
+		snprintf(c->err, c->errlen,
+		         "%s: field \"servers\": must be an array of 1..%d entries", c->what,
+		         FLEET_MAX_SERVERS);
+		return PV_EINVAL;
+	}
+	return 0;
+}
+
+int pv_fleet_parse(struct pv_fleet **out, const char *json, size_t len, const char *what, char *err,
+                   size_t errlen)
+{
+	struct fleet_ctx c = {.what = what, .err = err, .errlen = errlen};
+	struct pv_fleet *fleet = NULL;
+	json_t *root, *servers = NULL;
+	json_error_t jerr;
+	int r;
+
+	*out = NULL;
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", what, jerr.line, jerr.column, jerr.text);
+		return PV_EINVAL;
+	}
+	if ((r = parse_top(&c, root, &servers)) < 0)
+		goto out;
+	r = PV_ENOMEM;
+	fleet = calloc(1, sizeof(*fleet));
+	if (!fleet)
+		goto out;
+	fleet->servers = calloc(json_array_size(servers), sizeof(*fleet->servers));
+	if (!fleet->servers)
+		goto out;
+	for (c.index = 0; c.index < json_array_size(servers); c.index++) {
+		c.id = NULL;
+		r = parse_server(&c, json_array_get(servers, c.index), &fleet->servers[c.index]);
+		if (r == 0)
+			r = check_unique(&c, fleet->servers, c.index);
+		if (r < 0)
+			goto out;
+		fleet->n++;
+	}
+	*out = fleet;
+	fleet = NULL;
+	r = 0;
+out:
+	pv_fleet_free(fleet);
+	json_decref(root);
+	return r;
+}
+
+int pv_fleet_load(struct pv_fleet **out, const char *path, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	r = pv_file_read(&text, &len, path, FLEET_MAX_BYTES, 0);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: cannot read fleet file: %s%s", path, pv_strerror(r),
+		         r == PV_EINVAL ? " (larger than 1 MiB or not a regular file)" : "");
+		return r;
+	}
+	r = pv_fleet_parse(out, text, len, path, err, errlen);
+	free(text);
+	return r;
+}
+
+void pv_fleet_free(struct pv_fleet *fleet)
+{
+	if (!fleet)
+		return;
+	free(fleet->servers);
+	free(fleet);
+}
+
+const struct pv_server *pv_fleet_find(const struct pv_fleet *fleet, const char *id)
+{
+	size_t i;
+
+	if (!fleet || !id)
+		return NULL;
+	for (i = 0; i < fleet->n; i++)
+		if (strcmp(fleet->servers[i].id, id) == 0)
+			return &fleet->servers[i];
+	return NULL;
+}

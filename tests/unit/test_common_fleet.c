@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* The fleet file: the shipped servers.json loads, and broken entries are named precisely. */
+#include <stdio.h>
+
+#include "pv.h"
+#include "test.h"
+
+#define ENTRY(id, tier, host)                                                                      \
+	"{\"id\":\"" id "\",\"location\":\"L\",\"region\":\"R\",\"tier\":\"" tier "\","            \
+	"\"wireguard\":{\"host\":\"" host "\",\"port\":51820,\"interface\":\"wg0\","               \
+	"\"ipv4\":\"10.7.0.0/24\",\"ipv6\":\"fddd:2c4:2c4:2c4::/64\"},"                            \
+	"\"ssh\":{\"host\":\"" host "\",\"port\":22,\"user\":\"root\"}}"
+#define FLEET(...) "{\"version\":1,\"servers\":[" __VA_ARGS__ "]}"
+
+static void test_shipped_fleet_loads(void)
+{
+	const char *src = getenv("PV_SRC");
+	struct pv_fleet *f = NULL;
+	char path[4096], err[256] = "";
+	size_t i, basic = 0;
+
+	TEST_START("the shipped servers.json holds the seed's 15 servers, 3 of them Basic");
+	ASSERT_TRUE(src != NULL);
+	snprintf(path, sizeof(path), "%s/servers.json", src);
+	if (pv_fleet_load(&f, path, err, sizeof(err)) != 0)
+		TEST_FAIL("load failed: %s", err);
+	ASSERT_INT_EQ(f->n, 15);
+	for (i = 0; i < f->n; i++) {
+		basic += f->servers[i].tier == PV_TIER_BASIC;
+		ASSERT_INT_EQ(f->servers[i].wg_port, 51820);
+		ASSERT_STR_EQ(f->servers[i].iface, "wg0");
+		ASSERT_STR_EQ(f->servers[i].subnet4, "10.7.0.0/24");
+		ASSERT_STR_EQ(f->servers[i].subnet6, "fddd:2c4:2c4:2c4::/64");
+	}
+	ASSERT_INT_EQ(basic, 3);
+	ASSERT_INT_EQ(pv_fleet_find(f, "eu-central-1")->tier, PV_TIER_PRO);
+	ASSERT_INT_EQ(pv_fleet_find(f, "us-west-1")->tier, PV_TIER_BASIC);
+	ASSERT_TRUE(pv_fleet_find(f, "mars-1") == NULL);
+	pv_fleet_free(f);
+	TEST_DONE();
+}
+
+static void expect_error(const char *name, const char *json, const char *needle1,
+                         const char *needle2)
+{
+	struct pv_fleet *f = (struct pv_fleet *)1;
+	char err[256] = "";
+
+	TEST_START(name);
+	ASSERT_INT_EQ(pv_fleet_parse(&f, json, strlen(json), "servers.json", err, sizeof(err)),
+	              PV_EINVAL);
+	ASSERT_TRUE(f == NULL);
+	ASSERT_STR_CONTAINS(err, needle1);
+	ASSERT_STR_CONTAINS(err, needle2);
+	TEST_DONE();
+}
+
+int main(void)
+{
+	test_shipped_fleet_loads();
+	expect_error("a duplicate id is refused naming both entries",
+	             FLEET(ENTRY("a-1", "Basic", "192.0.2.1") "," ENTRY("a-1", "Pro", "192.0.2.2")),
+	             "servers[1] (\"a-1\")", "duplicate of servers[0]");
+	expect_error("an unknown tier is refused naming the field",
+	             FLEET(ENTRY("a-1", "Gold", "192.0.2.1")), "field \"tier\"", "Gold");
+	expect_error("a malformed IPv4 address is refused",
+	             FLEET(ENTRY("a-1", "Pro", "192.0.2.300")), "servers[0] (\"a-1\")",
+	             "wireguard.host");
+	expect_error("a host with shell characters is refused",
+	             FLEET(ENTRY("a-1", "Pro", "h;reboot")), "wireguard.host", "not an IP address");
+	expect_error("an unknown field is refused, not ignored",
+	             FLEET("{\"id\":\"a-1\",\"tierr\":\"Pro\"}"), "field \"tierr\"", "unknown");
+	expect_error("a missing section is named",
+	             FLEET("{\"id\":\"a-1\",\"location\":\"L\","
+	                   "\"region\":\"R\",\"tier\":\"Pro\"}"),
+	             "field \"wireguard\"", "must be an object");
+	expect_error("a duplicate JSON key is refused with its position",
+	             "{\"version\":1,\"version\":1,\"servers\":[]}",
+	             "servers.json:1:", "duplicate");
+	expect_error("a duplicate endpoint is refused",
+	             FLEET(ENTRY("a-1", "Basic", "192.0.2.1") "," ENTRY("a-2", "Pro", "192.0.2.1")),
+	             "servers[1] (\"a-2\")", "192.0.2.1:51820");
+	expect_error("an empty fleet is refused", FLEET(""), "\"servers\"", "1..");
+	TEST_SUMMARY();
+}
