@@ -1,0 +1,137 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+# tests/e2e/lib.sh: helpers for e2e scenarios (sourced, bash).  A scenario:
+#
+#   #!/usr/bin/env bash
+#   . "$(dirname "$0")/lib.sh"
+#   fleet_up 3                      # servers, controller ns, hub; torn down on exit
+#   srv us-east-1 wg show wg0       # in the server's net + mount namespace
+#   srv_ssh us-east-1 wg show wg0   # over real ssh from the controller namespace
+#   ctl curl …                      # in the controller namespace
+#   client_add alice; cli alice wg-quick up …   # client namespaces
+#   [[ $(srv us-east-1 wg show wg0 listen-port) == 51820 ]] || fail "no listen port"
+#   pass                            # teardown + leak check, prints PASS
+#
+# Everything brought up is torn down on EXIT, INT and TERM, also on failure;
+# on_exit CMD registers more cleanup (run first, last registered first).
+set -euo pipefail
+
+PV_SRC=${PV_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PV_BUILD=${PV_BUILD:-$PV_SRC/build}
+FLEET=$PV_SRC/tests/fleet/fleet
+E2E_NAME=$(basename "$0" .sh)
+FLEET_DIR=""
+FLEET_ID=""
+E2E_TMP=""
+E2E_CLEANUP=()
+
+trace() { echo "[$E2E_NAME] $*" >&2; }
+fail() {
+	echo "[$E2E_NAME] FAIL: $*" >&2
+	exit 1
+}
+# Prints a command, then runs it.
+pp() {
+	echo "[$E2E_NAME] + $*" >&2
+	"$@"
+}
+
+# Fails (never skips) when a prerequisite is missing.
+require() {
+	local c
+	[[ $(id -u) == 0 ]] || fail "e2e tests need root (network namespaces)"
+	for c in "$@"; do
+		command -v "$c" >/dev/null || fail "missing prerequisite '$c' (scripts/install-deps.sh installs it)"
+	done
+}
+
+on_exit() { E2E_CLEANUP+=("$1"); }
+
+# A scratch directory removed at exit (unless PV_KEEP=1).
+e2e_tmp() {
+	[[ -n $E2E_TMP ]] || E2E_TMP=$(mktemp -d "/tmp/pv-e2e-$E2E_NAME.XXXXXX")
+	echo "$E2E_TMP"
+}
+
+# Fails when this run left namespaces behind.
+leak_check() {
+	local left
+	[[ -n $FLEET_ID ]] || return 0
+	left=$(ip netns list | awk -v p="$FLEET_ID-" 'index($1, p) == 1 { print $1 }')
+	[[ -z $left ]] || fail "leak: namespaces left behind: $left"
+}
+
+e2e_teardown() {
+	local rc=$? i
+	trap - EXIT INT TERM
+	set +e
+	for ((i = ${#E2E_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${E2E_CLEANUP[i]}"
+	done
+	if [[ -n $FLEET_DIR ]]; then
+		"$FLEET" down "$FLEET_DIR" || rc=1
+		(leak_check) || rc=1
+	fi
+	if [[ ${PV_KEEP:-0} == 1 || $rc != 0 ]]; then
+		[[ -z $FLEET_DIR$E2E_TMP ]] || trace "kept for inspection: $FLEET_DIR $E2E_TMP"
+	else
+		rm -rf "$FLEET_DIR" "$E2E_TMP"
+	fi
+	exit "$rc"
+}
+trap e2e_teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# fleet_up N: brings up N servers (1..15) and sources their env (FLEET_ID,
+# FLEET_N, FLEET_NS_CTL, FLEET_CTL_ADDR, SERVER_IDS, FLEET_SSH_KEY, …).
+fleet_up() {
+	require ip nsenter unshare sshd ssh ssh-keygen wg wg-quick wireguard-go nft jq
+	FLEET_DIR=$(mktemp -d "/tmp/pv-fleet-$E2E_NAME.XXXXXX")
+	"$FLEET" up -n "${1:-15}" "$FLEET_DIR" || fail "fleet up failed"
+	# shellcheck source=/dev/null
+	. "$FLEET_DIR/env"
+}
+
+# Tears the fleet down now and checks for leaks (the EXIT trap does it too).
+fleet_down() {
+	"$FLEET" down "$FLEET_DIR" || fail "fleet down failed"
+	leak_check
+}
+
+srv() {
+	local id=$1
+	shift
+	"$FLEET" exec "$FLEET_DIR" "$id" -- "$@"
+}
+srv_ssh() {
+	local id=$1
+	shift
+	"$FLEET" ssh "$FLEET_DIR" "$id" -- "$@"
+}
+srv_addr() { "$FLEET" addr "$FLEET_DIR" "$1"; }
+ctl() { ip netns exec "$FLEET_NS_CTL" "$@"; }
+client_add() { "$FLEET" client "$FLEET_DIR" "$1"; }
+cli() {
+	local name=$1
+	shift
+	"$FLEET" client-exec "$FLEET_DIR" "$name" -- "$@"
+}
+srv_stop() { "$FLEET" stop "$FLEET_DIR" "$1"; }
+srv_start() { "$FLEET" start "$FLEET_DIR" "$1"; }
+
+# Polls CMD… until it succeeds, up to $WAIT_S seconds (default 20).
+wait_for() {
+	local deadline=$((SECONDS + ${WAIT_S:-20}))
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || fail "timed out waiting for: $*"
+		sleep 0.1
+	done
+}
+
+# Ends a passing scenario: teardown, leak check, PASS.
+pass() {
+	if [[ -n $FLEET_DIR ]]; then fleet_down; fi
+	trace "PASS"
+	exit 0
+}
