@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The controller API client (docs/api.md) on libcurl's easy interface: HTTPS
+ * only, peer and host always verified (--cacert adds a private CA; there is
+ * no insecure mode), proxies from the environment ignored, replies capped and
+ * parsed with jansson.  vpnctl_api_fail turns an error into the next step.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "vpnctl.h"
+
+struct reply_buf {
+	char *data;
+	size_t len;
+	int overflow;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct reply_buf *b = userdata;
+	size_t n = size * nmemb;
+	char *p;
+
+	if (b->len + n > VPNCTL_MAX_REPLY) {
+		b->overflow = 1;
+		return 0;
+	}
+	p = realloc(b->data, b->len + n + 1);
+	if (!p)
+		return 0;
+	memcpy(p + b->len, ptr, n);
+	b->data = p;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+static int status_to_err(long status)
+{
+	switch (status) {
+	case 400:
+	case 413:
+		return PV_EINVAL;
+	case 401:
+		return PV_EAUTH;
+	case 403:
+		return PV_ETIER;
+	case 404:
+		return PV_ENOTFOUND;
+	case 409:
+		return PV_EFULL;
+	}
+	return PV_EREMOTE;
+}
+
+/* Fill e from an error reply {"error":..., "code":...}; tolerate anything. */
+static void parse_error(const struct reply_buf *b, struct vpnctl_api_error *e)
+{
+	const char *msg = NULL, *code = NULL;
+	json_t *j = b->data ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+
+	if (j && json_unpack(j, "{s?:s, s?:s}", "error", &msg, "code", &code) == 0) {
+		snprintf(e->msg, sizeof(e->msg), "%s", msg ? msg : "");
+		snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
+	}
+	if (!e->msg[0])
+		snprintf(e->msg, sizeof(e->msg), "HTTP status %ld", e->status);
+	json_decref(j);
+}
+
+static CURL *make_handle(const struct vpnctl_conf *c, const char *url, struct reply_buf *b,
+                         struct curl_slist *headers, char *errbuf)
+{
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->cacert)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+	/* The controller is addressed directly: an http_proxy from the environment must not
+	 * see the API key. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "vpnctl/" PV_VERSION);
+	return h;
+}
+
+int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path, json_t *body,
+               json_t **reply, struct vpnctl_api_error *e)
+{
+	char url[1024], keyhdr[VPNCTL_MAX_KEY_LEN + 16], errbuf[CURL_ERROR_SIZE] = "";
+	struct reply_buf b = {0};
+	struct curl_slist *headers = NULL, *tmp;
+	char *payload = NULL;
+	json_error_t je;
+	CURLcode cc;
+	CURL *h = NULL;
+	int r = PV_ENOMEM;
+
+	*reply = NULL;
+	memset(e, 0, sizeof(*e));
+	if (!vpnctl_key_is_valid(c->api_key) ||
+	    snprintf(url, sizeof(url), "%s%s", c->api_url, path) >= (int)sizeof(url)) {
+		snprintf(e->msg, sizeof(e->msg), "malformed API key or URL in the login config");
+		return PV_EINVAL;
+	}
+	snprintf(keyhdr, sizeof(keyhdr), "X-API-Key: %s", c->api_key);
+	tmp = curl_slist_append(headers, keyhdr);
+	if (!tmp)
+		goto out;
+	headers = tmp;
+	tmp = curl_slist_append(headers, "Accept: application/json");
+	if (!tmp)
+		goto out;
+	headers = tmp;
+	if (body) {
+		payload = json_dumps(body, JSON_COMPACT);
+		tmp = payload ? curl_slist_append(headers, "Content-Type: application/json") : NULL;
+		if (!tmp)
+			goto out;
+		headers = tmp;
+	}
+	h = make_handle(c, url, &b, headers, errbuf);
+	if (!h)
+		goto out;
+	if (payload)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+	else if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	cc = curl_easy_perform(h);
+	if (cc != CURLE_OK) {
+		r = b.overflow ? PV_EREMOTE : PV_EUNREACH;
+		snprintf(e->msg, sizeof(e->msg), "%s: %s", c->api_url,
+		         b.overflow  ? "reply larger than 1 MiB"
+		         : errbuf[0] ? errbuf
+		                     : curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &e->status);
+	if (e->status < 200 || e->status > 299) {
+		parse_error(&b, e);
+		r = status_to_err(e->status);
+		goto out;
+	}
+	*reply = b.data ? json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	if (!*reply || !json_is_object(*reply)) {
+		json_decref(*reply);
+		*reply = NULL;
+		snprintf(e->msg, sizeof(e->msg), "%s%s: reply is not a JSON object", c->api_url,
+		         path);
+		r = PV_EREMOTE;
+		goto out;
+	}
+	r = 0;
+out:
+	if (r == PV_ENOMEM && !e->msg[0])
+		snprintf(e->msg, sizeof(e->msg), "out of memory");
+	curl_easy_cleanup(h);
+	curl_slist_free_all(headers);
+	OPENSSL_cleanse(keyhdr, sizeof(keyhdr));
+	if (payload)
+		OPENSSL_clear_free(payload, strlen(payload));
+	if (b.data)
+		OPENSSL_clear_free(b.data, b.len + 1);
+	return r;
+}
+
+static int copy_str(char *dst, size_t len, const char *src)
+{
+	return snprintf(dst, len, "%s", src ? src : "") < (int)len ? 0 : PV_EINVAL;
+}
+
+int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t *n)
+{
+	json_t *arr = json_object_get(reply, "servers"), *it;
+	struct vpnctl_server *s;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!json_is_array(arr))
+		return PV_EINVAL;
+	s = calloc(json_array_size(arr) + 1, sizeof(*s));
+	if (!s)
+		return PV_ENOMEM;
+	json_array_foreach(arr, i, it)
+	{
+		const char *id, *loc = NULL, *reg = NULL, *tier = NULL, *host, *st = NULL;
+		json_int_t port = 51820, load = -1, cap = -1;
+
+		if (json_unpack(it, "{s:s, s?:s, s?:s, s?:s, s:s, s?:I, s?:s, s?:I, s?:I}", "id",
+		                &id, "location", &loc, "region", &reg, "tier", &tier, "host", &host,
+		                "port", &port, "status", &st, "load", &load, "capacity",
+		                &cap) < 0 ||
+		    copy_str(s[i].id, sizeof(s[i].id), id) < 0 ||
+		    copy_str(s[i].location, sizeof(s[i].location), loc) < 0 ||
+		    copy_str(s[i].region, sizeof(s[i].region), reg) < 0 ||
+		    copy_str(s[i].tier, sizeof(s[i].tier), tier) < 0 ||
+		    copy_str(s[i].host, sizeof(s[i].host), host) < 0 ||
+		    copy_str(s[i].status, sizeof(s[i].status), st ? st : "unknown") < 0 ||
+		    port < 1 || port > 65535) {
+			free(s);
+			return PV_EINVAL;
+		}
+		s[i].port = (unsigned)port;
+		s[i].load = (long)load;
+		s[i].capacity = (long)cap;
+	}
+	*out = s;
+	*n = json_array_size(arr);
+	return 0;
+}
+
+int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what)
+{
+	switch (r) {
+	case PV_EUNREACH:
+		vpnctl_err("%s: cannot reach the controller: %s\n  Check the URL (vpnctl login "
+		           "--api URL), the network, and --cacert if it uses a private CA.",
+		           what, e->msg);
+		return VX_NETWORK;
+	case PV_EAUTH:
+		vpnctl_err("%s: the controller refused the API key (%s).\n  Run `vpnctl login` "
+		           "with a current key from the portal.",
+		           what, e->msg);
+		return VX_AUTH;
+	case PV_ETIER:
+		vpnctl_err("%s: %s.\n  That server is not in your tier: pick one from `vpnctl "
+		           "servers`, or upgrade.",
+		           what, e->msg);
+		return VX_REFUSED;
+	case PV_EFULL:
+		vpnctl_err("%s: %s.\n  The server is full: try another one (`vpnctl servers`), or "
+		           "run `vpnctl connect` without a name.",
+		           what, e->msg);
+		return VX_REFUSED;
+	case PV_ENOTFOUND:
+		vpnctl_err("%s: %s.\n  See `vpnctl servers` for the names.", what, e->msg);
+		return VX_USAGE;
+	case PV_EINVAL:
+		vpnctl_err("%s: the controller rejected the request: %s", what, e->msg);
+		return VX_USAGE;
+	}
+	vpnctl_err("%s: the controller failed: %s%s%s\n  Try again later; if it persists, tell "
+	           "your administrator.",
+	           what, e->msg, e->code[0] ? " / " : "", e->code);
+	return VX_NETWORK;
+}

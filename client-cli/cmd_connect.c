@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpnctl connect [SERVER]`: choose (probe.c) or take a server, make a key
+ * pair here, send only the public key to POST /api/provision, write
+ * /etc/wireguard/pvpn0.conf 0600 with the private key added, bring it up
+ * with wg-quick and wait for the first handshake.  Any failure after the
+ * provision takes the interface down, deletes the file and revokes the new
+ * peer, so nothing is left behind.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "vpnctl.h"
+
+struct connect_ctx {
+	const struct vpnctl_args *args;
+	struct vpnctl_conf conf;
+	struct vpnctl_tunnel old; /* from the existing tunnel file, if any */
+	int have_old, old_up;
+	struct vpnctl_tunnel next;
+	char endpoint[64];
+	char client_ipv4[INET_ADDRSTRLEN];
+	uint64_t t_start_us, t_up_us, t_hs_us;
+};
+
+/* Is the current tunnel's server id also our choice, and is the tunnel up? */
+static int already_connected(const struct connect_ctx *x, const char *server_id)
+{
+	return x->have_old && x->old_up && strcmp(x->old.server_id, server_id) == 0;
+}
+
+static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *loc, size_t loclen)
+{
+	struct vpnctl_fleet_view v;
+	char lat[32];
+	int r, i;
+
+	r = vpnctl_fetch_servers(&x->conf, x->args, &v);
+	if (r)
+		return r;
+	i = vpnctl_pick(v.servers, v.n, x->have_old ? x->old.server_id : NULL);
+	if (i < 0) {
+		vpnctl_err("connect: none of your tier's %zu servers is both up and reachable.\n"
+		           "  See `vpnctl servers`; check this machine's network, or try later.",
+		           v.n);
+		free(v.servers);
+		return VX_NETWORK;
+	}
+	vpnctl_format_latency(lat, sizeof(lat), &v.servers[i]);
+	vpnctl_progress(x->args, "Picked %s (%s), %s%s", v.servers[i].id, v.servers[i].location,
+	                lat,
+	                x->have_old && strcmp(x->old.server_id, v.servers[i].id) == 0
+	                        ? ", the current server"
+	                        : "");
+	snprintf(id, idlen, "%s", v.servers[i].id);
+	snprintf(loc, loclen, "%s", v.servers[i].location);
+	free(v.servers);
+	return VX_OK;
+}
+
+/* Best-effort removal of a peer we no longer want; reports but never fails. */
+static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
+{
+	struct vpnctl_api_error e;
+	json_t *body = json_pack("{s:s, s:s}", "server_id", server_id, "device", device);
+	json_t *reply = NULL;
+
+	if (body && vpnctl_api(&x->conf, "POST", "/api/revoke", body, &reply, &e) < 0)
+		vpnctl_err("connect: could not revoke the peer on %s (%s); `vpnctl revoke --all` "
+		           "cleans up later",
+		           server_id, e.msg);
+	json_decref(body);
+	json_decref(reply);
+}
+
+static int provision(struct connect_ctx *x, const char *server_id, const char *pub_b64,
+                     json_t **reply)
+{
+	struct vpnctl_api_error e;
+	json_t *body = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "device",
+	                         x->next.device, "public_key", pub_b64);
+	int r;
+
+	if (!body)
+		return VX_LOCAL;
+	vpnctl_progress(x->args, "Provisioning a peer for device %s on %s ...", x->next.device,
+	                server_id);
+	r = vpnctl_api(&x->conf, "POST", "/api/provision", body, reply, &e);
+	json_decref(body);
+	return r < 0 ? vpnctl_api_fail(r, &e, "connect") : VX_OK;
+}
+
+/* Write the tunnel file from the provision reply with our private key in it. */
+static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *priv_b64)
+{
+	const char *config, *endpoint = "", *ip4 = "";
+	char err[256], *text = NULL;
+	int r;
+
+	if (json_unpack((json_t *)reply, "{s:s, s?:s, s?:s}", "config", &config, "endpoint",
+	                &endpoint, "client_ipv4", &ip4) < 0) {
+		vpnctl_err("connect: the controller's provision reply has no config");
+		return VX_NETWORK;
+	}
+	snprintf(x->endpoint, sizeof(x->endpoint), "%s", endpoint);
+	snprintf(x->client_ipv4, sizeof(x->client_ipv4), "%s", ip4);
+	if (vpnctl_tunnel_build(&text, config, priv_b64, &x->next, err, sizeof(err)) < 0) {
+		vpnctl_err("connect: %s", err);
+		return VX_NETWORK;
+	}
+	if (mkdir(VPNCTL_WG_DIR, 0700) < 0 && errno != EEXIST) {
+		vpnctl_err("connect: cannot create %s: %s", VPNCTL_WG_DIR, strerror(errno));
+		r = VX_LOCAL;
+	} else if (vpnctl_write_secret_file(VPNCTL_WG_DIR, VPNCTL_IFACE ".conf", text,
+	                                    strlen(text)) < 0) {
+		vpnctl_err("connect: cannot write %s/%s.conf: %s", VPNCTL_WG_DIR, VPNCTL_IFACE,
+		           strerror(errno));
+		r = VX_LOCAL;
+	} else {
+		r = VX_OK;
+	}
+	OPENSSL_clear_free(text, strlen(text));
+	return r;
+}
+
+/* One datagram into the tunnel makes WireGuard start its handshake now. */
+static void nudge(const struct connect_ctx *x)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
+	int fd;
+
+	if (inet_pton(AF_INET, x->client_ipv4, &sa.sin_addr) != 1)
+		return;
+	/* The server is .1 of the client's /24 (wireguard-install.sh's layout). */
+	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+}
+
+static int wait_handshake(struct connect_ctx *x)
+{
+	uint64_t deadline = pv_now_us() + (uint64_t)x->args->wait_s * 1000000u;
+	struct vpnctl_wg_status st;
+	struct timespec pause = {0, 50 * 1000 * 1000};
+
+	vpnctl_progress(x->args, "Waiting up to %ld s for the first handshake with %s ...",
+	                x->args->wait_s, x->endpoint);
+	nudge(x);
+	while (pv_now_us() < deadline) {
+		if (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
+		    st.peer.latest_handshake > 0) {
+			x->t_hs_us = pv_now_us();
+			return VX_OK;
+		}
+		nanosleep(&pause, NULL);
+	}
+	vpnctl_err("connect: no handshake with %s within %ld s.\n  UDP to the server may be "
+	           "blocked on this network; try another server or --wait longer.",
+	           x->endpoint, x->args->wait_s);
+	return VX_NETWORK;
+}
+
+/* Undo a failed connect after the provision: interface, file, peer. */
+static void roll_back(struct connect_ctx *x)
+{
+	char err[512], path[128];
+
+	if (vpnctl_iface_exists(VPNCTL_IFACE))
+		vpnctl_wg_quick("down", VPNCTL_IFACE, err, sizeof(err));
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+	unlink(path);
+	revoke_quietly(x, x->next.server_id, x->next.device);
+}
+
+static int bring_up(struct connect_ctx *x)
+{
+	char err[1024];
+	int r;
+
+	vpnctl_progress(x->args, "Bringing up %s (wg-quick up) ...", VPNCTL_IFACE);
+	r = vpnctl_wg_quick("up", VPNCTL_IFACE, err, sizeof(err));
+	x->t_up_us = pv_now_us();
+	if (r == 0)
+		return wait_handshake(x);
+	if (r == PV_ENOTFOUND)
+		vpnctl_err("connect: wg-quick is missing: install wireguard-tools");
+	else
+		vpnctl_err("connect: wg-quick up %s failed:\n%s", VPNCTL_IFACE, err);
+	return VX_LOCAL;
+}
+
+/* The old tunnel goes down before the new one comes up (same interface). */
+static int take_old_down(struct connect_ctx *x)
+{
+	char err[1024];
+
+	if (!x->old_up)
+		return VX_OK;
+	vpnctl_progress(x->args, "Taking the tunnel to %s down ...",
+	                x->have_old ? x->old.server_id : "?");
+	if (vpnctl_wg_quick("down", VPNCTL_IFACE, err, sizeof(err)) < 0) {
+		vpnctl_err("connect: wg-quick down %s failed:\n%s", VPNCTL_IFACE, err);
+		return VX_LOCAL;
+	}
+	return VX_OK;
+}
+
+static int report(const struct connect_ctx *x)
+{
+	double hs_ms = (double)(x->t_hs_us - x->t_up_us) / 1000.0;
+	double total_ms = (double)(x->t_hs_us - x->t_start_us) / 1000.0;
+
+	if (x->args->json) {
+		return vpnctl_print_json(json_pack(
+		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:s?}", "server_id", x->next.server_id,
+		        "location", x->next.location, "interface", VPNCTL_IFACE, "address",
+		        x->client_ipv4, "endpoint", x->endpoint, "handshake_after_up_ms", hs_ms,
+		        "connect_ms", total_ms, "switched_from",
+		        x->have_old && strcmp(x->old.server_id, x->next.server_id)
+		                ? x->old.server_id
+		                : NULL));
+	}
+	printf("Connected to %s (%s) as %s via %s; first handshake %.0f ms after wg-quick up, "
+	       "%.0f ms in all.\n",
+	       x->next.server_id, x->next.location, x->client_ipv4, x->endpoint, hs_ms, total_ms);
+	return VX_OK;
+}
+
+static int preflight(struct connect_ctx *x)
+{
+	const char *argv[] = {"wg-quick", "-h", NULL};
+	char err[128];
+
+	if (geteuid() != 0) {
+		vpnctl_err("connect: must run as root: it writes %s and runs wg-quick (try sudo "
+		           "vpnctl connect)",
+		           VPNCTL_WG_DIR);
+		return VX_LOCAL;
+	}
+	if (vpnctl_run(argv, NULL, err, sizeof(err)) == PV_ENOTFOUND) {
+		vpnctl_err("connect: wg-quick is missing: install wireguard-tools (apt install "
+		           "wireguard-tools)");
+		return VX_LOCAL;
+	}
+	x->have_old = vpnctl_tunnel_load(&x->old, VPNCTL_WG_DIR) == 0;
+	x->old_up = vpnctl_iface_exists(VPNCTL_IFACE);
+	return vpnctl_login_load(&x->conf);
+}
+
+static int connect_to(struct connect_ctx *x)
+{
+	uint8_t priv[PV_KEY_LEN], pub[PV_KEY_LEN];
+	char priv_b64[PV_KEY_B64_LEN + 1], pub_b64[PV_KEY_B64_LEN + 1];
+	json_t *reply = NULL;
+	const char *loc = NULL;
+	int r;
+
+	if (pv_keypair_generate(priv, pub) < 0) {
+		vpnctl_err("connect: key generation failed (OpenSSL)");
+		return VX_LOCAL;
+	}
+	pv_key_to_base64(priv_b64, priv);
+	pv_key_to_base64(pub_b64, pub);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	r = provision(x, x->next.server_id, pub_b64, &reply);
+	if (r)
+		goto out;
+	if (!x->next.location[0] && json_unpack(reply, "{s:s}", "location", &loc) == 0)
+		snprintf(x->next.location, sizeof(x->next.location), "%s", loc);
+	r = take_old_down(x);
+	if (r == VX_OK)
+		r = write_tunnel(x, reply, priv_b64);
+	if (r == VX_OK)
+		r = bring_up(x);
+	if (r) {
+		roll_back(x);
+		goto out;
+	}
+	/* The old server's peer is useless now; the same server's was replaced. */
+	if (x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0)
+		revoke_quietly(x, x->old.server_id,
+		               x->old.device[0] ? x->old.device : x->next.device);
+	r = report(x);
+out:
+	OPENSSL_cleanse(priv_b64, sizeof(priv_b64));
+	json_decref(reply);
+	return r;
+}
+
+/* The fleet file's id rule: [a-z0-9-], shorter than the id buffer. */
+static int server_id_is_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n > 0 && n < sizeof(((struct vpnctl_tunnel *)NULL)->server_id) &&
+	       strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+int cmd_connect(const struct vpnctl_args *args)
+{
+	struct connect_ctx x = {.args = args};
+	int r;
+
+	x.t_start_us = pv_now_us();
+	r = preflight(&x);
+	if (r)
+		goto out;
+	snprintf(x.next.device, sizeof(x.next.device), "%s",
+	         args->device    ? args->device
+	         : x.conf.device ? x.conf.device
+	                         : "default");
+	if (args->npos == 1 && !server_id_is_valid(args->pos[0])) {
+		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
+		           args->pos[0]);
+		r = VX_USAGE;
+	} else if (args->npos == 1)
+		snprintf(x.next.server_id, sizeof(x.next.server_id), "%s", args->pos[0]);
+	else
+		r = choose_server(&x, x.next.server_id, sizeof(x.next.server_id), x.next.location,
+		                  sizeof(x.next.location));
+	if (r)
+		goto out;
+	if (already_connected(&x, x.next.server_id)) {
+		printf("Already connected to %s (%s); `vpnctl status -v` shows the tunnel.\n",
+		       x.old.server_id, x.old.location);
+		goto out;
+	}
+	r = connect_to(&x);
+out:
+	vpnctl_conf_clear(&x.conf);
+	return r;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpnctl revoke [--all]`: POST /api/revoke for this device's peer on the
+ * current server (or {"all":true}), then take the tunnel down and delete the
+ * tunnel file.  If the controller refuses or cannot be reached, the local
+ * files stay so the command can be repeated.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vpnctl.h"
+
+static int remove_local(char *path, size_t len)
+{
+	char err[1024];
+
+	snprintf(path, len, "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+	if (vpnctl_iface_exists(VPNCTL_IFACE) &&
+	    vpnctl_wg_quick("down", VPNCTL_IFACE, err, sizeof(err)) < 0) {
+		vpnctl_err("revoke: the peer is revoked but wg-quick down %s failed:\n%s",
+		           VPNCTL_IFACE, err);
+		return VX_LOCAL;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		vpnctl_err("revoke: cannot delete %s: %s", path, strerror(errno));
+		return VX_LOCAL;
+	}
+	return VX_OK;
+}
+
+static json_t *revoke_body(const struct vpnctl_args *args, const struct vpnctl_tunnel *t,
+                           int have_t)
+{
+	if (args->all)
+		return json_pack("{s:b}", "all", 1);
+	if (!have_t)
+		return NULL;
+	return json_pack("{s:s, s:s}", "server_id", t->server_id, "device", t->device);
+}
+
+static void print_result(const struct vpnctl_args *args, json_t *reply, const char *path)
+{
+	json_t *servers = json_object_get(reply, "servers"), *it;
+	json_int_t n = 0;
+	size_t i;
+
+	json_unpack(reply, "{s?:I}", "revoked", &n);
+	if (args->json) {
+		json_object_set_new(reply, "removed", json_string(path));
+		vpnctl_print_json(json_incref(reply));
+		return;
+	}
+	printf("Revoked %lld peer(s)", (long long)n);
+	json_array_foreach(servers, i, it) printf("%s%s", i ? ", " : " on ", json_string_value(it));
+	printf("; removed %s.\n", path);
+}
+
+int cmd_revoke(const struct vpnctl_args *args)
+{
+	struct vpnctl_api_error e;
+	struct vpnctl_conf c;
+	struct vpnctl_tunnel t;
+	struct stat sb;
+	json_t *body = NULL, *reply = NULL;
+	char path[128];
+	int have_t, r;
+
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+	if (geteuid() != 0 && (stat(path, &sb) == 0 || vpnctl_iface_exists(VPNCTL_IFACE))) {
+		vpnctl_err("revoke: must run as root to remove %s; try sudo", path);
+		return VX_LOCAL;
+	}
+	have_t = vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0;
+	body = revoke_body(args, &t, have_t);
+	if (!body) {
+		vpnctl_err("revoke: no tunnel on this machine (%s); use --all to revoke every peer "
+		           "of your account",
+		           path);
+		return VX_USAGE;
+	}
+	r = vpnctl_login_load(&c);
+	if (r)
+		goto out;
+	r = vpnctl_api(&c, "POST", "/api/revoke", body, &reply, &e);
+	vpnctl_conf_clear(&c);
+	if (r < 0) {
+		r = vpnctl_api_fail(r, &e, "revoke");
+		goto out;
+	}
+	r = remove_local(path, sizeof(path));
+	if (r == VX_OK)
+		print_result(args, reply, path);
+out:
+	json_decref(body);
+	json_decref(reply);
+	return r;
+}

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpnctl servers [--json]`: the tier's servers from the controller with
+ * health and load, plus the latency measured here, in parallel (probe.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vpnctl.h"
+
+int vpnctl_login_load(struct vpnctl_conf *c)
+{
+	char err[512];
+	int r = vpnctl_conf_load(c, err, sizeof(err));
+
+	if (r == 0)
+		return VX_OK;
+	if (r == PV_ENOTFOUND) {
+		vpnctl_err("%s.\n  Run `vpnctl login --api URL` with the API key from the portal.",
+		           err);
+		return VX_AUTH;
+	}
+	vpnctl_err("%s", err);
+	return VX_LOCAL;
+}
+
+int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,
+                         struct vpnctl_fleet_view *v)
+{
+	struct vpnctl_wg_status wst;
+	struct vpnctl_api_error e;
+	json_t *reply = NULL;
+	const char *tier = "";
+	uint64_t t0;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	r = vpnctl_api(c, "GET", "/api/servers", NULL, &reply, &e);
+	if (r < 0)
+		return vpnctl_api_fail(r, &e, "servers");
+	json_unpack(reply, "{s?:s}", "tier", &tier);
+	snprintf(v->tier, sizeof(v->tier), "%s", tier);
+	r = vpnctl_servers_parse(reply, &v->servers, &v->n);
+	json_decref(reply);
+	if (r < 0) {
+		vpnctl_err("servers: the controller's server list is malformed");
+		return VX_NETWORK;
+	}
+	/* With a full tunnel up, probe around it (wg-quick's fwmark), not through it. */
+	if (vpnctl_iface_exists(VPNCTL_IFACE) && vpnctl_wg_status(VPNCTL_IFACE, &wst) == 0)
+		v->fwmark = wst.fwmark;
+	vpnctl_progress(args, "Probing %zu servers (timeout %ld ms each) ...", v->n,
+	                args->timeout_ms);
+	t0 = pv_now_us();
+	r = vpnctl_probe(v->servers, v->n, args->timeout_ms, v->fwmark);
+	v->probe_wall_us = (int64_t)(pv_now_us() - t0);
+	if (r < 0) {
+		vpnctl_err("servers: the latency probe failed: %s", pv_strerror(r));
+		free(v->servers);
+		v->servers = NULL;
+		return VX_LOCAL;
+	}
+	return VX_OK;
+}
+
+static json_t *server_json(const struct vpnctl_server *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:b, s:o}", "id", s->id,
+	                 "location", s->location, "region", s->region, "tier", s->tier, "host",
+	                 s->host, "port", (int)s->port, "status", s->status, "load",
+	                 (json_int_t)s->load, "capacity", (json_int_t)s->capacity, "reachable",
+	                 s->reachable, "latency_ms",
+	                 s->reachable ? json_real((double)s->rtt_us / 1000.0) : json_null());
+}
+
+static int print_json(const struct vpnctl_fleet_view *v, long timeout_ms)
+{
+	json_t *arr = json_array(), *j;
+	size_t i;
+
+	for (i = 0; arr && i < v->n; i++)
+		json_array_append_new(arr, server_json(&v->servers[i]));
+	j = json_pack("{s:s, s:I, s:f, s:o}", "tier", v->tier, "probe_timeout_ms",
+	              (json_int_t)timeout_ms, "probe_wall_ms", (double)v->probe_wall_us / 1000.0,
+	              "servers", arr);
+	return vpnctl_print_json(j);
+}
+
+void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s)
+{
+	if (s->reachable)
+		snprintf(buf, len, "%.1f ms", (double)s->rtt_us / 1000.0);
+	else
+		snprintf(buf, len, "unreachable");
+}
+
+static void print_table(const struct vpnctl_fleet_view *v)
+{
+	size_t i;
+
+	printf("%-16s %-24s %-15s %-6s %-8s %-9s %s\n", "SERVER", "LOCATION", "REGION", "TIER",
+	       "HEALTH", "LOAD", "LATENCY");
+	for (i = 0; i < v->n; i++) {
+		const struct vpnctl_server *s = &v->servers[i];
+		char lat[32], load[48];
+
+		vpnctl_format_latency(lat, sizeof(lat), s);
+		if (s->load >= 0 && s->capacity > 0)
+			snprintf(load, sizeof(load), "%ld/%ld", s->load, s->capacity);
+		else
+			snprintf(load, sizeof(load), "-");
+		printf("%-16s %-24s %-15s %-6s %-8s %-9s %s\n", s->id, s->location, s->region,
+		       s->tier, s->status, load, lat);
+	}
+}
+
+int cmd_servers(const struct vpnctl_args *args)
+{
+	struct vpnctl_fleet_view v;
+	struct vpnctl_conf c;
+	int r = vpnctl_login_load(&c);
+
+	if (r)
+		return r;
+	r = vpnctl_fetch_servers(&c, args, &v);
+	vpnctl_conf_clear(&c);
+	if (r)
+		return r;
+	if (args->json)
+		r = print_json(&v, args->timeout_ms);
+	else
+		print_table(&v);
+	free(v.servers);
+	return r;
+}

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vpnctl's files: the login config ($XDG_CONFIG_HOME/vpnctl/config.json) and
+ * the wg-quick tunnel file (/etc/wireguard/pvpn0.conf), whose "# vpnctl-*"
+ * comment lines remember the server, so config and state change together in
+ * one rename.  Both hold secrets: written 0600 from the first instant.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "vpnctl.h"
+
+static int name_is_valid(const char *s, size_t max)
+{
+	size_t i;
+
+	if (!s || !s[0])
+		return 0;
+	for (i = 0; s[i]; i++) {
+		char c = s[i];
+
+		if (i >= max)
+			return 0;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int vpnctl_key_is_valid(const char *key)
+{
+	return name_is_valid(key, VPNCTL_MAX_KEY_LEN);
+}
+
+int vpnctl_device_is_valid(const char *dev)
+{
+	return name_is_valid(dev, VPNCTL_MAX_DEVICE_LEN) && !strchr(dev, '_');
+}
+
+void vpnctl_default_device(char *buf, size_t len)
+{
+	char host[256] = "";
+	size_t i, j = 0;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	for (i = 0; host[i] && j + 1 < len && j < VPNCTL_MAX_DEVICE_LEN; i++) {
+		char c = host[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '-')
+			buf[j++] = c;
+	}
+	buf[j] = '\0';
+	if (!j)
+		snprintf(buf, len, "default");
+}
+
+static int conf_dir(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	/* The XDG spec says a relative XDG_CONFIG_HOME is invalid and ignored. */
+	if (xdg && xdg[0] == '/')
+		n = snprintf(buf, len, "%s/vpnctl", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(buf, len, "%s/.config/vpnctl", home);
+	else
+		return PV_EINVAL;
+	return n > 0 && (size_t)n < len ? 0 : PV_EINVAL;
+}
+
+int vpnctl_conf_path(char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	int n;
+
+	if (conf_dir(dir, sizeof(dir)) < 0)
+		return PV_EINVAL;
+	n = snprintf(buf, len, "%s/config.json", dir);
+	return n > 0 && (size_t)n < len ? 0 : PV_EINVAL;
+}
+
+void vpnctl_conf_clear(struct vpnctl_conf *c)
+{
+	if (c->api_key)
+		OPENSSL_clear_free(c->api_key, strlen(c->api_key));
+	free(c->api_url);
+	free(c->cacert);
+	free(c->device);
+	memset(c, 0, sizeof(*c));
+}
+
+static int dup_field(char **dst, const char *src)
+{
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : PV_ENOMEM;
+}
+
+int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
+{
+	const char *url = NULL, *key = NULL, *ca = NULL, *dev = NULL;
+	char path[PATH_MAX], *text = NULL;
+	json_error_t je;
+	json_t *j = NULL;
+	size_t len;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (vpnctl_conf_path(path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "neither XDG_CONFIG_HOME nor HOME is an absolute path");
+		return PV_EINVAL;
+	}
+	r = pv_file_read(&text, &len, path, 64 * 1024, 1);
+	if (r == PV_ENOTFOUND) {
+		snprintf(err, errlen, "not logged in (%s does not exist)", path);
+		goto out;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "%s: unreadable or readable by others (must be 0600)", path);
+		goto out;
+	}
+	r = PV_EINVAL;
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j || json_unpack_ex(j, &je, 0, "{s:s, s:s, s?:s, s?:s !}", "api_url", &url, "api_key",
+	                         &key, "cacert", &ca, "device", &dev) < 0) {
+		snprintf(err, errlen, "%s: %s", path, je.text);
+		goto out;
+	}
+	if (!vpnctl_key_is_valid(key) || (dev && !vpnctl_device_is_valid(dev))) {
+		snprintf(err, errlen, "%s: api_key or device is malformed; run vpnctl login", path);
+		goto out;
+	}
+	if (dup_field(&c->api_url, url) < 0 || dup_field(&c->api_key, key) < 0 ||
+	    dup_field(&c->cacert, ca) < 0 || dup_field(&c->device, dev) < 0) {
+		r = PV_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	r = 0;
+out:
+	if (r < 0)
+		vpnctl_conf_clear(c);
+	json_decref(j);
+	if (text)
+		OPENSSL_clear_free(text, len);
+	return r;
+}
+
+static int mkdir_private(const char *dir)
+{
+	char tmp[PATH_MAX], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return PV_EINVAL;
+	/* Parents as the user would make them; the last one private. */
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return PV_EIO;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return PV_EIO;
+	return 0;
+}
+
+int vpnctl_conf_save(const struct vpnctl_conf *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], *text = NULL;
+	json_t *j;
+	int r = PV_ENOMEM;
+
+	if (conf_dir(dir, sizeof(dir)) < 0) {
+		snprintf(err, errlen, "neither XDG_CONFIG_HOME nor HOME is an absolute path");
+		return PV_EINVAL;
+	}
+	j = json_pack("{s:s, s:s}", "api_url", c->api_url, "api_key", c->api_key);
+	if (!j)
+		goto out;
+	if (c->cacert && json_object_set_new(j, "cacert", json_string(c->cacert)) < 0)
+		goto out;
+	if (c->device && json_object_set_new(j, "device", json_string(c->device)) < 0)
+		goto out;
+	text = json_dumps(j, JSON_INDENT(2));
+	if (!text)
+		goto out;
+	r = mkdir_private(dir);
+	if (r == 0)
+		r = vpnctl_write_secret_file(dir, "config.json", text, strlen(text));
+	if (r < 0)
+		snprintf(err, errlen, "cannot write %s/config.json: %s", dir, strerror(errno));
+out:
+	if (r == PV_ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (text)
+		OPENSSL_clear_free(text, strlen(text));
+	json_decref(j);
+	return r;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return PV_EIO;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	mode_t old = umask(077);
+	int fd = -1, dfd, r = PV_EINVAL, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", dir, name, (long)getpid()) >=
+	            (int)sizeof(tmp) ||
+	    snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
+		goto out;
+	r = PV_EIO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
+		goto out_unlink;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, dst) < 0)
+		goto out_unlink;
+	/* Make the rename itself durable. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	r = 0;
+	goto out;
+out_unlink:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	unlink(tmp);
+	errno = saved;
+out:
+	umask(old);
+	return r;
+}
+
+/* ---- tunnel file ------------------------------------------------------------ */
+
+static const char hdr_server[] = "# vpnctl-server = ";
+static const char hdr_location[] = "# vpnctl-location = ";
+static const char hdr_device[] = "# vpnctl-device = ";
+
+/* Pointer to the start of the line equal to `line` (no trailing spaces), or NULL. */
+static const char *find_line(const char *text, const char *line, int *count)
+{
+	const char *p = text, *found = NULL;
+	size_t n = strlen(line);
+
+	*count = 0;
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (len && p[len - 1] == '\r')
+			len--;
+		if (len == n && strncmp(p, line, n) == 0) {
+			if (!found)
+				found = p;
+			(*count)++;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return found;
+}
+
+/* 1 if some line, ignoring leading blanks, starts with key (case-insensitive) then '='. */
+static int has_key_line(const char *text, const char *key)
+{
+	const char *p = text;
+	size_t n = strlen(key);
+
+	while (p && *p) {
+		const char *q = p;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncasecmp(q, key, n) == 0) {
+			q += n;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (*q == '=')
+				return 1;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+static int header_value_ok(const char *v)
+{
+	return !strchr(v, '\n') && !strchr(v, '\r');
+}
+
+int vpnctl_tunnel_build(char **out, const char *config, const char *priv_b64,
+                        const struct vpnctl_tunnel *t, char *err, size_t errlen)
+{
+	const char *iface;
+	size_t cap, head;
+	char *buf;
+	int count, n;
+
+	*out = NULL;
+	iface = find_line(config, "[Interface]", &count);
+	if (!iface || count != 1) {
+		snprintf(err, errlen, "the controller's config has %d [Interface] lines, not one",
+		         count);
+		return PV_EINVAL;
+	}
+	if (has_key_line(config, "PrivateKey")) {
+		snprintf(err, errlen,
+		         "the controller's config carries a PrivateKey although vpnctl "
+		         "sent its own public key");
+		return PV_EINVAL;
+	}
+	if (!header_value_ok(t->server_id) || !header_value_ok(t->location) ||
+	    !header_value_ok(t->device) || !pv_key_is_valid_base64(priv_b64)) {
+		snprintf(err, errlen, "server id, location or device contains a line break");
+		return PV_EINVAL;
+	}
+	head = strchr(iface, '\n') ? (size_t)(strchr(iface, '\n') + 1 - config) : strlen(config);
+	cap = strlen(config) + 512;
+	buf = malloc(cap);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return PV_ENOMEM;
+	}
+	n = snprintf(buf, cap,
+	             "# Written by vpnctl connect; vpnctl disconnect/revoke manage it.\n"
+	             "%s%s\n%s%s\n%s%s\n%.*s%sPrivateKey = %s\n%s",
+	             hdr_server, t->server_id, hdr_location, t->location, hdr_device, t->device,
+	             (int)head, config, config[head - 1] == '\n' ? "" : "\n", priv_b64,
+	             config + head);
+	if (n < 0 || (size_t)n >= cap) {
+		OPENSSL_clear_free(buf, cap);
+		snprintf(err, errlen, "config too long");
+		return PV_EINVAL;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Copy the rest of the line after prefix into dst. */
+static void copy_header(char *dst, size_t len, const char *line, size_t prefix)
+{
+	const char *v = line + prefix;
+	size_t n = strcspn(v, "\r\n");
+
+	snprintf(dst, len, "%.*s", (int)n, v);
+}
+
+int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text)
+{
+	const char *p = text;
+
+	memset(t, 0, sizeof(*t));
+	while (p && *p) {
+		const char *q = p;
+
+		if (strncmp(p, hdr_server, sizeof(hdr_server) - 1) == 0)
+			copy_header(t->server_id, sizeof(t->server_id), p, sizeof(hdr_server) - 1);
+		else if (strncmp(p, hdr_location, sizeof(hdr_location) - 1) == 0)
+			copy_header(t->location, sizeof(t->location), p, sizeof(hdr_location) - 1);
+		else if (strncmp(p, hdr_device, sizeof(hdr_device) - 1) == 0)
+			copy_header(t->device, sizeof(t->device), p, sizeof(hdr_device) - 1);
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (!t->address[0] && strncasecmp(q, "Address", 7) == 0) {
+			q += 7;
+			q += strspn(q, " \t");
+			if (*q == '=')
+				copy_header(t->address, sizeof(t->address),
+				            q + 1 + strspn(q + 1, " \t"), 0);
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return t->server_id[0] ? 0 : PV_EINVAL;
+}
+
+int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, VPNCTL_IFACE) >= (int)sizeof(path))
+		return PV_EINVAL;
+	r = pv_file_read(&text, &len, path, 64 * 1024, 1);
+	if (r < 0)
+		return r;
+	r = vpnctl_tunnel_parse(t, text);
+	OPENSSL_clear_free(text, len);
+	return r;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* vpnctl's stderr: errors ("vpnctl: ...") and progress lines while it works. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "vpnctl.h"
+
+void vpnctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vpnctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void vpnctl_progress(const struct vpnctl_args *args, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Progress goes to stderr so stdout stays parseable; --json keeps stderr for errors. */
+	if (args->json)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int vpnctl_print_json(json_t *j)
+{
+	int r = j && json_dumpf(j, stdout, JSON_INDENT(2)) == 0 ? VX_OK : VX_LOCAL;
+
+	if (r == VX_OK)
+		putchar('\n');
+	else
+		vpnctl_err("cannot format the JSON output (out of memory)");
+	json_decref(j);
+	return r;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Latency probe and server choice.  Every server gets one TCP connect to its
+ * WireGuard host:port, all at once on a curl multi handle, each with its own
+ * timeout, so N servers cost about the slowest answer and never N timeouts.
+ *
+ * Why TCP to the WireGuard port: the bootstrap's firewall answers it with a
+ * TCP reset (nothing listens, and the rule is `reject with tcp reset`), so a
+ * refused connect is exactly one round trip and proves the host is alive.
+ * WireGuard's UDP port stays silent to anyone without a key, ICMP echo needs
+ * raw sockets (root) and may be dropped, and a host that drops everything
+ * (down, filtered) times out: that is "unreachable".  See docs/vpnctl.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+
+#include "vpnctl.h"
+
+struct probe_ctx {
+	uint32_t fwmark;
+};
+
+/* Mark the probe's socket so wg-quick's policy rule routes it outside the tunnel. */
+static int set_mark(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	const struct probe_ctx *ctx = clientp;
+
+	(void)purpose;
+	if (ctx->fwmark)
+		(void)setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx->fwmark, sizeof(ctx->fwmark));
+	return CURL_SOCKOPT_OK;
+}
+
+static CURL *probe_handle(struct vpnctl_server *s, long timeout_ms, struct probe_ctx *ctx)
+{
+	char url[128];
+	CURL *h;
+
+	snprintf(url, sizeof(url), strchr(s->host, ':') ? "http://[%s]:%u/" : "http://%s:%u/",
+	         s->host, s->port);
+	h = curl_easy_init();
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, set_mark);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
+	return h;
+}
+
+/* Record one finished probe: connected or refused is one round trip. */
+static void probe_done(CURL *h, CURLcode cc)
+{
+	struct vpnctl_server *s = NULL;
+	curl_off_t lookup = 0, t = 0;
+	long oserr = 0;
+
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&s);
+	curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+	curl_easy_getinfo(h, CURLINFO_NAMELOOKUP_TIME_T, &lookup);
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &t);
+	} else if (cc == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED) {
+		curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &t);
+	} else {
+		s->reachable = 0;
+		s->probe_error = (int)cc;
+		return;
+	}
+	s->reachable = 1;
+	s->rtt_us = (int64_t)(t > lookup ? t - lookup : t);
+}
+
+int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fwmark)
+{
+	struct probe_ctx ctx = {fwmark};
+	CURLM *m = curl_multi_init();
+	CURL **hs = calloc(n + 1, sizeof(*hs));
+	int running = 0, r = PV_ENOMEM;
+	CURLMsg *msg;
+	size_t i;
+
+	if (!m || !hs)
+		goto out;
+	for (i = 0; i < n; i++) {
+		s[i].reachable = 0;
+		s[i].rtt_us = -1;
+		s[i].probe_error = CURLE_OPERATION_TIMEDOUT;
+		hs[i] = probe_handle(&s[i], timeout_ms, &ctx);
+		if (!hs[i] || curl_multi_add_handle(m, hs[i]) != CURLM_OK)
+			goto out;
+	}
+	do {
+		int left;
+
+		if (curl_multi_perform(m, &running) != CURLM_OK ||
+		    curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK) {
+			r = PV_EIO;
+			goto out;
+		}
+		while ((msg = curl_multi_info_read(m, &left)))
+			if (msg->msg == CURLMSG_DONE)
+				probe_done(msg->easy_handle, msg->data.result);
+	} while (running);
+	r = 0;
+out:
+	for (i = 0; hs && i < n; i++) {
+		if (!hs[i])
+			continue;
+		curl_multi_remove_handle(m, hs[i]);
+		curl_easy_cleanup(hs[i]);
+	}
+	free(hs);
+	curl_multi_cleanup(m);
+	return r;
+}
+
+int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current)
+{
+	int best = -1, cur = -1;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!s[i].reachable || strcmp(s[i].status, "up") != 0)
+			continue;
+		if (best < 0 || s[i].rtt_us < s[best].rtt_us)
+			best = (int)i;
+		if (current && strcmp(s[i].id, current) == 0)
+			cur = (int)i;
+	}
+	if (best < 0 || cur < 0 || cur == best)
+		return best;
+	/* Switch only when clearly better, so repeated connects don't flap on noise. */
+	if (s[best].rtt_us * 100 < s[cur].rtt_us * (100 - VPNCTL_KEEP_PERCENT) &&
+	    s[cur].rtt_us - s[best].rtt_us > VPNCTL_KEEP_MIN_US)
+		return best;
+	return cur;
+}
