@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The portal's admin endpoints (bearer token): issue a key, disable a user
+ * (their peers are revoked fleet-wide), change a tier (the old key stops
+ * working, peers outside the new tier are revoked).  Each one leaves an
+ * audit row.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "db.h"
+
+#define KEY_BUF 128
+
+/* Log a DB failure and answer 500. */
+static void db_fail(struct ctl_req *rq, const char *what, int r)
+{
+	ctl_log("admin: %s: %s", what, db_errmsg(rq->ctl->db));
+	ctl_reply_error(rq, r, "state database error");
+}
+
+/* Upsert the user, write the audit row; replies itself on failure. */
+static int user_update(struct ctl_req *rq, const char *action, enum pv_tier tier, int active)
+{
+	struct db *db = rq->ctl->db;
+	char detail[64];
+	int r;
+
+	if ((r = db_user_upsert(db, rq->args.user_id, tier, active)) < 0) {
+		db_fail(rq, "user upsert", r);
+		return r;
+	}
+	snprintf(detail, sizeof(detail), "tier=%s active=%d", pv_tier_name(tier), active);
+	if ((r = db_audit(db, rq->user, action, rq->args.user_id, detail)) < 0) {
+		db_fail(rq, "audit", r);
+		return r;
+	}
+	return 0;
+}
+
+/* {"user_id", "tier", "api_key"} signed with the current secret. */
+static json_t *key_body(struct ctl_req *rq, enum pv_tier tier)
+{
+	char key[KEY_BUF];
+
+	if (ctl_key_make(key, sizeof(key), rq->ctl->secrets.current, rq->args.user_id, tier) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s}", "user_id", rq->args.user_id, "tier",
+			 pv_tier_name(tier), "api_key", key);
+}
+
+/* The existing user of the request; replies itself (404/500) when missing. */
+static int user_existing(struct ctl_req *rq, struct db_user *u)
+{
+	int r = db_user_get(rq->ctl->db, rq->args.user_id, u);
+
+	if (r == PV_ENOTFOUND)
+		ctl_reply_error(rq, r, "unknown user %s", rq->args.user_id);
+	else if (r < 0)
+		db_fail(rq, "user lookup", r);
+	return r;
+}
+
+void api_generate_key(struct ctl_req *rq)
+{
+	if (user_update(rq, "generate-api-key", rq->args.tier, 1) < 0)
+		return;
+	ctl_reply(rq, 200, key_body(rq, rq->args.tier));
+}
+
+static void disable_done(struct ctl_fanout *fo)
+{
+	struct ctl_req *rq = fo->rq;
+
+	ctl_fanout_reply(fo, json_pack("{s:s, s:b}", "user_id", rq->args.user_id, "active", 0));
+	ctl_fanout_free(fo);
+}
+
+/* Every ACTIVE peer of the request's user; replies itself on failure. */
+static int user_peers(struct ctl_req *rq, struct db_peer **peers, size_t *n)
+{
+	struct db_peer_filter f = {rq->args.user_id, NULL, NULL, DB_PEER_ACTIVE};
+	int r = db_peers_list(rq->ctl->db, &f, peers, n);
+
+	if (r < 0)
+		db_fail(rq, "peer list", r);
+	return r;
+}
+
+void api_user_disable(struct ctl_req *rq)
+{
+	struct db_peer *peers = NULL;
+	struct db_user u;
+	size_t n = 0;
+
+	if (user_existing(rq, &u) < 0 || user_update(rq, "disable-user", u.tier, 0) < 0 ||
+	    user_peers(rq, &peers, &n) < 0)
+		return;
+	ctl_fanout_start(rq, peers, n, disable_done);
+}
+
+static void tier_done(struct ctl_fanout *fo)
+{
+	ctl_fanout_reply(fo, key_body(fo->rq, fo->rq->args.tier));
+	ctl_fanout_free(fo);
+}
+
+void api_user_tier(struct ctl_req *rq)
+{
+	struct db_peer *peers = NULL;
+	struct db_user u;
+	size_t i, n = 0, keep = 0;
+
+	if (user_existing(rq, &u) < 0 || user_update(rq, "set-tier", rq->args.tier, u.active) < 0 ||
+	    user_peers(rq, &peers, &n) < 0)
+		return;
+	/* Keep only the peers on servers the new tier no longer reaches. */
+	for (i = 0; i < n; i++) {
+		const struct pv_server *s = pv_fleet_find(rq->ctl->fleet, peers[i].server_id);
+
+		if (s && !pv_tier_allows(rq->args.tier, s->tier))
+			peers[keep++] = peers[i];
+	}
+	ctl_fanout_start(rq, peers, keep, tier_done);
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * API keys and the admin token.  Keys are the seed's "userid_tier_sig" with
+ * sig = first 16 hex digits of HMAC-SHA256(secret, "userid:tier"), so keys a
+ * portal already makes with the seed's Python snippet keep working.  Every
+ * comparison of secret material is constant-time (CRYPTO_memcmp), and both
+ * the current and the previous secret are tried, always both.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "controller.h"
+
+#define SECRETS_MAX   4096
+#define ADMIN_TOKEN_MIN 16
+#define KEY_MAX       (CTL_USER_MAX + 1 + 5 + 1 + CTL_SIG_HEX)
+
+static char *dup_line(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (!d)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+static void free_secret(char *s)
+{
+	if (s)
+		OPENSSL_clear_free(s, strlen(s) + 1);
+}
+
+/* Split a secret file into at most two non-empty lines. */
+static int split_lines(const char *buf, size_t len, char **first, char **second)
+{
+	const char *nl = memchr(buf, '\n', len);
+	size_t n1 = nl ? (size_t)(nl - buf) : len;
+	const char *rest = nl ? nl + 1 : buf + len;
+	size_t n2 = (size_t)(buf + len - rest);
+
+	if (n2 && rest[n2 - 1] == '\n')
+		n2--;
+	if (n1 == 0 || memchr(rest, '\n', n2) || memchr(buf, '\0', len))
+		return PV_EINVAL;
+	*first = dup_line(buf, n1);
+	*second = n2 ? dup_line(rest, n2) : NULL;
+	if (!*first || (n2 && !*second)) {
+		free_secret(*first);
+		free_secret(*second);
+		*first = *second = NULL;
+		return PV_ENOMEM;
+	}
+	return 0;
+}
+
+static int read_secret_file(char **buf, size_t *len, const char *path, const char *what,
+			    char *err, size_t errlen)
+{
+	int r = pv_file_read(buf, len, path, SECRETS_MAX, 1);
+
+	if (r == PV_EINVAL)
+		ctl_errf(err, errlen, "%s %s: must be a regular file of mode 0600 (or stricter), under %d bytes",
+		     what, path, SECRETS_MAX);
+	else if (r < 0)
+		ctl_errf(err, errlen, "%s %s: cannot read: %s", what, path, pv_strerror(r));
+	return r;
+}
+
+int ctl_secrets_load(struct ctl_secrets *s, const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	s->current = s->previous = NULL;
+	if ((r = read_secret_file(&buf, &len, path, "secrets_file", err, errlen)) < 0)
+		return r;
+	r = split_lines(buf, len, &s->current, &s->previous);
+	if (r == PV_EINVAL)
+		ctl_errf(err, errlen,
+		     "secrets_file %s: expected the current secret on line 1 and optionally the previous on line 2",
+		     path);
+	OPENSSL_clear_free(buf, len + 1);
+	return r;
+}
+
+void ctl_secrets_clear(struct ctl_secrets *s)
+{
+	free_secret(s->current);
+	free_secret(s->previous);
+	s->current = s->previous = NULL;
+}
+
+int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL, *token = NULL, *extra = NULL;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = read_secret_file(&buf, &len, path, "admin_token_file", err, errlen)) < 0)
+		return r;
+	r = split_lines(buf, len, &token, &extra);
+	if (r == 0 && (extra || strlen(token) < ADMIN_TOKEN_MIN))
+		r = PV_EINVAL;
+	if (r == PV_EINVAL)
+		ctl_errf(err, errlen, "admin_token_file %s: expected one line of at least %d characters",
+		     path, ADMIN_TOKEN_MIN);
+	OPENSSL_clear_free(buf, len + 1);
+	free_secret(extra);
+	if (r < 0) {
+		free_secret(token);
+		return r;
+	}
+	*out = token;
+	return 0;
+}
+
+int ctl_user_id_is_valid(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
+
+	return n >= 1 && n <= CTL_USER_MAX && s[n] == '\0';
+}
+
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user,
+		 const char *tier)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char msg[CTL_USER_MAX + 1 + 16];
+	int n, i;
+
+	n = snprintf(msg, sizeof(msg), "%s:%s", user, tier);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return PV_EINVAL;
+	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n,
+		  mac, &maclen))
+		return PV_ECRYPTO;
+	for (i = 0; i < CTL_SIG_HEX / 2; i++) {
+		sig[2 * i] = hex[mac[i] >> 4];
+		sig[2 * i + 1] = hex[mac[i] & 15];
+	}
+	sig[CTL_SIG_HEX] = '\0';
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return 0;
+}
+
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user,
+		 enum pv_tier tier)
+{
+	char sig[CTL_SIG_HEX + 1];
+	const char *t = pv_tier_name(tier);
+	int r, n;
+
+	if (!ctl_user_id_is_valid(user) || tier == PV_TIER_NONE)
+		return PV_EINVAL;
+	if ((r = ctl_key_sign(sig, secret, user, t)) < 0)
+		return r;
+	n = snprintf(out, outlen, "%s_%s_%s", user, t, sig);
+	return n < 0 || (size_t)n >= outlen ? PV_EINVAL : 0;
+}
+
+/* 1 if sig matches the signature under secret (constant time); secret may be NULL. */
+static int sig_matches(const char *secret, const char *user, const char *tier, const char *sig)
+{
+	char want[CTL_SIG_HEX + 1];
+	int ok;
+
+	if (!secret || ctl_key_sign(want, secret, user, tier) < 0)
+		return 0;
+	ok = CRYPTO_memcmp(want, sig, CTL_SIG_HEX) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	return ok;
+}
+
+int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier)
+{
+	char buf[KEY_MAX + 1];
+	char *u, *t, *sig;
+	enum pv_tier parsed;
+	size_t len;
+	int ok;
+
+	if (!key || (len = strnlen(key, KEY_MAX + 1)) > KEY_MAX)
+		return PV_EAUTH;
+	memcpy(buf, key, len + 1);
+	/* Exactly three parts: the seed splits on '_' and unpacks three. */
+	u = buf;
+	t = strchr(u, '_');
+	if (!t)
+		return PV_EAUTH;
+	*t++ = '\0';
+	sig = strchr(t, '_');
+	if (!sig)
+		return PV_EAUTH;
+	*sig++ = '\0';
+	if (strchr(sig, '_') || strlen(sig) != CTL_SIG_HEX || !ctl_user_id_is_valid(u))
+		return PV_EAUTH;
+	parsed = pv_tier_parse(t);
+	if (parsed == PV_TIER_NONE)
+		return PV_EAUTH;
+	/* Evaluate both secrets every time so timing does not tell which matched. */
+	ok = sig_matches(s->current, u, t, sig);
+	ok |= sig_matches(s->previous, u, t, sig);
+	if (!ok)
+		return PV_EAUTH;
+	memcpy(user, u, strlen(u) + 1);
+	*tier = parsed;
+	return 0;
+}
+
+int ctl_admin_verify(const char *token, const char *header)
+{
+	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+	static const char prefix[] = "Bearer ";
+	int ok;
+
+	if (!token || !header || strncmp(header, prefix, sizeof(prefix) - 1) != 0)
+		return PV_EAUTH;
+	header += sizeof(prefix) - 1;
+	/* Compare digests so neither the length nor the content leaks through timing. */
+	SHA256((const unsigned char *)token, strlen(token), want);
+	SHA256((const unsigned char *)header, strlen(header), got);
+	ok = CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+	OPENSSL_cleanse(got, sizeof(got));
+	OPENSSL_cleanse(want, sizeof(want));
+	return ok ? 0 : PV_EAUTH;
+}

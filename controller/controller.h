@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * controller/: the vpn-controller daemon — config, API-key auth, the HTTP(S)
+ * front end, the provisioning/revoke/admin routes and the periodic health
+ * pass.  This is the folder's one header; everything in it is internal to
+ * the controller (library pv_controller + the vpn-controller executable).
+ *
+ * Threading: everything runs on the libevent loop thread except the
+ * agentless completion callbacks, which only copy their result and
+ * event_active() a job back onto the loop (push.c).
+ */
+#ifndef PV_CONTROLLER_H
+#define PV_CONTROLLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "pv.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+struct evhttp_bound_socket;
+struct event;
+struct ssl_ctx_st;
+struct db;
+struct db_peer;
+struct agentless;
+struct agentless_edit;
+struct agentless_dump;
+
+#define CTL_VERSION "0.1.0"
+
+/* Controller-local error codes, next to pv.h's PV_E* in errors.c's table. */
+enum ctl_err {
+	CTL_EMETHOD = -100,   /* known path, wrong method */
+	CTL_ETOOLARGE = -101, /* request body over the limit */
+	CTL_ENOPATH = -102    /* no such path */
+};
+
+/* ---- config.c ------------------------------------------------------------ */
+
+/*
+ * Everything the daemon is told: one JSON file (docs/controller.md), each
+ * field overridable by a flag of the same name (--db-path for "db_path").
+ * Strings are owned by the config.
+ */
+struct ctl_config {
+	char *http_listen;  /* "127.0.0.1:8080", or NULL for no plain HTTP */
+	char *https_listen; /* "0.0.0.0:8443", or NULL for no HTTPS */
+	char *tls_cert, *tls_key;
+	char *db_path, *fleet_path;
+	char *ssh_identity, *known_hosts;
+	char *secrets_file, *admin_token_file;
+	char *client_dns;	  /* optional DNS line of client configs */
+	char *client_allowed_ips; /* AllowedIPs of client configs */
+	long max_body_bytes, max_header_bytes;
+	long client_timeout_s, health_interval_s;
+	long push_timeout_ms, connect_timeout_ms;
+};
+
+/* New config holding the defaults; NULL on ENOMEM. Free with ctl_config_free. */
+struct ctl_config *ctl_config_new(void);
+void ctl_config_free(struct ctl_config *cfg);
+/* Merge a JSON config file; errors name the file and the field. */
+int ctl_config_load(struct ctl_config *cfg, const char *path, char *err, size_t errlen);
+/* Set one field by name ("db_path") from a string, as the flags do. */
+int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, char *err,
+		   size_t errlen);
+/* Check required fields and their combinations once everything is merged. */
+int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen);
+/* Print the flag list (one per config field) to f-like stderr. */
+void ctl_config_usage(void);
+/*
+ * Split "host:port" or "[v6]:port" into host (NUL-terminated) and port.
+ * PV_EINVAL on anything else, including port 0 is allowed (kernel picks).
+ */
+int ctl_listen_parse(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+/* ---- auth.c --------------------------------------------------------------- */
+
+/* Current and previous API secrets (previous may be NULL); owned, cleansed on free. */
+struct ctl_secrets {
+	char *current;
+	char *previous;
+};
+
+#define CTL_USER_MAX 64
+#define CTL_SIG_HEX  16
+
+/*
+ * Load the secrets file: first line the current secret, optional second line
+ * the previous one.  The file must be 0600 or stricter.
+ */
+int ctl_secrets_load(struct ctl_secrets *s, const char *path, char *err, size_t errlen);
+void ctl_secrets_clear(struct ctl_secrets *s);
+/* Load the admin token file (one line, >= 16 chars, 0600); *out owned by caller. */
+int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen);
+/* 1 if user ids match [A-Za-z0-9.-]{1,64}. */
+int ctl_user_id_is_valid(const char *s);
+/* sig = first 16 hex of HMAC-SHA256(secret, "user:tier"), as the seed's snippet. */
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user,
+		 const char *tier);
+/* Full key "user_tier_sig" into out; PV_EINVAL if it does not fit. */
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user,
+		 enum pv_tier tier);
+/*
+ * Verify an API key against both secrets, in constant time.  On success
+ * fills user (>= 65 bytes) and *tier; PV_EAUTH otherwise.  Does not look at
+ * the DB: the caller checks that the user exists, is active, has that tier.
+ */
+int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier);
+/* Check an "Authorization" header value "Bearer <token>" in constant time. */
+int ctl_admin_verify(const char *token, const char *header);
+
+/* ---- errors.c -------------------------------------------------------------- */
+
+/* HTTP status and JSON "code" for a PV_E* or CTL_E* error (docs/api.md). */
+int ctl_err_status(int err, const char **code);
+/* snprintf into an error buffer (the err/errlen pair every loader takes). */
+void ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- wgconf.c --------------------------------------------------------------- */
+
+/* Client addresses of host N in a server's subnets ("10.7.0.N", "fddd:...::N"). */
+int ctl_peer_addresses(const struct pv_server *srv, unsigned host, char v4[16], char v6[46]);
+
+/* The server's WireGuard endpoint "host:port" ("[v6]:port"). */
+void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv);
+
+struct ctl_wgconf {
+	const struct pv_server *srv;
+	unsigned host;
+	const char *private_key;	/* base64, or NULL when the client keeps its own */
+	const char *server_public_key;	/* base64 */
+	const char *psk;		/* base64 */
+	const char *dns;		/* NULL or "" for none */
+	const char *allowed_ips;
+};
+
+/*
+ * Render wireguard-install.sh's client config.  *out is a new string owned
+ * by the caller, which holds secrets: free it with OPENSSL_clear_free(*out, strlen + 1).
+ */
+int ctl_wgconf_render(char **out, const struct ctl_wgconf *c);
+
+/* ---- the daemon ------------------------------------------------------------ */
+
+struct ctl {
+	struct ctl_config *cfg;
+	struct ctl_secrets secrets;
+	char *admin_token;
+	struct event_base *base;
+	struct evhttp *http, *https;
+	struct evhttp_bound_socket *http_sock, *https_sock;
+	struct ssl_ctx_st *ssl_ctx;
+	struct db *db;
+	struct pv_fleet *fleet;
+	struct agentless *pool;
+	struct event *health_timer;
+	unsigned health_pending; /* dumps of the current pass still out */
+	int health_startup;	 /* 1 during the startup pass */
+	int64_t started_at;	 /* unix seconds; older non-ACTIVE rows are leftovers */
+};
+
+/* Arguments of a request body, validated against the route's field list. */
+enum ctl_arg {
+	CTL_ARG_SERVER = 1U << 0,
+	CTL_ARG_DEVICE = 1U << 1,
+	CTL_ARG_PUBKEY = 1U << 2,
+	CTL_ARG_USER = 1U << 3,
+	CTL_ARG_TIER = 1U << 4,
+	CTL_ARG_ALL = 1U << 5
+};
+
+struct ctl_args {
+	unsigned set; /* CTL_ARG_* present */
+	char server_id[32];
+	char device[65];
+	char public_key[PV_KEY_B64_LEN + 1];
+	char user_id[CTL_USER_MAX + 1];
+	enum pv_tier tier;
+	int all;
+};
+
+/* One request in flight; freed by the reply. */
+struct ctl_req {
+	struct ctl *ctl;
+	struct evhttp_request *req;
+	uint64_t start_us;
+	const char *method;
+	char path[64];
+	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
+	enum pv_tier tier;	     /* the user's tier once authenticated */
+	struct ctl_args args;
+};
+
+/* ---- http.c ----------------------------------------------------------------- */
+
+/* Route jansson's allocations through a cleansing allocator (call before any json_*). */
+void ctl_json_secure_alloc(void);
+/* printf-style line on stderr with a UTC timestamp. */
+void ctl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Create both evhttp front ends, bind them (accepting only after ctl_http_enable). */
+int ctl_http_start(struct ctl *ctl, char *err, size_t errlen);
+/* Start accepting connections. */
+void ctl_http_enable(struct ctl *ctl);
+void ctl_http_stop(struct ctl *ctl);
+/* Reply with a JSON body (reference stolen), log the access line, free rq. */
+void ctl_reply(struct ctl_req *rq, int status, json_t *body);
+/* Reply with {"error": msg, "code": ...} for a PV_E* or CTL_E* code. */
+void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Body bytes of a request (not NUL-terminated) and their length. */
+const char *ctl_req_body(struct ctl_req *rq, size_t *len);
+
+/* ---- routes.c --------------------------------------------------------------- */
+
+/* evhttp general callback: method/path dispatch, size, JSON body, auth. */
+void ctl_dispatch(struct evhttp_request *req, void *arg);
+/*
+ * Validate a JSON request body against a whitelist and fill args.  On error
+ * writes a message naming the field.  Exposed for the unit tests and fuzzers.
+ */
+int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned allowed,
+		   unsigned required, char *err, size_t errlen);
+
+/* ---- api_*.c: handlers; each ends in exactly one reply ------------------------ */
+
+void api_health(struct ctl_req *rq);
+void api_servers(struct ctl_req *rq);
+void api_provision(struct ctl_req *rq);
+void api_revoke(struct ctl_req *rq);
+void api_generate_key(struct ctl_req *rq);
+void api_user_disable(struct ctl_req *rq);
+void api_user_tier(struct ctl_req *rq);
+
+/* ---- push.c: agentless results back onto the loop thread ----------------------- */
+
+struct ctl_job;
+typedef void (*ctl_job_done)(struct ctl_job *job);
+
+/* A push or dump result, handed to done on the loop thread, then freed. */
+struct ctl_job {
+	struct ctl *ctl;
+	struct event *ev;
+	ctl_job_done done;
+	void *arg;
+	size_t index; /* caller's slot (which peer of a batch) */
+	int err;
+	char detail[200];
+	struct agentless_dump *dump; /* dump jobs: a private copy, NULL on error */
+};
+
+/*
+ * Queue an edit on a server; done(job) runs on the loop later, exactly once.
+ * On an immediate refusal returns the error and done is not called.
+ */
+int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit *edit,
+	     ctl_job_done done, void *arg, size_t index);
+/* Dump a server's live peers; same contract as ctl_push. */
+int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
+/* Remove a peer the DB knows (name + public key) from its server. */
+int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
+		    size_t index);
+
+/* ---- api_revoke.c: fleet-wide fan-out of removals ----------------------------- */
+
+struct ctl_fanout;
+typedef void (*ctl_fanout_done)(struct ctl_fanout *fo);
+
+/* A batch of removals pushed in parallel; rows of failed servers are kept. */
+struct ctl_fanout {
+	struct ctl_req *rq;
+	struct db_peer *peers; /* owned */
+	size_t n;
+	int *errs; /* per peer */
+	size_t pending;
+	ctl_fanout_done done;
+	size_t revoked;
+	int first_err;
+};
+
+/*
+ * Revoke every peer in peers (ownership taken): mark REMOVING, push the
+ * removals, delete the rows that went, put back the others; then done(fo)
+ * on the loop thread, which must reply and call ctl_fanout_free.
+ */
+void ctl_fanout_start(struct ctl_req *rq, struct db_peer *peers, size_t n, ctl_fanout_done done);
+void ctl_fanout_free(struct ctl_fanout *fo);
+/* Reply 200 {"revoked", "servers"} plus extra fields, or 503 naming failed servers. */
+void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra);
+
+/* ---- health.c ------------------------------------------------------------------- */
+
+/* Run the startup pass now (then enable HTTP) and every health_interval_s after. */
+int ctl_health_start(struct ctl *ctl);
+
+#endif

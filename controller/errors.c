@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one table mapping error codes (pv.h's PV_E* and the controller's
+ * CTL_E*) to an HTTP status and the JSON "code" of docs/api.md.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "controller.h"
+
+static const struct {
+	int err;
+	int status;
+	const char *code;
+} table[] = {
+	{PV_EINVAL, 400, "bad_request"},
+	{PV_EAUTH, 401, "unauthorized"},
+	{PV_EDISABLED, 401, "unauthorized"},
+	{PV_ETIER, 403, "forbidden_tier"},
+	{PV_ENOTFOUND, 404, "not_found"},
+	{CTL_ENOPATH, 404, "not_found"},
+	{CTL_EMETHOD, 405, "method_not_allowed"},
+	{PV_EFULL, 409, "server_full"},
+	{CTL_ETOOLARGE, 413, "too_large"},
+	{PV_EUNREACH, 503, "unreachable"},
+	{PV_ETIMEOUT, 503, "unreachable"},
+	{PV_EREMOTE, 503, "unreachable"},
+	{PV_EHOSTKEY, 503, "unreachable"},
+	{PV_EBUSY, 503, "unreachable"},
+};
+
+int ctl_err_status(int err, const char **code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (table[i].err == err) {
+			*code = table[i].code;
+			return table[i].status;
+		}
+	}
+	/* ENOMEM, EIO, EDB, ECRYPTO, EEXIST and anything unforeseen: our fault. */
+	*code = "internal";
+	return 500;
+}
+
+void ctl_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP front end: two evhttp on one event base (plain HTTP and HTTPS
+ * with OpenSSL bufferevents), size limits and slow-client timeouts, JSON
+ * replies and the one access-log line per request.  The log line holds the
+ * method, path, status, time and user: never a key, PSK or config.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "controller.h"
+
+/* jansson's allocator: a size header so every free can cleanse what it held. */
+static void *secure_malloc(size_t n)
+{
+	size_t *p = malloc(n + sizeof(size_t));
+
+	if (!p)
+		return NULL;
+	*p = n;
+	return p + 1;
+}
+
+static void secure_free(void *ptr)
+{
+	size_t *p = ptr;
+
+	if (!p)
+		return;
+	p--;
+	OPENSSL_clear_free(p, *p + sizeof(size_t));
+}
+
+void ctl_json_secure_alloc(void)
+{
+	json_set_alloc_funcs(secure_malloc, secure_free);
+}
+
+void ctl_log(const char *fmt, ...)
+{
+	char ts[32];
+	struct timespec now;
+	struct tm tm;
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	flockfile(stderr);
+	fprintf(stderr, "%s.%03ldZ ", ts, now.tv_nsec / 1000000);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+	va_end(ap);
+}
+
+const char *ctl_req_body(struct ctl_req *rq, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
+
+	*len = evbuffer_get_length(in);
+	return (const char *)evbuffer_pullup(in, -1);
+}
+
+void ctl_reply(struct ctl_req *rq, int status, json_t *body)
+{
+	struct evbuffer *out = evbuffer_new();
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	uint64_t us = pv_now_us() - rq->start_us;
+
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type",
+			  "application/json");
+	if (out && text) {
+		evbuffer_add(out, text, strlen(text));
+		evbuffer_add(out, "\n", 1);
+	} else {
+		status = 500;
+		if (out)
+			evbuffer_add_printf(out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
+	}
+	evhttp_send_reply(rq->req, status, NULL, out);
+	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
+		(unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
+	if (text)
+		OPENSSL_clear_free(text, strlen(text) + 1);
+	if (out)
+		evbuffer_free(out);
+	json_decref(body);
+	free(rq);
+}
+
+void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
+{
+	char msg[512];
+	const char *code;
+	int status = ctl_err_status(err, &code);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
+}
+
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+	struct ctl *ctl = arg;
+	SSL *ssl = SSL_new(ctl->ssl_ctx);
+
+	if (!ssl)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					      BEV_OPT_CLOSE_ON_FREE);
+}
+
+static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
+{
+	const struct ctl_config *cfg = ctl->cfg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	unsigned long e;
+
+	if (!ctx)
+		goto fail;
+	/* TLS 1.2 at least; OpenSSL negotiates 1.3 first when the client has it. */
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		e = ERR_get_error();
+		ctl_errf(err, errlen, "tls_cert %s: %s", cfg->tls_cert, ERR_reason_error_string(e));
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		e = ERR_get_error();
+		ctl_errf(err, errlen, "tls_key %s: %s", cfg->tls_key, ERR_reason_error_string(e));
+		goto out;
+	}
+	ctl->ssl_ctx = ctx;
+	return 0;
+fail:
+	ctl_errf(err, errlen, "TLS setup failed: %s", ERR_reason_error_string(ERR_get_error()));
+out:
+	SSL_CTX_free(ctx);
+	return PV_ECRYPTO;
+}
+
+/* New evhttp with our limits, bound to addr (field names it in errors). */
+static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *addr,
+				struct evhttp_bound_socket **sock, char *err, size_t errlen)
+{
+	const struct ctl_config *cfg = ctl->cfg;
+	struct evhttp *http = evhttp_new(ctl->base);
+	char host[64];
+	uint16_t port;
+
+	if (!http) {
+		ctl_errf(err, errlen, "%s: evhttp_new failed", field);
+		return NULL;
+	}
+	/*
+	 * evhttp answers an oversized body with a fixed HTML 413; keep its
+	 * limit above ours so up to that size our JSON 413 is what clients see.
+	 */
+	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + 65536);
+	evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_bytes);
+	evhttp_set_timeout(http, (int)cfg->client_timeout_s);
+	evhttp_set_gencb(http, ctl_dispatch, ctl);
+	ctl_listen_parse(addr, host, sizeof(host), &port);
+	*sock = evhttp_bind_socket_with_handle(http, host, port);
+	if (!*sock) {
+		ctl_errf(err, errlen, "%s \"%s\": cannot listen (address in use or not local?)", field,
+			 addr);
+		evhttp_free(http);
+		return NULL;
+	}
+	/* Do not accept until the startup health pass knows the servers' keys. */
+	evconnlistener_disable(evhttp_bound_socket_get_listener(*sock));
+	return http;
+}
+
+/* Log the address actually bound (port 0 picks one). */
+static void log_bound(const char *what, struct evhttp_bound_socket *sock)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[64] = "?";
+	uint16_t port = 0;
+
+	if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+			evutil_inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+			port = ntohs(s6->sin6_port);
+		} else {
+			const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+			evutil_inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+			port = ntohs(s4->sin_port);
+		}
+	}
+	ctl_log("listening %s on %s port %u", what, host, (unsigned)port);
+}
+
+int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
+{
+	const struct ctl_config *cfg = ctl->cfg;
+
+	if (cfg->http_listen && *cfg->http_listen) {
+		ctl->http =
+			front_new(ctl, "http_listen", cfg->http_listen, &ctl->http_sock, err, errlen);
+		if (!ctl->http)
+			return PV_EIO;
+	}
+	if (cfg->https_listen && *cfg->https_listen) {
+		if (tls_setup(ctl, err, errlen) < 0)
+			return PV_EINVAL;
+		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock, err,
+				       errlen);
+		if (!ctl->https)
+			return PV_EIO;
+		evhttp_set_bevcb(ctl->https, tls_bevcb, ctl);
+	}
+	return 0;
+}
+
+void ctl_http_enable(struct ctl *ctl)
+{
+	if (ctl->http_sock) {
+		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->http_sock));
+		log_bound("http", ctl->http_sock);
+	}
+	if (ctl->https_sock) {
+		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->https_sock));
+		log_bound("https", ctl->https_sock);
+	}
+}
+
+void ctl_http_stop(struct ctl *ctl)
+{
+	if (ctl->http)
+		evhttp_free(ctl->http);
+	if (ctl->https)
+		evhttp_free(ctl->https);
+	ctl->http = ctl->https = NULL;
+	ctl->http_sock = ctl->https_sock = NULL;
+	SSL_CTX_free(ctl->ssl_ctx);
+	ctl->ssl_ctx = NULL;
+}

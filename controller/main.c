@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vpn-controller: flags and config, startup (every error names the file and
+ * the field), the event loop, and a graceful shutdown on SIGINT/SIGTERM.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/crypto.h>
+
+#include "agentless.h"
+#include "controller.h"
+#include "db.h"
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: vpn-controller [-c CONFIG.json] [--FIELD VALUE]...\n"
+			"Every config field can be given (or overridden) as a flag:\n");
+	ctl_config_usage();
+}
+
+/* "--db-path VALUE" -> field "db_path"; the config file first, flags after. */
+static int parse_args(struct ctl_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	int i, r;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (++i >= argc)
+				goto missing;
+			if ((r = ctl_config_load(cfg, argv[i], err, errlen)) < 0)
+				return r;
+		}
+	}
+	for (i = 1; i < argc; i++) {
+		char name[40];
+		size_t j;
+
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--", 2) != 0 || strlen(argv[i]) >= sizeof(name) + 2) {
+			ctl_errf(err, errlen, "unexpected argument \"%s\"", argv[i]);
+			return PV_EINVAL;
+		}
+		snprintf(name, sizeof(name), "%s", argv[i] + 2);
+		for (j = 0; name[j]; j++)
+			if (name[j] == '-')
+				name[j] = '_';
+		if (i + 1 >= argc)
+			goto missing;
+		if ((r = ctl_config_set(cfg, name, argv[++i], err, errlen)) < 0)
+			return r;
+	}
+	return ctl_config_check(cfg, err, errlen);
+missing:
+	ctl_errf(err, errlen, "option %s needs a value", argv[argc - 1]);
+	return PV_EINVAL;
+}
+
+static int open_state(struct ctl *ctl, char *err, size_t errlen)
+{
+	const struct ctl_config *cfg = ctl->cfg;
+	struct agentless_config ac = {
+		.identity = cfg->ssh_identity,
+		.known_hosts = cfg->known_hosts,
+		.op_timeout_ms = (int)cfg->push_timeout_ms,
+		.connect_timeout_ms = (int)cfg->connect_timeout_ms,
+	};
+	int r;
+
+	if ((r = ctl_secrets_load(&ctl->secrets, cfg->secrets_file, err, errlen)) < 0 ||
+	    (r = ctl_admin_token_load(&ctl->admin_token, cfg->admin_token_file, err, errlen)) < 0)
+		return r;
+	if ((r = pv_fleet_load(&ctl->fleet, cfg->fleet_path, err, errlen)) < 0)
+		return r;
+	if ((r = db_open(&ctl->db, cfg->db_path)) < 0) {
+		ctl_errf(err, errlen, "db_path %s: %s", cfg->db_path,
+			 ctl->db ? db_errmsg(ctl->db) : pv_strerror(r));
+		return r;
+	}
+	if ((r = db_servers_sync(ctl->db, ctl->fleet)) < 0) {
+		ctl_errf(err, errlen, "db_path %s: syncing fleet_path %s: %s", cfg->db_path,
+			 cfg->fleet_path, db_errmsg(ctl->db));
+		return r;
+	}
+	if ((r = agentless_new(&ctl->pool, ctl->fleet, &ac)) < 0) {
+		ctl_errf(err, errlen, "ssh_identity %s / known_hosts %s: cannot start the SSH pool: %s",
+			 cfg->ssh_identity, cfg->known_hosts, pv_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct ctl *ctl = arg;
+
+	(void)what;
+	ctl_log("signal %d: shutting down", (int)sig);
+	event_base_loopexit(ctl->base, NULL);
+}
+
+static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
+{
+	size_t i;
+
+	/* Queued edits fail now; run their callbacks so leases are rolled back. */
+	agentless_free(ctl->pool);
+	ctl->pool = NULL;
+	if (ctl->base)
+		event_base_loop(ctl->base, EVLOOP_NONBLOCK);
+	for (i = 0; i < nsigs; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	if (ctl->health_timer)
+		event_free(ctl->health_timer);
+	ctl_http_stop(ctl);
+	db_close(ctl->db);
+	pv_fleet_free(ctl->fleet);
+	ctl_secrets_clear(&ctl->secrets);
+	if (ctl->admin_token)
+		OPENSSL_clear_free(ctl->admin_token, strlen(ctl->admin_token) + 1);
+	if (ctl->base)
+		event_base_free(ctl->base);
+	ctl_config_free(ctl->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl ctl = {0};
+	struct event *sigs[2] = {NULL, NULL};
+	char err[512] = "";
+	int r = 1;
+
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage();
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ctl_json_secure_alloc();
+	ctl.cfg = ctl_config_new();
+	if (!ctl.cfg || evthread_use_pthreads() < 0) {
+		fprintf(stderr, "vpn-controller: out of memory\n");
+		goto out;
+	}
+	if (parse_args(ctl.cfg, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vpn-controller: %s\n", err);
+		usage();
+		goto out;
+	}
+	ctl.base = event_base_new();
+	if (!ctl.base || open_state(&ctl, err, sizeof(err)) < 0 ||
+	    ctl_http_start(&ctl, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vpn-controller: %s\n", err[0] ? err : "event base setup failed");
+		goto out;
+	}
+	sigs[0] = evsignal_new(ctl.base, SIGINT, on_signal, &ctl);
+	sigs[1] = evsignal_new(ctl.base, SIGTERM, on_signal, &ctl);
+	if (!sigs[0] || !sigs[1] || event_add(sigs[0], NULL) < 0 || event_add(sigs[1], NULL) < 0 ||
+	    ctl_health_start(&ctl) < 0) {
+		fprintf(stderr, "vpn-controller: event setup failed\n");
+		goto out;
+	}
+	ctl_log("vpn-controller %s: %zu servers, startup health pass running", CTL_VERSION,
+		ctl.fleet->n);
+	event_base_dispatch(ctl.base);
+	r = 0;
+out:
+	ctl_teardown(&ctl, sigs, 2);
+	return r;
+}

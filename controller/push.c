@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bridge from agentless's worker threads back to the event loop.  A job
+ * (and its event) is made on the loop thread before the submit; the worker
+ * callback only copies the result into it and calls event_active(), the one
+ * libevent call that is safe from another thread.  The job's done() then
+ * runs on the loop, where all DB and evhttp calls happen.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "agentless.h"
+#include "controller.h"
+#include "db.h"
+
+static void job_free(struct ctl_job *job)
+{
+	if (!job)
+		return;
+	if (job->ev)
+		event_free(job->ev);
+	if (job->dump) {
+		free(job->dump->peers);
+		free(job->dump);
+	}
+	free(job);
+}
+
+/* Loop thread: hand the result over, then free the job. */
+static void job_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_job *job = arg;
+
+	(void)fd;
+	(void)what;
+	job->done(job);
+	job_free(job);
+}
+
+static struct ctl_job *job_new(struct ctl *ctl, ctl_job_done done, void *arg, size_t index)
+{
+	struct ctl_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return NULL;
+	job->ctl = ctl;
+	job->done = done;
+	job->arg = arg;
+	job->index = index;
+	job->ev = event_new(ctl->base, -1, 0, job_run, job);
+	if (!job->ev) {
+		free(job);
+		return NULL;
+	}
+	return job;
+}
+
+static void set_detail(struct ctl_job *job, const char *detail)
+{
+	snprintf(job->detail, sizeof(job->detail), "%s", detail ? detail : "");
+}
+
+/* Worker thread. */
+static void edit_done(const struct agentless_result *res, void *arg)
+{
+	struct ctl_job *job = arg;
+
+	job->err = res->err;
+	set_detail(job, res->detail);
+	event_active(job->ev, 0, 0);
+}
+
+/* Worker thread: the dump is the pool's, so copy what the loop needs. */
+static void dump_done(int err, const char *detail, const struct agentless_dump *dump, void *arg)
+{
+	struct ctl_job *job = arg;
+	struct agentless_dump *copy = NULL;
+
+	job->err = err;
+	set_detail(job, detail);
+	if (err == 0 && dump) {
+		copy = calloc(1, sizeof(*copy));
+		if (copy) {
+			*copy = *dump;
+			copy->peers = dump->n ? calloc(dump->n, sizeof(*dump->peers)) : NULL;
+			if (dump->n && !copy->peers) {
+				free(copy);
+				copy = NULL;
+			} else if (dump->n) {
+				memcpy(copy->peers, dump->peers, dump->n * sizeof(*dump->peers));
+			}
+		}
+		if (!copy) {
+			job->err = PV_ENOMEM;
+			set_detail(job, "out of memory copying the dump");
+		}
+	}
+	job->dump = copy;
+	event_active(job->ev, 0, 0);
+}
+
+int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit *edit,
+	     ctl_job_done done, void *arg, size_t index)
+{
+	struct ctl_job *job = job_new(ctl, done, arg, index);
+	int r;
+
+	if (!job)
+		return PV_ENOMEM;
+	r = agentless_submit(ctl->pool, server_id, edit, edit_done, job);
+	if (r < 0)
+		job_free(job);
+	return r;
+}
+
+int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
+		    size_t index)
+{
+	struct agentless_edit e;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	e.op = AGENTLESS_REMOVE;
+	e.host = p->host;
+	snprintf(e.name, sizeof(e.name), "%s", p->name);
+	if ((r = pv_key_from_base64(e.pubkey, p->pubkey)) < 0)
+		return r;
+	return ctl_push(ctl, p->server_id, &e, done, arg, index);
+}
+
+int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg)
+{
+	struct ctl_job *job = job_new(ctl, done, arg, 0);
+	int r;
+
+	if (!job)
+		return PV_ENOMEM;
+	r = agentless_dump(ctl->pool, server_id, dump_done, job);
+	if (r < 0)
+		job_free(job);
+	return r;
+}
