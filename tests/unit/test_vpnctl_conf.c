@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* vpnctl's files: the wg-quick tunnel file it builds, its header, the 0600 login config. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <openssl/crypto.h>
+
+#include "test.h"
+#include "vpnctl.h"
+
+static const char *priv = "eLY6k1TaEaipiHXeqEy41wcS3pouw9gpsNwRuKwfRUM=";
+static const char *server_conf =
+        "[Interface]\nAddress = 10.7.0.2/24, fddd:2c4:2c4:2c4::2/64\n\n[Peer]\n"
+        "PublicKey = 6SE8YL7RVDB63Ayzj48gLOnbVRSVDzUbaAPmgliijF8=\n"
+        "AllowedIPs = 0.0.0.0/0, ::/0\nEndpoint = 203.0.113.12:51820\n"
+        "PersistentKeepalive = 25\n";
+
+static struct vpnctl_tunnel sample_tunnel(void)
+{
+	struct vpnctl_tunnel t;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.server_id, sizeof(t.server_id), "eu-west-1");
+	snprintf(t.location, sizeof(t.location), "Frankfurt, Germany");
+	snprintf(t.device, sizeof(t.device), "laptop");
+	return t;
+}
+
+static void test_private_key_goes_right_after_interface(void)
+{
+	struct vpnctl_tunnel t = sample_tunnel(), back;
+	char err[256], *text = NULL, want[128];
+
+	TEST_START("the private key is inserted right after the [Interface] line");
+	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, server_conf, priv, &t, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "[Interface]\nPrivateKey = %s\nAddress = 10.7.0.2/24", priv);
+	ASSERT_STR_CONTAINS(text, want);
+	ASSERT_STR_CONTAINS(text, "PersistentKeepalive = 25\n");
+	ASSERT_INT_EQ(vpnctl_tunnel_parse(&back, text), 0);
+	ASSERT_STR_EQ(back.server_id, "eu-west-1");
+	ASSERT_STR_EQ(back.location, "Frankfurt, Germany");
+	ASSERT_STR_EQ(back.device, "laptop");
+	ASSERT_STR_EQ(back.address, "10.7.0.2/24, fddd:2c4:2c4:2c4::2/64");
+	OPENSSL_clear_free(text, strlen(text));
+	TEST_DONE();
+}
+
+static void test_bad_server_configs_are_refused(void)
+{
+	struct vpnctl_tunnel t = sample_tunnel();
+	char err[256], *text = NULL, withkey[512];
+
+	TEST_START("a controller config with a PrivateKey, or without one [Interface], is refused");
+	snprintf(withkey, sizeof(withkey), "[Interface]\n  privatekey= %s\n[Peer]\n", priv);
+	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, withkey, priv, &t, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "PrivateKey");
+	ASSERT_TRUE(text == NULL);
+	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, "[Peer]\n", priv, &t, err, sizeof(err)),
+	              PV_EINVAL);
+	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, "[Interface]\n[Interface]\n", priv, &t, err,
+	                                  sizeof(err)),
+	              PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "2 [Interface]");
+	snprintf(t.location, sizeof(t.location), "evil\n[Peer]");
+	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, server_conf, priv, &t, err, sizeof(err)),
+	              PV_EINVAL);
+	TEST_DONE();
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_secret_file_is_0600_and_atomic(char *dir)
+{
+	char path[512], *back = NULL;
+	struct stat st;
+
+	TEST_START("a secret file is written 0600 even under umask 0, and leaves no temp file");
+	umask(0);
+	ASSERT_INT_EQ(vpnctl_write_secret_file(dir, "x.conf", "one\n", 4), 0);
+	ASSERT_INT_EQ(vpnctl_write_secret_file(dir, "x.conf", "two\n", 4), 0);
+	snprintf(path, sizeof(path), "%s/x.conf", dir);
+	ASSERT_INT_EQ(stat(path, &st), 0);
+	ASSERT_INT_EQ(st.st_mode & 0777, 0600);
+	ASSERT_INT_EQ(pv_file_read(&back, NULL, path, 100, 1), 0);
+	ASSERT_STR_EQ(back, "two\n");
+	free(back);
+	ASSERT_INT_EQ(count_entries(dir), 1);
+	ASSERT_INT_EQ(umask(022), 0);
+	ASSERT_TRUE(vpnctl_write_secret_file("/nonexistent-dir", "x.conf", "a", 1) < 0);
+	TEST_DONE();
+}
+
+static void test_login_config_round_trip(const char *dir)
+{
+	struct vpnctl_conf c = {0}, back;
+	char err[256], path[512];
+	struct stat st;
+
+	TEST_START("the login config is saved 0600 under XDG_CONFIG_HOME and loads back");
+	setenv("XDG_CONFIG_HOME", dir, 1);
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), PV_ENOTFOUND);
+	ASSERT_STR_CONTAINS(err, "not logged in");
+	c.api_url = strdup("https://203.0.113.2:8443");
+	c.api_key = strdup("u1_pro_0123456789abcdef");
+	c.device = strdup("laptop");
+	ASSERT_INT_EQ(vpnctl_conf_save(&c, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(vpnctl_conf_path(path, sizeof(path)), 0);
+	ASSERT_INT_EQ(stat(path, &st), 0);
+	ASSERT_INT_EQ(st.st_mode & 0777, 0600);
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), 0);
+	ASSERT_STR_EQ(back.api_url, c.api_url);
+	ASSERT_STR_EQ(back.api_key, c.api_key);
+	ASSERT_STR_EQ(back.device, "laptop");
+	ASSERT_TRUE(back.cacert == NULL);
+	vpnctl_conf_clear(&back);
+	ASSERT_INT_EQ(chmod(path, 0644), 0);
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "0600");
+	vpnctl_conf_clear(&c);
+	TEST_DONE();
+}
+
+static void test_xdg_fallback(void)
+{
+	char path[512];
+
+	TEST_START("without XDG_CONFIG_HOME the config lives in ~/.config/vpnctl");
+	unsetenv("XDG_CONFIG_HOME");
+	setenv("HOME", "/home/someone", 1);
+	ASSERT_INT_EQ(vpnctl_conf_path(path, sizeof(path)), 0);
+	ASSERT_STR_EQ(path, "/home/someone/.config/vpnctl/config.json");
+	setenv("XDG_CONFIG_HOME", "relative/dir", 1);
+	ASSERT_INT_EQ(vpnctl_conf_path(path, sizeof(path)), 0);
+	ASSERT_STR_EQ(path, "/home/someone/.config/vpnctl/config.json");
+	TEST_DONE();
+}
+
+static void test_key_and_device_rules(void)
+{
+	TEST_START("API keys and device names that could inject headers or lines are refused");
+	ASSERT_TRUE(vpnctl_key_is_valid("u123_pro_0123456789abcdef"));
+	ASSERT_TRUE(!vpnctl_key_is_valid("u1_pro_x\r\nX-Evil: 1"));
+	ASSERT_TRUE(!vpnctl_key_is_valid(""));
+	ASSERT_TRUE(vpnctl_device_is_valid("laptop-2.home"));
+	ASSERT_TRUE(!vpnctl_device_is_valid("a b"));
+	ASSERT_TRUE(!vpnctl_device_is_valid(
+	        "0123456789012345678901234567890123456789012345678901234567890123456789"));
+	TEST_DONE();
+}
+
+static void remove_tree(const char *dir)
+{
+	static const char *const rel[] = {"wg/x.conf",  "wg",  "cfg/vpnctl/config.json",
+	                                  "cfg/vpnctl", "cfg", ""};
+	char path[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, rel[i]);
+		remove(path);
+	}
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/test_vpnctl_conf.XXXXXX", cfg[64], sec[64];
+	const char *dir = mkdtemp(tmpl);
+
+	ASSERT_TRUE(dir != NULL);
+	snprintf(sec, sizeof(sec), "%s/wg", dir);
+	snprintf(cfg, sizeof(cfg), "%s/cfg", dir);
+	ASSERT_INT_EQ(mkdir(sec, 0700), 0);
+	test_private_key_goes_right_after_interface();
+	test_bad_server_configs_are_refused();
+	test_secret_file_is_0600_and_atomic(sec);
+	test_login_config_round_trip(cfg);
+	test_xdg_fallback();
+	test_key_and_device_rules();
+	remove_tree(dir);
+	TEST_SUMMARY();
+}
