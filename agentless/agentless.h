@@ -18,12 +18,12 @@
 struct agentless;
 
 struct agentless_config {
-	const char *identity;	 /* SSH private key (ed25519, OpenSSH format) */
+	const char *identity;    /* SSH private key (ed25519, OpenSSH format) */
 	const char *known_hosts; /* OpenSSH known_hosts; no TOFU */
-	int op_timeout_ms;	 /* deadline of one round trip; 0 = 10000 */
-	int connect_timeout_ms;	 /* TCP connect + handshake + auth; 0 = 5000 */
-	int keepalive_s;	 /* keepalive interval; 0 = 15 */
-	int no_batching;	 /* 1: one edit per round trip (bench only) */
+	int op_timeout_ms;       /* deadline of an edit, from submission; 0 = 10000 */
+	int connect_timeout_ms;  /* TCP connect + handshake + auth; 0 = 5000 */
+	int keepalive_s;         /* keepalive interval; 0 = 15 */
+	int no_batching;         /* 1: one edit per round trip (bench only) */
 };
 
 enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
@@ -44,12 +44,22 @@ struct agentless_edit {
 
 /*
  * Result of one edit.  err is 0 or a PV_E* code; detail is a human message
- * (remote stderr, fingerprint, ...) valid only during the callback.
- * changed is 1 if the server's state changed, 0 if the edit was a no-op.
+ * naming the server (remote stderr, fingerprint, ...), "" on success, valid
+ * only during the callback.  changed is 1 if the server's state (wg0.conf or
+ * the live interface) changed, 0 if the edit was a no-op.  retried is 1 when
+ * the batch was re-sent after its session died mid-flight: edits are
+ * idempotent, so it landed exactly once, but changed == 0 may then mean the
+ * lost first attempt made the change.
+ *
+ * err codes: PV_EUNREACH (connect/session failure), PV_ETIMEOUT (deadline),
+ * PV_EAUTH (SSH key refused), PV_EHOSTKEY (unknown/changed host key),
+ * PV_EEXIST (name, key or address already used differently on the server),
+ * PV_EREMOTE (remote command failed; detail carries its stderr), PV_EIO.
  */
 struct agentless_result {
 	int err;
 	int changed;
+	int retried;
 	const char *detail;
 };
 
@@ -58,8 +68,8 @@ typedef void (*agentless_edit_cb)(const struct agentless_result *res, void *arg)
 /* A peer as `wg show wg0 dump` reports it (the interface line is skipped). */
 struct agentless_peer {
 	char pubkey[PV_KEY_B64_LEN + 1];
-	char endpoint[64];	/* "(none)" when unknown */
-	char allowed_ips[128];	/* comma-separated, as wg prints it */
+	char endpoint[64];        /* "(none)" when unknown */
+	char allowed_ips[128];    /* comma-separated, as wg prints it */
 	int64_t latest_handshake; /* unix seconds, 0 = never */
 	uint64_t rx_bytes, tx_bytes;
 };
@@ -73,15 +83,18 @@ struct agentless_dump {
 
 /* Callback of agentless_dump(); dump is owned by the pool, valid during the call. */
 typedef void (*agentless_dump_cb)(int err, const char *detail, const struct agentless_dump *dump,
-				  void *arg);
+                                  void *arg);
 
 /*
  * New pool over the fleet (borrowed: must outlive the pool).  Sessions open
  * lazily.  Returns 0 and *out owned by the caller, or a PV_E* code.
  */
 int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
-		  const struct agentless_config *cfg);
-/* Fails every queued edit with PV_EUNREACH, joins workers, frees. NULL ok. */
+                  const struct agentless_config *cfg);
+/*
+ * Fails every queued edit with PV_EUNREACH, waits for in-flight round trips
+ * (bounded by their deadlines), joins workers, frees.  NULL ok.
+ */
 void agentless_free(struct agentless *pool);
 
 /*
@@ -91,17 +104,27 @@ void agentless_free(struct agentless *pool);
  * go out together in the next one.
  */
 int agentless_submit(struct agentless *pool, const char *server_id,
-		     const struct agentless_edit *edit, agentless_edit_cb cb, void *arg);
+                     const struct agentless_edit *edit, agentless_edit_cb cb, void *arg);
 
-/* Read the live peers of a server; cb is called exactly once on success return. */
+/*
+ * Read the live peers of a server; cb is called exactly once on success
+ * return.  The private key and PSKs are masked on the server and never sent.
+ */
 int agentless_dump(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
+/*
+ * Run `true` on the server's (warm) session: a health probe and the floor of
+ * a round trip.  cb gets dump == NULL.
+ */
+int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
 
 /* Blocking convenience wrappers for tools and tests (not for event loops). */
 int agentless_submit_wait(struct agentless *pool, const char *server_id,
-			  const struct agentless_edit *edit, int *changed, char *detail,
-			  size_t detail_len);
-int agentless_dump_wait(struct agentless *pool, const char *server_id,
-			struct agentless_dump **out, char *detail, size_t detail_len);
+                          const struct agentless_edit *edit, int *changed, char *detail,
+                          size_t detail_len);
+int agentless_dump_wait(struct agentless *pool, const char *server_id, struct agentless_dump **out,
+                        char *detail, size_t detail_len);
+int agentless_ping_wait(struct agentless *pool, const char *server_id, char *detail,
+                        size_t detail_len);
 void agentless_dump_free(struct agentless_dump *dump);
 
 #endif

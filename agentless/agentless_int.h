@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private interfaces between the files of agentless/ (and its unit tests and
+ * benchmark): the remote batch codec, the dump parser, host-key checking and
+ * the SSH session.  Not part of the contract; agentless.h is.
+ */
+#ifndef PV_AGENTLESS_INT_H
+#define PV_AGENTLESS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentless.h"
+
+/* ---- growable byte buffer --------------------------------------------------- */
+
+struct al_buf {
+	char *p; /* NUL-terminated when len > 0 */
+	size_t len, cap;
+};
+
+/* Append n bytes (keeps a NUL after them).  PV_ENOMEM or PV_EINVAL past max. */
+int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max);
+/* printf-style append. */
+int al_buf_printf(struct al_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Free the bytes; cleanse them first when they held secrets. */
+void al_buf_free(struct al_buf *b, int secret);
+
+/* ---- the remote script and its batch protocol (remote.c) ---------------------- */
+
+/* The only program run on servers besides "true"; generated from remote.sh. */
+extern const char al_remote_script[];
+
+/* Per-op outcome parsed from the script's output. */
+struct al_op_result {
+	int err;          /* 0 or PV_E* */
+	int changed;      /* file or live interface changed */
+	char detail[256]; /* message when err != 0 */
+};
+
+/*
+ * Check an edit before anything is sent: op, name rule, host 2..254 (ADD).
+ * Returns 0 or PV_EINVAL with a message naming the field in err.
+ */
+int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen);
+/*
+ * The peer's addresses in srv's subnets, in wireguard-install.sh's layout:
+ * "10.7.0.N/32" and "fddd:2c4:2c4:2c4::N/128" (N written in decimal, as the
+ * script does).  PV_EINVAL if the subnets cannot hold it.
+ */
+int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64]);
+/* Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse). */
+int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
+                    const struct agentless_edit *const *edits, size_t n);
+/* Encode a dump request. */
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv);
+/*
+ * Parse the script's stdout for n ops into res[n].  A missing, duplicate or
+ * malformed line fails that op (PV_EREMOTE); stderr text is appended to
+ * live-apply errors.  Returns 0, or PV_EREMOTE if the output is unusable.
+ */
+int al_batch_parse(const char *out, const char *errtext, size_t n, struct al_op_result *res);
+
+/* ---- `wg show IFACE dump` (dump.c) ----------------------------------------------- */
+
+/*
+ * Strict parser: tab-separated, exact field counts, numbers with end checks,
+ * canonical keys.  The interface line's private key and the peers' PSKs are
+ * never stored.  Returns 0 and *out (agentless_dump_free), or PV_EINVAL with
+ * the line number and field in err.
+ */
+int al_dump_parse(struct agentless_dump **out, const char *text, size_t len, char *err,
+                  size_t errlen);
+
+/* ---- SSH session to one server (session.c, hostkey.c) ------------------------------ */
+
+struct al_session {
+	const struct pv_server *srv;
+	const struct agentless_config *cfg; /* owned by the pool */
+	void *ssh;                          /* LIBSSH2_SESSION *, NULL when closed */
+	int fd;
+	uint64_t last_used_ms;
+	uint64_t backoff_ms, retry_at_ms; /* reconnect backoff after a failed connect */
+	int last_err;
+	char last_detail[256];
+};
+
+/* One remote command with its stdin, and what came back. */
+struct al_exec {
+	const char *cmd;
+	const char *in;
+	size_t inlen;
+	struct al_buf out, err;
+	int exit_status;
+	char exit_signal[32]; /* "" unless killed by a signal */
+};
+
+void al_session_init(struct al_session *ss, const struct pv_server *srv,
+                     const struct agentless_config *cfg);
+/* Close the connection (if any); the session can reconnect later. */
+void al_session_close(struct al_session *ss);
+/*
+ * Run x on the server before deadline_ms (pv_now_ms scale), connecting first
+ * if needed.  A warm session that turns out dead is reopened and x re-sent
+ * once (*retried = 1): callers only send idempotent commands.  Returns 0
+ * (x->exit_status etc. filled) or PV_EUNREACH/PV_ETIMEOUT/PV_EAUTH/
+ * PV_EHOSTKEY/PV_EIO with a message naming the server in detail.
+ */
+int al_session_run(struct al_session *ss, struct al_exec *x, uint64_t deadline_ms, int *retried,
+                   char *detail, size_t detail_len);
+/* Send a keepalive if the session is idle; a dead one is closed. */
+void al_session_keepalive(struct al_session *ss);
+
+/*
+ * Check the server's host key (raw blob from libssh2) against known_hosts.
+ * Returns 0, PV_EHOSTKEY (unknown or changed: detail names the server and the
+ * SHA256 fingerprint) or PV_EIO (known_hosts unreadable).
+ */
+int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_hosts, char *detail,
+                     size_t detail_len);
+/* "SHA256:<base64 without padding>" of a key blob, like ssh-keygen -l. */
+void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len);
+
+#endif

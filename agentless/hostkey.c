@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host-key pinning: the server's key must already be in the controller's
+ * known_hosts (OpenSSH format, hashed entries fine, "[host]:port" for ports
+ * other than 22).  Unknown or changed keys refuse the connection; there is no
+ * trust-on-first-use in the push path.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <libssh2.h>
+#include <openssl/evp.h>
+
+#include "agentless_int.h"
+
+void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	unsigned char b64[64];
+	int n;
+
+	snprintf(out, 64, "SHA256:?");
+	if (!EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		return;
+	n = EVP_EncodeBlock(b64, md, (int)mdlen);
+	while (n > 0 && b64[n - 1] == '=') /* OpenSSH prints it unpadded */
+		n--;
+	snprintf(out, 64, "SHA256:%.*s", n, (const char *)b64);
+}
+
+static int knownhost_type(int hostkey_type)
+{
+	switch (hostkey_type) {
+	case LIBSSH2_HOSTKEY_TYPE_ED25519:
+		return LIBSSH2_KNOWNHOST_KEY_ED25519;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+		return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+		return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+		return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+	case LIBSSH2_HOSTKEY_TYPE_RSA:
+		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+	default:
+		return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+	}
+}
+
+int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_hosts, char *detail,
+                     size_t detail_len)
+{
+	LIBSSH2_SESSION *s = ssh;
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	struct libssh2_knownhost *host = NULL;
+	const char *key;
+	char fp[64];
+	size_t len = 0;
+	int type = 0, check, r = PV_EHOSTKEY;
+
+	key = libssh2_session_hostkey(s, &len, &type);
+	if (!key) {
+		snprintf(detail, detail_len, "server %s: no host key offered", srv->id);
+		goto out;
+	}
+	al_hostkey_fingerprint(fp, (const unsigned char *)key, len);
+	kh = libssh2_knownhost_init(s);
+	if (!kh ||
+	    libssh2_knownhost_readfile(kh, known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		snprintf(detail, detail_len, "server %s: cannot read known_hosts file %s", srv->id,
+		         known_hosts);
+		r = PV_EIO;
+		goto out;
+	}
+	check = libssh2_knownhost_checkp(
+	        kh, srv->ssh_host, srv->ssh_port, key, len,
+	        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_type(type),
+	        &host);
+	switch (check) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		r = 0;
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		snprintf(detail, detail_len,
+		         "server %s (%s port %u): HOST KEY CHANGED: offered %s does not match %s; "
+		         "refusing to push",
+		         srv->id, srv->ssh_host, (unsigned)srv->ssh_port, fp, known_hosts);
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		snprintf(detail, detail_len,
+		         "server %s (%s port %u): host key %s is not in %s; refusing to push "
+		         "(no trust on first use)",
+		         srv->id, srv->ssh_host, (unsigned)srv->ssh_port, fp, known_hosts);
+		break;
+	default:
+		snprintf(detail, detail_len, "server %s: host key %s could not be checked", srv->id,
+		         fp);
+		break;
+	}
+out:
+	if (kh)
+		libssh2_knownhost_free(kh);
+	return r;
+}

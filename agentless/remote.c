@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The batch protocol of the remote script (remote.sh): validating edits,
+ * encoding them onto the channel's stdin, parsing the per-op result lines.
+ * Nothing from a user ever reaches a command line: the exec command is the
+ * constant script, and this file only writes validated tokens to stdin.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "agentless_int.h"
+
+int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max)
+{
+	if (b->len + n + 1 > max)
+		return PV_EINVAL;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return PV_ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int al_buf_printf(struct al_buf *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return PV_EINVAL;
+	n = al_buf_add(b, line, (size_t)n, SIZE_MAX);
+	OPENSSL_cleanse(line, sizeof(line));
+	return n;
+}
+
+void al_buf_free(struct al_buf *b, int secret)
+{
+	if (b->p && secret)
+		OPENSSL_cleanse(b->p, b->cap);
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
+{
+	if (e->op != AGENTLESS_ADD && e->op != AGENTLESS_REMOVE) {
+		snprintf(err, errlen, "edit: unknown operation %d", (int)e->op);
+		return PV_EINVAL;
+	}
+	if (!memchr(e->name, '\0', sizeof(e->name)) || !pv_peer_name_is_valid(e->name)) {
+		snprintf(err, errlen,
+		         "edit: field \"name\": not a peer name ([A-Za-z0-9_-]{1,15})");
+		return PV_EINVAL;
+	}
+	if (e->op == AGENTLESS_ADD && (e->host < 2 || e->host > 254)) {
+		snprintf(err, errlen, "edit %s: field \"host\": %u is outside 2..254", e->name,
+		         e->host);
+		return PV_EINVAL;
+	}
+	return 0;
+}
+
+int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64])
+{
+	unsigned char a4[4], a6[16];
+	char net[INET6_ADDRSTRLEN], t4[INET_ADDRSTRLEN], txt[INET6_ADDRSTRLEN], dec[8];
+	const char *slash;
+	unsigned long hexval;
+
+	if (host < 2 || host > 254)
+		return PV_EINVAL;
+	slash = strchr(srv->subnet4, '/');
+	if (!slash || (size_t)(slash - srv->subnet4) >= sizeof(net))
+		return PV_EINVAL;
+	snprintf(net, sizeof(net), "%.*s", (int)(slash - srv->subnet4), srv->subnet4);
+	if (inet_pton(AF_INET, net, a4) != 1)
+		return PV_EINVAL;
+	a4[3] = (unsigned char)host;
+	if (!inet_ntop(AF_INET, a4, t4, sizeof(t4)))
+		return PV_EINVAL;
+	snprintf(v4, 32, "%s/32", t4);
+
+	slash = strchr(srv->subnet6, '/');
+	if (!slash || (size_t)(slash - srv->subnet6) >= sizeof(net))
+		return PV_EINVAL;
+	snprintf(net, sizeof(net), "%.*s", (int)(slash - srv->subnet6), srv->subnet6);
+	if (inet_pton(AF_INET6, net, a6) != 1)
+		return PV_EINVAL;
+	/* wireguard-install.sh writes the octet's decimal digits as the last
+	 * group (::10 for .10), so read those digits as hex. */
+	snprintf(dec, sizeof(dec), "%u", host);
+	hexval = strtoul(dec, NULL, 16);
+	a6[14] = (unsigned char)(hexval >> 8);
+	a6[15] = (unsigned char)hexval;
+	if (!inet_ntop(AF_INET6, a6, txt, sizeof(txt)))
+		return PV_EINVAL;
+	snprintf(v6, 64, "%s/128", txt);
+	return 0;
+}
+
+static int encode_header(struct al_buf *in, const struct pv_server *srv, const char *mode)
+{
+	return al_buf_printf(in, "privatevpn-batch 1\niface %s\n%s\n", srv->iface, mode);
+}
+
+int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
+                    const struct agentless_edit *const *edits, size_t n)
+{
+	char key[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1], v4[32], v6[64], err[128];
+	size_t i;
+	int r = encode_header(in, srv, "edit");
+
+	for (i = 0; r == 0 && i < n; i++) {
+		const struct agentless_edit *e = edits[i];
+
+		r = al_edit_check(e, err, sizeof(err));
+		if (r < 0)
+			break;
+		pv_key_to_base64(key, e->pubkey);
+		if (e->op == AGENTLESS_REMOVE) {
+			r = al_buf_printf(in, "del %s %s\n", e->name, key);
+			continue;
+		}
+		r = al_peer_addrs(srv, e->host, v4, v6);
+		if (r < 0)
+			break;
+		pv_key_to_base64(psk, e->psk);
+		r = al_buf_printf(in, "add %s %s %s %s\npsk %s\n", e->name, key, v4, v6, psk);
+	}
+	OPENSSL_cleanse(psk, sizeof(psk));
+	return r < 0 ? r : al_buf_printf(in, "end\n");
+}
+
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv)
+{
+	int r = encode_header(in, srv, "dump");
+
+	return r < 0 ? r : al_buf_printf(in, "end\n");
+}
+
+/* "IDX ok F LA LD" or "IDX error CODE TEXT"; records the op, flags live needs. */
+static void parse_op_line(const char *line, size_t n, struct al_op_result *res, int *seen,
+                          unsigned char *live_add, unsigned char *live_del)
+{
+	char *end;
+	unsigned long idx = strtoul(line, &end, 10);
+	int f, la, ld, used = 0;
+
+	if (end == line || *end != ' ' || idx < 1 || idx > n || seen[idx - 1])
+		return;
+	seen[idx - 1] = 1;
+	res += idx - 1;
+	if (sscanf(end, " ok %1d %1d %1d%n", &f, &la, &ld, &used) == 3 && end[used] == '\0') {
+		res->err = 0;
+		res->changed = f || la || ld;
+		live_add[idx - 1] = (unsigned char)la;
+		live_del[idx - 1] = (unsigned char)ld;
+		return;
+	}
+	res->err = strncmp(end, " error conflict ", 16) == 0 ? PV_EEXIST : PV_EREMOTE;
+	snprintf(res->detail, sizeof(res->detail), "%s",
+	         res->err == PV_EEXIST ? end + 16 : "malformed result line");
+}
+
+static void fail_live(struct al_op_result *res, size_t n, const unsigned char *flags,
+                      const char *what, const char *errtext)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!flags[i] || res[i].err)
+			continue;
+		res[i].err = PV_EREMOTE;
+		snprintf(res[i].detail, sizeof(res[i].detail), "%s failed: %s", what,
+		         errtext && *errtext ? errtext : "(no stderr)");
+	}
+}
+
+int al_batch_parse(const char *out, const char *errtext, size_t n, struct al_op_result *res)
+{
+	int *seen = calloc(n ? n : 1, sizeof(*seen));
+	unsigned char *live_add = calloc(n ? n : 1, 2);
+	unsigned char *live_del = live_add ? live_add + (n ? n : 1) : NULL;
+	int done = 0, add_failed = 0, del_failed = 0, r = PV_ENOMEM;
+	const char *p = out ? out : "";
+	size_t i;
+
+	if (!seen || !live_add)
+		goto out;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[512];
+
+		snprintf(line, sizeof(line), "%.*s", (int)len, p);
+		if (strcmp(line, "done") == 0)
+			done = 1;
+		else if (strcmp(line, "live-add error") == 0)
+			add_failed = 1;
+		else if (strcmp(line, "live-del error") == 0)
+			del_failed = 1;
+		else if (line[0] >= '1' && line[0] <= '9')
+			parse_op_line(line, n, res, seen, live_add, live_del);
+		p += len + (nl ? 1 : 0);
+	}
+	r = PV_EREMOTE;
+	if (!done)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (!seen[i]) {
+			res[i].err = PV_EREMOTE;
+			snprintf(res[i].detail, sizeof(res[i].detail), "no result for this edit");
+		}
+	}
+	if (add_failed)
+		fail_live(res, n, live_add, "wg addconf", errtext);
+	if (del_failed)
+		fail_live(res, n, live_del, "wg set ... remove", errtext);
+	r = 0;
+out:
+	free(seen);
+	free(live_add);
+	return r;
+}

@@ -1,0 +1,236 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# privatevpn agentless remote edit: the only command the controller ever runs
+# on a server (besides `true`).  It is compiled into libpv_agentless as a
+# constant (remote_script.c) and sent as the SSH exec command; every piece of
+# data (interface, names, keys, PSKs) arrives on stdin, never in a command
+# line.  POSIX sh + awk (mawk-safe: no regex intervals) so it runs under the
+# login shell of Debian, Ubuntu, Rocky and Fedora alike.
+#
+# stdin:  privatevpn-batch 1
+#         iface IFACE
+#         edit | dump
+#         add NAME PUBKEY V4/32 V6/128      (edit; followed by)
+#         psk PSK
+#         del NAME PUBKEY
+#         end
+# stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op,
+#         then "live-add ok|error", "live-del ok|error", "done".
+# stdout (dump): `wg show IFACE dump` with the private key and PSKs masked.
+# Exit 0 when the batch was processed (per-op errors are in the result
+# lines); 3 for a bad or truncated batch, lock or write failure (nothing was
+# changed then).
+set -u
+umask 077
+# A dropped SSH connection must not stop us halfway between the file and the
+# live interface: finish the batch, the controller re-sends it idempotently.
+trap '' HUP PIPE
+die() {
+	echo "privatevpn-remote: $*" >&2
+	exit 3
+}
+IFS= read -r line || die "empty batch"
+[ "$line" = "privatevpn-batch 1" ] || die "unknown batch header"
+IFS= read -r line || die "truncated batch"
+case $line in
+"iface "*) iface=${line#iface } ;;
+*) die "missing iface line" ;;
+esac
+case $iface in
+"" | *[!A-Za-z0-9_=+.-]*) die "bad interface name" ;;
+esac
+[ ${#iface} -le 15 ] || die "bad interface name"
+IFS= read -r mode || die "truncated batch"
+dir=/etc/wireguard
+conf=$dir/$iface.conf
+
+if [ "$mode" = dump ]; then
+	IFS= read -r line && [ "$line" = end ] || die "truncated batch"
+	out=$(wg show "$iface" dump) || die "wg show $iface dump failed"
+	# Secrets stay on the server: field 1 of the interface line is its
+	# private key, field 2 of a peer line its PSK.
+	printf '%s\n' "$out" | awk -F '\t' -v OFS='\t' '
+		NR == 1 { $1 = "(hidden)" }
+		NR > 1 && $2 != "(none)" { $2 = "(hidden)" }
+		{ print }'
+	exit 0
+fi
+[ "$mode" = edit ] || die "unknown mode"
+[ -f "$conf" ] || die "$conf does not exist"
+exec 9>>"$dir/.$iface.privatevpn.lock" || die "cannot open lock file in $dir"
+flock -w 8 9 || die "$conf is locked by another editor"
+new=$dir/.$iface.conf.privatevpn-new
+frag=$dir/.$iface.privatevpn-add
+dels=$dir/.$iface.privatevpn-del
+livef=$dir/.$iface.privatevpn-live
+wg show "$iface" peers >"$livef" || die "wg show $iface peers failed"
+# Left over by a run that died before applying them: never replay those.
+: >"$frag"
+: >"$dels"
+
+awk -v conf="$conf" -v new="$new" -v frag="$frag" -v dels="$dels" -v livef="$livef" '
+function fail(msg) { print "privatevpn-remote: " msg > "/dev/stderr"; bad = 1; exit 3 }
+function isname(s) { return length(s) >= 1 && length(s) <= 15 && s !~ /[^A-Za-z0-9_-]/ }
+function iskey(s) {
+	return length(s) == 44 && s ~ /^[A-Za-z0-9+\/]+=$/ &&
+	    substr(s, 43, 1) ~ /[AEIMQUYcgkosw048]/
+}
+function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
+# Value of a "Key = value" line whose key is k (case-insensitive), else NONE.
+function cfgval(line, k,   p) {
+	p = index(line, "=")
+	if (!p || tolower(trim(substr(line, 1, p - 1))) != k)
+		return NONE
+	return trim(substr(line, p + 1))
+}
+function findblock(name,   i) {
+	for (i = 1; i <= n; i++)
+		if (alive[i] && L[i] == "# BEGIN_PEER " name)
+			return i
+	return 0
+}
+function blockend(b, name,   i) {
+	for (i = b + 1; i <= n; i++)
+		if (alive[i] && L[i] == "# END_PEER " name)
+			return i
+	return 0
+}
+function keyused(k,   i) {
+	for (i = 1; i <= n; i++)
+		if (alive[i] && cfgval(L[i], "publickey") == k)
+			return 1
+	return 0
+}
+function addrused(a,   i, v, m, parts, j) {
+	for (i = 1; i <= n; i++) {
+		if (!alive[i] || (v = cfgval(L[i], "allowedips")) == NONE)
+			continue
+		m = split(v, parts, ",")
+		for (j = 1; j <= m; j++)
+			if (trim(parts[j]) == a)
+				return 1
+	}
+	return 0
+}
+function result(i, f, la, ld) { print i " ok " f " " la " " ld }
+function refuse(i, msg) { print i " error conflict " msg }
+function push(line) { L[++n] = line; alive[n] = 1 }
+function do_add(i,   b, e, j, blk, fchanged) {
+	blk[1] = "# BEGIN_PEER " NAME[i]
+	blk[2] = "[Peer]"
+	blk[3] = "PublicKey = " KEY[i]
+	blk[4] = "PresharedKey = " PSK[i]
+	blk[5] = "AllowedIPs = " V4[i] ", " V6[i]
+	blk[6] = "# END_PEER " NAME[i]
+	if ((b = findblock(NAME[i]))) {
+		if (!(e = blockend(b, NAME[i])))
+			return refuse(i, "block " NAME[i] " has no END_PEER line")
+		if (e - b != 5)
+			return refuse(i, "peer " NAME[i] " exists with other settings")
+		for (j = 1; j <= 6; j++)
+			if (L[b + j - 1] != blk[j])
+				return refuse(i, "peer " NAME[i] " exists with other settings")
+		fchanged = 0
+	} else {
+		if (keyused(KEY[i]))
+			return refuse(i, "public key of " NAME[i] " is already configured")
+		if (addrused(V4[i]) || addrused(V6[i]))
+			return refuse(i, "address " V4[i] " is already in use")
+		for (j = 1; j <= 6; j++)
+			push(blk[j])
+		fchanged = dirty = 1
+	}
+	if (fchanged || !(KEY[i] in LIVE)) {
+		nfrag++
+		print "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
+		    "\nAllowedIPs = " V4[i] ", " V6[i] > frag
+		LIVE[KEY[i]] = 1
+		return result(i, fchanged, 1, 0)
+	}
+	return result(i, 0, 0, 0)
+}
+function do_del(i,   b, e, j, k, fchanged) {
+	fchanged = 0
+	if ((b = findblock(NAME[i]))) {
+		if (!(e = blockend(b, NAME[i])))
+			return refuse(i, "block " NAME[i] " has no END_PEER line")
+		k = NONE
+		for (j = b; j <= e && k == NONE; j++)
+			k = cfgval(L[j], "publickey")
+		if (k != KEY[i])
+			return refuse(i, "peer " NAME[i] " has another public key")
+		for (j = b; j <= e; j++)
+			alive[j] = 0
+		fchanged = dirty = 1
+	}
+	# The live peer goes unless a block we do not own still lists its key.
+	if ((KEY[i] in LIVE) && !keyused(KEY[i])) {
+		ndels++
+		print KEY[i] > dels
+		delete LIVE[KEY[i]]
+		return result(i, fchanged, 0, 1)
+	}
+	return result(i, fchanged, 0, 0)
+}
+BEGIN {
+	NONE = "\001"
+	while ((r = getline line < livef) > 0)
+		LIVE[line] = 1
+	if (r < 0)
+		fail("cannot read live peers")
+	while ((r = getline line < conf) > 0)
+		push(line)
+	if (r < 0)
+		fail("cannot read " conf)
+}
+ended { fail("data after end of batch") }
+$1 == "end" && NF == 1 { ended = 1; next }
+$1 == "add" && NF == 5 && isname($2) && iskey($3) && $4 ~ /^[0-9.]+\/32$/ && $5 ~ /^[0-9a-f:]+\/128$/ {
+	ops++; OP[ops] = "add"; NAME[ops] = $2; KEY[ops] = $3; V4[ops] = $4; V6[ops] = $5
+	wantpsk = 1
+	next
+}
+$1 == "psk" && NF == 2 && wantpsk && iskey($2) { PSK[ops] = $2; wantpsk = 0; next }
+$1 == "del" && NF == 3 && !wantpsk && isname($2) && iskey($3) {
+	ops++; OP[ops] = "del"; NAME[ops] = $2; KEY[ops] = $3
+	next
+}
+{ fail("malformed batch line " NR) }
+END {
+	if (bad)
+		exit 3
+	if (!ended || wantpsk)
+		fail("truncated batch")
+	for (i = 1; i <= ops; i++)
+		if (OP[i] == "add")
+			do_add(i)
+		else
+			do_del(i)
+	if ((nfrag && close(frag) < 0) || (ndels && close(dels) < 0))
+		fail("cannot write the live changes")
+	if (!dirty)
+		exit 0
+	printf "" > new
+	for (i = 1; i <= n; i++)
+		if (alive[i])
+			print L[i] > new
+	if (close(new) != 0)
+		fail("cannot write " new)
+	exit 9
+}' || st=$?
+case ${st:-0} in
+0) ;;
+9) { sync "$new" && mv -f "$new" "$conf"; } || die "cannot replace $conf" ;;
+*) exit 3 ;;
+esac
+if [ -s "$frag" ]; then
+	if wg addconf "$iface" "$frag"; then echo "live-add ok"; else echo "live-add error"; fi
+	: >"$frag"
+fi
+if [ -s "$dels" ]; then
+	set --
+	while IFS= read -r key; do set -- "$@" peer "$key" remove; done <"$dels"
+	if wg set "$iface" "$@"; then echo "live-del ok"; else echo "live-del error"; fi
+	: >"$dels"
+fi
+echo "done"
