@@ -22,7 +22,7 @@ FLEET=$PV_SRC/tests/fleet/fleet
 E2E_NAME=$(basename "$0" .sh)
 FLEET_DIR=""
 FLEET_ID=""
-E2E_TMP=""
+E2E_TMP=$(mktemp -d "/tmp/pv-e2e-$E2E_NAME.XXXXXX")
 E2E_CLEANUP=()
 
 trace() { echo "[$E2E_NAME] $*" >&2; }
@@ -47,11 +47,8 @@ require() {
 
 on_exit() { E2E_CLEANUP+=("$1"); }
 
-# A scratch directory removed at exit (unless PV_KEEP=1).
-e2e_tmp() {
-	[[ -n $E2E_TMP ]] || E2E_TMP=$(mktemp -d "/tmp/pv-e2e-$E2E_NAME.XXXXXX")
-	echo "$E2E_TMP"
-}
+# A scratch directory (0700), removed at exit unless kept for inspection.
+e2e_tmp() { echo "$E2E_TMP"; }
 
 # Fails when this run left namespaces behind.
 leak_check() {
@@ -73,7 +70,7 @@ e2e_teardown() {
 		(leak_check) || rc=1
 	fi
 	if [[ ${PV_KEEP:-0} == 1 || $rc != 0 ]]; then
-		[[ -z $FLEET_DIR$E2E_TMP ]] || trace "kept for inspection: $FLEET_DIR $E2E_TMP"
+		trace "kept for inspection: $E2E_TMP $FLEET_DIR"
 	else
 		rm -rf "$FLEET_DIR" "$E2E_TMP"
 	fi

@@ -23,6 +23,8 @@ mkdir -p /etc/wireguard
 mount -t tmpfs -o mode=700,size=4m pvfleet-wg /etc/wireguard
 mount -t tmpfs -o mode=1777,size=64m pvfleet-tmp /tmp
 mount -t tmpfs -o mode=1777,size=16m pvfleet-shm /dev/shm
+# A fresh server's root has an empty home (and the host's /root is not ours).
+mount -t tmpfs -o mode=700,size=16m pvfleet-root /root
 # Read-only for this mount namespace only (a bind remount changes the flags of
 # our copy of the mount, not the file system).
 mount -o remount,bind,ro /

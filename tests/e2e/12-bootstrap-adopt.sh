@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A server that the original wireguard-install.sh set up (its wg0.conf layout,
+# a peer "alice", wg0 running) is adopted by the bootstrap: key, endpoint and
+# peer block kept byte for byte, the interface updated in place (same
+# wireguard-go), IPv6 address added.  Then the original script's own menu
+# (tests/fleet/nyr-wireguard-install, Nyr/wireguard-install at 2f65627, MIT)
+# still works on the adopted server: it adds client "bob" and removes him, and
+# the bootstrap leaves the peers it does not own alone.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+fleet_up 1
+id=$SERVER_IDS
+BOOTSTRAP=$PV_SRC/ansible-free-bootstrap/bootstrap.sh
+tmp=$(e2e_tmp)
+bootstrap() { srv_ssh "$id" sh -s <"$BOOTSTRAP" 2>"$tmp/bootstrap.log"; }
+conf() { srv "$id" cat /etc/wireguard/wg0.conf; }
+peer_block() { sed -n "/^# BEGIN_PEER $1\$/,/^# END_PEER $1\$/p"; }
+wg_pid() {
+	local p
+	for p in $(ip netns pids "$("$FLEET" ns "$FLEET_DIR" "$id")"); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) != wireguard-go ]] || echo "$p"
+	done
+}
+
+# Make it a server of the original script: its wg0.conf (no IPv6, as when the
+# server had none), none of our files, wg0 up as `systemctl start wg-quick@wg0`.
+server_key=$(wg genkey)
+alice_pub=$(wg genkey | wg pubkey)
+alice_psk=$(wg genpsk)
+# The layout of wireguard-install.sh's "Generate wg0.conf" and new_client_setup.
+cat >"$tmp/wg0.conf" <<EOF
+# Do not alter the commented lines
+# They are used by wireguard-install
+# ENDPOINT vpn1.example.net
+
+[Interface]
+Address = 10.7.0.1/24
+PrivateKey = $server_key
+ListenPort = 51820
+
+# BEGIN_PEER alice
+[Peer]
+PublicKey = $alice_pub
+PresharedKey = $alice_psk
+AllowedIPs = 10.7.0.2/32
+# END_PEER alice
+EOF
+srv "$id" sh -c 'wg-quick down wg0 2>/dev/null; nft delete table inet privatevpn;
+	rm -rf /etc/privatevpn /etc/sysctl.d/99-privatevpn.conf;
+	umask 077; cat > /etc/wireguard/wg0.conf && wg-quick up wg0 2>/dev/null' <"$tmp/wg0.conf"
+pid_before=$(wg_pid)
+[[ -n $pid_before ]] || fail "seeded wg0 is not running"
+
+summary=$(bootstrap) || fail "adoption failed: $(cat "$tmp/bootstrap.log")"
+trace "adopted: $summary"
+[[ $(jq -r .server_public_key <<<"$summary") == "$(wg pubkey <<<"$server_key")" ]] ||
+	fail "the server key was not kept"
+[[ $(jq -r .endpoint <<<"$summary") == vpn1.example.net ]] || fail "the ENDPOINT was not kept"
+jq -e '.changed | index("wg0.conf") and index("firewall") and index("wg0")' <<<"$summary" >/dev/null ||
+	fail "adoption should report wg0.conf, firewall and wg0: $summary"
+after=$(conf)
+[[ $(peer_block alice <<<"$after") == "$(peer_block alice <"$tmp/wg0.conf")" ]] ||
+	fail "alice's peer block changed"
+[[ $(head -n 9 <<<"$after") == "$(sed 's|^Address = .*|Address = 10.7.0.1/24, fddd:2c4:2c4:2c4::1/64|' "$tmp/wg0.conf" |
+	head -n 9)" ]] || fail "header not in wireguard-install.sh's layout: $(head -n 9 <<<"$after" | grep -v PrivateKey)"
+[[ $(srv "$id" wg show wg0 peers) == "$alice_pub" ]] || fail "alice is not on the live interface"
+[[ $(srv "$id" wg show wg0 preshared-keys) == "$alice_pub	$alice_psk" ]] || fail "alice's PSK changed"
+[[ $(srv "$id" ip -o addr show dev wg0) == *"fddd:2c4:2c4:2c4::1/64"* ]] || fail "IPv6 address not added"
+[[ $(wg_pid) == "$pid_before" ]] || fail "wg0 was restarted instead of updated in place"
+[[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "second run after adoption changed something"
+
+# The original script's menu, for real: 1) add client bob (DNS choice 2).
+# Its first `read -N 999999 -t 0.001` discards pending stdin, so answers go
+# in only once it shows its menu.
+srv "$id" sh -c 'cat > /tmp/wireguard-install.sh' <"$PV_SRC/tests/fleet/nyr-wireguard-install"
+menu() {
+	local line out="" pid
+	coproc WI { srv "$id" env TERM=dumb bash /tmp/wireguard-install.sh 2>&1; }
+	pid=$WI_PID
+	while IFS= read -r line <&"${WI[0]}"; do
+		out+="$line"$'\n'
+		[[ $line != "Select an option:" ]] || break
+	done
+	printf '%s\n' "$@" >&"${WI[1]}"
+	while IFS= read -r line <&"${WI[0]}"; do
+		out+="$line"$'\n'
+	done
+	wait "$pid" || true
+	echo "$out"
+}
+out=$(menu 1 bob 2)
+[[ $out == *"WireGuard is already installed."* && $out == *"bob added."* ]] ||
+	fail "the original menu did not add bob: $out"
+after=$(conf)
+bob=$(peer_block bob <<<"$after")
+[[ $bob == *"AllowedIPs = 10.7.0.3/32, fddd:2c4:2c4:2c4::3/128"* ]] || fail "bob's block: $bob"
+bob_pub=$(sed -n 's/^PublicKey = //p' <<<"$bob")
+[[ $(srv "$id" wg show wg0 peers | sort) == "$(printf '%s\n' "$alice_pub" "$bob_pub" | sort)" ]] ||
+	fail "bob is not on the live interface"
+client=$(srv "$id" cat /tmp/bob.conf)
+[[ $client == *"Endpoint = vpn1.example.net:51820"* ]] || fail "bob.conf endpoint: $client"
+[[ $client == *"PublicKey = $(wg pubkey <<<"$server_key")"* ]] || fail "bob.conf server key"
+
+# The bootstrap leaves both peers alone.
+[[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "bootstrap touched the menu's peers"
+[[ $(conf) == "$after" ]] || fail "wg0.conf changed after the menu's edit"
+
+# 2) remove client number 2 (bob), confirm.
+out=$(menu 2 2 y)
+[[ $out == *"bob removed!"* ]] || fail "the original menu did not remove bob: $out"
+[[ $(conf | peer_block bob) == "" ]] || fail "bob still in wg0.conf"
+[[ $(srv "$id" wg show wg0 peers) == "$alice_pub" ]] || fail "live peers after removal"
+[[ $(conf | peer_block alice) == "$(peer_block alice <"$tmp/wg0.conf")" ]] || fail "alice damaged"
+
+pass
