@@ -81,6 +81,7 @@ static void probe_done(CURL *h, CURLcode cc)
 		return;
 	}
 	s->reachable = 1;
+	s->probe_error = 0;
 	s->rtt_us = (int64_t)(t > lookup ? t - lookup : t);
 }
 
@@ -128,19 +129,33 @@ out:
 	return r;
 }
 
-int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current)
+/* Best index among reachable servers whose status is `status`; *cur gets current's index. */
+static int pick_among(const struct vpnctl_server *s, size_t n, const char *status,
+                      const char *current, int *cur)
 {
-	int best = -1, cur = -1;
+	int best = -1;
 	size_t i;
 
+	*cur = -1;
 	for (i = 0; i < n; i++) {
-		if (!s[i].reachable || strcmp(s[i].status, "up") != 0)
+		if (!s[i].reachable || strcmp(s[i].status, status) != 0)
 			continue;
 		if (best < 0 || s[i].rtt_us < s[best].rtt_us)
 			best = (int)i;
 		if (current && strcmp(s[i].id, current) == 0)
-			cur = (int)i;
+			*cur = (int)i;
 	}
+	return best;
+}
+
+int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current)
+{
+	int cur, best = pick_among(s, n, "up", current, &cur);
+
+	/* A controller that has not finished its first health pass says "unknown":
+	 * better a reachable unknown server than none; "down" is never picked. */
+	if (best < 0)
+		best = pick_among(s, n, "unknown", current, &cur);
 	if (best < 0 || cur < 0 || cur == best)
 		return best;
 	/* Switch only when clearly better, so repeated connects don't flap on noise. */

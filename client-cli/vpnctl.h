@@ -181,9 +181,9 @@ struct vpnctl_server {
 int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fwmark);
 
 /*
- * Index of the healthy server (status "up" and reachable) with the lowest
- * rtt, keeping `current` (may be NULL) unless another is clearly faster
- * (VPNCTL_KEEP_PERCENT and VPNCTL_KEEP_MIN_US).  -1 if none is healthy.
+ * Index of the healthy server (status "up" and reachable; if there is none,
+ * "unknown" and reachable) with the lowest rtt, keeping `current` (may be NULL) unless another is
+ * clearly faster (VPNCTL_KEEP_PERCENT and VPNCTL_KEEP_MIN_US).  -1 if none is healthy.
  */
 int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current);
 

@@ -177,14 +177,14 @@ static int split_tabs(char *line, char **f, int max)
 	return line ? max + 1 : n;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
+static int parse_u64(const char *s, int base, uint64_t *v)
 {
 	char *end;
 
-	if (!s[0] || s[0] == '-')
+	if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
 		return PV_EINVAL;
 	errno = 0;
-	*v = strtoull(s, &end, 10);
+	*v = strtoull(s, &end, base);
 	return *end || errno ? PV_EINVAL : 0;
 }
 
@@ -194,10 +194,11 @@ static int parse_iface_line(char *line, struct vpnctl_wg_status *st)
 	uint64_t mark = 0;
 	int n = split_tabs(line, f, 4);
 
-	/* private-key public-key listen-port fwmark; f[0] is never copied. */
+	/* private-key public-key listen-port fwmark (0x-hex or "off"); f[0] is never copied. */
 	if (n != 4 || !pv_key_is_valid_base64(f[1]))
 		return PV_EINVAL;
-	if (strcmp(f[3], "off") != 0 && (parse_u64(f[3], &mark) < 0 || mark > UINT32_MAX))
+	if (strcmp(f[3], "off") != 0 && (strncmp(f[3], "0x", 2) != 0 ||
+	                                 parse_u64(f[3] + 2, 16, &mark) < 0 || mark > UINT32_MAX))
 		return PV_EINVAL;
 	snprintf(st->public_key, sizeof(st->public_key), "%s", f[1]);
 	st->fwmark = (uint32_t)mark;
@@ -211,8 +212,8 @@ static int parse_peer_line(char *line, struct vpnctl_wg_peer *p)
 	int n = split_tabs(line, f, 8);
 
 	/* public-key psk endpoint allowed-ips latest-handshake rx tx keepalive */
-	if (n != 8 || !pv_key_is_valid_base64(f[0]) || parse_u64(f[4], &hs) < 0 ||
-	    parse_u64(f[5], &p->rx) < 0 || parse_u64(f[6], &p->tx) < 0 || hs > INT64_MAX)
+	if (n != 8 || !pv_key_is_valid_base64(f[0]) || parse_u64(f[4], 10, &hs) < 0 ||
+	    parse_u64(f[5], 10, &p->rx) < 0 || parse_u64(f[6], 10, &p->tx) < 0 || hs > INT64_MAX)
 		return PV_EINVAL;
 	snprintf(p->public_key, sizeof(p->public_key), "%s", f[0]);
 	snprintf(p->endpoint, sizeof(p->endpoint), "%s", f[2]);

@@ -33,9 +33,13 @@ static void test_none_healthy(void)
 {
 	struct vpnctl_server s[] = {srv("a", "down", 1, 1000), srv("b", "up", 0, -1)};
 
-	TEST_START("with no server both up and reachable there is no pick");
+	struct vpnctl_server u[] = {srv("a", "down", 1, 1000), srv("b", "unknown", 1, 9000)};
+
+	TEST_START(
+	        "with no server up and reachable, a reachable unknown one is next, never a down one");
 	ASSERT_INT_EQ(vpnctl_pick(s, 2, NULL), -1);
 	ASSERT_INT_EQ(vpnctl_pick(s, 0, NULL), -1);
+	ASSERT_INT_EQ(vpnctl_pick(u, 2, NULL), 1);
 	TEST_DONE();
 }
 

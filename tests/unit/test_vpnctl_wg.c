@@ -8,7 +8,7 @@
 
 static const char *dump =
         "eLY6k1TaEaipiHXeqEy41wcS3pouw9gpsNwRuKwfRUM=\t6SE8YL7RVDB63Ayzj48gLOnbVRSVDzUbaAPmgliijF8="
-        "\t41234\t51820\n"
+        "\t41234\t0xca6c\n"
         "kT9nTqU0hZ0XhV9OXZ1Ggxp6o0kx9WmXHW7ggjdkdS8=\t(none)\t203.0.113.12:51820\t0.0.0.0/0,::/0"
         "\t1764050000\t1234\t5678\t25\n";
 
@@ -48,6 +48,9 @@ static void test_bad_dumps_are_refused(void)
 	              0);
 	ASSERT_INT_EQ(st.npeers, 0);
 	ASSERT_INT_EQ(st.fwmark, 0);
+	ASSERT_INT_EQ(vpnctl_wg_dump_parse(
+	                      "x\t6SE8YL7RVDB63Ayzj48gLOnbVRSVDzUbaAPmgliijF8=\t1\t51820\n", &st),
+	              PV_EINVAL);
 	TEST_DONE();
 }
 
