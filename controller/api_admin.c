@@ -46,8 +46,8 @@ static json_t *key_body(struct ctl_req *rq, enum pv_tier tier)
 
 	if (ctl_key_make(key, sizeof(key), rq->ctl->secrets.current, rq->args.user_id, tier) < 0)
 		return NULL;
-	return json_pack("{s:s, s:s, s:s}", "user_id", rq->args.user_id, "tier",
-			 pv_tier_name(tier), "api_key", key);
+	return json_pack("{s:s, s:s, s:s}", "user_id", rq->args.user_id, "tier", pv_tier_name(tier),
+	                 "api_key", key);
 }
 
 /* The existing user of the request; replies itself (404/500) when missing. */

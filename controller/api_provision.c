@@ -23,11 +23,11 @@ struct provision {
 	struct ctl_req *rq;
 	const struct pv_server *srv;
 	const char *device;
-	struct db_peer peer;  /* the new, PENDING peer */
-	struct db_peer *old;  /* ACTIVE peers it replaces (owned) */
-	int *old_err;	      /* result of each one's removal */
+	struct db_peer peer; /* the new, PENDING peer */
+	struct db_peer *old; /* ACTIVE peers it replaces (owned) */
+	int *old_err;        /* result of each one's removal */
 	size_t n_old;
-	size_t pending;	      /* pushes still out */
+	size_t pending; /* pushes still out */
 	int add_err;
 	char add_detail[200];
 	int generated; /* the controller made the key pair (seed mode) */
@@ -51,9 +51,9 @@ static json_t *success_body(struct provision *pv, const char *config)
 	ctl_peer_addresses(pv->srv, pv->peer.host, v4, v6);
 	ctl_endpoint(endpoint, sizeof(endpoint), pv->srv);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id", pv->srv->id,
-			 "device", pv->device, "peer_name", pv->peer.name, "client_ipv4", v4,
-			 "client_ipv6", v6, "server_public_key", pv->server_pub, "endpoint",
-			 endpoint, "config", config);
+	                 "device", pv->device, "peer_name", pv->peer.name, "client_ipv4", v4,
+	                 "client_ipv6", v6, "server_public_key", pv->server_pub, "endpoint",
+	                 endpoint, "config", config);
 }
 
 static void reply_config(struct provision *pv)
@@ -61,13 +61,13 @@ static void reply_config(struct provision *pv)
 	struct ctl_req *rq = pv->rq;
 	char priv[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1];
 	struct ctl_wgconf c = {
-		.srv = pv->srv,
-		.host = pv->peer.host,
-		.private_key = pv->generated ? priv : NULL,
-		.server_public_key = pv->server_pub,
-		.psk = psk,
-		.dns = rq->ctl->cfg->client_dns,
-		.allowed_ips = rq->ctl->cfg->client_allowed_ips,
+	        .srv = pv->srv,
+	        .host = pv->peer.host,
+	        .private_key = pv->generated ? priv : NULL,
+	        .server_public_key = pv->server_pub,
+	        .psk = psk,
+	        .dns = rq->ctl->cfg->client_dns,
+	        .allowed_ips = rq->ctl->cfg->client_allowed_ips,
 	};
 	char *config = NULL;
 	int r;
@@ -79,7 +79,7 @@ static void reply_config(struct provision *pv)
 	OPENSSL_cleanse(psk, sizeof(psk));
 	if (r < 0) {
 		ctl_log("provision: rendering the config of %s failed: %s", pv->peer.name,
-			pv_strerror(r));
+		        pv_strerror(r));
 		ctl_reply_error(rq, r, "cannot render the client config");
 		return;
 	}
@@ -94,9 +94,10 @@ static void drop_removed_olds(struct provision *pv, int64_t keep)
 	size_t i;
 
 	for (i = 0; i < pv->n_old; i++)
-		if (pv->old_err[i] == 0 && pv->old[i].id != keep && db_peer_delete(db, pv->old[i].id) < 0)
+		if (pv->old_err[i] == 0 && pv->old[i].id != keep &&
+		    db_peer_delete(db, pv->old[i].id) < 0)
 			ctl_log("provision: deleting replaced peer %s: %s", pv->old[i].name,
-				db_errmsg(db));
+			        db_errmsg(db));
 }
 
 static void provision_finish(struct provision *pv)
@@ -110,12 +111,12 @@ static void provision_finish(struct provision *pv)
 	if (pv->add_err < 0) {
 		if (db_peer_delete(db, pv->peer.id) < 0)
 			ctl_log("provision: rolling back %s on %s: %s", pv->peer.name, pv->srv->id,
-				db_errmsg(db));
+			        db_errmsg(db));
 		drop_removed_olds(pv, 0);
 		ctl_log("provision: push of %s to %s failed: %s: %s", pv->peer.name, pv->srv->id,
-			pv_strerror(pv->add_err), pv->add_detail);
+		        pv_strerror(pv->add_err), pv->add_detail);
 		ctl_reply_error(rq, PV_EUNREACH, "push to server %s failed (%s); nothing was kept",
-				pv->srv->id, pv_strerror(pv->add_err));
+		                pv->srv->id, pv_strerror(pv->add_err));
 		goto out;
 	}
 	for (i = 0; i < pv->n_old && !replaced; i++)
@@ -145,8 +146,8 @@ static void push_done(struct ctl_job *job)
 		pv->old_err[job->index] = job->err;
 		if (job->err < 0)
 			ctl_log("provision: removing replaced peer %s from %s failed: %s: %s",
-				pv->old[job->index].name, pv->srv->id, pv_strerror(job->err),
-				job->detail);
+			        pv->old[job->index].name, pv->srv->id, pv_strerror(job->err),
+			        job->detail);
 	}
 	if (--pv->pending == 0)
 		provision_finish(pv);
@@ -208,15 +209,15 @@ static int provision_prepare(struct provision *pv)
 
 	if (!pv_tier_allows(rq->tier, pv->srv->tier)) {
 		ctl_reply_error(rq, PV_ETIER, "server %s is not in the %s tier", pv->srv->id,
-				pv_tier_name(rq->tier));
+		                pv_tier_name(rq->tier));
 		return PV_ETIER;
 	}
 	if ((r = db_server_status(ctl->db, pv->srv->id, &st)) < 0)
 		goto db_fail;
 	if (!st.wg_pubkey[0]) {
 		ctl_reply_error(rq, PV_EUNREACH,
-				"server %s has not been reached yet (its WireGuard key is unknown)",
-				pv->srv->id);
+		                "server %s has not been reached yet (its WireGuard key is unknown)",
+		                pv->srv->id);
 		return PV_EUNREACH;
 	}
 	memcpy(pv->server_pub, st.wg_pubkey, sizeof(pv->server_pub));
@@ -236,7 +237,7 @@ static int provision_prepare(struct provision *pv)
 	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pub, &pv->peer);
 	if (r == PV_EFULL) {
 		ctl_reply_error(rq, r, "server %s is full (%d clients)", pv->srv->id,
-				DB_HOST_MAX - DB_HOST_MIN + 1);
+		                DB_HOST_MAX - DB_HOST_MIN + 1);
 		return r;
 	}
 	if (r < 0)

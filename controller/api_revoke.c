@@ -46,7 +46,7 @@ static void fanout_push_done(struct ctl_job *job)
 
 	if (job->err < 0)
 		ctl_log("revoke: removing %s from %s failed: %s: %s", fo->peers[job->index].name,
-			fo->peers[job->index].server_id, pv_strerror(job->err), job->detail);
+		        fo->peers[job->index].server_id, pv_strerror(job->err), job->detail);
 	fanout_settle(fo, job->index, job->err);
 	if (--fo->pending == 0)
 		fo->done(fo);
@@ -98,7 +98,7 @@ static json_t *fanout_servers(const struct ctl_fanout *fo, int failed)
 			continue;
 		for (j = 0; j < json_array_size(list) && !seen; j++)
 			seen = strcmp(json_string_value(json_array_get(list, j)),
-				      fo->peers[i].server_id) == 0;
+			              fo->peers[i].server_id) == 0;
 		if (!seen)
 			json_array_append_new(list, json_string(fo->peers[i].server_id));
 	}
@@ -113,9 +113,10 @@ void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra)
 	if (fo->first_err < 0) {
 		failed = fanout_servers(fo, 1);
 		names = failed ? json_dumps(failed, JSON_COMPACT) : NULL;
-		ctl_reply_error(fo->rq, PV_EUNREACH,
-				"could not remove peers from %s (%s); they stay recorded, retry the revoke",
-				names ? names : "some servers", pv_strerror(fo->first_err));
+		ctl_reply_error(
+		        fo->rq, PV_EUNREACH,
+		        "could not remove peers from %s (%s); they stay recorded, retry the revoke",
+		        names ? names : "some servers", pv_strerror(fo->first_err));
 		free(names);
 		json_decref(failed);
 		json_decref(extra);
@@ -142,11 +143,13 @@ void api_revoke(struct ctl_req *rq)
 	int r;
 
 	if (a->all && (a->set & (CTL_ARG_SERVER | CTL_ARG_DEVICE))) {
-		ctl_reply_error(rq, PV_EINVAL, "field \"all\" cannot be combined with server_id or device");
+		ctl_reply_error(rq, PV_EINVAL,
+		                "field \"all\" cannot be combined with server_id or device");
 		return;
 	}
 	if (!a->all && !(a->set & (CTL_ARG_SERVER | CTL_ARG_DEVICE))) {
-		ctl_reply_error(rq, PV_EINVAL, "field \"server_id\", \"device\" or \"all\" is required");
+		ctl_reply_error(rq, PV_EINVAL,
+		                "field \"server_id\", \"device\" or \"all\" is required");
 		return;
 	}
 	if ((a->set & CTL_ARG_SERVER) && !pv_fleet_find(rq->ctl->fleet, a->server_id)) {

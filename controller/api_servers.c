@@ -33,17 +33,17 @@ void api_health(struct ctl_req *rq)
 	if (!db_ok)
 		ctl_log("health: db: %s", db_errmsg(ctl->db));
 	ctl_reply(rq, db_ok ? 200 : 503,
-		  json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "status", db_ok ? "ok" : "degraded",
-			    "db", db_ok ? "ok" : "error", "servers_up", up, "servers_down", down,
-			    "servers_unknown", unknown, "version", CTL_VERSION));
+	          json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "status", db_ok ? "ok" : "degraded",
+	                    "db", db_ok ? "ok" : "error", "servers_up", up, "servers_down", down,
+	                    "servers_unknown", unknown, "version", CTL_VERSION));
 }
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i}", "id", s->id, "location",
-			 s->location, "region", s->region, "tier", pv_tier_name(s->tier), "host",
-			 s->wg_host, "port", (int)s->wg_port, "status", status_name(st->up), "load",
-			 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
+	                 s->location, "region", s->region, "tier", pv_tier_name(s->tier), "host",
+	                 s->wg_host, "port", (int)s->wg_port, "status", status_name(st->up), "load",
+	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 
 void api_servers(struct ctl_req *rq)
@@ -68,5 +68,5 @@ void api_servers(struct ctl_req *rq)
 		json_array_append_new(list, server_json(s, &st));
 	}
 	ctl_reply(rq, 200,
-		  json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
+	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
 }

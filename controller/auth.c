@@ -17,9 +17,9 @@
 
 #include "controller.h"
 
-#define SECRETS_MAX   4096
+#define SECRETS_MAX     4096
 #define ADMIN_TOKEN_MIN 16
-#define KEY_MAX       (CTL_USER_MAX + 1 + 5 + 1 + CTL_SIG_HEX)
+#define KEY_MAX         (CTL_USER_MAX + 1 + 5 + 1 + CTL_SIG_HEX)
 
 static char *dup_line(const char *s, size_t n)
 {
@@ -61,14 +61,15 @@ static int split_lines(const char *buf, size_t len, char **first, char **second)
 	return 0;
 }
 
-static int read_secret_file(char **buf, size_t *len, const char *path, const char *what,
-			    char *err, size_t errlen)
+static int read_secret_file(char **buf, size_t *len, const char *path, const char *what, char *err,
+                            size_t errlen)
 {
 	int r = pv_file_read(buf, len, path, SECRETS_MAX, 1);
 
 	if (r == PV_EINVAL)
-		ctl_errf(err, errlen, "%s %s: must be a regular file of mode 0600 (or stricter), under %d bytes",
-		     what, path, SECRETS_MAX);
+		ctl_errf(err, errlen,
+		         "%s %s: must be a regular file of mode 0600 (or stricter), under %d bytes",
+		         what, path, SECRETS_MAX);
 	else if (r < 0)
 		ctl_errf(err, errlen, "%s %s: cannot read: %s", what, path, pv_strerror(r));
 	return r;
@@ -85,9 +86,10 @@ int ctl_secrets_load(struct ctl_secrets *s, const char *path, char *err, size_t 
 		return r;
 	r = split_lines(buf, len, &s->current, &s->previous);
 	if (r == PV_EINVAL)
-		ctl_errf(err, errlen,
-		     "secrets_file %s: expected the current secret on line 1 and optionally the previous on line 2",
-		     path);
+		ctl_errf(
+		        err, errlen,
+		        "secrets_file %s: expected the current secret on line 1 and optionally the previous on line 2",
+		        path);
 	OPENSSL_clear_free(buf, len + 1);
 	return r;
 }
@@ -112,8 +114,9 @@ int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen)
 	if (r == 0 && (extra || strlen(token) < ADMIN_TOKEN_MIN))
 		r = PV_EINVAL;
 	if (r == PV_EINVAL)
-		ctl_errf(err, errlen, "admin_token_file %s: expected one line of at least %d characters",
-		     path, ADMIN_TOKEN_MIN);
+		ctl_errf(err, errlen,
+		         "admin_token_file %s: expected one line of at least %d characters", path,
+		         ADMIN_TOKEN_MIN);
 	OPENSSL_clear_free(buf, len + 1);
 	free_secret(extra);
 	if (r < 0) {
@@ -131,8 +134,7 @@ int ctl_user_id_is_valid(const char *s)
 	return n >= 1 && n <= CTL_USER_MAX && s[n] == '\0';
 }
 
-int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user,
-		 const char *tier)
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char mac[EVP_MAX_MD_SIZE];
@@ -144,7 +146,7 @@ int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return PV_EINVAL;
 	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n,
-		  mac, &maclen))
+	          mac, &maclen))
 		return PV_ECRYPTO;
 	for (i = 0; i < CTL_SIG_HEX / 2; i++) {
 		sig[2 * i] = hex[mac[i] >> 4];
@@ -155,8 +157,7 @@ int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user
 	return 0;
 }
 
-int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user,
-		 enum pv_tier tier)
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier)
 {
 	char sig[CTL_SIG_HEX + 1];
 	const char *t = pv_tier_name(tier);

@@ -42,13 +42,13 @@ struct body_field {
 	}
 
 static const struct body_field body_fields[] = {
-	ARG_STR("server_id", CTL_ARG_SERVER, server_id, server_id_ok, "[a-z0-9-]{1,31}"),
-	ARG_STR("device", CTL_ARG_DEVICE, device, device_ok, "[A-Za-z0-9._-]{1,64}"),
-	ARG_STR("public_key", CTL_ARG_PUBKEY, public_key, pv_key_is_valid_base64,
-		"a canonical base64 WireGuard key (44 characters)"),
-	ARG_STR("user_id", CTL_ARG_USER, user_id, ctl_user_id_is_valid, "[A-Za-z0-9.-]{1,64}"),
-	{"tier", CTL_ARG_TIER, 0, 0, tier_ok, "\"basic\" or \"pro\""},
-	{"all", CTL_ARG_ALL, 0, 0, NULL, "true"},
+        ARG_STR("server_id", CTL_ARG_SERVER, server_id, server_id_ok, "[a-z0-9-]{1,31}"),
+        ARG_STR("device", CTL_ARG_DEVICE, device, device_ok, "[A-Za-z0-9._-]{1,64}"),
+        ARG_STR("public_key", CTL_ARG_PUBKEY, public_key, pv_key_is_valid_base64,
+                "a canonical base64 WireGuard key (44 characters)"),
+        ARG_STR("user_id", CTL_ARG_USER, user_id, ctl_user_id_is_valid, "[A-Za-z0-9.-]{1,64}"),
+        {"tier", CTL_ARG_TIER, 0, 0, tier_ok, "\"basic\" or \"pro\""},
+        {"all", CTL_ARG_ALL, 0, 0, NULL, "true"},
 };
 
 static const struct body_field *body_field_find(const char *name, unsigned allowed)
@@ -62,7 +62,7 @@ static const struct body_field *body_field_find(const char *name, unsigned allow
 }
 
 static int arg_set(struct ctl_args *args, const struct body_field *f, json_t *v, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	const char *s;
 
@@ -89,7 +89,7 @@ static int arg_set(struct ctl_args *args, const struct body_field *f, json_t *v,
 }
 
 int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned allowed,
-		   unsigned required, char *err, size_t errlen)
+                   unsigned required, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *root, *v;
@@ -101,18 +101,20 @@ int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		ctl_errf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", je.text,
-			 je.line, je.column);
+		         je.line, je.column);
 		return PV_EINVAL;
 	}
 	if (!json_is_object(root)) {
 		ctl_errf(err, errlen, "body must be a JSON object");
 		goto out;
 	}
-	json_object_foreach (root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		const struct body_field *f = body_field_find(key, allowed);
 
 		if (!f) {
 			ctl_errf(err, errlen, "unknown field \"%.64s\"", key);
+			r = PV_EINVAL;
 			goto out;
 		}
 		if ((r = arg_set(args, f, v, err, errlen)) < 0)
@@ -131,4 +133,3 @@ out:
 	json_decref(root);
 	return r;
 }
-

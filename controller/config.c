@@ -23,32 +23,32 @@ struct field {
 
 #define STR(f, h)                                                                                  \
 	{                                                                                          \
-		#f, F_STR, offsetof(struct ctl_config, f), 0, 0, h                                 \
+#f, F_STR, offsetof(struct ctl_config, f), 0, 0, h                                 \
 	}
 #define LONG(f, lo, hi, h)                                                                         \
 	{                                                                                          \
-		#f, F_LONG, offsetof(struct ctl_config, f), lo, hi, h                              \
+#f, F_LONG, offsetof(struct ctl_config, f), lo, hi, h                              \
 	}
 
 static const struct field fields[] = {
-	STR(http_listen, "plain HTTP listen address host:port (\"\" = none)"),
-	STR(https_listen, "HTTPS listen address host:port (\"\" = none)"),
-	STR(tls_cert, "TLS certificate chain (PEM)"),
-	STR(tls_key, "TLS private key (PEM)"),
-	STR(db_path, "SQLite state file"),
-	STR(fleet_path, "fleet file (servers.json)"),
-	STR(ssh_identity, "controller's SSH private key"),
-	STR(known_hosts, "servers' SSH host keys (OpenSSH known_hosts)"),
-	STR(secrets_file, "API secrets: current, then previous (mode 0600)"),
-	STR(admin_token_file, "admin bearer token (mode 0600)"),
-	STR(client_dns, "DNS line of client configs (\"\" = none)"),
-	STR(client_allowed_ips, "AllowedIPs of client configs"),
-	LONG(max_body_bytes, 64, 1048576, "largest request body"),
-	LONG(max_header_bytes, 1024, 65536, "largest request header block"),
-	LONG(client_timeout_s, 1, 3600, "idle/slow client timeout"),
-	LONG(health_interval_s, 1, 86400, "period of the health pass"),
-	LONG(push_timeout_ms, 100, 600000, "deadline of one SSH round trip"),
-	LONG(connect_timeout_ms, 100, 600000, "SSH connect + handshake deadline"),
+        STR(http_listen, "plain HTTP listen address host:port (\"\" = none)"),
+        STR(https_listen, "HTTPS listen address host:port (\"\" = none)"),
+        STR(tls_cert, "TLS certificate chain (PEM)"),
+        STR(tls_key, "TLS private key (PEM)"),
+        STR(db_path, "SQLite state file"),
+        STR(fleet_path, "fleet file (servers.json)"),
+        STR(ssh_identity, "controller's SSH private key"),
+        STR(known_hosts, "servers' SSH host keys (OpenSSH known_hosts)"),
+        STR(secrets_file, "API secrets: current, then previous (mode 0600)"),
+        STR(admin_token_file, "admin bearer token (mode 0600)"),
+        STR(client_dns, "DNS line of client configs (\"\" = none)"),
+        STR(client_allowed_ips, "AllowedIPs of client configs"),
+        LONG(max_body_bytes, 64, 1048576, "largest request body"),
+        LONG(max_header_bytes, 1024, 65536, "largest request header block"),
+        LONG(client_timeout_s, 1, 3600, "idle/slow client timeout"),
+        LONG(health_interval_s, 1, 86400, "period of the health pass"),
+        LONG(push_timeout_ms, 100, 600000, "deadline of one SSH round trip"),
+        LONG(connect_timeout_ms, 100, 600000, "SSH connect + handshake deadline"),
 };
 
 static const struct field *field_find(const char *name)
@@ -84,11 +84,11 @@ static int set_str(struct ctl_config *cfg, const struct field *f, const char *v)
 }
 
 static int set_long(struct ctl_config *cfg, const struct field *f, long v, const char *where,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	if (v < f->min || v > f->max) {
-		ctl_errf(err, errlen, "%s: field \"%s\": %ld is out of range %ld..%ld", where, f->name, v,
-		     f->min, f->max);
+		ctl_errf(err, errlen, "%s: field \"%s\": %ld is out of range %ld..%ld", where,
+		         f->name, v, f->min, f->max);
 		return PV_EINVAL;
 	}
 	*long_slot(cfg, f) = v;
@@ -128,7 +128,7 @@ void ctl_config_free(struct ctl_config *cfg)
 }
 
 static int load_field(struct ctl_config *cfg, const struct field *f, json_t *v, const char *path,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	if (f->type == F_STR) {
 		if (!json_is_string(v)) {
@@ -160,7 +160,8 @@ int ctl_config_load(struct ctl_config *cfg, const char *path, char *err, size_t 
 		ctl_errf(err, errlen, "%s: top level must be a JSON object", path);
 		goto out;
 	}
-	json_object_foreach (root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		const struct field *f = field_find(key);
 
 		if (!f) {
@@ -177,7 +178,7 @@ out:
 }
 
 int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	const struct field *f = field_find(name);
 	char *end;
@@ -211,7 +212,7 @@ void ctl_config_usage(void)
 			if (flag[j] == '_')
 				flag[j] = '-';
 		fprintf(stderr, "  --%-20s %s %s\n", flag, fields[i].type == F_STR ? "STR" : "N  ",
-			fields[i].help);
+		        fields[i].help);
 	}
 }
 
@@ -259,7 +260,8 @@ static int check_listen(const char *name, const char *v, char *err, size_t errle
 	uint16_t port;
 
 	if (is_set(v) && ctl_listen_parse(v, host, sizeof(host), &port) < 0) {
-		ctl_errf(err, errlen, "field \"%s\": \"%s\" is not host:port or [v6]:port", name, v);
+		ctl_errf(err, errlen, "field \"%s\": \"%s\" is not host:port or [v6]:port", name,
+		         v);
 		return PV_EINVAL;
 	}
 	return 0;
@@ -267,17 +269,17 @@ static int check_listen(const char *name, const char *v, char *err, size_t errle
 
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 {
-	static const char *const required[] = {"db_path",      "fleet_path",   "ssh_identity",
-					       "known_hosts",  "secrets_file", "admin_token_file",
-					       "client_allowed_ips"};
+	static const char *const required[] = {
+	        "db_path",      "fleet_path",       "ssh_identity",      "known_hosts",
+	        "secrets_file", "admin_token_file", "client_allowed_ips"};
 	size_t i;
 
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		const struct field *f = field_find(required[i]);
 
 		if (!is_set(*str_slot((struct ctl_config *)cfg, f))) {
-			ctl_errf(err, errlen, "field \"%s\" is required (config file or --%s)", f->name,
-			     f->name);
+			ctl_errf(err, errlen, "field \"%s\" is required (config file or --%s)",
+			         f->name, f->name);
 			return PV_EINVAL;
 		}
 	}

@@ -54,7 +54,7 @@ struct ctl_config {
 	char *db_path, *fleet_path;
 	char *ssh_identity, *known_hosts;
 	char *secrets_file, *admin_token_file;
-	char *client_dns;	  /* optional DNS line of client configs */
+	char *client_dns;         /* optional DNS line of client configs */
 	char *client_allowed_ips; /* AllowedIPs of client configs */
 	long max_body_bytes, max_header_bytes;
 	long client_timeout_s, health_interval_s;
@@ -68,7 +68,7 @@ void ctl_config_free(struct ctl_config *cfg);
 int ctl_config_load(struct ctl_config *cfg, const char *path, char *err, size_t errlen);
 /* Set one field by name ("db_path") from a string, as the flags do. */
 int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, char *err,
-		   size_t errlen);
+                   size_t errlen);
 /* Check required fields and their combinations once everything is merged. */
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen);
 /* Print the flag list (one per config field) to f-like stderr. */
@@ -101,11 +101,9 @@ int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen)
 /* 1 if user ids match [A-Za-z0-9.-]{1,64}. */
 int ctl_user_id_is_valid(const char *s);
 /* sig = first 16 hex of HMAC-SHA256(secret, "user:tier"), as the seed's snippet. */
-int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user,
-		 const char *tier);
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier);
 /* Full key "user_tier_sig" into out; PV_EINVAL if it does not fit. */
-int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user,
-		 enum pv_tier tier);
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier);
 /*
  * Verify an API key against both secrets, in constant time.  On success
  * fills user (>= 65 bytes) and *tier; PV_EAUTH otherwise.  Does not look at
@@ -133,10 +131,10 @@ void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv);
 struct ctl_wgconf {
 	const struct pv_server *srv;
 	unsigned host;
-	const char *private_key;	/* base64, or NULL when the client keeps its own */
-	const char *server_public_key;	/* base64 */
-	const char *psk;		/* base64 */
-	const char *dns;		/* NULL or "" for none */
+	const char *private_key;       /* base64, or NULL when the client keeps its own */
+	const char *server_public_key; /* base64 */
+	const char *psk;               /* base64 */
+	const char *dns;               /* NULL or "" for none */
 	const char *allowed_ips;
 };
 
@@ -161,8 +159,8 @@ struct ctl {
 	struct agentless *pool;
 	struct event *health_timer;
 	unsigned health_pending; /* dumps of the current pass still out */
-	int health_startup;	 /* 1 during the startup pass */
-	int64_t started_at;	 /* unix seconds; older non-ACTIVE rows are leftovers */
+	int health_startup;      /* 1 during the startup pass */
+	int64_t started_at;      /* unix seconds; older non-ACTIVE rows are leftovers */
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -193,7 +191,7 @@ struct ctl_req {
 	const char *method;
 	char path[64];
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
-	enum pv_tier tier;	     /* the user's tier once authenticated */
+	enum pv_tier tier;           /* the user's tier once authenticated */
 	struct ctl_args args;
 };
 
@@ -212,7 +210,7 @@ void ctl_http_stop(struct ctl *ctl);
 void ctl_reply(struct ctl_req *rq, int status, json_t *body);
 /* Reply with {"error": msg, "code": ...} for a PV_E* or CTL_E* code. */
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* Body bytes of a request (not NUL-terminated) and their length. */
 const char *ctl_req_body(struct ctl_req *rq, size_t *len);
 
@@ -225,7 +223,7 @@ void ctl_dispatch(struct evhttp_request *req, void *arg);
  * writes a message naming the field.  Exposed for the unit tests and fuzzers.
  */
 int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned allowed,
-		   unsigned required, char *err, size_t errlen);
+                   unsigned required, char *err, size_t errlen);
 
 /* ---- api_*.c: handlers; each ends in exactly one reply ------------------------ */
 
@@ -259,12 +257,12 @@ struct ctl_job {
  * On an immediate refusal returns the error and done is not called.
  */
 int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit *edit,
-	     ctl_job_done done, void *arg, size_t index);
+             ctl_job_done done, void *arg, size_t index);
 /* Dump a server's live peers; same contract as ctl_push. */
 int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
 /* Remove a peer the DB knows (name + public key) from its server. */
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
-		    size_t index);
+                    size_t index);
 
 /* ---- api_revoke.c: fleet-wide fan-out of removals ----------------------------- */
 

@@ -13,20 +13,13 @@ static const struct {
 	int status;
 	const char *code;
 } table[] = {
-	{PV_EINVAL, 400, "bad_request"},
-	{PV_EAUTH, 401, "unauthorized"},
-	{PV_EDISABLED, 401, "unauthorized"},
-	{PV_ETIER, 403, "forbidden_tier"},
-	{PV_ENOTFOUND, 404, "not_found"},
-	{CTL_ENOPATH, 404, "not_found"},
-	{CTL_EMETHOD, 405, "method_not_allowed"},
-	{PV_EFULL, 409, "server_full"},
-	{CTL_ETOOLARGE, 413, "too_large"},
-	{PV_EUNREACH, 503, "unreachable"},
-	{PV_ETIMEOUT, 503, "unreachable"},
-	{PV_EREMOTE, 503, "unreachable"},
-	{PV_EHOSTKEY, 503, "unreachable"},
-	{PV_EBUSY, 503, "unreachable"},
+        {PV_EINVAL, 400, "bad_request"},          {PV_EAUTH, 401, "unauthorized"},
+        {PV_EDISABLED, 401, "unauthorized"},      {PV_ETIER, 403, "forbidden_tier"},
+        {PV_ENOTFOUND, 404, "not_found"},         {CTL_ENOPATH, 404, "not_found"},
+        {CTL_EMETHOD, 405, "method_not_allowed"}, {PV_EFULL, 409, "server_full"},
+        {CTL_ETOOLARGE, 413, "too_large"},        {PV_EUNREACH, 503, "unreachable"},
+        {PV_ETIMEOUT, 503, "unreachable"},        {PV_EREMOTE, 503, "unreachable"},
+        {PV_EHOSTKEY, 503, "unreachable"},        {PV_EBUSY, 503, "unreachable"},
 };
 
 int ctl_err_status(int err, const char **code)

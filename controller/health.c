@@ -52,27 +52,27 @@ static void leftover_removed(struct ctl_job *job)
 
 	if (job->err < 0)
 		ctl_log("repair: %s: removing leftover peer %s failed: %s: %s", p->server_id,
-			p->name, pv_strerror(job->err), job->detail);
+		        p->name, pv_strerror(job->err), job->detail);
 	else if (db_peer_delete(db, p->id) < 0)
 		ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
-			db_errmsg(db));
+		        db_errmsg(db));
 	else
 		ctl_log("repair: %s: removed leftover peer %s", p->server_id, p->name);
 	free(p);
 }
 
 static void repair_leftover(struct ctl *ctl, const struct db_peer *p,
-			    const struct agentless_dump *d)
+                            const struct agentless_dump *d)
 {
 	struct db_peer *copy;
 
 	if (!dump_has(d, p->pubkey)) {
 		if (db_peer_delete(ctl->db, p->id) < 0)
 			ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
-				db_errmsg(ctl->db));
+			        db_errmsg(ctl->db));
 		else
 			ctl_log("repair: %s: released the lease of leftover %s", p->server_id,
-				p->name);
+			        p->name);
 		return;
 	}
 	copy = malloc(sizeof(*copy));
@@ -101,14 +101,14 @@ static void repair(struct ctl *ctl, const char *server_id, const struct agentles
 			repair_leftover(ctl, &peers[i], d);
 		else if (peers[i].state == DB_PEER_ACTIVE && !dump_has(d, peers[i].pubkey))
 			ctl_log("drift: %s: peer %s of user %s is missing on the server; the client "
-				"must provision again",
-				server_id, peers[i].name, peers[i].user_id);
+			        "must provision again",
+			        server_id, peers[i].name, peers[i].user_id);
 	}
 	for (i = 0; i < d->n; i++)
 		foreign += !peers_have(peers, n, d->peers[i].pubkey);
 	if (foreign)
-		ctl_log("drift: %s: %zu peer(s) not created by the controller, left alone", server_id,
-			foreign);
+		ctl_log("drift: %s: %zu peer(s) not created by the controller, left alone",
+		        server_id, foreign);
 	free(peers);
 }
 
@@ -133,11 +133,13 @@ static void dump_done(struct ctl_job *job)
 	int up = job->err == 0 && d;
 
 	if (db_server_set_health(ctl->db, s->id, up, up ? (int)d->n : 0,
-				 up && d->iface_pubkey[0] ? d->iface_pubkey : NULL) < 0)
+	                         up && d->iface_pubkey[0] ? d->iface_pubkey : NULL) < 0)
 		ctl_log("health: %s: db: %s", s->id, db_errmsg(ctl->db));
 	if (up != was)
 		ctl_log("health: %s is %s%s%s", s->id, up ? "up" : "down", up ? "" : ": ",
-			up ? "" : job->detail[0] ? job->detail : pv_strerror(job->err));
+		        up               ? ""
+		        : job->detail[0] ? job->detail
+		                         : pv_strerror(job->err));
 	if (up)
 		repair(ctl, s->id, d);
 	pass_done(ctl);

@@ -83,18 +83,19 @@ void ctl_reply(struct ctl_req *rq, int status, json_t *body)
 	uint64_t us = pv_now_us() - rq->start_us;
 
 	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type",
-			  "application/json");
+	                  "application/json");
 	if (out && text) {
 		evbuffer_add(out, text, strlen(text));
 		evbuffer_add(out, "\n", 1);
 	} else {
 		status = 500;
 		if (out)
-			evbuffer_add_printf(out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
+			evbuffer_add_printf(
+			        out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
 	}
 	evhttp_send_reply(rq->req, status, NULL, out);
 	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
-		(unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
+	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
 	if (text)
 		OPENSSL_clear_free(text, strlen(text) + 1);
 	if (out)
@@ -124,7 +125,7 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 	if (!ssl)
 		return NULL;
 	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE);
+	                                      BEV_OPT_CLOSE_ON_FREE);
 }
 
 static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
@@ -161,7 +162,7 @@ out:
 
 /* New evhttp with our limits, bound to addr (field names it in errors). */
 static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *addr,
-				struct evhttp_bound_socket **sock, char *err, size_t errlen)
+                                struct evhttp_bound_socket **sock, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
 	struct evhttp *http = evhttp_new(ctl->base);
@@ -183,8 +184,8 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	ctl_listen_parse(addr, host, sizeof(host), &port);
 	*sock = evhttp_bind_socket_with_handle(http, host, port);
 	if (!*sock) {
-		ctl_errf(err, errlen, "%s \"%s\": cannot listen (address in use or not local?)", field,
-			 addr);
+		ctl_errf(err, errlen, "%s \"%s\": cannot listen (address in use or not local?)",
+		         field, addr);
 		evhttp_free(http);
 		return NULL;
 	}
@@ -222,16 +223,16 @@ int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
 	const struct ctl_config *cfg = ctl->cfg;
 
 	if (cfg->http_listen && *cfg->http_listen) {
-		ctl->http =
-			front_new(ctl, "http_listen", cfg->http_listen, &ctl->http_sock, err, errlen);
+		ctl->http = front_new(ctl, "http_listen", cfg->http_listen, &ctl->http_sock, err,
+		                      errlen);
 		if (!ctl->http)
 			return PV_EIO;
 	}
 	if (cfg->https_listen && *cfg->https_listen) {
 		if (tls_setup(ctl, err, errlen) < 0)
 			return PV_EINVAL;
-		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock, err,
-				       errlen);
+		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock,
+		                       err, errlen);
 		if (!ctl->https)
 			return PV_EIO;
 		evhttp_set_bevcb(ctl->https, tls_bevcb, ctl);

@@ -19,7 +19,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: vpn-controller [-c CONFIG.json] [--FIELD VALUE]...\n"
-			"Every config field can be given (or overridden) as a flag:\n");
+	                "Every config field can be given (or overridden) as a flag:\n");
 	ctl_config_usage();
 }
 
@@ -67,10 +67,10 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
 	struct agentless_config ac = {
-		.identity = cfg->ssh_identity,
-		.known_hosts = cfg->known_hosts,
-		.op_timeout_ms = (int)cfg->push_timeout_ms,
-		.connect_timeout_ms = (int)cfg->connect_timeout_ms,
+	        .identity = cfg->ssh_identity,
+	        .known_hosts = cfg->known_hosts,
+	        .op_timeout_ms = (int)cfg->push_timeout_ms,
+	        .connect_timeout_ms = (int)cfg->connect_timeout_ms,
 	};
 	int r;
 
@@ -81,17 +81,18 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 		return r;
 	if ((r = db_open(&ctl->db, cfg->db_path)) < 0) {
 		ctl_errf(err, errlen, "db_path %s: %s", cfg->db_path,
-			 ctl->db ? db_errmsg(ctl->db) : pv_strerror(r));
+		         ctl->db ? db_errmsg(ctl->db) : pv_strerror(r));
 		return r;
 	}
 	if ((r = db_servers_sync(ctl->db, ctl->fleet)) < 0) {
 		ctl_errf(err, errlen, "db_path %s: syncing fleet_path %s: %s", cfg->db_path,
-			 cfg->fleet_path, db_errmsg(ctl->db));
+		         cfg->fleet_path, db_errmsg(ctl->db));
 		return r;
 	}
 	if ((r = agentless_new(&ctl->pool, ctl->fleet, &ac)) < 0) {
-		ctl_errf(err, errlen, "ssh_identity %s / known_hosts %s: cannot start the SSH pool: %s",
-			 cfg->ssh_identity, cfg->known_hosts, pv_strerror(r));
+		ctl_errf(err, errlen,
+		         "ssh_identity %s / known_hosts %s: cannot start the SSH pool: %s",
+		         cfg->ssh_identity, cfg->known_hosts, pv_strerror(r));
 		return r;
 	}
 	return 0;
@@ -168,7 +169,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctl_log("vpn-controller %s: %zu servers, startup health pass running", CTL_VERSION,
-		ctl.fleet->n);
+	        ctl.fleet->n);
 	event_base_dispatch(ctl.base);
 	r = 0;
 out:

@@ -103,7 +103,7 @@ static void dump_done(int err, const char *detail, const struct agentless_dump *
 }
 
 int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit *edit,
-	     ctl_job_done done, void *arg, size_t index)
+             ctl_job_done done, void *arg, size_t index)
 {
 	struct ctl_job *job = job_new(ctl, done, arg, index);
 	int r;
@@ -117,7 +117,7 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 }
 
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
-		    size_t index)
+                    size_t index)
 {
 	struct agentless_edit e;
 	int r;

@@ -25,18 +25,18 @@ struct route {
 };
 
 static const struct route routes[] = {
-	{EVHTTP_REQ_GET, "/api/health", api_health, AUTH_NONE, 0, 0},
-	{EVHTTP_REQ_GET, "/api/servers", api_servers, AUTH_KEY, 0, 0},
-	{EVHTTP_REQ_POST, "/api/provision", api_provision, AUTH_KEY,
-	 CTL_ARG_SERVER | CTL_ARG_DEVICE | CTL_ARG_PUBKEY, CTL_ARG_SERVER},
-	{EVHTTP_REQ_POST, "/api/revoke", api_revoke, AUTH_KEY,
-	 CTL_ARG_SERVER | CTL_ARG_DEVICE | CTL_ARG_ALL, 0},
-	{EVHTTP_REQ_POST, "/api/generate-api-key", api_generate_key, AUTH_ADMIN,
-	 CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
-	{EVHTTP_REQ_POST, "/api/admin/users/disable", api_user_disable, AUTH_ADMIN, CTL_ARG_USER,
-	 CTL_ARG_USER},
-	{EVHTTP_REQ_POST, "/api/admin/users/tier", api_user_tier, AUTH_ADMIN,
-	 CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
+        {EVHTTP_REQ_GET, "/api/health", api_health, AUTH_NONE, 0, 0},
+        {EVHTTP_REQ_GET, "/api/servers", api_servers, AUTH_KEY, 0, 0},
+        {EVHTTP_REQ_POST, "/api/provision", api_provision, AUTH_KEY,
+         CTL_ARG_SERVER | CTL_ARG_DEVICE | CTL_ARG_PUBKEY, CTL_ARG_SERVER},
+        {EVHTTP_REQ_POST, "/api/revoke", api_revoke, AUTH_KEY,
+         CTL_ARG_SERVER | CTL_ARG_DEVICE | CTL_ARG_ALL, 0},
+        {EVHTTP_REQ_POST, "/api/generate-api-key", api_generate_key, AUTH_ADMIN,
+         CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
+        {EVHTTP_REQ_POST, "/api/admin/users/disable", api_user_disable, AUTH_ADMIN, CTL_ARG_USER,
+         CTL_ARG_USER},
+        {EVHTTP_REQ_POST, "/api/admin/users/tier", api_user_tier, AUTH_ADMIN,
+         CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -82,8 +82,8 @@ static const struct route *route_find(const struct ctl_req *rq, enum evhttp_cmd_
 /* 413 before reading into memory when the client says how much it sends. */
 static int body_too_large(struct ctl_req *rq)
 {
-	const char *cl = evhttp_find_header(evhttp_request_get_input_headers(rq->req),
-					    "Content-Length");
+	const char *cl =
+	        evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Content-Length");
 	size_t len;
 	char *end;
 	unsigned long long n;
@@ -100,8 +100,8 @@ static int body_too_large(struct ctl_req *rq)
 /* Key auth: valid signature, then the user exists, is active, has that tier. */
 static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 {
-	const char *key = evhttp_find_header(evhttp_request_get_input_headers(rq->req),
-					     "X-API-Key");
+	const char *key =
+	        evhttp_find_header(evhttp_request_get_input_headers(rq->req), "X-API-Key");
 	struct db_user u;
 	char user[CTL_USER_MAX + 1];
 	enum pv_tier tier;
@@ -132,8 +132,8 @@ static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 
 static int auth_admin(struct ctl_req *rq, char *err, size_t errlen)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req),
-					   "Authorization");
+	const char *h =
+	        evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
 
 	if (ctl_admin_verify(rq->ctl->admin_token, h) < 0) {
 		ctl_errf(err, errlen, "admin endpoint: missing or invalid bearer token");
@@ -176,19 +176,20 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 	}
 	rt = route_find(rq, evhttp_request_get_command(req), &r);
 	if (!rt) {
-		ctl_reply_error(rq, r, r == CTL_EMETHOD ? "method %s not allowed on %s" : "no route %s%s",
-				r == CTL_EMETHOD ? rq->method : "", rq->path);
+		ctl_reply_error(rq, r,
+		                r == CTL_EMETHOD ? "method %s not allowed on %s" : "no route %s%s",
+		                r == CTL_EMETHOD ? rq->method : "", rq->path);
 		return;
 	}
 	if (body_too_large(rq)) {
 		ctl_reply_error(rq, CTL_ETOOLARGE, "request body over %ld bytes",
-				rq->ctl->cfg->max_body_bytes);
+		                rq->ctl->cfg->max_body_bytes);
 		return;
 	}
 	if (rt->method == EVHTTP_REQ_POST) {
 		body = ctl_req_body(rq, &len);
 		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
-				   sizeof(err));
+		                   sizeof(err));
 		if (r < 0) {
 			ctl_reply_error(rq, r, "%s", err);
 			return;

@@ -54,7 +54,7 @@ void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv)
 {
 	/* An IPv6 endpoint host needs brackets before the port. */
 	snprintf(out, outlen, strchr(srv->wg_host, ':') ? "[%s]:%u" : "%s:%u", srv->wg_host,
-		 (unsigned)srv->wg_port);
+	         (unsigned)srv->wg_port);
 }
 
 int ctl_wgconf_render(char **out, const struct ctl_wgconf *c)
@@ -78,11 +78,12 @@ int ctl_wgconf_render(char **out, const struct ctl_wgconf *c)
 		OPENSSL_cleanse(priv, sizeof(priv));
 		return PV_ENOMEM;
 	}
-	n = snprintf(buf, cap,
-		     "[Interface]\n%sAddress = %s/%s, %s/%s\n%s\n[Peer]\nPublicKey = %s\n"
-		     "PresharedKey = %s\nAllowedIPs = %s\nEndpoint = %s\nPersistentKeepalive = 25\n",
-		     priv, v4, prefix_len(s->subnet4, "24"), v6, prefix_len(s->subnet6, "64"), dns,
-		     c->server_public_key, c->psk, c->allowed_ips, endpoint);
+	n = snprintf(
+	        buf, cap,
+	        "[Interface]\n%sAddress = %s/%s, %s/%s\n%s\n[Peer]\nPublicKey = %s\n"
+	        "PresharedKey = %s\nAllowedIPs = %s\nEndpoint = %s\nPersistentKeepalive = 25\n",
+	        priv, v4, prefix_len(s->subnet4, "24"), v6, prefix_len(s->subnet6, "64"), dns,
+	        c->server_public_key, c->psk, c->allowed_ips, endpoint);
 	OPENSSL_cleanse(priv, sizeof(priv));
 	if (n < 0 || (size_t)n >= cap) {
 		OPENSSL_clear_free(buf, cap);

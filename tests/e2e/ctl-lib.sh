@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+# tests/e2e/ctl-lib.sh: run vpn-controller on a test fleet (sourced after
+# lib.sh and fleet_up).  ctl_start makes a test CA and a server certificate
+# for 203.0.113.2 with openssl, a 0600 secrets file and admin token, a
+# config, and starts the controller in the controller namespace; api talks
+# to it over real HTTPS with curl, verifying the certificate against the CA.
+#
+#   ctl_start [extra config JSON fields]   ctl_stop   ctl_restart
+#   api METHOD PATH [BODY] [curl args…]    -> prints the status; body in $RESP
+#   seed_key USER TIER [SECRET]            -> the seed portal snippet's key
+#   admin_key USER TIER                    -> key from /api/generate-api-key
+#   db_sql SQL                             -> sqlite3 on the controller's DB
+CTL_PORT=8443
+CTL_HTTP_PORT=8080
+CTL_PID=""
+
+ctl_files() {
+	CTL_T=$(e2e_tmp)
+	RESP=$CTL_T/resp
+	CTL_LOG=$CTL_T/controller.log
+	CTL_DB=$CTL_T/state.db
+	CTL_SEEN=$CTL_T/secrets-seen # every PSK / private key the run saw
+	: >"$CTL_SEEN"
+	(
+		cd "$CTL_T"
+		umask 077
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-subj "/CN=privatevpn test CA $$" -keyout ca.key -out ca.pem 2>/dev/null
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=controller" -keyout tls.key -out tls.csr 2>/dev/null
+		printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$FLEET_CTL_ADDR" >ext.cnf
+		openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+			-extfile ext.cnf -out tls.pem 2>/dev/null
+		# Secrets: current and previous (the seed snippet's SECRET_KEY).
+		CTL_SECRET="cur-$(openssl rand -hex 16)"
+		printf '%s\n%s\n' "$CTL_SECRET" "prev-$(openssl rand -hex 16)" >secrets
+		openssl rand -hex 24 >admin_token
+	)
+	CTL_SECRET=$(sed -n 1p "$CTL_T/secrets")
+	CTL_PREV_SECRET=$(sed -n 2p "$CTL_T/secrets")
+	CTL_ADMIN=$(cat "$CTL_T/admin_token")
+}
+
+# ctl_start ['"field": value, …'] — config extras are spliced into the JSON.
+ctl_start() {
+	[[ -n ${CTL_T:-} ]] || ctl_files
+	cat >"$CTL_T/controller.json" <<EOF
+{
+  "https_listen": "$FLEET_CTL_ADDR:$CTL_PORT",
+  "http_listen": "127.0.0.1:$CTL_HTTP_PORT",
+  "tls_cert": "$CTL_T/tls.pem", "tls_key": "$CTL_T/tls.key",
+  "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
+  "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
+  "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
+  "client_allowed_ips": "10.7.0.0/24, fddd:2c4:2c4:2c4::/64"${1:+,
+  $1}
+}
+EOF
+	ctl "$PV_BUILD/controller/vpn-controller" -c "$CTL_T/controller.json" >>"$CTL_LOG" 2>&1 &
+	CTL_PID=$!
+	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID"; wait'
+	CTL_ON_EXIT=1
+	WAIT_S=60 wait_for ctl_health_ok || {
+		tail -20 "$CTL_LOG" >&2
+		fail "controller did not come up"
+	}
+	trace "controller up (pid $CTL_PID)"
+}
+
+ctl_health_ok() {
+	kill -0 "$CTL_PID" 2>/dev/null || fail "controller exited: $(tail -5 "$CTL_LOG")"
+	[[ $(api GET /api/health) == 200 ]]
+}
+
+# SIGTERM by pid; fails when the controller does not exit cleanly.
+ctl_stop() {
+	local rc=0
+	[[ -n $CTL_PID ]] || return 0
+	kill -TERM "$CTL_PID" 2>/dev/null || true
+	wait "$CTL_PID" || rc=$?
+	CTL_PID=""
+	((rc == 0)) || fail "controller exited with $rc on SIGTERM"
+}
+
+ctl_restart() {
+	ctl_stop
+	ctl_start "$@"
+}
+
+# api METHOD PATH [BODY] [curl args…]: status on stdout, body in $RESP.
+api() {
+	local method=$1 path=$2 body=${3:-}
+	shift 2
+	(($# == 0)) || shift
+	local args=(-sS -o "$RESP" -w '%{http_code}' --cacert "$CTL_T/ca.pem" -X "$method"
+		--max-time 30)
+	[[ -z $body ]] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	ctl curl "${args[@]}" "$@" "https://$FLEET_CTL_ADDR:$CTL_PORT$path"
+}
+
+# Remembers the secrets of a provision reply so the log can be checked for them.
+remember_secrets() {
+	jq -r '.config' "$RESP" | awk '/^(PrivateKey|PresharedKey) = / { print $3 }' >>"$CTL_SEEN"
+}
+
+seed_key() {
+	python3 - "$1" "$2" "${3:-$CTL_SECRET}" <<'EOF'
+import hmac, hashlib, sys
+user_id, tier, SECRET_KEY = sys.argv[1:4]
+signature = hmac.new(
+    SECRET_KEY.encode(),
+    f"{user_id}:{tier}".encode(),
+    hashlib.sha256
+).hexdigest()[:16]
+api_key = f"{user_id}_{tier}_{signature}"
+print(api_key)
+EOF
+}
+
+admin_key() {
+	local st
+	st=$(api POST /api/generate-api-key "{\"user_id\":\"$1\",\"tier\":\"$2\"}" \
+		-H "Authorization: Bearer $CTL_ADMIN")
+	[[ $st == 200 ]] || fail "generate-api-key $1 $2: $st $(cat "$RESP")"
+	jq -r .api_key "$RESP"
+}
+
+db_sql() { sqlite3 -cmd '.timeout 5000' "$CTL_DB" "$1"; }
+
+# Fails when any PSK or private key the run saw appears in the controller log.
+check_log_clean() {
+	local k n=0
+	while read -r k; do
+		[[ -n $k ]] || continue
+		n=$((n + 1))
+		! grep -qF -- "$k" "$CTL_LOG" || fail "a secret key appears in the controller log"
+	done <"$CTL_SEEN"
+	((n > 0)) || fail "the run saw no secrets to check the log against"
+	trace "controller log holds none of the $n PSKs/private keys the run saw"
+}
+
+# True when the call answers 200 (for wait_for).
+api_ok() { [[ $(api "$@") == 200 ]]; }

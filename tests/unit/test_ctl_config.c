@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* The controller's config file, flags and their errors naming file and field. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "test.h"
+
+static char path[64];
+static char err[512];
+
+static int load(const char *json, struct ctl_config **out)
+{
+	FILE *f = fopen(path, "w");
+
+	ASSERT_TRUE(f != NULL);
+	fputs(json, f);
+	fclose(f);
+	*out = ctl_config_new();
+	ASSERT_TRUE(*out != NULL);
+	err[0] = '\0';
+	return ctl_config_load(*out, path, err, sizeof(err));
+}
+
+#define FULL                                                                                       \
+	"{\"http_listen\":\"127.0.0.1:8080\",\"db_path\":\"/tmp/x.db\",\"fleet_path\":\"f.json\"," \
+	"\"ssh_identity\":\"id\",\"known_hosts\":\"kh\",\"secrets_file\":\"s\","                   \
+	"\"admin_token_file\":\"t\",\"max_body_bytes\":4096}"
+
+static void test_file(void)
+{
+	struct ctl_config *cfg;
+
+	TEST_START("a complete config file loads, keeps defaults and passes the check");
+	ASSERT_INT_EQ(load(FULL, &cfg), 0);
+	ASSERT_STR_EQ(cfg->db_path, "/tmp/x.db");
+	ASSERT_INT_EQ(cfg->max_body_bytes, 4096);
+	ASSERT_INT_EQ(cfg->health_interval_s, 60);
+	ASSERT_STR_EQ(cfg->client_allowed_ips, "0.0.0.0/0, ::/0");
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	TEST_DONE();
+
+	TEST_START("a flag overrides the file, and a bad flag value names the flag");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "db_path", "/tmp/y.db", err, sizeof(err)), 0);
+	ASSERT_STR_EQ(cfg->db_path, "/tmp/y.db");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "max_body_bytes", "12x", err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "--max_body_bytes");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "no_such", "1", err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(cfg->max_body_bytes, 4096);
+	ctl_config_free(cfg);
+	TEST_DONE();
+
+	TEST_START("an unknown field is refused, naming the file and the field");
+	ASSERT_INT_EQ(load("{\"db_pth\":\"x\"}", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, path);
+	ASSERT_STR_CONTAINS(err, "\"db_pth\"");
+	ctl_config_free(cfg);
+	TEST_DONE();
+
+	TEST_START("a wrong type or an out-of-range number names the field");
+	ASSERT_INT_EQ(load("{\"db_path\":5}", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "\"db_path\" must be a string");
+	ctl_config_free(cfg);
+	ASSERT_INT_EQ(load("{\"max_body_bytes\":\"big\"}", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "\"max_body_bytes\" must be an integer");
+	ctl_config_free(cfg);
+	ASSERT_INT_EQ(load("{\"health_interval_s\":0}", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "health_interval_s");
+	ASSERT_STR_CONTAINS(err, "out of range");
+	ctl_config_free(cfg);
+	TEST_DONE();
+
+	TEST_START("broken JSON and duplicate fields give the file, line and column");
+	ASSERT_INT_EQ(load("{\"db_path\":\"a\",\n\"db_path\":\"b\"}", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, path);
+	ASSERT_STR_CONTAINS(err, "duplicate");
+	ctl_config_free(cfg);
+	ASSERT_INT_EQ(load("{\"db_path\":", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, ":1:");
+	ctl_config_free(cfg);
+	ASSERT_INT_EQ(load("[1]", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "object");
+	ctl_config_free(cfg);
+	TEST_DONE();
+}
+
+static void test_check(void)
+{
+	struct ctl_config *cfg;
+
+	TEST_START("a missing required field is named with its flag");
+	ASSERT_INT_EQ(load("{\"http_listen\":\"127.0.0.1:1\"}", &cfg), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "\"db_path\" is required");
+	ctl_config_free(cfg);
+	TEST_DONE();
+
+	TEST_START("HTTPS without a certificate, or no listener at all, is refused");
+	ASSERT_INT_EQ(load(FULL, &cfg), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "https_listen", "[::1]:8443", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "tls_cert");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "https_listen", "", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "http_listen", "", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "http_listen");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "http_listen", "localhost", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "not host:port");
+	ctl_config_free(cfg);
+	TEST_DONE();
+
+	TEST_START("listen addresses parse as host:port and [v6]:port only");
+	{
+		char host[64];
+		uint16_t port = 1;
+
+		ASSERT_INT_EQ(ctl_listen_parse("203.0.113.2:8443", host, sizeof(host), &port), 0);
+		ASSERT_STR_EQ(host, "203.0.113.2");
+		ASSERT_INT_EQ(port, 8443);
+		ASSERT_INT_EQ(ctl_listen_parse("[::1]:0", host, sizeof(host), &port), 0);
+		ASSERT_STR_EQ(host, "::1");
+		ASSERT_INT_EQ(port, 0);
+		ASSERT_INT_EQ(ctl_listen_parse("::1:80", host, sizeof(host), &port), PV_EINVAL);
+		ASSERT_INT_EQ(ctl_listen_parse("h:65536", host, sizeof(host), &port), PV_EINVAL);
+		ASSERT_INT_EQ(ctl_listen_parse("h:-1", host, sizeof(host), &port), PV_EINVAL);
+		ASSERT_INT_EQ(ctl_listen_parse(":80", host, sizeof(host), &port), PV_EINVAL);
+		ASSERT_INT_EQ(ctl_listen_parse("h:", host, sizeof(host), &port), PV_EINVAL);
+		ASSERT_INT_EQ(ctl_listen_parse("[]:80", host, sizeof(host), &port), PV_EINVAL);
+	}
+	TEST_DONE();
+}
+
+int main(void)
+{
+	snprintf(path, sizeof(path), "/tmp/test_ctl_config.%d.json", (int)getpid());
+	test_file();
+	test_check();
+	unlink(path);
+	TEST_SUMMARY();
+}
