@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# With three servers silently dropping everything (`fleet stop`), `vpnctl
+# servers` still lists all six, the three as unreachable, and the parallel
+# probe costs about one timeout, not three (sequential probing would take at
+# least 3 x timeout); `vpnctl connect` still picks a live server and 10.7.0.1
+# answers through the tunnel.
+#
+#   hub (br0) ── ctl 203.0.113.2 (vpn-controller, HTTPS)
+#             ── 6 servers .11-.16; stopped: us-east-1, eu-central-1, ap-southeast-1
+#             ── client carol .101 (Pro key)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib-controller.sh
+. "$(dirname "$0")/lib-controller.sh"
+
+require openssl curl jq ping
+VPNCTL=$PV_BUILD/client-cli/vpnctl
+[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
+
+fleet_up 6
+tmp=$(e2e_tmp)
+ctl_start "$tmp/ctl" || fail "controller did not start"
+key=$(ctl_issue_key carol pro) || fail "no key from the admin endpoint"
+client_add carol >/dev/null
+vc() { cli carol env XDG_CONFIG_HOME="$tmp/xdg" "$VPNCTL" "$@"; }
+VPNCTL_API_KEY=$key vc login --api "$CTL_URL" --cacert "$CTL_CA" || fail "login failed"
+
+stopped="us-east-1 eu-central-1 ap-southeast-1"
+for id in $stopped; do srv_stop "$id"; done
+timeout_ms=1000
+
+trace "servers: the stopped three are unreachable, the probe waits about one timeout"
+vc servers --json --timeout "$timeout_ms" >"$tmp/servers.json" || fail "servers --json failed"
+jq -e --arg stopped "$stopped" '($stopped | split(" ")) as $s |
+	(.servers | length) == 6 and
+	all(.servers[]; if (.id | IN($s[])) then (.reachable | not) and .latency_ms == null
+	                 else .reachable and .latency_ms >= 0 end)' "$tmp/servers.json" >/dev/null ||
+	fail "servers: $(cat "$tmp/servers.json")"
+wall=$(jq .probe_wall_ms "$tmp/servers.json")
+trace "probe wall time ${wall} ms for 6 servers, 3 of them dead, timeout ${timeout_ms} ms"
+# Not a timing test: probing one after another would need >= 3 timeouts (the three
+# dead servers); in parallel it is one timeout plus the time to start.
+jq -e --argjson t "$timeout_ms" '.probe_wall_ms >= $t and .probe_wall_ms < 3 * $t' \
+	"$tmp/servers.json" >/dev/null || fail "probe wall time $wall ms is not about one timeout"
+vc servers --timeout "$timeout_ms" >"$tmp/servers.txt" || fail "servers (table) failed"
+[[ $(grep -c 'unreachable$' "$tmp/servers.txt") == 3 ]] || fail "table: $(cat "$tmp/servers.txt")"
+
+trace "connect picks a live server"
+vc connect --json --timeout "$timeout_ms" >"$tmp/connect.json" || fail "connect failed"
+server=$(jq -r .server_id "$tmp/connect.json")
+[[ " $stopped " != *" $server "* ]] || fail "connect picked stopped server $server"
+cli carol ping -c 1 -W 3 10.7.0.1 >/dev/null || fail "no ping through the tunnel to $server"
+vc disconnect >/dev/null || fail "disconnect failed"
+
+pass
