@@ -63,7 +63,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].usage);
 	fprintf(f, "\nAn add without --psk-file gets a fresh random PSK.\n"
 	           "Each edit prints \"SERVER NAME ok changed|unchanged [retried] MS\" or\n"
-	           "\"SERVER NAME error CODE: DETAIL\".\n"
+	           "\"SERVER NAME error MS CODE: DETAIL\".\n"
 	           "exit: 0 all done, 1 an edit or read failed on a server, 2 usage or invalid\n"
 	           "input (nothing was sent), 3 fleet, identity or known_hosts unusable.\n");
 }
@@ -230,7 +230,7 @@ static void edit_done(const struct agentless_result *res, void *arg)
 
 	pthread_mutex_lock(&p->t->mu);
 	if (res->err)
-		printf("%s %s error %s: %s\n", p->server, p->name, pv_strerror(res->err),
+		printf("%s %s error %.3f %s: %s\n", p->server, p->name, ms, pv_strerror(res->err),
 		       res->detail);
 	else
 		printf("%s %s ok %s%s %.3f\n", p->server, p->name,
