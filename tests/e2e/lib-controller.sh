@@ -7,6 +7,7 @@
 #   ctl_start DIR          CA + cert for $FLEET_CTL_ADDR, secrets, admin token,
 #                          config; vpn-controller in $FLEET_NS_CTL; waits for
 #                          the HTTPS port.  Sets CTL_URL, CTL_CA, CTL_DIR, CTL_PID.
+#                          CTL_DETACH=1 starts it in its own session (setsid).
 #   ctl_stop               stops it by pid (also registered with on_exit if lib.sh is loaded)
 #   ctl_issue_key USER TIER   prints an API key made through the admin endpoint
 #
@@ -54,8 +55,9 @@ ctl_start() {
 		ssh_identity: ($fleet + "/id_ed25519"), known_hosts: ($fleet + "/known_hosts"),
 		secrets_file: ($dir + "/secrets"), admin_token_file: ($dir + "/admin-token"),
 		client_allowed_ips: $allowed }' >"$dir/controller.json"
-	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/controller/vpn-controller" -c "$dir/controller.json" \
-		>"$dir/controller.log" 2>&1 &
+	# CTL_DETACH=1 (the demo): its own session, so closing the terminal leaves it running.
+	ip netns exec "$FLEET_NS_CTL" ${CTL_DETACH:+setsid} "$PV_BUILD/controller/vpn-controller" \
+		-c "$dir/controller.json" >"$dir/controller.log" 2>&1 </dev/null &
 	CTL_PID=$!
 	if declare -F on_exit >/dev/null; then on_exit ctl_stop; fi
 	CTL_URL="https://$FLEET_CTL_ADDR:$CTL_PORT"
