@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The OS branches that cannot really run here are checked through the dry run
+# (PV_BOOTSTRAP_DRY_RUN=1, PV_OS_RELEASE=fixture): per OS the planned commands
+# use the right package manager (apt vs dnf) and firewall (ufw vs firewalld vs
+# nftables), and the dry run changes nothing: it runs in a mount namespace
+# where everything but a scratch /tmp is read-only.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+require unshare jq
+
+BOOTSTRAP=$PV_SRC/ansible-free-bootstrap/bootstrap.sh
+scratch=$(e2e_tmp)/scratch
+mkdir -p "$scratch"
+
+# plan OS_ID VERSION [VAR=VALUE…]: dry run for that os-release; sets $out
+# (stdout, the summary) and $plan (stderr, the planned commands).
+plan() {
+	local os=$1 version=$2
+	shift 2
+	printf 'NAME="%s"\nID=%s\nVERSION_ID="%s"\n' "$os" "$os" "$version" >"$scratch/os-release"
+	# shellcheck disable=SC2016 # expanded by the sandbox's shell
+	out=$(unshare -m --propagation private sh -c '
+		mount --bind "$1" /tmp && mount -o remount,bind,ro / && shift &&
+		exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin PV_BOOTSTRAP_DRY_RUN=1 \
+			PV_OS_RELEASE=/tmp/os-release "$@"' sandbox "$scratch" "$@" sh "$BOOTSTRAP" \
+		2>"$E2E_TMP/plan") || fail "$os $version: dry run failed: $(cat "$E2E_TMP/plan")"
+	plan=$(cat "$E2E_TMP/plan")
+	if [[ $(wc -l <<<"$out") != 1 ]] || ! jq -e '.dry_run == true' <<<"$out" >/dev/null; then
+		fail "$os $version: stdout is not one summary line: $out"
+	fi
+	! grep -q -v -e '^bootstrap: ' -e '^+ ' <<<"$plan" || fail "$os $version: the dry run ran something: $plan"
+	[[ $(ls "$scratch") == "os-release" ]] || fail "$os $version: left files behind: $(ls "$scratch")"
+	trace "$os $version $*: $(jq -c '{os, firewall, changed}' <<<"$out")"
+}
+has() { grep -qxF -- "+ $1" <<<"$plan" || fail "plan lacks '+ $1':"$'\n'"$plan"; }
+lacks() { ! grep -qF -- "$1" <<<"$plan" || fail "plan should not mention '$1':"$'\n'"$plan"; }
+summary_is() { jq -e "$1" <<<"$out" >/dev/null || fail "summary: $out (wanted $1)"; }
+
+APT="env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"
+common() {
+	has "wg genkey"
+	has "write /etc/wireguard/wg0.conf (mode 600)"
+	has "write /etc/sysctl.d/99-privatevpn.conf (mode 644)"
+	has "sysctl -q -w net.ipv4.ip_forward=1"
+	has "systemctl enable wg-quick@wg0.service"
+	has "systemctl start wg-quick@wg0.service"
+	lacks "wg-quick up"
+}
+ufw_branch() {
+	has "ufw allow 22/tcp"
+	has "ufw allow 51820/udp"
+	has "ufw reject 51820/tcp"
+	has "ufw route allow in on wg0"
+	lacks "firewall-cmd"
+	summary_is '.firewall == "ufw"'
+}
+firewalld_branch() {
+	has "firewall-cmd --permanent --add-port=22/tcp"
+	has "firewall-cmd --permanent --add-port=51820/udp"
+	has 'firewall-cmd --permanent --add-rich-rule=rule port port="51820" protocol="tcp" reject type="tcp-reset"'
+	has "firewall-cmd --permanent --zone=trusted --add-source=10.7.0.0/24"
+	has "firewall-cmd --permanent --add-masquerade"
+	has "firewall-cmd --reload"
+	lacks "ufw"
+	lacks "nft -f"
+	summary_is '.firewall == "firewalld"'
+}
+nft_branch() {
+	has "write /etc/privatevpn/firewall.nft (mode 600)"
+	has "nft -f /etc/privatevpn/firewall.nft"
+	has "systemctl enable privatevpn-firewall.service"
+	lacks "ufw"
+	lacks "firewall-cmd"
+	summary_is '.firewall == "nftables"'
+}
+apt_only() { lacks "dnf"; }
+dnf_only() { lacks "apt-get"; }
+
+plan ubuntu 22.04
+common
+apt_only
+has "$APT wireguard-tools nftables"
+ufw_branch
+summary_is '.os == "ubuntu 22.04" and (.changed | index("packages") and index("firewall") and index("boot"))'
+
+plan ubuntu 24.04 PV_DRY_RUN_FIREWALL=nftables PV_SSH_PORT=2222
+common
+apt_only
+nft_branch
+
+plan ubuntu 24.04 PV_SSH_PORT=2222
+has "ufw allow 22/tcp"
+has "ufw allow 2222/tcp"
+
+plan debian 11
+common
+apt_only
+has "$APT wireguard-tools nftables"
+nft_branch
+summary_is '.os == "debian 11"'
+
+plan debian 12 PV_DRY_RUN_FIREWALL=ufw
+apt_only
+ufw_branch
+
+plan rocky 9.3
+common
+dnf_only
+has "dnf install -y -q wireguard-tools"
+firewalld_branch
+summary_is '.os == "rocky 9.3"'
+
+plan almalinux 9.4
+common
+dnf_only
+has "dnf install -y -q wireguard-tools"
+firewalld_branch
+
+plan fedora 40
+common
+dnf_only
+firewalld_branch
+
+plan fedora 40 PV_DRY_RUN_FIREWALL=nftables
+dnf_only
+has "dnf install -y -q wireguard-tools nftables"
+nft_branch
+
+plan debian 12 PV_ENDPOINT=vpn.example.com
+summary_is '.endpoint == "vpn.example.com"'
+
+# Refusals hold in a dry run too.
+printf 'ID=centos\nVERSION_ID="7"\n' >"$scratch/os-release"
+if err=$(env -i PATH="$PATH" PV_BOOTSTRAP_DRY_RUN=1 PV_OS_RELEASE="$scratch/os-release" \
+	sh "$BOOTSTRAP" 2>&1 >/dev/null); then
+	fail "dry run accepted CentOS 7"
+fi
+[[ $err == *"unsupported operating system 'centos 7'"* ]] || fail "centos 7: $err"
+if err=$(env -i PATH="$PATH" PV_BOOTSTRAP_DRY_RUN=1 PV_OS_RELEASE="$scratch/os-release-missing" \
+	PV_DRY_RUN_FIREWALL=pf sh "$BOOTSTRAP" 2>&1 >/dev/null); then
+	fail "dry run accepted a missing os-release"
+fi
+[[ $err == *"cannot read"* ]] || fail "missing os-release: $err"
+
+pass

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A real handshake across the fleet network: client namespace "alice"
+# (203.0.113.101, wireguard-go via wg-quick, private /etc/wireguard) is added
+# on a bootstrapped server the way the product does it (a # BEGIN_PEER block
+# in wg0.conf + `wg addconf`, PSK never in argv), pings 10.7.0.1 and
+# fddd:2c4:2c4:2c4::1 through the tunnel, and reaches the controller
+# (203.0.113.2) through the server's forwarding + masquerade.  `fleet stop`
+# makes the server silent (timeouts), `fleet start` brings it back.
+#
+#   alice 203.0.113.101 ── hub ── us-east-1 203.0.113.11 (wg0 10.7.0.1) ── ctl 203.0.113.2
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+require ping
+
+fleet_up 2
+read -r -a ids <<<"$SERVER_IDS"
+id=${ids[0]}
+server_pub=$(jq -r .server_public_key "$FLEET_DIR/bootstrap/$id.json")
+
+client_add alice >/dev/null
+cli alice sh -c 'umask 077; wg genkey > /etc/wireguard/pv0.key; wg genpsk > /etc/wireguard/pv0.psk'
+alice_pub=$(cli alice sh -c 'wg pubkey < /etc/wireguard/pv0.key')
+
+# Server side: the peer block in wireguard-install.sh's layout, applied live.
+# The PSK travels on stdin only.
+# shellcheck disable=SC2016 # expanded by the server's shell
+cli alice cat /etc/wireguard/pv0.psk | srv "$id" sh -c '
+	set -eu
+	psk=$(cat)
+	umask 077
+	cp /etc/wireguard/wg0.conf /etc/wireguard/.wg0.conf.new
+	printf "# BEGIN_PEER alice\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.7.0.2/32, fddd:2c4:2c4:2c4::2/128\n# END_PEER alice\n" \
+		"$1" "$psk" >> /etc/wireguard/.wg0.conf.new
+	mv /etc/wireguard/.wg0.conf.new /etc/wireguard/wg0.conf
+	sed -n "/^# BEGIN_PEER alice$/,/^# END_PEER alice$/p" /etc/wireguard/wg0.conf > /etc/wireguard/.alice
+	wg addconf wg0 /etc/wireguard/.alice
+	rm /etc/wireguard/.alice' sh "$alice_pub"
+[[ $(srv "$id" wg show wg0 allowed-ips) == "$alice_pub	10.7.0.2/32 fddd:2c4:2c4:2c4::2/128" ]] ||
+	fail "alice is not on the server's live interface"
+
+# Client side: a wg-quick config, brought up with wg-quick (wireguard-go).
+cli alice sh -c 'umask 077; cat > /etc/wireguard/pv0.conf' <<EOF
+[Interface]
+Address = 10.7.0.2/24, fddd:2c4:2c4:2c4::2/64
+PrivateKey = $(cli alice cat /etc/wireguard/pv0.key)
+
+[Peer]
+PublicKey = $server_pub
+PresharedKey = $(cli alice cat /etc/wireguard/pv0.psk)
+Endpoint = 203.0.113.11:51820
+AllowedIPs = 10.7.0.0/24, fddd:2c4:2c4:2c4::/64, 203.0.113.2/32
+PersistentKeepalive = 25
+EOF
+cli alice wg-quick up pv0 2>"$(e2e_tmp)/wg-quick.log" || fail "wg-quick up: $(cat "$(e2e_tmp)/wg-quick.log")"
+cli alice test -S /run/wireguard/pv0.sock || fail "no wireguard-go socket in alice's /run/wireguard"
+[[ ! -e /run/wireguard/pv0.sock ]] || fail "alice's wireguard-go socket leaked into the host's /run/wireguard"
+
+WAIT_S=30 wait_for cli alice ping -c 1 -W 1 10.7.0.1
+hs=$(srv "$id" wg show wg0 latest-handshakes | awk -v k="$alice_pub" '$1 == k { print $2 }')
+if ! [[ $hs =~ ^[0-9]+$ ]] || ((hs == 0)); then fail "server saw no handshake from alice ($hs)"; fi
+trace "handshake at $hs; 10.7.0.1 answers through the tunnel"
+pp cli alice ping -c 1 -W 2 fddd:2c4:2c4:2c4::1 >/dev/null || fail "no IPv6 through the tunnel"
+
+# Forwarding + masquerade: the controller has no route to 10.7.0.0/24, so its
+# reply can only come back if the server rewrote alice's source address.
+pp cli alice ping -c 1 -W 2 -I pv0 203.0.113.2 >/dev/null || fail "no forwarding/NAT through $id"
+
+# The other server never heard of alice: its firewall drops her silently.
+[[ -z $(srv "${ids[1]}" wg show wg0 peers) ]] || fail "${ids[1]} has peers"
+
+# fleet stop: silence (timeouts, not refusals); fleet start: back.
+srv_stop "$id"
+if cli alice ping -c 1 -W 1 203.0.113.11 >/dev/null; then fail "stopped server answered ping"; fi
+out=$(cli alice timeout 3 bash -c 'exec 3<>/dev/tcp/203.0.113.11/51820' 2>&1 || echo "rc=$?")
+[[ $out == *"rc=124"* ]] || fail "stopped server should time out on TCP 51820, got: $out"
+srv_start "$id"
+out=$(cli alice timeout 3 bash -c 'exec 3<>/dev/tcp/203.0.113.11/51820' 2>&1 || echo "rc=$?")
+[[ $out == *"Connection refused"* ]] || fail "started server should refuse TCP 51820, got: $out"
+WAIT_S=30 wait_for cli alice ping -c 1 -W 1 10.7.0.1
+
+cli alice wg-quick down pv0 2>/dev/null
+pass
