@@ -23,7 +23,7 @@ ctl_files() {
 	CTL_SEEN=$CTL_T/secrets-seen # every PSK / private key the run saw
 	: >"$CTL_SEEN"
 	(
-		cd "$CTL_T"
+		cd "$CTL_T" || exit 1
 		umask 077
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 			-subj "/CN=privatevpn test CA $$" -keyout ca.key -out ca.pem 2>/dev/null
@@ -33,11 +33,11 @@ ctl_files() {
 		openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
 			-extfile ext.cnf -out tls.pem 2>/dev/null
 		# Secrets: current and previous (the seed snippet's SECRET_KEY).
-		CTL_SECRET="cur-$(openssl rand -hex 16)"
-		printf '%s\n%s\n' "$CTL_SECRET" "prev-$(openssl rand -hex 16)" >secrets
+		printf 'cur-%s\nprev-%s\n' "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" >secrets
 		openssl rand -hex 24 >admin_token
 	)
 	CTL_SECRET=$(sed -n 1p "$CTL_T/secrets")
+	# shellcheck disable=SC2034 # used by the scenarios
 	CTL_PREV_SECRET=$(sed -n 2p "$CTL_T/secrets")
 	CTL_ADMIN=$(cat "$CTL_T/admin_token")
 }
