@@ -65,14 +65,32 @@ say "Bringing up $servers servers (each: sshd + WireGuard, bootstrapped over SSH
 . "$state/fleet/env"
 
 say "Starting the controller (embedded SQLite, HTTPS with a demo CA) at $FLEET_CTL_ADDR"
-export PV_BUILD=$build CTL_DETACH=1
-# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib-controller.sh
-. "$top/tests/e2e/lib-controller.sh"
-ctl_start "$state/controller"
+# The e2e tests' controller helper, with what it expects from tests/e2e/lib.sh
+# provided here: the demo keeps its files in $state, and the controller runs
+# in its own session (setsid) so it outlives this script and its terminal.
+export PV_BUILD=$build
+e2e_tmp() { echo "$state/controller"; }
+on_exit() { :; }
+trace() { echo "demo: $*" >&2; }
+fail() { die "$@"; }
+ctl() { ip netns exec "$FLEET_NS_CTL" setsid "$@"; }
+wait_for() {
+	local deadline=$((SECONDS + ${WAIT_S:-20}))
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || die "timed out waiting for: $*"
+		sleep 0.1
+	done
+}
+mkdir -m 700 "$state/controller"
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/ctl-lib.sh
+. "$top/tests/e2e/ctl-lib.sh"
+ctl_start
 echo "$CTL_PID" >"$state/controller.pid"
+CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
+CTL_CA=$CTL_T/ca.pem
 
 say "Issuing an API key through the admin endpoint, as the portal does"
-key=$(ctl_issue_key demo-user pro)
+key=$(admin_key demo-user pro)
 echo "user demo-user, tier pro: key ${key%_*}_<signature>" >&2
 
 "$FLEET" client "$state/fleet" laptop >/dev/null
@@ -110,7 +128,7 @@ Explore (as root):
   $FLEET exec $state/fleet eu-central-1 -- wg show wg0     # a server's live peers
   ip netns exec $FLEET_NS_CTL curl --cacert $CTL_CA $CTL_URL/api/health
   $FLEET stop $state/fleet us-east-1     # make a server silent, then: $state/vpnctl servers
-  less $state/controller/controller.log
+  less $CTL_LOG
 Tear down:
   sudo $top/scripts/demo.sh down
 EOF

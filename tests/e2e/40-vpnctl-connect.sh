@@ -16,19 +16,21 @@
 #             ── client alice .101 (Pro key), client bob .102 (Basic key)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=lib-controller.sh
-. "$(dirname "$0")/lib-controller.sh"
+# shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
+. "$(dirname "$0")/ctl-lib.sh"
 
-require openssl curl jq strace ping
+require openssl curl jq strace ping sqlite3
 VPNCTL=$PV_BUILD/client-cli/vpnctl
 [[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
 [[ -x $PV_BUILD/controller/vpn-controller ]] || fail "vpn-controller not built"
 
 fleet_up 4
 tmp=$(e2e_tmp)
-ctl_start "$tmp/ctl" || fail "controller did not start"
-pro_key=$(ctl_issue_key alice pro) || fail "admin endpoint did not issue a Pro key"
-basic_key=$(ctl_issue_key bob basic) || fail "admin endpoint did not issue a Basic key"
+ctl_start
+CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
+CTL_CA=$CTL_T/ca.pem
+pro_key=$(admin_key alice pro)
+basic_key=$(admin_key bob basic)
 client_add alice >/dev/null
 client_add bob >/dev/null
 
@@ -86,9 +88,12 @@ priv=$(in_alice sed -n 's/^PrivateKey = //p' /etc/wireguard/pvpn0.conf)
 pub=$(wg pubkey <<<"$priv")
 srv "$server" wg show wg0 peers | grep -qxF "$pub" ||
 	fail "the server's peers lack wg pubkey of the local private key"
-grep -aqF "$pub" "$tmp/ctl/controller.db" "$tmp"/ctl/controller.db-wal 2>/dev/null ||
-	fail "the controller's DB does not hold the public key (the check below would prove nothing)"
-! grep -raqF "$priv" "$tmp/ctl" || fail "the private key appears in what the controller wrote"
+[[ $(db_sql "SELECT count(*) FROM peers WHERE pubkey = '$pub'") == 1 ]] ||
+	fail "the controller's DB does not hold the public key once"
+grep -aqF "$pub" "$CTL_DB" "$CTL_DB-wal" 2>/dev/null ||
+	fail "the public key is not found in the DB files (the check below would prove nothing)"
+! grep -aqF "$priv" "$CTL_DB" "$CTL_DB-wal" "$CTL_LOG" 2>/dev/null ||
+	fail "the private key appears in what the controller wrote (DB or log)"
 ! grep -raqF "$priv" "$tmp/xdg-alice" || fail "the private key appears in the login config"
 ! srv "$server" grep -qF "$priv" /etc/wireguard/wg0.conf || fail "the private key reached the server"
 

@@ -11,8 +11,8 @@
 #             ── client carol .101 (Pro key)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=lib-controller.sh
-. "$(dirname "$0")/lib-controller.sh"
+# shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
+. "$(dirname "$0")/ctl-lib.sh"
 
 require openssl curl jq ping
 VPNCTL=$PV_BUILD/client-cli/vpnctl
@@ -20,8 +20,10 @@ VPNCTL=$PV_BUILD/client-cli/vpnctl
 
 fleet_up 6
 tmp=$(e2e_tmp)
-ctl_start "$tmp/ctl" || fail "controller did not start"
-key=$(ctl_issue_key carol pro) || fail "no key from the admin endpoint"
+ctl_start
+CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
+CTL_CA=$CTL_T/ca.pem
+key=$(admin_key carol pro)
 client_add carol >/dev/null
 vc() { cli carol env XDG_CONFIG_HOME="$tmp/xdg" "$VPNCTL" "$@"; }
 VPNCTL_API_KEY=$key vc login --api "$CTL_URL" --cacert "$CTL_CA" || fail "login failed"
