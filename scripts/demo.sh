@@ -73,7 +73,12 @@ e2e_tmp() { echo "$state/controller"; }
 on_exit() { :; }
 trace() { echo "demo: $*" >&2; }
 fail() { die "$@"; }
-ctl() { ip netns exec "$FLEET_NS_CTL" setsid "$@"; }
+# In a subshell (ctl_start's `ctl … &`, api's `$(…)`) exec, so $! is the controller's own
+# pid; setsid gives it its own session.
+ctl() {
+	if ((BASH_SUBSHELL)); then exec ip netns exec "$FLEET_NS_CTL" setsid "$@"; fi
+	ip netns exec "$FLEET_NS_CTL" "$@"
+}
 wait_for() {
 	local deadline=$((SECONDS + ${WAIT_S:-20}))
 	until "$@" >/dev/null 2>&1; do
