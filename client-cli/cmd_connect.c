@@ -30,7 +30,7 @@ struct connect_ctx {
 	struct vpnctl_tunnel next;
 	char endpoint[64];
 	char client_ipv4[INET_ADDRSTRLEN];
-	uint64_t t_start_us, t_up_us, t_hs_us;
+	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
 };
 
 /* Is the current tunnel's server id also our choice, and is the tunnel up? */
@@ -191,6 +191,7 @@ static int bring_up(struct connect_ctx *x)
 	int r;
 
 	vpnctl_progress(x->args, "Bringing up %s (wg-quick up) ...", VPNCTL_IFACE);
+	x->t_up_start_us = pv_now_us();
 	r = vpnctl_wg_quick("up", VPNCTL_IFACE, err, sizeof(err));
 	x->t_up_us = pv_now_us();
 	if (r == 0)
@@ -222,12 +223,15 @@ static int report(const struct connect_ctx *x)
 {
 	double hs_ms = (double)(x->t_hs_us - x->t_up_us) / 1000.0;
 	double total_ms = (double)(x->t_hs_us - x->t_start_us) / 1000.0;
+	double prov_ms = (double)(x->t_prov_us - x->t_start_us) / 1000.0;
+	double up_ms = (double)(x->t_up_us - x->t_up_start_us) / 1000.0;
 
 	if (x->args->json) {
 		return vpnctl_print_json(json_pack(
-		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:s?}", "server_id", x->next.server_id,
-		        "location", x->next.location, "interface", VPNCTL_IFACE, "address",
-		        x->client_ipv4, "endpoint", x->endpoint, "handshake_after_up_ms", hs_ms,
+		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:s?}", "server_id",
+		        x->next.server_id, "location", x->next.location, "interface", VPNCTL_IFACE,
+		        "address", x->client_ipv4, "endpoint", x->endpoint, "until_provisioned_ms",
+		        prov_ms, "wg_quick_up_ms", up_ms, "handshake_after_up_ms", hs_ms,
 		        "connect_ms", total_ms, "switched_from",
 		        x->have_old && strcmp(x->old.server_id, x->next.server_id)
 		                ? x->old.server_id
@@ -276,6 +280,7 @@ static int connect_to(struct connect_ctx *x)
 	pv_key_to_base64(pub_b64, pub);
 	OPENSSL_cleanse(priv, sizeof(priv));
 	r = provision(x, x->next.server_id, pub_b64, &reply);
+	x->t_prov_us = pv_now_us();
 	if (r)
 		goto out;
 	if (!x->next.location[0] && json_unpack(reply, "{s:s}", "location", &loc) == 0)
