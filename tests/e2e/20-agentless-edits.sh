@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# agentless edits on a 15-server fleet, each checked by reading the server
+# back (wg0.conf bytes and `wg show`):
+#   ctl (203.0.113.2) --ssh/libssh2--> s1..s15 (203.0.113.11..25, sshd + wg0)
+# - add then remove on one server: the exact wireguard-install.sh block, the
+#   live peer with its PSK and addresses, mode 600, then the original bytes;
+# - a re-run of the same add (same PSK) changes nothing (checksum);
+# - hostile names and keys are refused with exit 2 and nothing sent;
+# - add then remove on all 15 servers at once;
+# - hand-made peers survive 100 of our edits byte for byte.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+fleet_up 15
+# shellcheck source-path=SCRIPTDIR source=lib-agentless.sh
+. "$(dirname "$0")/lib-agentless.sh"
+T=$(e2e_tmp)
+read -r id id2 _ <<<"$SERVER_IDS"
+
+trace "add then remove on $id"
+conf "$id" >"$T/orig.conf"
+key=$(newkey)
+(umask 077 && wg genpsk >"$T/psk")
+psk=$(cat "$T/psk")
+out=$(al add --server "$id" --name alice --pubkey "$key" --host 7 --psk-file "$T/psk" || true)
+[[ $out == "$id alice ok changed "* ]] || fail "add: $out"
+printf '# BEGIN_PEER alice\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.7.0.7/32, fddd:2c4:2c4:2c4::7/128\n# END_PEER alice\n' \
+	"$key" "$psk" | cat "$T/orig.conf" - >"$T/want.conf"
+conf "$id" | cmp - "$T/want.conf" || fail "wg0.conf is not the original plus the script's block"
+[[ $(srv "$id" stat -c %a /etc/wireguard/wg0.conf) == 600 ]] || fail "wg0.conf lost mode 600"
+[[ $(srv "$id" wg show wg0 allowed-ips) == "$key	10.7.0.7/32 fddd:2c4:2c4:2c4::7/128" ]] ||
+	fail "live peer missing or wrong addresses"
+[[ $(srv "$id" wg show wg0 preshared-keys) == "$key	$psk" ]] || fail "live PSK differs"
+
+trace "a re-run of the same add changes nothing"
+sum=$(conf_sum "$id")
+out=$(al add --server "$id" --name alice --pubkey "$key" --host 7 --psk-file "$T/psk" || true)
+[[ $out == "$id alice ok unchanged "* ]] || fail "re-run: $out"
+[[ $(conf_sum "$id") == "$sum" ]] || fail "re-run changed wg0.conf"
+out=$(al add --server "$id" --name alice --pubkey "$(newkey)" --host 8 || true)
+[[ $out == *"error"*"already exists"* ]] || fail "a second alice was not refused: $out"
+[[ $(conf_sum "$id") == "$sum" ]] || fail "a refused add changed wg0.conf"
+
+trace "hostile input is refused before anything is sent"
+for name in $'x\n# END_PEER alice' 'a;reboot' '$(touch /pwned)' 'sixteen-chars-xx' '' 'a b'; do
+	rc=0
+	al add --server "$id" --name "$name" --pubkey "$key" --host 9 2>"$T/err" || rc=$?
+	[[ $rc == 2 ]] || fail "name '$name' gave exit $rc, want 2"
+	grep -q 'name' "$T/err" || fail "no name error for '$name'"
+done
+for bad in 'AAAA' "$key " "${key%?}A" "${key:0:42}B=" '$(reboot)'; do
+	rc=0
+	al add --server "$id" --name bob --pubkey "$bad" --host 9 2>/dev/null || rc=$?
+	[[ $rc == 2 ]] || fail "key '$bad' gave exit $rc, want 2"
+done
+rc=0
+printf 'add good %s 10\nadd b;d %s 11\n' "$(newkey)" "$(newkey)" | al batch --server "$id" 2>/dev/null || rc=$?
+[[ $rc == 2 ]] || fail "a batch with a hostile line gave exit $rc, want 2"
+[[ $(conf_sum "$id") == "$sum" ]] || fail "hostile input changed wg0.conf"
+
+out=$(al remove --server "$id" --name alice --pubkey "$key" || true)
+[[ $out == "$id alice ok changed "* ]] || fail "remove: $out"
+conf "$id" | cmp - "$T/orig.conf" || fail "remove did not restore the original bytes"
+[[ -z $(live_peers "$id") ]] || fail "live peer left after remove"
+out=$(al remove --server "$id" --name alice --pubkey "$key" || true)
+[[ $out == "$id alice ok unchanged "* ]] || fail "second remove: $out"
+
+trace "add then remove on all 15 servers"
+for s in $SERVER_IDS; do conf_sum "$s"; done >"$T/sums.before"
+gen_batch 1 fleet 20 >"$T/one"
+al batch --server all <"$T/one" >"$T/out" || true
+[[ $(grep -c ' ok changed ' "$T/out") == 15 ]] || fail "fan-out add: $(cat "$T/out")"
+for s in $SERVER_IDS; do holds_exactly "$s" "$T/one"; done
+to_removes <"$T/one" | al batch --server all >"$T/out" || true
+[[ $(grep -c ' ok changed ' "$T/out") == 15 ]] || fail "fan-out remove: $(cat "$T/out")"
+for s in $SERVER_IDS; do conf_sum "$s"; done | cmp - "$T/sums.before" || fail "fan-out remove left changes"
+
+trace "hand-made peers on $id2 survive 100 of our edits byte for byte"
+hand=$(newkey)
+srv "$id2" sh -c "cat >>/etc/wireguard/wg0.conf" <<EOC
+# BEGIN_PEER oldphone
+[Peer]
+PublicKey = $(newkey)
+PresharedKey = $(wg genpsk)
+AllowedIPs = 10.7.0.2/32, fddd:2c4:2c4:2c4::2/128
+# END_PEER oldphone
+
+# the NAS, configured by hand
+[Peer]
+PublicKey=$hand
+AllowedIPs = 10.7.0.250/32
+PersistentKeepalive = 25
+EOC
+conf "$id2" >"$T/hand.conf"
+gen_batch 50 p 100 >"$T/fifty"
+al batch --server "$id2" <"$T/fifty" >"$T/out" || true
+all_ok "$T/out"
+grep -qxF -f "$T/hand.conf" <(conf "$id2") || fail "hand-made lines changed"
+conf "$id2" | head -c "$(wc -c <"$T/hand.conf")" | cmp - "$T/hand.conf" || fail "prefix changed"
+out=$(al add --server "$id2" --name nas --pubkey "$hand" --host 200 || true)
+[[ $out == *"already exists"* ]] || fail "our add took the hand-made peer's key: $out"
+out=$(al add --server "$id2" --name other --pubkey "$(newkey)" --host 2 || true)
+[[ $out == *"already exists"* ]] || fail "our add took a hand-made peer's address: $out"
+to_removes <"$T/fifty" | al batch --server "$id2" --sequential >"$T/out" || true
+all_ok "$T/out"
+conf "$id2" | cmp - "$T/hand.conf" || fail "100 edits changed hand-made bytes"
+pass
