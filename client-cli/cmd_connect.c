@@ -154,7 +154,7 @@ static int wait_handshake(struct connect_ctx *x)
 {
 	uint64_t deadline = pv_now_us() + (uint64_t)x->args->wait_s * 1000000u;
 	struct vpnctl_wg_status st;
-	struct timespec pause = {0, 50 * 1000 * 1000};
+	struct timespec pause = {0, 50L * 1000 * 1000};
 
 	vpnctl_progress(x->args, "Waiting up to %ld s for the first handshake with %s ...",
 	                x->args->wait_s, x->endpoint);
@@ -233,7 +233,7 @@ static int report(const struct connect_ctx *x)
 		        "address", x->client_ipv4, "endpoint", x->endpoint, "until_provisioned_ms",
 		        prov_ms, "wg_quick_up_ms", up_ms, "handshake_after_up_ms", hs_ms,
 		        "connect_ms", total_ms, "switched_from",
-		        x->have_old && strcmp(x->old.server_id, x->next.server_id)
+		        x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0
 		                ? x->old.server_id
 		                : NULL));
 	}

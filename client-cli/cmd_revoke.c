@@ -54,7 +54,10 @@ static void print_result(const struct vpnctl_args *args, json_t *reply, const ch
 		return;
 	}
 	printf("Revoked %lld peer(s)", (long long)n);
-	json_array_foreach(servers, i, it) printf("%s%s", i ? ", " : " on ", json_string_value(it));
+	json_array_foreach(servers, i, it)
+	{
+		printf("%s%s", i ? ", " : " on ", json_string_value(it));
+	}
 	printf("; removed %s.\n", path);
 }
 

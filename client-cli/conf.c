@@ -124,7 +124,7 @@ int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "neither XDG_CONFIG_HOME nor HOME is an absolute path");
 		return PV_EINVAL;
 	}
-	r = pv_file_read(&text, &len, path, 64 * 1024, 1);
+	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
 	if (r == PV_ENOTFOUND) {
 		snprintf(err, errlen, "not logged in (%s does not exist)", path);
 		goto out;
@@ -245,13 +245,12 @@ int vpnctl_write_secret_file(const char *dir, const char *name, const char *data
 		goto out;
 	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
 		goto out_unlink;
-	if (close(fd) < 0) {
-		fd = -1;
+	r = close(fd) < 0 ? PV_EIO : 0;
+	fd = -1;
+	if (r < 0 || rename(tmp, dst) < 0) {
+		r = PV_EIO;
 		goto out_unlink;
 	}
-	fd = -1;
-	if (rename(tmp, dst) < 0)
-		goto out_unlink;
 	/* Make the rename itself durable. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
@@ -264,7 +263,6 @@ out_unlink:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
-	fd = -1;
 	unlink(tmp);
 	errno = saved;
 out:
@@ -427,7 +425,7 @@ int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir)
 	memset(t, 0, sizeof(*t));
 	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, VPNCTL_IFACE) >= (int)sizeof(path))
 		return PV_EINVAL;
-	r = pv_file_read(&text, &len, path, 64 * 1024, 1);
+	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
 	if (r < 0)
 		return r;
 	r = vpnctl_tunnel_parse(t, text);

@@ -158,17 +158,17 @@ int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir);
 /* ---- server choice (probe.c) --------------------------------------------- */
 
 struct vpnctl_server {
+	int64_t rtt_us; /* valid when reachable */
+	long load, capacity;
+	unsigned port;
+	int reachable;   /* probe answered (connected or refused) */
+	int probe_error; /* curl code when not reachable */
 	char id[32];
 	char location[64];
 	char region[32];
 	char tier[16];
 	char host[64];
-	unsigned port;
 	char status[16]; /* up | down | unknown, as the controller reports */
-	long load, capacity;
-	int reachable;   /* probe answered (connected or refused) */
-	int64_t rtt_us;  /* valid when reachable */
-	int probe_error; /* curl code when not reachable */
 };
 
 /*
