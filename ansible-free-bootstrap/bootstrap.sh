@@ -48,11 +48,12 @@ die() {
 }
 
 # Runs one command that changes the system, logging it first.  stdin is
-# /dev/null: this script itself may be arriving on stdin (sh -s).
+# /dev/null: this script itself may be arriving on stdin (sh -s).  The lock
+# (fd 9) is not passed on: daemons such as wireguard-go would keep it held.
 cmd() {
 	printf '+ %s\n' "$*" >&2
 	[ "$DRY" = 1 ] && return 0
-	"$@" </dev/null >&2 || die "command failed (exit $?): $*"
+	"$@" </dev/null >&2 9>&- || die "command failed (exit $?): $*"
 }
 
 changed() {
@@ -233,8 +234,23 @@ EOF
 	fi
 }
 
+# Takes the lock that agentless/remote.sh holds while it edits wg0.conf, so a
+# peer the controller adds meanwhile is never lost.  Held until exit.
+lock_conf() {
+	[ "$DRY" = 1 ] && return 0
+	[ -d "$WG_DIR" ] || cmd mkdir -p -m 700 "$WG_DIR"
+	lock=$WG_DIR/.$IFACE.privatevpn.lock
+	# A failed redirection on exec would end the shell without our message.
+	(: >>"$lock") 2>/dev/null ||
+		die "cannot write $CONF: cannot create its lock file $lock (read-only or full?)"
+	exec 9>>"$lock"
+	have flock || die "flock not found (util-linux)"
+	flock -w 60 9 || die "$CONF is locked by another editor for 60 s"
+}
+
 setup_conf() {
 	CONF_CHANGED=0
+	lock_conf
 	KEY=""
 	[ "$DRY" = 1 ] || KEY=$(conf_value PrivateKey)
 	if [ -n "$KEY" ]; then
@@ -252,7 +268,6 @@ setup_conf() {
 	[ "$DRY" = 1 ] || PORT=$(conf_value ListenPort)
 	case $PORT in '' | *[!0-9]*) PORT=$DEFAULT_PORT ;; esac
 	choose_endpoint
-	[ -d "$WG_DIR" ] || [ "$DRY" = 1 ] || cmd mkdir -p -m 700 "$WG_DIR"
 	render_conf >"$TMP/conf"
 	if put_file "$CONF" 600 "$TMP/conf"; then
 		CONF_CHANGED=1
@@ -440,9 +455,9 @@ iface_up() { [ "$DRY" != 1 ] && ip link show dev "$IFACE" >/dev/null 2>&1; }
 sync_iface() {
 	printf '+ wg syncconf %s <(wg-quick strip %s)\n' "$IFACE" "$IFACE" >&2
 	[ "$DRY" = 1 ] && return 0
-	(umask 077 && wg-quick strip "$IFACE" >"$TMP/stripped") </dev/null ||
+	(umask 077 && wg-quick strip "$IFACE" >"$TMP/stripped") </dev/null 9>&- ||
 		die "wg-quick strip $IFACE failed"
-	wg syncconf "$IFACE" "$TMP/stripped" </dev/null || die "wg syncconf $IFACE failed"
+	wg syncconf "$IFACE" "$TMP/stripped" </dev/null 9>&- || die "wg syncconf $IFACE failed"
 	for a in $ADDR4 $ADDR6; do
 		ip -o addr show dev "$IFACE" | grep -qF " $a " || cmd ip addr add "$a" dev "$IFACE"
 	done
