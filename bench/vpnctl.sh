@@ -13,23 +13,17 @@
 
 n=${1:-15}
 runs=${2:-5}
-require openssl curl jq
-VPNCTL=$PV_BUILD/client-cli/vpnctl
-[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/vpnctl-lib.sh
+. "$(dirname "$0")/../tests/e2e/vpnctl-lib.sh"
 
-fleet_up "$n"
+vpnctl_setup "$n"
 tmp=$(e2e_tmp)
-ctl_start
-key=$(admin_key bench pro)
-client_add bench >/dev/null
-vc() { cli bench env XDG_CONFIG_HOME="$tmp/xdg" "$VPNCTL" "$@"; }
-VPNCTL_API_KEY=$key vc login --api "https://$FLEET_CTL_ADDR:$CTL_PORT" --cacert "$CTL_T/ca.pem" \
-	>/dev/null || fail "login failed"
+vpnctl_client bench pro
 
 echo "== probe: $n servers in parallel (timeout 1500 ms) =="
 printf '%-4s %14s %20s %10s\n' run "wall (ms)" "slowest probe (ms)" reachable
 for ((i = 1; i <= runs; i++)); do
-	vc servers --json >"$tmp/s.json" 2>/dev/null || fail "servers failed"
+	vc bench servers --json >"$tmp/s.json" 2>/dev/null || fail "servers failed"
 	jq -r --arg i "$i" '[$i, .probe_wall_ms, ([.servers[] | .latency_ms // 0] | max),
 		([.servers[] | select(.reachable)] | length)] | @tsv' "$tmp/s.json" |
 		awk -F'\t' '{ printf "%-4s %14.2f %20.3f %10s\n", $1, $2, $3, $4 }'
@@ -39,7 +33,7 @@ stopped=$(jq -r '.servers[0:3][] .id' "$tmp/s.json")
 for id in $stopped; do srv_stop "$id"; done
 echo "== probe: $n servers, 3 silent ($(echo "$stopped" | tr '\n' ' ')), timeout 1000 ms =="
 for ((i = 1; i <= runs; i++)); do
-	vc servers --json --timeout 1000 >"$tmp/s.json" 2>/dev/null || fail "servers failed"
+	vc bench servers --json --timeout 1000 >"$tmp/s.json" 2>/dev/null || fail "servers failed"
 	jq -r '"wall \(.probe_wall_ms) ms vs timeout 1000 ms (sequential would be >= 3000); unreachable \([.servers[] | select(.reachable | not)] | length)"' "$tmp/s.json"
 done
 for id in $stopped; do srv_start "$id"; done
@@ -47,11 +41,11 @@ for id in $stopped; do srv_start "$id"; done
 echo "== connect: start to first handshake =="
 printf '%-4s %-16s %12s %12s %14s %12s\n' run server "total (ms)" "provision" "wg-quick up" "handshake"
 for ((i = 1; i <= runs; i++)); do
-	vc connect --json >"$tmp/c.json" 2>/dev/null || fail "connect failed"
+	vc bench connect --json >"$tmp/c.json" 2>/dev/null || fail "connect failed"
 	jq -r --arg i "$i" '[$i, .server_id, .connect_ms, .until_provisioned_ms, .wg_quick_up_ms,
 		.handshake_after_up_ms] | @tsv' "$tmp/c.json" |
 		awk -F'\t' '{ printf "%-4s %-16s %12.1f %12.1f %14.1f %12.1f\n", $1, $2, $3, $4, $5, $6 }'
-	vc disconnect >/dev/null || fail "disconnect failed"
+	vc bench disconnect >/dev/null || fail "disconnect failed"
 done
 
 # Baseline: wg-quick up + down of the same kind of file, without vpnctl.
@@ -62,5 +56,5 @@ t1=$(date +%s%N)
 cli bench wg-quick down pvbase 2>/dev/null
 cli bench rm -f /etc/wireguard/pvbase.conf
 echo "baseline: wg-quick up alone $(((t1 - t0) / 1000000)) ms (includes starting wireguard-go)"
-vc revoke --all >/dev/null || fail "revoke failed"
+vc bench revoke --all >/dev/null || fail "revoke failed"
 pass

@@ -73,26 +73,35 @@ static void parse_error(const struct reply_buf *b, struct vpnctl_api_error *e)
 	json_decref(j);
 }
 
-static CURL *make_handle(const struct vpnctl_conf *c, const char *url, struct reply_buf *b,
-                         struct curl_slist *headers, char *errbuf)
+CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, long total_ms)
 {
 	CURL *h = curl_easy_init();
 
 	if (!h)
 		return NULL;
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+	/* Servers and controller are addressed directly: an http_proxy from the
+	 * environment must neither see the API key nor skew a latency. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
+	return h;
+}
+
+static CURL *make_handle(const struct vpnctl_conf *c, const char *url, struct reply_buf *b,
+                         struct curl_slist *headers, char *errbuf)
+{
+	CURL *h = vpnctl_curl_new(url, "https", 5000L, 60000L);
+
+	if (!h)
+		return NULL;
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->cacert)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
-	/* The controller is addressed directly: an http_proxy from the environment must not
-	 * see the API key. */
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);

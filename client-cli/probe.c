@@ -43,18 +43,13 @@ static CURL *probe_handle(struct vpnctl_server *s, long timeout_ms, struct probe
 
 	snprintf(url, sizeof(url), strchr(s->host, ':') ? "http://[%s]:%u/" : "http://%s:%u/",
 	         s->host, s->port);
-	h = curl_easy_init();
+	h = vpnctl_curl_new(url, "http", timeout_ms, timeout_ms);
 	if (!h)
 		return NULL;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	/* A reused connection would report a connect time of 0. */
 	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, set_mark);
 	curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, ctx);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);

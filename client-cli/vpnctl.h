@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "pv.h"
@@ -204,6 +205,10 @@ struct vpnctl_api_error {
  */
 int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path, json_t *body,
                json_t **reply, struct vpnctl_api_error *e);
+
+/* An easy handle for url limited to protocols, with environment proxies ignored
+ * and both timeouts set; NULL on ENOMEM.  Caller owns it (curl_easy_cleanup). */
+CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, long total_ms);
 
 /* Parse GET /api/servers into a new array (*out owned by caller, free()). */
 int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t *n);

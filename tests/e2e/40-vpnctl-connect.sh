@@ -19,33 +19,22 @@
 # shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
 . "$(dirname "$0")/ctl-lib.sh"
 
-require openssl curl jq strace ping sqlite3
-VPNCTL=$PV_BUILD/client-cli/vpnctl
-[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
-[[ -x $PV_BUILD/controller/vpn-controller ]] || fail "vpn-controller not built"
+# shellcheck source-path=SCRIPTDIR source=vpnctl-lib.sh
+. "$(dirname "$0")/vpnctl-lib.sh"
 
-fleet_up 4
+require strace sqlite3
+vpnctl_setup 4
 tmp=$(e2e_tmp)
-ctl_start
-CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
-CTL_CA=$CTL_T/ca.pem
 pro_key=$(admin_key alice pro)
 basic_key=$(admin_key bob basic)
 client_add alice >/dev/null
 client_add bob >/dev/null
-
-# vc CLIENT ARGS…: vpnctl in the client's namespaces with its own config dir.
-vc() {
-	local c=$1
-	shift
-	cli "$c" env XDG_CONFIG_HOME="$tmp/xdg-$c" "$VPNCTL" "$@"
-}
 in_alice() { cli alice "$@"; }
 
 trace "login: key on stdin, checked against the controller, stored 0600"
 printf '%s\n' "$pro_key" | vc alice login --api "$CTL_URL" --cacert "$CTL_CA" --device laptop - ||
 	fail "login failed"
-cfg=$tmp/xdg-alice/vpnctl/config.json
+cfg=$CTL_T/xdg-alice/vpnctl/config.json
 [[ $(stat -c %a "$cfg") == 600 ]] || fail "login config is $(stat -c %a "$cfg"), not 600"
 [[ $(jq -r .api_key "$cfg") == "$pro_key" && $(jq -r .device "$cfg") == laptop ]] ||
 	fail "login config content"
@@ -64,7 +53,7 @@ vc alice servers >"$tmp/servers.txt" || fail "servers (table) failed"
 
 trace "connect with no name, under strace to see how the tunnel file is created"
 in_alice strace -f -qq -e trace=openat,rename,renameat,renameat2,chmod,fchmod -o "$tmp/strace.log" \
-	env XDG_CONFIG_HOME="$tmp/xdg-alice" "$VPNCTL" connect --json >"$tmp/connect.json" ||
+	env XDG_CONFIG_HOME="$CTL_T/xdg-alice" "$VPNCTL" connect --json >"$tmp/connect.json" ||
 	fail "connect failed"
 server=$(jq -r .server_id "$tmp/connect.json")
 jq -e --arg s "$server" '.servers[] | select(.id == $s) | .reachable' "$tmp/servers.json" >/dev/null ||
@@ -94,7 +83,7 @@ grep -aqF "$pub" "$CTL_DB" "$CTL_DB-wal" 2>/dev/null ||
 	fail "the public key is not found in the DB files (the check below would prove nothing)"
 ! grep -aqF "$priv" "$CTL_DB" "$CTL_DB-wal" "$CTL_LOG" 2>/dev/null ||
 	fail "the private key appears in what the controller wrote (DB or log)"
-! grep -raqF "$priv" "$tmp/xdg-alice" || fail "the private key appears in the login config"
+! grep -raqF "$priv" "$CTL_T/xdg-alice" || fail "the private key appears in the login config"
 ! srv "$server" grep -qF "$priv" /etc/wireguard/wg0.conf || fail "the private key reached the server"
 
 trace "status --json matches wg show"

@@ -14,26 +14,19 @@
 # shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
 . "$(dirname "$0")/ctl-lib.sh"
 
-require openssl curl jq ping
-VPNCTL=$PV_BUILD/client-cli/vpnctl
-[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
+# shellcheck source-path=SCRIPTDIR source=vpnctl-lib.sh
+. "$(dirname "$0")/vpnctl-lib.sh"
 
-fleet_up 6
+vpnctl_setup 6
 tmp=$(e2e_tmp)
-ctl_start
-CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
-CTL_CA=$CTL_T/ca.pem
-key=$(admin_key carol pro)
-client_add carol >/dev/null
-vc() { cli carol env XDG_CONFIG_HOME="$tmp/xdg" "$VPNCTL" "$@"; }
-VPNCTL_API_KEY=$key vc login --api "$CTL_URL" --cacert "$CTL_CA" || fail "login failed"
+vpnctl_client carol pro
 
 stopped="us-east-1 eu-central-1 ap-southeast-1"
 for id in $stopped; do srv_stop "$id"; done
 timeout_ms=1000
 
 trace "servers: the stopped three are unreachable, the probe waits about one timeout"
-vc servers --json --timeout "$timeout_ms" >"$tmp/servers.json" || fail "servers --json failed"
+vc carol servers --json --timeout "$timeout_ms" >"$tmp/servers.json" || fail "servers --json failed"
 jq -e --arg stopped "$stopped" '($stopped | split(" ")) as $s |
 	(.servers | length) == 6 and
 	all(.servers[]; if (.id | IN($s[])) then (.reachable | not) and .latency_ms == null
@@ -45,14 +38,14 @@ trace "probe wall time ${wall} ms for 6 servers, 3 of them dead, timeout ${timeo
 # dead servers); in parallel it is one timeout plus the time to start.
 jq -e --argjson t "$timeout_ms" '.probe_wall_ms >= $t and .probe_wall_ms < 3 * $t' \
 	"$tmp/servers.json" >/dev/null || fail "probe wall time $wall ms is not about one timeout"
-vc servers --timeout "$timeout_ms" >"$tmp/servers.txt" || fail "servers (table) failed"
+vc carol servers --timeout "$timeout_ms" >"$tmp/servers.txt" || fail "servers (table) failed"
 [[ $(grep -c 'unreachable$' "$tmp/servers.txt") == 3 ]] || fail "table: $(cat "$tmp/servers.txt")"
 
 trace "connect picks a live server"
-vc connect --json --timeout "$timeout_ms" >"$tmp/connect.json" || fail "connect failed"
+vc carol connect --json --timeout "$timeout_ms" >"$tmp/connect.json" || fail "connect failed"
 server=$(jq -r .server_id "$tmp/connect.json")
 [[ " $stopped " != *" $server "* ]] || fail "connect picked stopped server $server"
 cli carol ping -c 1 -W 3 10.7.0.1 >/dev/null || fail "no ping through the tunnel to $server"
-vc disconnect >/dev/null || fail "disconnect failed"
+vc carol disconnect >/dev/null || fail "disconnect failed"
 
 pass

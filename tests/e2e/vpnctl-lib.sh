@@ -1,0 +1,35 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+# tests/e2e/vpnctl-lib.sh: what the vpnctl scenarios and bench/vpnctl.sh share
+# (sourced after lib.sh and ctl-lib.sh).
+#
+#   vpnctl_setup N          fleet of N servers + controller over HTTPS; sets VPNCTL,
+#                           CTL_URL, CTL_CA
+#   vpnctl_client NAME TIER a client namespace logged in with a fresh key of TIER
+#                           (key through VPNCTL_API_KEY, never argv)
+#   vc NAME ARGS…           vpnctl in client NAME's namespaces, its own config dir
+
+vpnctl_setup() {
+	require openssl curl jq ping
+	VPNCTL=$PV_BUILD/client-cli/vpnctl
+	[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
+	[[ -x $PV_BUILD/controller/vpn-controller ]] || fail "vpn-controller not built"
+	fleet_up "$1"
+	ctl_start
+	CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
+	CTL_CA=$CTL_T/ca.pem
+}
+
+vc() {
+	local c=$1
+	shift
+	cli "$c" env XDG_CONFIG_HOME="$CTL_T/xdg-$c" "$VPNCTL" "$@"
+}
+
+vpnctl_client() {
+	local key
+	key=$(admin_key "$1" "$2")
+	client_add "$1" >/dev/null
+	VPNCTL_API_KEY=$key vc "$1" login --api "$CTL_URL" --cacert "$CTL_CA" >/dev/null ||
+		fail "vpnctl login for $1 ($2) failed"
+}
