@@ -40,4 +40,5 @@ wrk_run "GET /api/health (baseline), HTTP" "http://127.0.0.1:$CTL_HTTP_PORT/api/
 wrk_run "GET /api/servers, HTTP" "http://127.0.0.1:$CTL_HTTP_PORT/api/servers"
 wrk_run "GET /api/health (baseline), HTTPS" "https://$FLEET_CTL_ADDR:$CTL_PORT/api/health"
 wrk_run "GET /api/servers, HTTPS" "https://$FLEET_CTL_ADDR:$CTL_PORT/api/servers"
+ctl_stop # a clean exit on SIGTERM
 pass

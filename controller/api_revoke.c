@@ -117,7 +117,7 @@ void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra)
 		        fo->rq, PV_EUNREACH,
 		        "could not remove peers from %s (%s); they stay recorded, retry the revoke",
 		        names ? names : "some servers", pv_strerror(fo->first_err));
-		free(names);
+		ctl_json_free(names);
 		json_decref(failed);
 		json_decref(extra);
 		return;

@@ -199,6 +199,8 @@ struct ctl_req {
 
 /* Route jansson's allocations through a cleansing allocator (call before any json_*). */
 void ctl_json_secure_alloc(void);
+/* Free what jansson allocated for us (json_dumps output). */
+void ctl_json_free(void *p);
 /* printf-style line on stderr with a UTC timestamp. */
 void ctl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Create both evhttp front ends, bind them (accepting only after ctl_http_enable). */

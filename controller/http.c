@@ -44,6 +44,15 @@ static void secure_free(void *ptr)
 	OPENSSL_clear_free(p, *p + sizeof(size_t));
 }
 
+void ctl_json_free(void *p)
+{
+	json_free_t f = NULL;
+
+	json_get_alloc_funcs(NULL, &f);
+	if (f)
+		f(p);
+}
+
 void ctl_json_secure_alloc(void)
 {
 	json_set_alloc_funcs(secure_malloc, secure_free);
@@ -96,8 +105,7 @@ void ctl_reply(struct ctl_req *rq, int status, json_t *body)
 	evhttp_send_reply(rq->req, status, NULL, out);
 	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
 	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
-	if (text)
-		OPENSSL_clear_free(text, strlen(text) + 1);
+	ctl_json_free(text); /* the secure allocator cleanses it */
 	if (out)
 		evbuffer_free(out);
 	json_decref(body);
@@ -174,12 +182,20 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 		return NULL;
 	}
 	/*
-	 * evhttp answers an oversized body with a fixed HTML 413; keep its
-	 * limit above ours so up to that size our JSON 413 is what clients see.
+	 * evhttp answers an oversized body with a fixed HTML 413 and closes;
+	 * keep its limit 1 MiB above ours so that up to there clients get our
+	 * JSON 413 (routes.c checks Content-Length and the body read).
 	 */
-	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + 65536);
+	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + (1 << 20));
+	/* Drain an oversized body before closing, so the client reads the 413. */
+	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_bytes);
 	evhttp_set_timeout(http, (int)cfg->client_timeout_s);
+	/* Let every method through: routes.c answers a JSON 405, evhttp a 501. */
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(http, ctl_dispatch, ctl);
 	ctl_listen_parse(addr, host, sizeof(host), &port);
 	*sock = evhttp_bind_socket_with_handle(http, host, port);

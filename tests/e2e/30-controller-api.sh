@@ -26,7 +26,7 @@ require curl openssl python3 sqlite3 jq
 fleet_up 4
 read -r -a ids <<<"$SERVER_IDS"
 basic=${ids[0]} basic2=${ids[1]} pro=${ids[3]}
-ctl_start '"push_timeout_ms": 3000, "connect_timeout_ms": 2000'
+ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000'
 
 expect() { # expect STATUS CODE|- WHAT  (after an api call stored in $st)
 	[[ $st == "$1" ]] || fail "$3: status $st, expected $1: $(head -c 300 "$RESP")"
@@ -135,12 +135,16 @@ grep -q sever_id "$RESP" || fail "400 must name the unknown field: $(cat "$RESP"
 big=$(head -c 9000 /dev/zero | tr '\0' ' ')
 st=$(api POST /api/provision "{\"server_id\":\"$basic\"$big}" -H "X-API-Key: $k_bob")
 expect 413 too_large "9000-byte body"
-head -c 2000000 /dev/zero | tr '\0' ' ' >"$CTL_T/huge"
-st=$(api POST /api/provision "" --data-binary "@$CTL_T/huge" -H "X-API-Key: $k_bob")
-expect 413 - "2 MB body"
-st=$(api POST /api/provision "" --data-binary "@$CTL_T/huge" -H "Transfer-Encoding: chunked" \
-	-H "X-API-Key: $k_bob")
-expect 413 - "2 MB chunked body"
+head -c 500000 /dev/zero | tr '\0' ' ' >"$CTL_T/big"
+for te in "X-Plain: 1" "Transfer-Encoding: chunked"; do
+	st=$(api POST /api/provision "" --data-binary "@$CTL_T/big" -H "$te" -H "X-API-Key: $k_bob")
+	expect 413 too_large "500 kB body ($te)"
+done
+# Past evhttp's own limit it answers 413 and closes at once: curl may
+# still be sending then (status 000, "broken pipe").  Never anything else.
+head -c 3000000 /dev/zero | tr '\0' ' ' >"$CTL_T/huge"
+st=$(api POST /api/provision "" --data-binary "@$CTL_T/huge" -H "X-API-Key: $k_bob" 2>/dev/null) || true
+[[ $st == 413 || $st == 000 ]] || fail "3 MB body: status $st"
 for m in GET PUT DELETE PATCH; do
 	st=$(api "$m" /api/provision "" -H "X-API-Key: $k_bob")
 	expect 405 method_not_allowed "$m /api/provision"
@@ -209,7 +213,7 @@ state() {
 }
 before=$(state)
 [[ $(rows "state = 1") -ge 3 ]] || fail "expected at least 3 active peers before the restart"
-ctl_restart '"push_timeout_ms": 3000, "connect_timeout_ms": 2000'
+ctl_restart '"push_timeout_ms": 8000, "connect_timeout_ms": 3000'
 [[ $(state) == "$before" ]] || fail "restart changed leases or peers"
 st=$(api GET /api/servers '' -H "X-API-Key: $k_bob_pro")
 jq -e "[.servers[] | .load] | add == $(rows "1")" "$RESP" >/dev/null || fail "load after restart"
@@ -219,4 +223,5 @@ check_log_clean
 for k in "$k_bob" "$k_alice" "$k_bob_pro" "$CTL_ADMIN" "$CTL_SECRET"; do
 	! grep -qF -- "$k" "$CTL_LOG" || fail "a key or token appears in the controller log"
 done
+ctl_stop # a clean exit on SIGTERM
 pass

@@ -81,4 +81,5 @@ trace "500 concurrent provisions: no duplicate address in the DB or on any serve
 
 collect_secrets
 check_log_clean
+ctl_stop # a clean exit on SIGTERM
 pass

@@ -59,18 +59,15 @@ ctl_start() {
 EOF
 	ctl "$PV_BUILD/controller/vpn-controller" -c "$CTL_T/controller.json" >>"$CTL_LOG" 2>&1 &
 	CTL_PID=$!
-	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID"; wait'
+	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 	CTL_ON_EXIT=1
-	WAIT_S=60 wait_for ctl_health_ok || {
-		tail -20 "$CTL_LOG" >&2
-		fail "controller did not come up"
-	}
+	local deadline=$((SECONDS + 60))
+	until [[ $(api GET /api/health 2>/dev/null) == 200 ]]; do
+		kill -0 "$CTL_PID" 2>/dev/null || fail "controller exited: $(tail -20 "$CTL_LOG")"
+		((SECONDS < deadline)) || fail "controller did not come up: $(tail -20 "$CTL_LOG")"
+		sleep 0.2
+	done
 	trace "controller up (pid $CTL_PID)"
-}
-
-ctl_health_ok() {
-	kill -0 "$CTL_PID" 2>/dev/null || fail "controller exited: $(tail -5 "$CTL_LOG")"
-	[[ $(api GET /api/health) == 200 ]]
 }
 
 # SIGTERM by pid; fails when the controller does not exit cleanly.
