@@ -27,6 +27,7 @@ struct connect_ctx {
 	struct vpnctl_conf conf;
 	struct vpnctl_tunnel old; /* from the existing tunnel file, if any */
 	int have_old, old_up;
+	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
 	char endpoint[64];
 	char client_ipv4[INET_ADDRSTRLEN];
@@ -127,6 +128,7 @@ static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *
 		           strerror(errno));
 		r = VX_LOCAL;
 	} else {
+		x->wrote = 1;
 		r = VX_OK;
 	}
 	OPENSSL_clear_free(text, strlen(text));
@@ -173,15 +175,19 @@ static int wait_handshake(struct connect_ctx *x)
 	return VX_NETWORK;
 }
 
-/* Undo a failed connect after the provision: interface, file, peer. */
+/* Undo a failed connect after the provision: the new interface and file, if
+ * they got that far, and the new peer.  An old tunnel that would not go down
+ * is left as it was. */
 static void roll_back(struct connect_ctx *x)
 {
 	char err[512], path[128];
 
-	if (vpnctl_iface_exists(VPNCTL_IFACE))
-		vpnctl_wg_quick("down", VPNCTL_IFACE, err, sizeof(err));
-	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
-	unlink(path);
+	if (x->wrote) {
+		if (vpnctl_iface_exists(VPNCTL_IFACE))
+			vpnctl_wg_quick("down", VPNCTL_IFACE, err, sizeof(err));
+		snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+		unlink(path);
+	}
 	revoke_quietly(x, x->next.server_id, x->next.device);
 }
 
