@@ -69,6 +69,25 @@ static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *lo
 	return VX_OK;
 }
 
+/* A named server's location, for the tunnel header and messages; best effort
+ * (the provision itself says whether the server exists and is in the tier). */
+static void lookup_location(struct connect_ctx *x)
+{
+	struct vpnctl_server *s = NULL;
+	struct vpnctl_api_error e;
+	json_t *reply = NULL;
+	size_t i, n = 0;
+
+	if (vpnctl_api(&x->conf, "GET", "/api/servers", NULL, &reply, &e) == 0 &&
+	    vpnctl_servers_parse(reply, &s, &n) == 0)
+		for (i = 0; i < n; i++)
+			if (strcmp(s[i].id, x->next.server_id) == 0)
+				snprintf(x->next.location, sizeof(x->next.location), "%s",
+				         s[i].location);
+	free(s);
+	json_decref(reply);
+}
+
 /* Best-effort removal of a peer we no longer want; reports but never fails. */
 static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
 {
@@ -275,7 +294,6 @@ static int connect_to(struct connect_ctx *x)
 	uint8_t priv[PV_KEY_LEN], pub[PV_KEY_LEN];
 	char priv_b64[PV_KEY_B64_LEN + 1], pub_b64[PV_KEY_B64_LEN + 1];
 	json_t *reply = NULL;
-	const char *loc = NULL;
 	int r;
 
 	if (pv_keypair_generate(priv, pub) < 0) {
@@ -289,8 +307,6 @@ static int connect_to(struct connect_ctx *x)
 	x->t_prov_us = pv_now_us();
 	if (r)
 		goto out;
-	if (!x->next.location[0] && json_unpack(reply, "{s:s}", "location", &loc) == 0)
-		snprintf(x->next.location, sizeof(x->next.location), "%s", loc);
 	r = take_old_down(x);
 	if (r == VX_OK)
 		r = write_tunnel(x, reply, priv_b64);
@@ -337,9 +353,10 @@ int cmd_connect(const struct vpnctl_args *args)
 		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
 		           args->pos[0]);
 		r = VX_USAGE;
-	} else if (args->npos == 1)
+	} else if (args->npos == 1) {
 		snprintf(x.next.server_id, sizeof(x.next.server_id), "%s", args->pos[0]);
-	else
+		lookup_location(&x);
+	} else
 		r = choose_server(&x, x.next.server_id, sizeof(x.next.server_id), x.next.location,
 		                  sizeof(x.next.location));
 	if (r)
