@@ -83,7 +83,30 @@ function cfgval(line, k,   p) {
 		return NONE
 	return trim(substr(line, p + 1))
 }
+# Indexes of the live lines, so a batch costs O(lines + ops): BEGINAT/BEGINS
+# (block starts by name), KEYS (PublicKey values), ADDRS (AllowedIPs items).
+function index_line(i, d,   v, m, parts, j) {
+	if (substr(L[i], 1, 13) == "# BEGIN_PEER ") {
+		BEGINS[substr(L[i], 14)] += d
+		if (d > 0)
+			BEGINAT[substr(L[i], 14)] = i
+	}
+	if ((v = cfgval(L[i], "publickey")) != NONE)
+		KEYS[v] += d
+	if ((v = cfgval(L[i], "allowedips")) != NONE) {
+		m = split(v, parts, ",")
+		for (j = 1; j <= m; j++)
+			ADDRS[trim(parts[j])] += d
+	}
+}
+function push(line) { L[++n] = line; alive[n] = 1; index_line(n, 1) }
+function kill(i) { alive[i] = 0; index_line(i, -1) }
 function findblock(name,   i) {
+	if (!(BEGINS[name] > 0))
+		return 0
+	i = BEGINAT[name]
+	if (alive[i] && L[i] == "# BEGIN_PEER " name)
+		return i
 	for (i = 1; i <= n; i++)
 		if (alive[i] && L[i] == "# BEGIN_PEER " name)
 			return i
@@ -95,26 +118,10 @@ function blockend(b, name,   i) {
 			return i
 	return 0
 }
-function keyused(k,   i) {
-	for (i = 1; i <= n; i++)
-		if (alive[i] && cfgval(L[i], "publickey") == k)
-			return 1
-	return 0
-}
-function addrused(a,   i, v, m, parts, j) {
-	for (i = 1; i <= n; i++) {
-		if (!alive[i] || (v = cfgval(L[i], "allowedips")) == NONE)
-			continue
-		m = split(v, parts, ",")
-		for (j = 1; j <= m; j++)
-			if (trim(parts[j]) == a)
-				return 1
-	}
-	return 0
-}
+function keyused(k) { return KEYS[k] > 0 }
+function addrused(a) { return ADDRS[a] > 0 }
 function result(i, f, la, ld) { print i " ok " f " " la " " ld }
 function refuse(i, msg) { print i " error conflict " msg }
-function push(line) { L[++n] = line; alive[n] = 1 }
 function do_add(i,   b, e, j, blk, fchanged) {
 	blk[1] = "# BEGIN_PEER " NAME[i]
 	blk[2] = "[Peer]"
@@ -160,7 +167,7 @@ function do_del(i,   b, e, j, k, fchanged) {
 		if (k != KEY[i])
 			return refuse(i, "peer " NAME[i] " has another public key")
 		for (j = b; j <= e; j++)
-			alive[j] = 0
+			kill(j)
 		fchanged = dirty = 1
 	}
 	# The live peer goes unless a block we do not own still lists its key.
