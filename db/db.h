@@ -5,21 +5,31 @@
  *
  * The DB is the desired state, the servers are the actual state.  Every
  * statement is prepared with bound parameters.  A struct db is used by one
- * thread at a time (the controller's event loop).  Functions return 0 or a
- * negative PV_E* code (pv.h); db/ never logs, db_errmsg() says what SQLite
- * said about the last failure.
+ * thread at a time (the controller's event loop); other threads or processes
+ * open their own handle on the same file (WAL, busy timeout).  Functions
+ * return 0 or a negative PV_E* code (pv.h): PV_EINVAL for bad arguments,
+ * PV_ENOTFOUND, PV_EEXIST for a UNIQUE clash, PV_EBUSY when the file stayed
+ * locked past the busy timeout, PV_EDB for any other SQLite failure.  db/
+ * never logs; db_errmsg() says what went wrong on the last failure.
  */
 #ifndef PV_DB_H
 #define PV_DB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pv.h"
 
 struct db;
 
+/* Host numbers N of 10.7.0.N / fddd:2c4:2c4:2c4::N handed out as leases. */
 #define DB_HOST_MIN 2
 #define DB_HOST_MAX 254
+
+/* Longest ids accepted (bytes, without the NUL); longer ones are PV_EINVAL. */
+#define DB_USER_ID_MAX   64
+#define DB_DEVICE_MAX    64
+#define DB_SERVER_ID_MAX 31
 
 enum db_peer_state {
 	DB_PEER_PENDING = 0, /* lease held, push not yet acknowledged */
@@ -28,49 +38,79 @@ enum db_peer_state {
 };
 
 struct db_user {
-	char id[65];
+	char id[DB_USER_ID_MAX + 1];
 	enum pv_tier tier;
 	int active;
 };
 
 struct db_peer {
 	int64_t id;
-	char user_id[65];
-	char device[65];
-	char server_id[32];
-	char name[16];			  /* wireguard-install.sh client name */
+	char user_id[DB_USER_ID_MAX + 1];
+	char device[DB_DEVICE_MAX + 1];
+	char server_id[DB_SERVER_ID_MAX + 1];
+	char name[16];                   /* wireguard-install.sh client name: "pv" + id */
 	char pubkey[PV_KEY_B64_LEN + 1]; /* base64 */
-	unsigned host;			  /* N of 10.7.0.N */
+	unsigned host;                   /* N of 10.7.0.N */
 	enum db_peer_state state;
 	int64_t created_at, updated_at; /* unix seconds */
 };
 
-/* Open (creating if needed), set WAL + busy timeout, run migrations. */
+/*
+ * Open (creating if needed) the database at path: WAL, synchronous=FULL,
+ * foreign keys on, a 5 s busy timeout, then every pending migration.
+ * Like sqlite3_open(), *out is set whenever a handle could be allocated —
+ * also on failure, so that db_errmsg(*out) can say why; the caller
+ * db_close()s it in every case.  *out is NULL only on PV_ENOMEM/PV_EINVAL.
+ */
 int db_open(struct db **out, const char *path);
+/*
+ * Same, with flags.  DB_OPEN_SYNC_NORMAL is for the benchmark's comparison
+ * only: commits are not fsynced, so a power loss (not a kill -9) may drop
+ * the latest acknowledged ones.
+ */
+#define DB_OPEN_SYNC_NORMAL (1U << 0)
+int db_open_flags(struct db **out, const char *path, unsigned flags);
+/* Finalizes every statement and closes the file; accepts NULL. */
 void db_close(struct db *db);
-/* What SQLite said about the last failure on this handle; static until next call. */
+/*
+ * What went wrong on the last failure on this handle (SQLite's own message
+ * when SQLite failed); owned by the handle, valid until the next call.
+ */
 const char *db_errmsg(struct db *db);
 
-/* Insert/update the fleet's servers; servers gone from the file are kept but marked retired. */
+/*
+ * Insert/update the fleet's servers in one transaction; servers gone from
+ * the file are kept (their peers may still hold leases) but marked retired,
+ * and cannot receive new peers.  Health and learnt keys are kept.
+ */
 int db_servers_sync(struct db *db, const struct pv_fleet *fleet);
 /*
  * Record a server's health after a check: up = 1/0, its live peer count and,
  * when known (non-NULL), its WireGuard public key as learnt from the server.
+ * PV_ENOTFOUND for an unknown server, PV_EINVAL for a malformed key.
  */
 int db_server_set_health(struct db *db, const char *server_id, int up, int live_peers,
-			 const char *wg_pubkey_b64);
+                         const char *wg_pubkey_b64);
 struct db_server_status {
-	char id[32];
-	int up;		  /* last health pass, -1 = never checked */
-	int peers;	  /* leases held on the server */
-	int live_peers;	  /* peers seen by the last health pass */
+	char id[DB_SERVER_ID_MAX + 1];
+	int up;                             /* last health pass, -1 = never checked */
+	int peers;                          /* leases held on the server */
+	int live_peers;                     /* peers seen by the last health pass */
 	char wg_pubkey[PV_KEY_B64_LEN + 1]; /* "" until learnt */
-	int64_t checked_at;
+	int64_t checked_at;                 /* unix seconds, 0 = never */
 };
-/* Status of one server; PV_ENOTFOUND if unknown. */
+/* Status of one server (retired ones included); PV_ENOTFOUND if unknown. */
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out);
+/*
+ * Status of every server that is not retired, in the order they were first
+ * synced, in one query.  *out is a new array owned by the caller (free());
+ * *n may be 0.  Both are NULL/0 on failure.
+ */
+int db_servers_list(struct db *db, struct db_server_status **out, size_t *n);
+/* Counts of non-retired servers by their last health: up, down, never checked. */
+int db_servers_count(struct db *db, int *up, int *down, int *unknown);
 
-/* Create or update a user (tier change and reactivation included). */
+/* Create or update a user (tier change, deactivation and reactivation included). */
 int db_user_upsert(struct db *db, const char *user_id, enum pv_tier tier, int active);
 /* PV_ENOTFOUND if no such user. */
 int db_user_get(struct db *db, const char *user_id, struct db_user *out);
@@ -78,31 +118,50 @@ int db_user_get(struct db *db, const char *user_id, struct db_user *out);
 /*
  * Reserve a peer: in one BEGIN IMMEDIATE transaction allocate the lowest
  * free host number on the server and insert a PENDING peer row.  A name is
- * generated from the row id.  PV_EFULL when 2..254 are all taken.
+ * generated from the row id ("pv" + id; ids are never reused).
+ * PV_EFULL when 2..254 are all taken, PV_ENOTFOUND for an unknown user or
+ * an unknown/retired server, PV_EEXIST when the server already has a peer
+ * with this public key (nothing is written then).  *out is filled on success.
  */
-int db_peer_reserve(struct db *db, const char *user_id, const char *device,
-		    const char *server_id, const char *pubkey_b64, struct db_peer *out);
-/* PENDING -> ACTIVE once the push succeeded; optionally deletes the peer it replaces (0 = none). */
-int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id);
-/* Delete the row and release its lease (rollback of a failed push, or revoke). */
-int db_peer_delete(struct db *db, int64_t peer_id);
-/* Mark REMOVING before a revoke push. */
-int db_peer_set_state(struct db *db, int64_t peer_id, enum db_peer_state state);
-
+int db_peer_reserve(struct db *db, const char *user_id, const char *device, const char *server_id,
+                    const char *pubkey_b64, struct db_peer *out);
 /*
- * List peers matching the filter (NULL fields match anything); results go
- * into a new array owned by the caller (free()).  *n may be 0.
+ * PENDING -> ACTIVE once the push succeeded, and in the same transaction
+ * delete the peer it replaces, releasing its lease (0 = none; an already
+ * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist.
+ */
+int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id);
+/*
+ * Delete the row and release its lease, atomically (rollback of a failed
+ * push, or revoke).  PV_ENOTFOUND if there is no such peer.
+ */
+int db_peer_delete(struct db *db, int64_t peer_id);
+/* Set the state (REMOVING before a revoke push) and updated_at; PV_ENOTFOUND if missing. */
+int db_peer_set_state(struct db *db, int64_t peer_id, enum db_peer_state state);
+/* Fetch one peer; PV_ENOTFOUND if missing. */
+int db_peer_get(struct db *db, int64_t peer_id, struct db_peer *out);
+
+/* Filter states besides enum db_peer_state. */
+#define DB_PEER_ANY        (-1) /* every state */
+#define DB_PEER_NOT_ACTIVE (-2) /* PENDING and REMOVING: crash leftovers at startup */
+/*
+ * List peers matching the filter (NULL fields match anything), ordered by
+ * id; results go into a new array owned by the caller (free()).  *n may be
+ * 0.  Both are NULL/0 on failure.
  */
 struct db_peer_filter {
 	const char *user_id;
 	const char *server_id;
 	const char *device;
-	int state; /* -1 = any */
+	int state; /* enum db_peer_state, DB_PEER_ANY or DB_PEER_NOT_ACTIVE */
 };
 int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer **out, size_t *n);
 
-/* Append to the audit trail (admin actions). */
+/*
+ * Append to the audit trail (admin actions).  actor and action are
+ * required; subject and detail may be NULL.  Never put secrets in detail.
+ */
 int db_audit(struct db *db, const char *actor, const char *action, const char *subject,
-	     const char *detail);
+             const char *detail);
 
 #endif

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening the state database: pragmas, the prepared-statement cache, error mapping, transactions.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db_int.h"
+
+/* Long enough to ride out a burst of writers, short enough for an HTTP request. */
+#define DB_BUSY_TIMEOUT_MS 5000
+
+/*
+ * Durability.  In WAL mode both FULL and NORMAL survive a kill -9 of the
+ * controller: a commit is in the WAL file (in the OS page cache) before
+ * sqlite3_step() returns.  They differ on power loss or an OS crash: NORMAL
+ * fsyncs the WAL only at checkpoints, so the latest commits can vanish
+ * (the file stays consistent), while FULL fsyncs the WAL at every commit.
+ * A provision is acknowledged to the client only after its commit, and "an
+ * acknowledged provision is never lost" must hold for power loss too, so we
+ * pay FULL's fsync per commit (~0.25 ms here, far below the SSH push the
+ * provision waits for anyway).  NORMAL is only for the benchmark's baseline.
+ */
+static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL";
+static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL";
+
+int64_t db_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int db_failf(struct db *db, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* SQLite result code -> PV_E*: UNIQUE clashes and lock timeouts are the ones callers act on. */
+static int db_map(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_NOMEM:
+		return PV_ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return PV_EBUSY;
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return PV_EEXIST;
+		return PV_EINVAL;
+	default:
+		return PV_EDB;
+	}
+}
+
+int db_fail(struct db *db, int rc)
+{
+	const char *msg = db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc);
+
+	int r = db_map(rc);
+
+	snprintf(db->errmsg, sizeof(db->errmsg), "sqlite: %s (code %d)", msg, rc);
+	return r < 0 ? r : PV_EDB;
+}
+
+int db_wrap(struct db *db, int err, const char *what)
+{
+	char why[sizeof(db->errmsg)];
+
+	memcpy(why, db->errmsg, sizeof(why));
+	return db_failf(db, err, "%s: %s", what, why);
+}
+
+const char *db_errmsg(struct db *db)
+{
+	return db ? db->errmsg : "no database handle";
+}
+
+int db_check_id(struct db *db, const char *what, const char *s, size_t max)
+{
+	size_t len;
+
+	if (!s || !*s)
+		return db_failf(db, PV_EINVAL, "%s is missing", what);
+	len = strnlen(s, max + 1);
+	if (len > max)
+		return db_failf(db, PV_EINVAL, "%s is longer than %zu bytes", what, max);
+	return 0;
+}
+
+int db_stmt(struct db *db, const char *sql, sqlite3_stmt **out)
+{
+	struct db_stmt_slot *slot;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = 0; i < db->n_cached; i++) {
+		if (db->cache[i].sql == sql) {
+			db_stmt_done(db->cache[i].stmt);
+			*out = db->cache[i].stmt;
+			return 0;
+		}
+	}
+	if (db->n_cached == DB_STMT_MAX)
+		return db_failf(db, PV_EDB, "statement cache full (%d); raise DB_STMT_MAX",
+		                DB_STMT_MAX);
+	slot = &db->cache[db->n_cached];
+	rc = sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc);
+	slot->sql = sql;
+	db->n_cached++;
+	*out = slot->stmt;
+	return 0;
+}
+
+void db_stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+int db_bind_text(struct db *db, sqlite3_stmt *st, int i, const char *s)
+{
+	int rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+}
+
+int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v)
+{
+	int rc = sqlite3_bind_int64(st, i, v);
+
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+}
+
+int db_step_done(struct db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : db_fail(db, rc);
+
+	db_stmt_done(st);
+	return r;
+}
+
+int db_column_text(struct db *db, sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	if (!s) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if ((size_t)n >= len)
+		return db_failf(db, PV_EDB, "column %s holds %d bytes, more than %zu",
+		                sqlite3_column_name(st, i), n, len - 1);
+	memcpy(buf, s, (size_t)n + 1);
+	return 0;
+}
+
+int db_collect(struct db *db, sqlite3_stmt *st, size_t elem, db_row_reader read, void **out,
+               size_t *n)
+{
+	char *list = NULL, *grown;
+	size_t count = 0, cap = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(list, cap * elem);
+			if (!grown) {
+				r = db_failf(db, PV_ENOMEM, "out of memory reading %zu rows",
+				             count);
+				goto fail;
+			}
+			list = grown;
+		}
+		if ((r = read(db, st, list + count * elem)) < 0)
+			goto fail;
+		count++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(db, rc);
+		goto fail;
+	}
+	db_stmt_done(st);
+	*out = list;
+	*n = count;
+	return 0;
+fail:
+	db_stmt_done(st);
+	free(list);
+	return r;
+}
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+
+static int db_run(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int r = db_stmt(db, sql, &st);
+
+	return r < 0 ? r : db_step_done(db, st);
+}
+
+int db_begin(struct db *db)
+{
+	return db_run(db, SQL_BEGIN);
+}
+
+int db_commit(struct db *db)
+{
+	int r = db_run(db, SQL_COMMIT);
+
+	if (r < 0)
+		db_rollback(db);
+	return r;
+}
+
+/* Keeps the message of the failure that caused the rollback. */
+void db_rollback(struct db *db)
+{
+	char saved[sizeof(db->errmsg)];
+
+	if (sqlite3_get_autocommit(db->conn))
+		return; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+	memcpy(saved, db->errmsg, sizeof(saved));
+	db_run(db, SQL_ROLLBACK);
+	memcpy(db->errmsg, saved, sizeof(saved));
+}
+
+/* journal_mode answers with the mode it ended up in; anything but "wal" is refused. */
+static int db_set_wal(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		r = db_fail(db, rc);
+		goto out;
+	}
+	mode = sqlite3_column_text(st, 0);
+	if (!mode || strcmp((const char *)mode, "wal") != 0) {
+		r = db_failf(db, PV_EDB, "journal_mode is %s, not wal (in-memory database?)",
+		             mode ? (const char *)mode : "unknown");
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Constant pragmas only: sqlite3_exec never sees data here. */
+static int db_pragma(struct db *db, const char *sql)
+{
+	int rc = sqlite3_exec(db->conn, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+}
+
+static int db_configure(struct db *db, unsigned flags)
+{
+	int r;
+
+	sqlite3_extended_result_codes(db->conn, 1);
+	if (sqlite3_busy_timeout(db->conn, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
+		return db_fail(db, sqlite3_errcode(db->conn));
+	if ((r = db_set_wal(db)) < 0)
+		return r;
+	if ((r = db_pragma(db, flags & DB_OPEN_SYNC_NORMAL ? SQL_SYNC_NORMAL : SQL_SYNC_FULL)) < 0)
+		return r;
+	return db_pragma(db, "PRAGMA foreign_keys=ON");
+}
+
+int db_open_flags(struct db **out, const char *path, unsigned flags)
+{
+	struct db *db;
+	int rc, r;
+
+	*out = NULL;
+	if (!path || !*path || (flags & ~DB_OPEN_SYNC_NORMAL))
+		return PV_EINVAL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return PV_ENOMEM;
+	*out = db;
+	rc = sqlite3_open_v2(path, &db->conn,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		r = db_fail(db, rc);
+		snprintf(db->errmsg, sizeof(db->errmsg), "cannot open %s: %s", path,
+		         db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
+		return r;
+	}
+	if ((r = db_configure(db, flags)) < 0 || (r = db_migrate(db)) < 0)
+		return r;
+	db->errmsg[0] = '\0';
+	return 0;
+}
+
+int db_open(struct db **out, const char *path)
+{
+	return db_open_flags(out, path, 0);
+}
+
+void db_close(struct db *db)
+{
+	size_t i;
+
+	if (!db)
+		return;
+	for (i = 0; i < db->n_cached; i++)
+		sqlite3_finalize(db->cache[i].stmt);
+	sqlite3_close(db->conn);
+	free(db);
+}

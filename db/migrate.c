@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Numbered schema migrations, recorded in schema_version and applied at open,
+ * each in its own BEGIN IMMEDIATE transaction, so two processes opening a new
+ * file at once apply each step exactly once.  Append new steps; never edit
+ * one that has shipped.
+ */
+#include <stdio.h>
+
+#include "db_int.h"
+
+struct migration {
+	int version;
+	const char *sql; /* constant DDL, no data: safe for sqlite3_exec */
+};
+
+static const struct migration migrations[] = {
+        {1, "CREATE TABLE users ("
+            " id TEXT PRIMARY KEY NOT NULL,"
+            " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
+            " active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+            " created_at INTEGER NOT NULL,"
+            " updated_at INTEGER NOT NULL);"
+            "CREATE TABLE servers ("
+            " id TEXT PRIMARY KEY NOT NULL,"
+            " location TEXT NOT NULL,"
+            " region TEXT NOT NULL,"
+            " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
+            " wg_host TEXT NOT NULL,"
+            " wg_port INTEGER NOT NULL CHECK (wg_port BETWEEN 1 AND 65535),"
+            " ssh_host TEXT NOT NULL,"
+            " ssh_port INTEGER NOT NULL CHECK (ssh_port BETWEEN 1 AND 65535),"
+            " ssh_user TEXT NOT NULL,"
+            " wg_pubkey TEXT,"   /* NULL until the health pass learns it */
+            " ssh_hostkey TEXT," /* NULL until registered */
+            " up INTEGER NOT NULL DEFAULT -1 CHECK (up IN (-1, 0, 1)),"
+            " live_peers INTEGER NOT NULL DEFAULT 0,"
+            " checked_at INTEGER NOT NULL DEFAULT 0,"
+            " retired INTEGER NOT NULL DEFAULT 0 CHECK (retired IN (0, 1)));"
+            /* AUTOINCREMENT: ids, hence peer names, are never reused, so a stale
+             * block left on a server can never be mistaken for a new peer. */
+            "CREATE TABLE peers ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " user_id TEXT NOT NULL REFERENCES users(id),"
+            " device TEXT NOT NULL,"
+            " server_id TEXT NOT NULL REFERENCES servers(id),"
+            " name TEXT," /* "pv" + id, set in the inserting transaction */
+            " pubkey TEXT NOT NULL,"
+            " host INTEGER NOT NULL CHECK (host BETWEEN 2 AND 254),"
+            " state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+            " created_at INTEGER NOT NULL,"
+            " updated_at INTEGER NOT NULL,"
+            " UNIQUE (server_id, name),"
+            " UNIQUE (server_id, pubkey));"
+            "CREATE INDEX peers_by_user ON peers (user_id, device);"
+            /* One row per handed-out address: the primary key is the "UNIQUE per
+             * (server, address)" rule, the cascade releases it with its peer. */
+            "CREATE TABLE lease ("
+            " server_id TEXT NOT NULL REFERENCES servers(id),"
+            " ip INTEGER NOT NULL CHECK (ip BETWEEN 2 AND 254),"
+            " peer_id INTEGER NOT NULL UNIQUE REFERENCES peers(id) ON DELETE CASCADE,"
+            " PRIMARY KEY (server_id, ip)) WITHOUT ROWID;"
+            "CREATE TABLE audit ("
+            " id INTEGER PRIMARY KEY,"
+            " at INTEGER NOT NULL,"
+            " actor TEXT NOT NULL,"
+            " action TEXT NOT NULL,"
+            " subject TEXT,"
+            " detail TEXT);"},
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+static const char SQL_VERSION_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_version ("
+                                        " version INTEGER PRIMARY KEY,"
+                                        " applied_at INTEGER NOT NULL)";
+static const char SQL_MAX_VERSION[] = "SELECT coalesce(max(version), 0) FROM schema_version";
+static const char SQL_ADD_VERSION[] =
+        "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)";
+
+static int current_version(struct db *db, int *version)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if ((r = db_stmt(db, SQL_MAX_VERSION, &st)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		r = 0;
+	} else {
+		r = db_fail(db, rc);
+	}
+	db_stmt_done(st);
+	return r;
+}
+
+static int run_step(struct db *db, const struct migration *m)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	rc = sqlite3_exec(db->conn, m->sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc);
+	if ((r = db_stmt(db, SQL_ADD_VERSION, &st)) < 0 ||
+	    (r = db_bind_int(db, st, 1, m->version)) < 0 ||
+	    (r = db_bind_int(db, st, 2, db_now())) < 0)
+		return r;
+	return db_step_done(db, st);
+}
+
+/* Apply one step unless another process did while we waited for the lock. */
+static int apply(struct db *db, const struct migration *m)
+{
+	int version, r;
+
+	if ((r = db_begin(db)) < 0)
+		return r;
+	r = current_version(db, &version);
+	if (r == 0 && version < m->version)
+		r = run_step(db, m);
+	if (r < 0) {
+		db_rollback(db);
+		return r;
+	}
+	return db_commit(db);
+}
+
+int db_migrate(struct db *db)
+{
+	int latest = migrations[N_MIGRATIONS - 1].version, version, rc, r;
+	char what[32];
+	size_t i;
+
+	rc = sqlite3_exec(db->conn, SQL_VERSION_TABLE, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc);
+	if ((r = current_version(db, &version)) < 0)
+		return r;
+	if (version > latest)
+		return db_failf(db, PV_EDB,
+		                "database schema version %d is newer than this build knows (%d); "
+		                "refusing to touch it",
+		                version, latest);
+	for (i = 0; i < N_MIGRATIONS && version < latest; i++) {
+		if (migrations[i].version <= version)
+			continue;
+		if ((r = apply(db, &migrations[i])) < 0) {
+			snprintf(what, sizeof(what), "migration %d", migrations[i].version);
+			return db_wrap(db, r, what);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Peers and their leases: reserving the lowest free host number of a server
+ * together with a PENDING peer row in one BEGIN IMMEDIATE transaction,
+ * activation (replacing an older peer), state changes, deletion (the lease
+ * goes with the row: ON DELETE CASCADE) and filtered lists.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db_int.h"
+
+static const char SQL_SERVER_OPEN[] = "SELECT 1 FROM servers WHERE id = ?1 AND retired = 0";
+static const char SQL_USER_EXISTS[] = "SELECT 1 FROM users WHERE id = ?1";
+/*
+ * Lowest free host number in [?2, ?3] on server ?1, or no row when full:
+ * ?2 itself if free, else the first taken number whose successor is free.
+ * Both branches walk the lease primary key (libraries.md §3, verified).
+ */
+static const char SQL_LOWEST_FREE[] =
+        "SELECT x FROM (SELECT ?2 AS x WHERE NOT EXISTS (SELECT 1 FROM lease WHERE server_id = ?1"
+        " AND ip = ?2) UNION ALL SELECT * FROM (SELECT l.ip + 1 FROM lease l WHERE"
+        " l.server_id = ?1 AND l.ip >= ?2 AND l.ip < ?3 AND NOT EXISTS (SELECT 1 FROM lease m"
+        " WHERE m.server_id = ?1 AND m.ip = l.ip + 1) ORDER BY l.ip LIMIT 1)) ORDER BY x LIMIT 1";
+static const char SQL_PEER_INSERT[] =
+        "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at,"
+        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)";
+static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2 WHERE id = ?1";
+static const char SQL_LEASE_INSERT[] =
+        "INSERT INTO lease (server_id, ip, peer_id) VALUES (?1, ?2, ?3)";
+static const char SQL_PEER_STATE[] = "UPDATE peers SET state = ?2, updated_at = ?3 WHERE id = ?1";
+static const char SQL_PEER_DELETE[] = "DELETE FROM peers WHERE id = ?1";
+
+/* The columns read_peer() expects, then the table. */
+#define PEER_FROM                                                                                  \
+	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at, updated_at" \
+	" FROM peers"
+/* ?1 user, ?2 server, ?3 device (NULL = any), ?4 state filter. */
+#define PEER_FILTER                                                                                \
+	" AND (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR server_id = ?2)"                     \
+	" AND (?3 IS NULL OR device = ?3)"                                                         \
+	" AND (?4 = -1 OR state = ?4 OR (?4 = -2 AND state <> 1)) ORDER BY id"
+/* One text per leading key, so each list walks an index (server, user) when it can. */
+static const char SQL_PEERS_BY_SERVER[] = PEER_FROM " WHERE server_id = ?2" PEER_FILTER;
+static const char SQL_PEERS_BY_USER[] = PEER_FROM " WHERE user_id = ?1" PEER_FILTER;
+static const char SQL_PEERS_ALL[] = PEER_FROM " WHERE 1" PEER_FILTER;
+static const char SQL_PEER_GET[] = PEER_FROM " WHERE id = ?1";
+
+/* One row of PEER_FROM into a struct db_peer (a db_row_reader). */
+static int read_peer(struct db *db, sqlite3_stmt *st, void *row)
+{
+	struct db_peer *p = row;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(st, 0);
+	if ((r = db_column_text(db, st, 1, p->user_id, sizeof(p->user_id))) < 0 ||
+	    (r = db_column_text(db, st, 2, p->device, sizeof(p->device))) < 0 ||
+	    (r = db_column_text(db, st, 3, p->server_id, sizeof(p->server_id))) < 0 ||
+	    (r = db_column_text(db, st, 4, p->name, sizeof(p->name))) < 0 ||
+	    (r = db_column_text(db, st, 5, p->pubkey, sizeof(p->pubkey))) < 0)
+		return r;
+	p->host = (unsigned)sqlite3_column_int(st, 6);
+	p->state = (enum db_peer_state)sqlite3_column_int(st, 7);
+	p->created_at = sqlite3_column_int64(st, 8);
+	p->updated_at = sqlite3_column_int64(st, 9);
+	return 0;
+}
+
+/* 1 if the single-text-parameter query returns a row, 0 if not, or a PV_E*. */
+static int exists(struct db *db, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, arg)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(db, rc);
+	db_stmt_done(st);
+	return r;
+}
+
+static int lowest_free_host(struct db *db, const char *server_id, unsigned *host)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_stmt(db, SQL_LOWEST_FREE, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, DB_HOST_MIN)) < 0 ||
+	    (r = db_bind_int(db, st, 3, DB_HOST_MAX)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*host = (unsigned)sqlite3_column_int(st, 0);
+		r = 0;
+	} else if (rc == SQLITE_DONE) {
+		r = db_failf(db, PV_EFULL, "server %s is full: host numbers %d..%d are all leased",
+		             server_id, DB_HOST_MIN, DB_HOST_MAX);
+	} else {
+		r = db_fail(db, rc);
+	}
+	db_stmt_done(st);
+	return r;
+}
+
+static int check_reserve_args(struct db *db, const char *user_id, const char *device,
+                              const char *server_id, const char *pubkey_b64)
+{
+	int r;
+
+	if ((r = db_check_id(db, "user id", user_id, DB_USER_ID_MAX)) < 0 ||
+	    (r = db_check_id(db, "device", device, DB_DEVICE_MAX)) < 0 ||
+	    (r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0)
+		return r;
+	if (!pubkey_b64 || !pv_key_is_valid_base64(pubkey_b64))
+		return db_failf(db, PV_EINVAL,
+		                "public key is not a canonical base64 WireGuard key");
+	return 0;
+}
+
+/* Inside the transaction: the peer row, its generated name, its lease. */
+static int insert_peer(struct db *db, struct db_peer *p)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_PEER_INSERT, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, p->user_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, p->device)) < 0 ||
+	    (r = db_bind_text(db, st, 3, p->server_id)) < 0 ||
+	    (r = db_bind_text(db, st, 4, p->pubkey)) < 0 ||
+	    (r = db_bind_int(db, st, 5, p->host)) < 0 ||
+	    (r = db_bind_int(db, st, 6, p->created_at)) < 0)
+		return r;
+	if ((r = db_step_done(db, st)) < 0)
+		return r == PV_EEXIST
+		               ? db_wrap(db, r, "this public key already has a peer on the server")
+		               : r;
+	p->id = sqlite3_last_insert_rowid(db->conn);
+	snprintf(p->name, sizeof(p->name), "pv%" PRId64, p->id);
+	if (!pv_peer_name_is_valid(p->name))
+		return db_failf(db, PV_EDB, "peer id %" PRId64 " is too large for a client name",
+		                p->id);
+	if ((r = db_stmt(db, SQL_PEER_NAME, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, p->name)) < 0 || (r = db_step_done(db, st)) < 0)
+		return r;
+	if ((r = db_stmt(db, SQL_LEASE_INSERT, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, p->server_id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, p->host)) < 0 || (r = db_bind_int(db, st, 3, p->id)) < 0)
+		return r;
+	return db_step_done(db, st);
+}
+
+/* Inside the transaction: both ends exist, then the lowest free host. */
+static int reserve_checks(struct db *db, struct db_peer *p)
+{
+	int r;
+
+	if ((r = exists(db, SQL_SERVER_OPEN, p->server_id)) <= 0)
+		return r < 0 ? r
+		             : db_failf(db, PV_ENOTFOUND, "no server %s (or it is retired)",
+		                        p->server_id);
+	if ((r = exists(db, SQL_USER_EXISTS, p->user_id)) <= 0)
+		return r < 0 ? r : db_failf(db, PV_ENOTFOUND, "no such user");
+	return lowest_free_host(db, p->server_id, &p->host);
+}
+
+int db_peer_reserve(struct db *db, const char *user_id, const char *device, const char *server_id,
+                    const char *pubkey_b64, struct db_peer *out)
+{
+	struct db_peer p;
+	int r;
+
+	if ((r = check_reserve_args(db, user_id, device, server_id, pubkey_b64)) < 0)
+		return r;
+	memset(&p, 0, sizeof(p));
+	memcpy(p.user_id, user_id, strlen(user_id) + 1);
+	memcpy(p.device, device, strlen(device) + 1);
+	memcpy(p.server_id, server_id, strlen(server_id) + 1);
+	memcpy(p.pubkey, pubkey_b64, sizeof(p.pubkey));
+	p.state = DB_PEER_PENDING;
+	p.created_at = p.updated_at = db_now();
+	if ((r = db_begin(db)) < 0)
+		return r;
+	if ((r = reserve_checks(db, &p)) < 0 || (r = insert_peer(db, &p)) < 0) {
+		db_rollback(db);
+		return r;
+	}
+	if ((r = db_commit(db)) < 0)
+		return r;
+	*out = p;
+	return 0;
+}
+
+/* UPDATE/DELETE of one peer by id; PV_ENOTFOUND when no row changed. */
+static int change_peer(struct db *db, sqlite3_stmt *st, int64_t peer_id)
+{
+	int r;
+
+	if ((r = db_bind_int(db, st, 1, peer_id)) < 0 || (r = db_step_done(db, st)) < 0)
+		return r;
+	if (sqlite3_changes(db->conn) == 0)
+		return db_failf(db, PV_ENOTFOUND, "no peer %" PRId64, peer_id);
+	return 0;
+}
+
+static int set_state(struct db *db, int64_t peer_id, enum db_peer_state state)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_PEER_STATE, &st)) < 0 || (r = db_bind_int(db, st, 2, state)) < 0 ||
+	    (r = db_bind_int(db, st, 3, db_now())) < 0)
+		return r;
+	return change_peer(db, st, peer_id);
+}
+
+int db_peer_set_state(struct db *db, int64_t peer_id, enum db_peer_state state)
+{
+	if (state != DB_PEER_PENDING && state != DB_PEER_ACTIVE && state != DB_PEER_REMOVING)
+		return db_failf(db, PV_EINVAL, "peer state %d does not exist", (int)state);
+	return set_state(db, peer_id, state);
+}
+
+int db_peer_delete(struct db *db, int64_t peer_id)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_PEER_DELETE, &st)) < 0)
+		return r;
+	return change_peer(db, st, peer_id);
+}
+
+int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id)
+{
+	int r;
+
+	if (replaced_id == peer_id)
+		return db_failf(db, PV_EINVAL, "peer %" PRId64 " cannot replace itself", peer_id);
+	if ((r = db_begin(db)) < 0)
+		return r;
+	if ((r = set_state(db, peer_id, DB_PEER_ACTIVE)) < 0)
+		goto fail;
+	if (replaced_id && (r = db_peer_delete(db, replaced_id)) < 0 && r != PV_ENOTFOUND)
+		goto fail;
+	return db_commit(db);
+fail:
+	db_rollback(db);
+	return r;
+}
+
+int db_peer_get(struct db *db, int64_t peer_id, struct db_peer *out)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_stmt(db, SQL_PEER_GET, &st)) < 0 || (r = db_bind_int(db, st, 1, peer_id)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = read_peer(db, st, out);
+	else if (rc == SQLITE_DONE)
+		r = db_failf(db, PV_ENOTFOUND, "no peer %" PRId64, peer_id);
+	else
+		r = db_fail(db, rc);
+	db_stmt_done(st);
+	return r;
+}
+
+int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer **out, size_t *n)
+{
+	const char *sql = f && f->server_id ? SQL_PEERS_BY_SERVER
+	                  : f && f->user_id ? SQL_PEERS_BY_USER
+	                                    : SQL_PEERS_ALL;
+	sqlite3_stmt *st;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (!f)
+		return db_failf(db, PV_EINVAL, "no peer filter");
+	if (f->state < DB_PEER_NOT_ACTIVE || f->state > DB_PEER_REMOVING)
+		return db_failf(db, PV_EINVAL, "peer filter state %d does not exist", f->state);
+	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, f->user_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, f->server_id)) < 0 ||
+	    (r = db_bind_text(db, st, 3, f->device)) < 0 ||
+	    (r = db_bind_int(db, st, 4, f->state)) < 0)
+		return r;
+	return db_collect(db, st, sizeof(**out), read_peer, (void **)out, n);
+}

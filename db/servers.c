@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/* Servers: the fleet file's entries, what the health pass learns about them, and their load. */
+#include <string.h>
+
+#include "db_int.h"
+
+static const char SQL_RETIRE_ALL[] = "UPDATE servers SET retired = 1";
+static const char SQL_SERVER_UPSERT[] =
+        "INSERT INTO servers (id, location, region, tier, wg_host, wg_port, ssh_host, ssh_port,"
+        " ssh_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (id) DO UPDATE SET location = excluded.location, region = excluded.region,"
+        " tier = excluded.tier, wg_host = excluded.wg_host, wg_port = excluded.wg_port,"
+        " ssh_host = excluded.ssh_host, ssh_port = excluded.ssh_port,"
+        " ssh_user = excluded.ssh_user, retired = 0";
+static const char SQL_SET_HEALTH[] = "UPDATE servers SET up = ?2, live_peers = ?3, checked_at = ?4,"
+                                     " wg_pubkey = coalesce(?5, wg_pubkey) WHERE id = ?1";
+
+/* The columns read_status() expects, then the table. */
+#define STATUS_FROM                                                                                \
+	"SELECT s.id, s.up, (SELECT count(*) FROM lease l WHERE l.server_id = s.id),"              \
+	" s.live_peers, s.wg_pubkey, s.checked_at FROM servers s"
+static const char SQL_STATUS[] = STATUS_FROM " WHERE s.id = ?1";
+static const char SQL_STATUS_ALL[] = STATUS_FROM " WHERE s.retired = 0 ORDER BY s.rowid";
+static const char SQL_COUNT[] =
+        "SELECT coalesce(sum(up = 1), 0), coalesce(sum(up = 0), 0), coalesce(sum(up = -1), 0)"
+        " FROM servers WHERE retired = 0";
+
+static int upsert_server(struct db *db, const struct pv_server *s)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_check_id(db, "server id", s->id, DB_SERVER_ID_MAX)) < 0)
+		return r;
+	if (s->tier != PV_TIER_BASIC && s->tier != PV_TIER_PRO)
+		return db_failf(db, PV_EINVAL, "server %s: tier %d is neither basic nor pro", s->id,
+		                (int)s->tier);
+	if ((r = db_stmt(db, SQL_SERVER_UPSERT, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, s->id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, s->location)) < 0 ||
+	    (r = db_bind_text(db, st, 3, s->region)) < 0 ||
+	    (r = db_bind_int(db, st, 4, s->tier)) < 0 ||
+	    (r = db_bind_text(db, st, 5, s->wg_host)) < 0 ||
+	    (r = db_bind_int(db, st, 6, s->wg_port)) < 0 ||
+	    (r = db_bind_text(db, st, 7, s->ssh_host)) < 0 ||
+	    (r = db_bind_int(db, st, 8, s->ssh_port)) < 0 ||
+	    (r = db_bind_text(db, st, 9, s->ssh_user)) < 0)
+		return r;
+	r = db_step_done(db, st);
+	return r < 0 ? db_wrap(db, r, s->id) : 0;
+}
+
+int db_servers_sync(struct db *db, const struct pv_fleet *fleet)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int r;
+
+	if (!fleet || (fleet->n && !fleet->servers))
+		return db_failf(db, PV_EINVAL, "no fleet to sync");
+	if ((r = db_begin(db)) < 0)
+		return r;
+	if ((r = db_stmt(db, SQL_RETIRE_ALL, &st)) < 0 || (r = db_step_done(db, st)) < 0)
+		goto fail;
+	for (i = 0; i < fleet->n; i++)
+		if ((r = upsert_server(db, &fleet->servers[i])) < 0)
+			goto fail;
+	return db_commit(db);
+fail:
+	db_rollback(db);
+	return r;
+}
+
+int db_server_set_health(struct db *db, const char *server_id, int up, int live_peers,
+                         const char *wg_pubkey_b64)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0)
+		return r;
+	if ((up != 0 && up != 1) || live_peers < 0)
+		return db_failf(db, PV_EINVAL, "health of %s: up=%d live_peers=%d out of range",
+		                server_id, up, live_peers);
+	if (wg_pubkey_b64 && !pv_key_is_valid_base64(wg_pubkey_b64))
+		return db_failf(db, PV_EINVAL, "health of %s: malformed WireGuard public key",
+		                server_id);
+	if ((r = db_stmt(db, SQL_SET_HEALTH, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 || (r = db_bind_int(db, st, 2, up)) < 0 ||
+	    (r = db_bind_int(db, st, 3, live_peers)) < 0 ||
+	    (r = db_bind_int(db, st, 4, db_now())) < 0 ||
+	    (r = db_bind_text(db, st, 5, wg_pubkey_b64)) < 0 || (r = db_step_done(db, st)) < 0)
+		return r;
+	if (sqlite3_changes(db->conn) == 0)
+		return db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
+	return 0;
+}
+
+/* One row of STATUS_FROM into a struct db_server_status (a db_row_reader). */
+static int read_status(struct db *db, sqlite3_stmt *st, void *row)
+{
+	struct db_server_status *out = row;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = db_column_text(db, st, 0, out->id, sizeof(out->id))) < 0 ||
+	    (r = db_column_text(db, st, 4, out->wg_pubkey, sizeof(out->wg_pubkey))) < 0)
+		return r;
+	out->up = sqlite3_column_int(st, 1);
+	out->peers = sqlite3_column_int(st, 2);
+	out->live_peers = sqlite3_column_int(st, 3);
+	out->checked_at = sqlite3_column_int64(st, 5);
+	return 0;
+}
+
+int db_server_status(struct db *db, const char *server_id, struct db_server_status *out)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0)
+		return r;
+	if ((r = db_stmt(db, SQL_STATUS, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = read_status(db, st, out);
+	else if (rc == SQLITE_DONE)
+		r = db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
+	else
+		r = db_fail(db, rc);
+	db_stmt_done(st);
+	return r;
+}
+
+int db_servers_list(struct db *db, struct db_server_status **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = db_stmt(db, SQL_STATUS_ALL, &st)) < 0)
+		return r;
+	return db_collect(db, st, sizeof(**out), read_status, (void **)out, n);
+}
+
+int db_servers_count(struct db *db, int *up, int *down, int *unknown)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_stmt(db, SQL_COUNT, &st)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*up = sqlite3_column_int(st, 0);
+		*down = sqlite3_column_int(st, 1);
+		*unknown = sqlite3_column_int(st, 2);
+		r = 0;
+	} else {
+		r = db_fail(db, rc);
+	}
+	db_stmt_done(st);
+	return r;
+}

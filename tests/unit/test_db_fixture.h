@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared fixture of the db/ unit tests: a fresh directory per run for real
+ * SQLite files (removed at the end), a small in-memory fleet, distinct
+ * WireGuard public keys, and raw SQLite queries to look behind db/'s back.
+ */
+#ifndef PV_TEST_DB_FIXTURE_H
+#define PV_TEST_DB_FIXTURE_H
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "pv.h"
+#include "test.h"
+
+static char fixture_dir[64];
+
+/* Make the run's directory (mkdtemp); every test file calls this first. */
+static inline void fixture_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(fixture_dir, sizeof(fixture_dir), "%s/pv-db-test-XXXXXX",
+	         tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+	if (!mkdtemp(fixture_dir))
+		TEST_FAIL("mkdtemp %s failed", fixture_dir);
+}
+
+static inline int fixture_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove the run's directory and every file in it. */
+static inline void fixture_teardown(void)
+{
+	if (nftw(fixture_dir, fixture_rm, 8, FTW_DEPTH | FTW_PHYS) != 0)
+		TEST_FAIL("cannot remove %s", fixture_dir);
+}
+
+/* Path of a file in the run's directory, in a static buffer. */
+static inline const char *fixture_path(const char *name)
+{
+	static char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", fixture_dir, name);
+	return path;
+}
+
+/* A fleet of n servers "srv-1".."srv-n"; the first is Basic, the others Pro. */
+static inline struct pv_fleet *fixture_fleet(size_t n)
+{
+	struct pv_fleet *f = calloc(1, sizeof(*f));
+	size_t i;
+
+	ASSERT_TRUE(f != NULL);
+	f->servers = calloc(n, sizeof(*f->servers));
+	ASSERT_TRUE(f->servers != NULL);
+	f->n = n;
+	for (i = 0; i < n; i++) {
+		struct pv_server *s = &f->servers[i];
+
+		snprintf(s->id, sizeof(s->id), "srv-%zu", i + 1);
+		snprintf(s->location, sizeof(s->location), "City %zu", i + 1);
+		snprintf(s->region, sizeof(s->region), "Region");
+		s->tier = i == 0 ? PV_TIER_BASIC : PV_TIER_PRO;
+		snprintf(s->wg_host, sizeof(s->wg_host), "203.0.113.%zu", 11 + i);
+		s->wg_port = 51820;
+		snprintf(s->ssh_host, sizeof(s->ssh_host), "203.0.113.%zu", 11 + i);
+		s->ssh_port = 22;
+		snprintf(s->ssh_user, sizeof(s->ssh_user), "root");
+	}
+	return f;
+}
+
+/* Open `name` in the run's directory with n servers synced and the user "alice" (Pro). */
+static inline struct db *fixture_open(const char *name, size_t n_servers)
+{
+	struct pv_fleet *f = fixture_fleet(n_servers);
+	struct db *db = NULL;
+	int r = db_open(&db, fixture_path(name));
+
+	if (r != 0)
+		TEST_FAIL("db_open: %s: %s", pv_strerror(r), db_errmsg(db));
+	if (db_servers_sync(db, f) != 0 || db_user_upsert(db, "alice", PV_TIER_PRO, 1) != 0)
+		TEST_FAIL("fixture: %s", db_errmsg(db));
+	pv_fleet_free(f);
+	return db;
+}
+
+/* The n-th distinct, valid WireGuard public key (base64). */
+static inline const char *fixture_key(unsigned n)
+{
+	static char b64[PV_KEY_B64_LEN + 1];
+	uint8_t key[PV_KEY_LEN];
+
+	memset(key, 0x5a, sizeof(key));
+	memcpy(key, &n, sizeof(n));
+	pv_key_to_base64(b64, key);
+	return b64;
+}
+
+/* Reserve a peer for alice's "laptop" on server with key n, asserting success. */
+static inline struct db_peer fixture_reserve(struct db *db, const char *server, unsigned n)
+{
+	struct db_peer p;
+	int r = db_peer_reserve(db, "alice", "laptop", server, fixture_key(n), &p);
+
+	if (r != 0)
+		TEST_FAIL("reserve on %s: %s: %s", server, pv_strerror(r), db_errmsg(db));
+	return p;
+}
+
+/* Run a one-integer query on the file with a separate raw connection. */
+static inline long long fixture_query_int(const char *name, const char *sql)
+{
+	sqlite3 *conn = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v;
+
+	if (sqlite3_open_v2(fixture_path(name), &conn, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		TEST_FAIL("query \"%s\": %s", sql, sqlite3_errmsg(conn));
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(conn);
+	return v;
+}
+
+#endif

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* db/ opening: migrations run once, the file is in WAL mode, and unusable files are refused
+ * clearly. */
+#include "test_db_fixture.h"
+
+static void test_migrations_apply_once(void)
+{
+	struct db *db = NULL;
+	long long count, version, applied;
+
+	TEST_START("a new file gets every migration once, and re-opening it applies nothing");
+	ASSERT_INT_EQ(db_open(&db, fixture_path("schema.db")), 0);
+	db_close(db);
+	count = fixture_query_int("schema.db", "SELECT count(*) FROM schema_version");
+	version = fixture_query_int("schema.db", "SELECT max(version) FROM schema_version");
+	applied = fixture_query_int("schema.db", "SELECT sum(applied_at) FROM schema_version");
+	ASSERT_TRUE(count >= 1);
+	ASSERT_INT_EQ(count, version); /* numbered 1..N without gaps */
+	/* Every table of the schema exists. */
+	ASSERT_INT_EQ(fixture_query_int("schema.db",
+	                                "SELECT count(*) FROM sqlite_master WHERE "
+	                                "name IN ('users','servers','peers','lease','audit')"),
+	              5);
+	ASSERT_INT_EQ(db_open(&db, fixture_path("schema.db")), 0);
+	db_close(db);
+	ASSERT_INT_EQ(db_open(&db, fixture_path("schema.db")), 0);
+	db_close(db);
+	ASSERT_INT_EQ(fixture_query_int("schema.db", "SELECT count(*) FROM schema_version"), count);
+	ASSERT_INT_EQ(fixture_query_int("schema.db", "SELECT sum(applied_at) FROM schema_version"),
+	              applied);
+	TEST_DONE();
+}
+
+static void test_journal_mode_is_wal(void)
+{
+	struct db *db = NULL;
+
+	TEST_START("the file is in WAL mode after db_open, as seen by another connection");
+	ASSERT_INT_EQ(db_open(&db, fixture_path("wal.db")), 0);
+	ASSERT_INT_EQ(fixture_query_int("wal.db", "SELECT journal_mode = 'wal' FROM "
+	                                          "pragma_journal_mode"),
+	              1);
+	ASSERT_TRUE(access(fixture_path("wal.db-wal"), F_OK) == 0);
+	db_close(db);
+	TEST_DONE();
+}
+
+static void test_newer_schema_refused(void)
+{
+	struct db *db = NULL;
+
+	TEST_START("a file from a newer build (higher schema version) is refused, not touched");
+	ASSERT_INT_EQ(db_open(&db, fixture_path("newer.db")), 0);
+	db_close(db);
+	fixture_query_int("newer.db", "INSERT INTO schema_version VALUES (999, 0) RETURNING 1");
+	ASSERT_INT_EQ(db_open(&db, fixture_path("newer.db")), PV_EDB);
+	ASSERT_STR_CONTAINS(db_errmsg(db), "newer");
+	ASSERT_STR_CONTAINS(db_errmsg(db), "999");
+	db_close(db);
+	ASSERT_INT_EQ(fixture_query_int("newer.db", "SELECT max(version) FROM schema_version"),
+	              999);
+	TEST_DONE();
+}
+
+static void test_unusable_paths(void)
+{
+	struct db *db = NULL;
+
+	TEST_START("an in-memory database is refused because it cannot be in WAL mode");
+	ASSERT_INT_EQ(db_open(&db, ":memory:"), PV_EDB);
+	ASSERT_STR_CONTAINS(db_errmsg(db), "wal");
+	db_close(db);
+	TEST_DONE();
+
+	TEST_START("a path in a missing directory fails naming the path and SQLite's reason");
+	ASSERT_INT_EQ(db_open(&db, "/nonexistent-pv-dir/state.db"), PV_EDB);
+	ASSERT_STR_CONTAINS(db_errmsg(db), "/nonexistent-pv-dir/state.db");
+	ASSERT_STR_CONTAINS(db_errmsg(db), "unable to open");
+	db_close(db);
+	TEST_DONE();
+
+	TEST_START("an empty path is PV_EINVAL and yields no handle");
+	ASSERT_INT_EQ(db_open(&db, ""), PV_EINVAL);
+	ASSERT_TRUE(db == NULL);
+	ASSERT_INT_EQ(db_open_flags(&db, fixture_path("x.db"), 1U << 7), PV_EINVAL);
+	ASSERT_TRUE(db == NULL);
+	TEST_DONE();
+}
+
+int main(void)
+{
+	fixture_setup();
+	test_migrations_apply_once();
+	test_journal_mode_is_wal();
+	test_newer_schema_refused();
+	test_unusable_paths();
+	fixture_teardown();
+	TEST_SUMMARY();
+}
