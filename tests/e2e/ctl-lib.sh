@@ -57,7 +57,10 @@ ctl_start() {
   $1}
 }
 EOF
-	ctl "$PV_BUILD/controller/vpn-controller" -c "$CTL_T/controller.json" >>"$CTL_LOG" 2>&1 &
+	# Not through the ctl function: a backgrounded function is a subshell,
+	# and $! must be the controller itself (ip netns exec execs it).
+	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/controller/vpn-controller" \
+		-c "$CTL_T/controller.json" >>"$CTL_LOG" 2>&1 &
 	CTL_PID=$!
 	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 	CTL_ON_EXIT=1
