@@ -62,8 +62,9 @@ out=$(probe 203.0.113.11 8080)
 
 # Host keys are pinned for real: a wrong known_hosts refuses the connection.
 bad=$(e2e_tmp)/known_hosts
-sed "s/^203.0.113.11 .*/203.0.113.11 $(cut -d' ' -f1-2 "$FLEET_DIR/srv/${ids[1]}/ssh_host_ed25519_key.pub")/" \
-	"$FLEET_KNOWN_HOSTS" >"$bad"
+awk -v key="$(cut -d' ' -f1-2 "$FLEET_DIR/srv/${ids[1]}/ssh_host_ed25519_key.pub")" \
+	'$1 == "203.0.113.11" { $0 = $1 " " key } { print }' "$FLEET_KNOWN_HOSTS" >"$bad"
+[[ $(grep -c "^203.0.113.11 " "$bad") == 1 ]] || fail "could not forge known_hosts"
 if ctl ssh -F none -i "$FLEET_SSH_KEY" -o BatchMode=yes -o UserKnownHostsFile="$bad" \
 	-o StrictHostKeyChecking=yes root@203.0.113.11 true 2>/dev/null; then
 	fail "ssh accepted a wrong host key"

@@ -22,7 +22,14 @@ FLEET=$PV_SRC/tests/fleet/fleet
 E2E_NAME=$(basename "$0" .sh)
 FLEET_DIR=""
 FLEET_ID=""
-E2E_TMP=$(mktemp -d "/tmp/pv-e2e-$E2E_NAME.XXXXXX")
+# Run directories live in the build tree when there is one (nobody else
+# cleans it), else in $TMPDIR.
+E2E_ROOT=${TMPDIR:-/tmp}
+if [[ -d $PV_BUILD ]]; then
+	E2E_ROOT=$PV_BUILD/e2e-runs
+	mkdir -p "$E2E_ROOT"
+fi
+E2E_TMP=$(mktemp -d "$E2E_ROOT/pv-e2e-$E2E_NAME.XXXXXX")
 E2E_CLEANUP=()
 
 trace() { echo "[$E2E_NAME] $*" >&2; }
@@ -67,6 +74,8 @@ e2e_teardown() {
 	done
 	if [[ -n $FLEET_DIR ]]; then
 		"$FLEET" down "$FLEET_DIR" || rc=1
+		# Also when DIR vanished: everything of this run goes by its prefix.
+		[[ -z $FLEET_ID ]] || "$FLEET" purge "$FLEET_ID" || rc=1
 		(leak_check) || rc=1
 	fi
 	if [[ ${PV_KEEP:-0} == 1 || $rc != 0 ]]; then
@@ -84,7 +93,7 @@ trap 'exit 143' TERM
 # FLEET_N, FLEET_NS_CTL, FLEET_CTL_ADDR, SERVER_IDS, FLEET_SSH_KEY, …).
 fleet_up() {
 	require ip nsenter unshare sshd ssh ssh-keygen wg wg-quick wireguard-go nft jq
-	FLEET_DIR=$(mktemp -d "/tmp/pv-fleet-$E2E_NAME.XXXXXX")
+	FLEET_DIR=$(mktemp -d "$E2E_ROOT/pv-fleet-$E2E_NAME.XXXXXX")
 	"$FLEET" up -n "${1:-15}" "$FLEET_DIR" || fail "fleet up failed"
 	# shellcheck source=/dev/null
 	. "$FLEET_DIR/env"
