@@ -21,17 +21,6 @@
 
 static char fixture_dir[64];
 
-/* Make the run's directory (mkdtemp); every test file calls this first. */
-static inline void fixture_setup(void)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(fixture_dir, sizeof(fixture_dir), "%s/pv-db-test-XXXXXX",
-	         tmp && strlen(tmp) < 32 ? tmp : "/tmp");
-	if (!mkdtemp(fixture_dir))
-		TEST_FAIL("mkdtemp %s failed", fixture_dir);
-}
-
 static inline int fixture_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -40,11 +29,24 @@ static inline int fixture_rm(const char *path, const struct stat *sb, int flag, 
 	return remove(path);
 }
 
-/* Remove the run's directory and every file in it. */
-static inline void fixture_teardown(void)
+/* At exit, failed assertions included: remove the run's directory and its files. */
+static inline void fixture_cleanup(void)
 {
 	if (nftw(fixture_dir, fixture_rm, 8, FTW_DEPTH | FTW_PHYS) != 0)
-		TEST_FAIL("cannot remove %s", fixture_dir);
+		fprintf(stderr, "cannot remove %s\n", fixture_dir);
+}
+
+/* Make the run's directory (mkdtemp), removed at exit; every test file calls this first. */
+static inline void fixture_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(fixture_dir, sizeof(fixture_dir), "%s/pv-db-test-XXXXXX",
+	         tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+	if (!mkdtemp(fixture_dir))
+		TEST_FAIL("mkdtemp %s failed", fixture_dir);
+	if (atexit(fixture_cleanup) != 0)
+		TEST_FAIL("atexit: %s", "failed");
 }
 
 /* Path of a file in the run's directory, in a static buffer. */

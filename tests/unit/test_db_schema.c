@@ -94,6 +94,5 @@ int main(void)
 	test_journal_mode_is_wal();
 	test_newer_schema_refused();
 	test_unusable_paths();
-	fixture_teardown();
 	TEST_SUMMARY();
 }

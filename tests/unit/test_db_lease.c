@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* Leases: lowest free host number first, gaps refilled, 253 per server, per-server, released with
+ * the peer. */
+#include "test_db_fixture.h"
+
+#define CAPACITY (DB_HOST_MAX - DB_HOST_MIN + 1)
+
+static void test_lowest_first(void)
+{
+	struct db *db = fixture_open("lowest.db", 1);
+	unsigned i;
+
+	TEST_START(
+	        "the first three peers on a server get host numbers 2, 3 and 4, as PENDING rows");
+	for (i = 0; i < 3; i++) {
+		struct db_peer p = fixture_reserve(db, "srv-1", i);
+
+		ASSERT_INT_EQ(p.host, DB_HOST_MIN + i);
+		ASSERT_INT_EQ(p.state, DB_PEER_PENDING);
+		ASSERT_STR_EQ(p.server_id, "srv-1");
+	}
+	db_close(db);
+	ASSERT_INT_EQ(fixture_query_int("lowest.db", "SELECT group_concat(ip) = '2,3,4' FROM "
+	                                             "(SELECT ip FROM lease ORDER BY ip)"),
+	              1);
+	TEST_DONE();
+}
+
+static void test_gap_filled_first(void)
+{
+	struct db *db = fixture_open("gap.db", 1);
+	struct db_peer p[5], again;
+	unsigned i;
+
+	TEST_START(
+	        "a released lease is reused before any higher one: the lowest gap is filled first");
+	for (i = 0; i < 5; i++)
+		p[i] = fixture_reserve(db, "srv-1", i);
+	ASSERT_INT_EQ(db_peer_delete(db, p[3].id), 0); /* host 5 */
+	ASSERT_INT_EQ(db_peer_delete(db, p[1].id), 0); /* host 3 */
+	again = fixture_reserve(db, "srv-1", 10);
+	ASSERT_INT_EQ(again.host, 3);
+	again = fixture_reserve(db, "srv-1", 11);
+	ASSERT_INT_EQ(again.host, 5);
+	again = fixture_reserve(db, "srv-1", 12);
+	ASSERT_INT_EQ(again.host, 7);
+	ASSERT_INT_EQ(db_peer_delete(db, p[0].id), 0); /* host 2, the bottom end */
+	again = fixture_reserve(db, "srv-1", 13);
+	ASSERT_INT_EQ(again.host, 2);
+	db_close(db);
+	TEST_DONE();
+}
+
+static void test_server_fills(void)
+{
+	struct db *db = fixture_open("full.db", 1);
+	struct db_peer p;
+	unsigned i;
+
+	TEST_START("253 leases fill a server with 2..254 and the 254th reservation is PV_EFULL");
+	for (i = 0; i < CAPACITY; i++) {
+		p = fixture_reserve(db, "srv-1", i);
+		ASSERT_INT_EQ(p.host, DB_HOST_MIN + i);
+	}
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(999), &p),
+	              PV_EFULL);
+	ASSERT_STR_CONTAINS(db_errmsg(db), "srv-1 is full");
+	db_close(db);
+	TEST_DONE();
+
+	TEST_START("the refused 254th reservation wrote neither a peer nor a lease");
+	ASSERT_INT_EQ(fixture_query_int("full.db", "SELECT count(*) FROM peers"), CAPACITY);
+	ASSERT_INT_EQ(fixture_query_int("full.db", "SELECT count(*) FROM lease"), CAPACITY);
+	ASSERT_INT_EQ(fixture_query_int("full.db", "SELECT count(DISTINCT ip) FROM lease"),
+	              CAPACITY);
+	ASSERT_INT_EQ(fixture_query_int("full.db", "SELECT min(ip) * 1000 + max(ip) FROM lease"),
+	              DB_HOST_MIN * 1000 + DB_HOST_MAX);
+	TEST_DONE();
+}
+
+static void test_per_server(void)
+{
+	struct db *db = fixture_open("per-server.db", 3);
+	struct db_peer a, b, c;
+
+	TEST_START(
+	        "leases are per server: each server hands out host 2 first, even to the same key");
+	a = fixture_reserve(db, "srv-1", 1);
+	b = fixture_reserve(db, "srv-2", 1);
+	c = fixture_reserve(db, "srv-3", 2);
+	ASSERT_INT_EQ(a.host, 2);
+	ASSERT_INT_EQ(b.host, 2);
+	ASSERT_INT_EQ(c.host, 2);
+	ASSERT_INT_EQ(fixture_reserve(db, "srv-2", 3).host, 3);
+	db_close(db);
+	TEST_DONE();
+}
+
+static void test_delete_releases(void)
+{
+	struct db *db = fixture_open("release.db", 1);
+	struct db_peer p = fixture_reserve(db, "srv-1", 1);
+
+	TEST_START("deleting a peer releases its lease in the same statement (cascade)");
+	ASSERT_INT_EQ(fixture_query_int("release.db", "SELECT count(*) FROM lease"), 1);
+	ASSERT_INT_EQ(db_peer_delete(db, p.id), 0);
+	ASSERT_INT_EQ(fixture_query_int("release.db", "SELECT count(*) FROM lease"), 0);
+	ASSERT_INT_EQ(db_peer_delete(db, p.id), PV_ENOTFOUND);
+	db_close(db);
+	TEST_DONE();
+}
+
+static void test_constraint_itself(void)
+{
+	struct db *db = fixture_open("constraint.db", 1);
+	struct db_peer p = fixture_reserve(db, "srv-1", 1), q = fixture_reserve(db, "srv-1", 2);
+	sqlite3 *raw = NULL;
+	char sql[160];
+	int rc;
+
+	TEST_START("the lease table itself refuses a second row for the same (server, address)");
+	ASSERT_INT_EQ(db_peer_delete(db, q.id), 0);
+	ASSERT_INT_EQ(sqlite3_open(fixture_path("constraint.db"), &raw), SQLITE_OK);
+	ASSERT_INT_EQ(sqlite3_exec(raw, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+	/* Only the test builds SQL text, with ids it made itself. */
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at, "
+	         "updated_at) VALUES ('alice', 'x', 'srv-1', 'k', %u, 0, 0, 0)",
+	         p.host);
+	ASSERT_INT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT INTO lease VALUES ('srv-1', %u, %lld)", p.host,
+	         (long long)sqlite3_last_insert_rowid(raw));
+	rc = sqlite3_exec(raw, sql, NULL, NULL, NULL);
+	ASSERT_INT_EQ(rc, SQLITE_CONSTRAINT);
+	ASSERT_INT_EQ(sqlite3_extended_errcode(raw), SQLITE_CONSTRAINT_PRIMARYKEY);
+	sqlite3_close(raw);
+	db_close(db);
+	TEST_DONE();
+}
+
+int main(void)
+{
+	fixture_setup();
+	test_lowest_first();
+	test_gap_filled_first();
+	test_server_fills();
+	test_per_server();
+	test_delete_releases();
+	test_constraint_itself();
+	TEST_SUMMARY();
+}
