@@ -21,8 +21,8 @@ struct al_buf {
 
 /* Append n bytes (keeps a NUL after them).  PV_ENOMEM or PV_EINVAL past max. */
 int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max);
-/* printf-style append. */
-int al_buf_printf(struct al_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append the strings, then a newline: one protocol line. */
+int al_buf_line(struct al_buf *b, const char *const *parts, size_t n);
 /* Free the bytes; cleanse them first when they held secrets. */
 void al_buf_free(struct al_buf *b, int secret);
 
@@ -51,7 +51,7 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen);
 int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64]);
 /* Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse). */
 int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
-                    const struct agentless_edit *const *edits, size_t n);
+                    const struct agentless_edit *edits, size_t n);
 /* Encode a dump request. */
 int al_dump_encode(struct al_buf *in, const struct pv_server *srv);
 /*

@@ -391,20 +391,37 @@ static int cmd_ping(struct ctx *c)
 	return EXIT_OK;
 }
 
+/* Split at single spaces into at most max words; -1 on more or empty words. */
+static int split_words(char *line, char **w, int max)
+{
+	int n = 0;
+
+	for (;;) {
+		char *sp = strchr(line, ' ');
+
+		if (n == max || !*line)
+			return -1;
+		w[n++] = line;
+		if (!sp)
+			return n;
+		*sp = '\0';
+		line = sp + 1;
+	}
+}
+
 /* One stdin line "add NAME KEY HOST" or "remove NAME KEY" into an edit. */
 static int parse_batch_line(char *line, struct agentless_edit *e, size_t lineno)
 {
-	char op[8], name[64], key[64];
+	char *w[4];
 	unsigned host = 0;
-	int used = 0;
+	int n;
 
 	line[strcspn(line, "\n")] = '\0';
-	if (sscanf(line, "%7s %63s %63s %n", op, name, key, &used) == 3) {
-		if (strcmp(op, "remove") == 0 && line[used] == '\0')
-			return make_edit(e, AGENTLESS_REMOVE, name, key, 0, NULL);
-		if (strcmp(op, "add") == 0 && parse_uint(line + used, 254, &host) == 0)
-			return make_edit(e, AGENTLESS_ADD, name, key, host, NULL);
-	}
+	n = split_words(line, w, 4);
+	if (n == 3 && strcmp(w[0], "remove") == 0)
+		return make_edit(e, AGENTLESS_REMOVE, w[1], w[2], 0, NULL);
+	if (n == 4 && strcmp(w[0], "add") == 0 && parse_uint(w[3], 254, &host) == 0)
+		return make_edit(e, AGENTLESS_ADD, w[1], w[2], host, NULL);
 	fprintf(stderr,
 	        "agentless-cli: stdin line %zu: expected \"add NAME KEY HOST\" or "
 	        "\"remove NAME KEY\"\n",

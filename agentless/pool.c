@@ -134,31 +134,41 @@ static int exec_status(const struct worker *w, const struct al_exec *x, char *de
 	return PV_EREMOTE;
 }
 
-static uint64_t earliest_deadline(struct job *const *jobs, size_t n)
+static uint64_t earliest_deadline(const struct job *list)
 {
 	uint64_t d = UINT64_MAX;
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (jobs[i]->deadline_ms < d)
-			d = jobs[i]->deadline_ms;
+	for (; list; list = list->next)
+		if (list->deadline_ms < d)
+			d = list->deadline_ms;
 	return d;
 }
 
-static void run_edits(struct worker *w, struct job **jobs, size_t n)
+static size_t list_len(const struct job *list)
 {
-	const struct agentless_edit **edits = calloc(n, sizeof(*edits));
-	struct al_op_result *res = calloc(n, sizeof(*res));
+	size_t n = 0;
+
+	for (; list; list = list->next)
+		n++;
+	return n;
+}
+
+/* All queued edits of a server in one exec of the remote script. */
+static void run_edits(struct worker *w, struct job *list)
+{
+	size_t n = list_len(list), i;
+	struct agentless_edit *edits = calloc(n ? n : 1, sizeof(*edits));
+	struct al_op_result *res = calloc(n ? n : 1, sizeof(*res));
 	struct al_exec x = {.cmd = al_remote_script};
 	struct al_buf in = {0};
 	char detail[1024] = "";
 	int r = PV_ENOMEM, retried = 0;
-	size_t i;
+	struct job *j;
 
 	if (!edits || !res)
 		goto out;
-	for (i = 0; i < n; i++)
-		edits[i] = &jobs[i]->edit;
+	for (i = 0, j = list; j; j = j->next)
+		edits[i++] = j->edit;
 	r = al_batch_encode(&in, w->srv, edits, n);
 	if (r < 0) {
 		snprintf(detail, sizeof(detail), "server %s: cannot encode the batch", w->srv->id);
@@ -166,8 +176,7 @@ static void run_edits(struct worker *w, struct job **jobs, size_t n)
 	}
 	x.in = in.p;
 	x.inlen = in.len;
-	r = al_session_run(&w->ss, &x, earliest_deadline(jobs, n), &retried, detail,
-	                   sizeof(detail));
+	r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	if (r == 0 && al_batch_parse(x.out.p, x.err.p, n, res) < 0) {
@@ -177,41 +186,44 @@ static void run_edits(struct worker *w, struct job **jobs, size_t n)
 		         x.err.len ? x.err.p : "(no stderr)");
 	}
 out:
-	for (i = 0; i < n; i++) {
+	for (i = 0, j = list; j; j = j->next, i++) {
 		char one[1024];
+		int err = r ? r : res[i].err;
 
-		if (r == 0 && res[i].err)
+		if (!r && err)
 			snprintf(one, sizeof(one), "server %s: peer %s: %s", w->srv->id,
-			         jobs[i]->edit.name, res[i].detail);
-		job_finish(jobs[i], r ? r : res[i].err, r ? 0 : res[i].changed, retried,
-		           r            ? detail
-		           : res[i].err ? one
-		                        : "",
+			         j->edit.name, res[i].detail);
+		job_finish(j, err, r ? 0 : res[i].changed, retried,
+		           r     ? detail
+		           : err ? one
+		                 : "",
 		           NULL);
 	}
 	al_buf_free(&in, 1);
 	al_buf_free(&x.out, 0);
 	al_buf_free(&x.err, 0);
+	if (edits)
+		OPENSSL_cleanse(edits, n * sizeof(*edits));
 	free(edits);
 	free(res);
 }
 
-/* Dumps and pings: one exec answers every queued request of the kind. */
-static void run_reads(struct worker *w, struct job **jobs, size_t n, enum job_kind kind)
+/* Dumps or pings: one exec answers every queued request of the kind. */
+static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 {
 	struct al_exec x = {.cmd = kind == JOB_DUMP ? al_remote_script : "true"};
 	struct agentless_dump *dump = NULL;
 	struct al_buf in = {0};
 	char detail[1024] = "", perr[256];
 	int r = 0, retried;
-	size_t i;
+	struct job *j;
 
 	if (kind == JOB_DUMP)
 		r = al_dump_encode(&in, w->srv);
 	x.in = in.p;
 	x.inlen = in.len;
 	if (r == 0)
-		r = al_session_run(&w->ss, &x, earliest_deadline(jobs, n), &retried, detail,
+		r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail,
 		                   sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
@@ -220,54 +232,59 @@ static void run_reads(struct worker *w, struct job **jobs, size_t n, enum job_ki
 		r = PV_EREMOTE;
 		snprintf(detail, sizeof(detail), "server %s: %s", w->srv->id, perr);
 	}
-	for (i = 0; i < n; i++)
-		job_finish(jobs[i], r, 0, 0, detail, dump);
+	for (j = list; j; j = j->next)
+		job_finish(j, r, 0, 0, detail, dump);
 	agentless_dump_free(dump);
 	al_buf_free(&in, 0);
 	al_buf_free(&x.out, 0);
 	al_buf_free(&x.err, 0);
 }
 
-/* Run a batch taken off the queue: edits first, then reads see them. */
+static void free_jobs(struct job *list)
+{
+	while (list) {
+		struct job *next = list->next;
+
+		job_free(list);
+		list = next;
+	}
+}
+
+/*
+ * Run a batch taken off the queue, split by kind (order kept within each):
+ * edits first, so reads queued with them see their effect.
+ */
 static void run_batch(struct worker *w, struct job *list)
 {
-	struct job **by_kind[3];
-	size_t count[3] = {0, 0, 0}, total = 0, k;
-	struct job *j;
+	struct job *head[3] = {NULL, NULL, NULL}, **tail[3] = {&head[0], &head[1], &head[2]};
+	struct job *late = NULL, **late_tail = &late;
 	uint64_t now = pv_now_ms();
-	char late[128];
+	char detail[128];
+	int k;
 
-	for (j = list; j; j = j->next)
-		total++;
-	for (k = 0; k < 3; k++) {
-		by_kind[k] = calloc(total, sizeof(struct job *));
-		if (!by_kind[k]) {
-			while (k--)
-				free(by_kind[k]);
-			fail_jobs(list, PV_ENOMEM, "out of memory");
-			return;
+	while (list) {
+		struct job *j = list;
+
+		list = j->next;
+		j->next = NULL;
+		if (j->deadline_ms <= now) {
+			*late_tail = j;
+			late_tail = &j->next;
+		} else {
+			*tail[j->kind] = j;
+			tail[j->kind] = &j->next;
 		}
 	}
-	snprintf(late, sizeof(late), "server %s: deadline passed while queued", w->srv->id);
-	for (j = list; j; j = j->next) {
-		if (j->deadline_ms <= now)
-			job_finish(j, PV_ETIMEOUT, 0, 0, late, NULL);
-		else
-			by_kind[j->kind][count[j->kind]++] = j;
-	}
-	if (count[JOB_EDIT])
-		run_edits(w, by_kind[JOB_EDIT], count[JOB_EDIT]);
-	if (count[JOB_DUMP])
-		run_reads(w, by_kind[JOB_DUMP], count[JOB_DUMP], JOB_DUMP);
-	if (count[JOB_PING])
-		run_reads(w, by_kind[JOB_PING], count[JOB_PING], JOB_PING);
+	snprintf(detail, sizeof(detail), "server %s: deadline passed while queued", w->srv->id);
+	fail_jobs(late, PV_ETIMEOUT, detail);
+	if (head[JOB_EDIT])
+		run_edits(w, head[JOB_EDIT]);
+	if (head[JOB_DUMP])
+		run_reads(w, head[JOB_DUMP], JOB_DUMP);
+	if (head[JOB_PING])
+		run_reads(w, head[JOB_PING], JOB_PING);
 	for (k = 0; k < 3; k++)
-		free(by_kind[k]);
-	while (list) {
-		j = list->next;
-		job_free(list);
-		list = j;
-	}
+		free_jobs(head[k]);
 }
 
 /* Wait for work; on an idle timeout keep the session alive.  Called locked. */
@@ -306,7 +323,7 @@ static void *worker_main(void *arg)
 		wait_for_work(w);
 		stop = w->stop;
 		list = w->head;
-		if (!stop && w->pool->cfg.no_batching) {
+		if (!stop && list && w->pool->cfg.no_batching) {
 			w->head = list->next;
 			list->next = NULL;
 		} else {
@@ -407,7 +424,7 @@ void agentless_free(struct agentless *pool)
 
 	if (!pool)
 		return;
-	for (i = 0; i < pool->n; i++) {
+	for (i = 0; pool->workers && i < pool->n; i++) {
 		struct worker *w = &pool->workers[i];
 
 		pthread_mutex_lock(&w->mu);
@@ -415,7 +432,7 @@ void agentless_free(struct agentless *pool)
 		pthread_cond_signal(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 	}
-	for (i = 0; i < pool->n; i++) {
+	for (i = 0; pool->workers && i < pool->n; i++) {
 		struct worker *w = &pool->workers[i];
 
 		if (w->started)

@@ -6,7 +6,6 @@
  * constant script, and this file only writes validated tokens to stdin.
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,20 +36,14 @@ int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max)
 	return 0;
 }
 
-int al_buf_printf(struct al_buf *b, const char *fmt, ...)
+int al_buf_line(struct al_buf *b, const char *const *parts, size_t n)
 {
-	char line[512];
-	va_list ap;
-	int n;
+	size_t i;
+	int r = 0;
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return PV_EINVAL;
-	n = al_buf_add(b, line, (size_t)n, SIZE_MAX);
-	OPENSSL_cleanse(line, sizeof(line));
-	return n;
+	for (i = 0; r == 0 && i < n; i++)
+		r = al_buf_add(b, parts[i], strlen(parts[i]), SIZE_MAX);
+	return r < 0 ? r : al_buf_add(b, "\n", 1, SIZE_MAX);
 }
 
 void al_buf_free(struct al_buf *b, int secret)
@@ -121,42 +114,70 @@ int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char 
 
 static int encode_header(struct al_buf *in, const struct pv_server *srv, const char *mode)
 {
-	return al_buf_printf(in, "privatevpn-batch 1\niface %s\n%s\n", srv->iface, mode);
+	const char *header[] = {"privatevpn-batch 1"}, *iface[] = {"iface ", srv->iface};
+
+	if (al_buf_line(in, header, 1) < 0 || al_buf_line(in, iface, 2) < 0)
+		return PV_ENOMEM;
+	return al_buf_line(in, &mode, 1);
+}
+
+static int encode_end(struct al_buf *in)
+{
+	const char *end = "end";
+
+	return al_buf_line(in, &end, 1);
+}
+
+/* "add NAME KEY V4 V6" + "psk PSK", or "del NAME KEY". */
+static int encode_edit(struct al_buf *in, const struct pv_server *srv,
+                       const struct agentless_edit *e)
+{
+	char key[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
+	const char *del[] = {"del ", e->name, " ", key};
+	const char *add[] = {"add ", e->name, " ", key, " ", v4, " ", v6};
+	const char *psk_line[] = {"psk ", psk};
+	int r;
+
+	pv_key_to_base64(key, e->pubkey);
+	if (e->op == AGENTLESS_REMOVE)
+		return al_buf_line(in, del, 4);
+	r = al_peer_addrs(srv, e->host, v4, v6);
+	if (r < 0)
+		return r;
+	pv_key_to_base64(psk, e->psk);
+	r = al_buf_line(in, add, 8);
+	if (r == 0)
+		r = al_buf_line(in, psk_line, 2);
+	OPENSSL_cleanse(psk, sizeof(psk));
+	return r;
 }
 
 int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
-                    const struct agentless_edit *const *edits, size_t n)
+                    const struct agentless_edit *edits, size_t n)
 {
-	char key[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1], v4[32], v6[64], err[128];
+	char err[128];
 	size_t i;
 	int r = encode_header(in, srv, "edit");
 
 	for (i = 0; r == 0 && i < n; i++) {
-		const struct agentless_edit *e = edits[i];
-
-		r = al_edit_check(e, err, sizeof(err));
-		if (r < 0)
-			break;
-		pv_key_to_base64(key, e->pubkey);
-		if (e->op == AGENTLESS_REMOVE) {
-			r = al_buf_printf(in, "del %s %s\n", e->name, key);
-			continue;
-		}
-		r = al_peer_addrs(srv, e->host, v4, v6);
-		if (r < 0)
-			break;
-		pv_key_to_base64(psk, e->psk);
-		r = al_buf_printf(in, "add %s %s %s %s\npsk %s\n", e->name, key, v4, v6, psk);
+		r = al_edit_check(&edits[i], err, sizeof(err));
+		if (r == 0)
+			r = encode_edit(in, srv, &edits[i]);
 	}
-	OPENSSL_cleanse(psk, sizeof(psk));
-	return r < 0 ? r : al_buf_printf(in, "end\n");
+	return r < 0 ? r : encode_end(in);
 }
 
 int al_dump_encode(struct al_buf *in, const struct pv_server *srv)
 {
 	int r = encode_header(in, srv, "dump");
 
-	return r < 0 ? r : al_buf_printf(in, "end\n");
+	return r < 0 ? r : encode_end(in);
+}
+
+/* A "0"/"1" result flag, or -1. */
+static int flag(char c)
+{
+	return c == '0' ? 0 : c == '1' ? 1 : -1;
 }
 
 /* "IDX ok F LA LD" or "IDX error CODE TEXT"; records the op, flags live needs. */
@@ -165,17 +186,17 @@ static void parse_op_line(const char *line, size_t n, struct al_op_result *res, 
 {
 	char *end;
 	unsigned long idx = strtoul(line, &end, 10);
-	int f, la, ld, used = 0;
 
 	if (end == line || *end != ' ' || idx < 1 || idx > n || seen[idx - 1])
 		return;
 	seen[idx - 1] = 1;
 	res += idx - 1;
-	if (sscanf(end, " ok %1d %1d %1d%n", &f, &la, &ld, &used) == 3 && end[used] == '\0') {
+	if (strlen(end) == 9 && strncmp(end, " ok ", 4) == 0 && flag(end[4]) >= 0 &&
+	    end[5] == ' ' && flag(end[6]) >= 0 && end[7] == ' ' && flag(end[8]) >= 0) {
 		res->err = 0;
-		res->changed = f || la || ld;
-		live_add[idx - 1] = (unsigned char)la;
-		live_del[idx - 1] = (unsigned char)ld;
+		res->changed = flag(end[4]) || flag(end[6]) || flag(end[8]);
+		live_add[idx - 1] = (unsigned char)flag(end[6]);
+		live_del[idx - 1] = (unsigned char)flag(end[8]);
 		return;
 	}
 	res->err = strncmp(end, " error conflict ", 16) == 0 ? PV_EEXIST : PV_EREMOTE;

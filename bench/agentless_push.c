@@ -108,14 +108,13 @@ static double fresh_ssh_add(const struct bench *b, const struct pv_server *srv, 
                             unsigned i)
 {
 	struct agentless_edit e = make_edit(phase, i, AGENTLESS_ADD);
-	const struct agentless_edit *ep = &e;
 	struct al_buf in = {0};
 	char target[128], port[8], kh[512];
 	int pipefd[2], status;
 	uint64_t t0;
 	pid_t pid;
 
-	if (al_batch_encode(&in, srv, &ep, 1) < 0 || pipe(pipefd) < 0)
+	if (al_batch_encode(&in, srv, &e, 1) < 0 || pipe(pipefd) < 0)
 		die("fresh ssh", PV_EIO, "encode/pipe");
 	snprintf(target, sizeof(target), "%s@%s", srv->ssh_user, srv->ssh_host);
 	snprintf(port, sizeof(port), "%u", (unsigned)srv->ssh_port);

@@ -88,12 +88,11 @@ static void test_hostile_names_are_refused(void)
 static void test_batch_encoding_is_exact(void)
 {
 	struct pv_fleet *f = load_fleet();
-	struct agentless_edit a = add_edit("alice", 2), d = add_edit("bob", 0);
-	const struct agentless_edit *edits[] = {&a, &d};
+	struct agentless_edit edits[2] = {add_edit("alice", 2), add_edit("bob", 0)};
 	struct al_buf in = {0};
 
 	TEST_START("an add and a remove encode to the exact stdin lines of remote.sh");
-	d.op = AGENTLESS_REMOVE;
+	edits[1].op = AGENTLESS_REMOVE;
 	ASSERT_INT_EQ(al_batch_encode(&in, &f->servers[0], edits, 2), 0);
 	ASSERT_STR_EQ(in.p, "privatevpn-batch 1\niface wg0\nedit\n"
 	                    "add alice " PUB1 " 10.7.0.2/32 fddd:2c4:2c4:2c4::2/128\n"
