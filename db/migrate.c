@@ -114,7 +114,7 @@ static int run_step(struct db *db, const struct migration *m)
 /* Apply one step unless another process did while we waited for the lock. */
 static int apply(struct db *db, const struct migration *m)
 {
-	int version, r;
+	int version = 0, r;
 
 	if ((r = db_begin(db)) < 0)
 		return r;
@@ -130,7 +130,7 @@ static int apply(struct db *db, const struct migration *m)
 
 int db_migrate(struct db *db)
 {
-	int latest = migrations[N_MIGRATIONS - 1].version, version, rc, r;
+	int latest = migrations[N_MIGRATIONS - 1].version, version = 0, rc, r;
 	char what[32];
 	size_t i;
 

@@ -84,7 +84,7 @@ static void test_processes(void)
 		ASSERT_TRUE(WIFEXITED(status));
 		ASSERT_INT_EQ(WEXITSTATUS(status), 0);
 	}
-	assert_distinct_leases("procs.db", WORKERS * PER_WORKER);
+	assert_distinct_leases("procs.db", (long long)WORKERS * PER_WORKER);
 	TEST_DONE();
 }
 
@@ -121,7 +121,7 @@ static void test_threads(void)
 		if (w[i].r != 0)
 			TEST_FAIL("thread %d: %s", i, w[i].err);
 	}
-	assert_distinct_leases("threads.db", WORKERS * PER_WORKER);
+	assert_distinct_leases("threads.db", (long long)WORKERS * PER_WORKER);
 	TEST_DONE();
 }
 
