@@ -50,31 +50,23 @@ static void assert_distinct_leases(const char *file, long long expected)
 	ASSERT_INT_EQ(fixture_query_int(file, "SELECT max(ip) FROM lease"), expected + 1);
 }
 
-static void test_processes(void)
+/* Fork WORKERS children that start job(i) together; each must exit 0. */
+static void run_processes(int (*job)(int i))
 {
 	pid_t pids[WORKERS];
 	int gate[2], status, i;
 	char go;
 
-	db_close(fixture_open("procs.db", 1));
-	TEST_START("4 processes reserving at once on one file all succeed with distinct addresses");
 	ASSERT_INT_EQ(pipe(gate), 0);
 	for (i = 0; i < WORKERS; i++) {
 		pids[i] = fork();
 		ASSERT_TRUE(pids[i] >= 0);
 		if (pids[i] == 0) {
-			char err[600];
-
 			close(gate[1]);
 			/* Every worker starts when the parent closes the gate's write end. */
 			while (read(gate[0], &go, 1) < 0 && errno == EINTR)
 				;
-			if (reserve_many("procs.db", (unsigned)i * 1000, PER_WORKER, err,
-			                 sizeof(err)) < 0) {
-				fprintf(stderr, "worker %d: %s\n", i, err);
-				_exit(1);
-			}
-			_exit(0);
+			_exit(job(i) < 0);
 		}
 	}
 	close(gate[0]);
@@ -84,6 +76,47 @@ static void test_processes(void)
 		ASSERT_TRUE(WIFEXITED(status));
 		ASSERT_INT_EQ(WEXITSTATUS(status), 0);
 	}
+}
+
+static int job_first_open(int i)
+{
+	struct db *db = NULL;
+	int r = db_open(&db, fixture_path("first.db"));
+
+	if (r < 0)
+		fprintf(stderr, "worker %d: %s: %s\n", i, pv_strerror(r), db_errmsg(db));
+	db_close(db);
+	return r;
+}
+
+static void test_first_open(void)
+{
+	TEST_START(
+	        "4 processes opening a new file at once all succeed and migrate it exactly once");
+	run_processes(job_first_open);
+	ASSERT_INT_EQ(fixture_query_int("first.db", "SELECT count(*) FROM schema_version"),
+	              fixture_query_int("first.db", "SELECT max(version) FROM schema_version"));
+	ASSERT_INT_EQ(fixture_query_int("first.db", "SELECT journal_mode = 'wal' FROM "
+	                                            "pragma_journal_mode"),
+	              1);
+	TEST_DONE();
+}
+
+static int job_reserve(int i)
+{
+	char err[600];
+	int r = reserve_many("procs.db", (unsigned)i * 1000, PER_WORKER, err, sizeof(err));
+
+	if (r < 0)
+		fprintf(stderr, "worker %d: %s\n", i, err);
+	return r;
+}
+
+static void test_processes(void)
+{
+	db_close(fixture_open("procs.db", 1));
+	TEST_START("4 processes reserving at once on one file all succeed with distinct addresses");
+	run_processes(job_reserve);
 	assert_distinct_leases("procs.db", (long long)WORKERS * PER_WORKER);
 	TEST_DONE();
 }
@@ -200,10 +233,17 @@ static void test_kill9(void)
 		ASSERT_INT_EQ(p.host, acks[i].host);
 		ASSERT_STR_EQ(p.server_id, acks[i].server_id);
 	}
+	/* The recovered file goes on handing out the lowest free address only. */
+	ASSERT_INT_EQ(db_peer_delete(db, acks[0].id), 0);
+	ASSERT_INT_EQ(fixture_reserve(db, acks[0].server_id, 5000).host, acks[0].host);
 	db_close(db);
 	rows = fixture_query_int("crash.db", "SELECT count(*) FROM lease");
 	ASSERT_TRUE(rows >= (long long)n && rows <= (long long)n + 1); /* + one unreported commit */
 	ASSERT_INT_EQ(fixture_query_int("crash.db", "SELECT count(*) FROM peers"), rows);
+	ASSERT_INT_EQ(fixture_query_int("crash.db",
+	                                "SELECT count(*) FROM (SELECT DISTINCT server_id, "
+	                                "ip FROM lease)"),
+	              rows);
 	ASSERT_INT_EQ(fixture_query_int("crash.db", "SELECT count(*) FROM peers p JOIN lease l ON "
 	                                            "l.peer_id = p.id AND l.server_id = "
 	                                            "p.server_id AND l.ip = p.host"),
@@ -217,6 +257,7 @@ static void test_kill9(void)
 int main(void)
 {
 	fixture_setup();
+	test_first_open();
 	test_processes();
 	test_threads();
 	test_kill9();
