@@ -68,6 +68,9 @@ have() { [ "$DRY" != 1 ] && command -v "$1" >/dev/null 2>&1; }
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() { [ -z "$TMP" ] || rm -rf "$TMP"; }
 
+# cksum is POSIX and in coreutils; cmp (diffutils) is missing on minimal Rocky.
+same_file() { [ "$(cksum <"$1")" = "$(cksum <"$2" 2>/dev/null)" ]; }
+
 # Installs file $3 as $1 with mode $2 atomically (temp file in the same
 # directory, sync, rename) when the content or mode differs.  Returns 0 when
 # it changed the file, 1 when the file was already right; dies on failure.
@@ -77,7 +80,7 @@ put_file() {
 		printf '+ write %s (mode %s)\n' "$path" "$mode" >&2
 		return 0
 	fi
-	if [ -f "$path" ] && cmp -s "$src" "$path"; then
+	if [ -f "$path" ] && same_file "$src" "$path"; then
 		[ "$(stat -c %a "$path")" = "$mode" ] && return 1
 		cmd chmod "$mode" "$path"
 		return 0
@@ -198,9 +201,12 @@ choose_endpoint() {
 	[ -n "$ep" ] || { [ -f "$CONF" ] && ep=$(sed -n 's/^# ENDPOINT //p' "$CONF" | head -n 1); }
 	[ -n "$ep" ] || ep=$(printf '%s\n' "${SSH_CONNECTION:-}" | awk '{ print $3 }')
 	[ -n "$ep" ] || { [ "$DRY" = 1 ] && ep=PUBLIC-ADDRESS; }
+	# wireguard-install.sh writes "Endpoint = ENDPOINT:PORT": an IPv6 address
+	# needs its brackets in the comment already.
+	case $ep in \[*) ;; *:*) ep="[$ep]" ;; esac
 	case $ep in
 	'') die "cannot tell the public endpoint (no '# ENDPOINT' in $CONF, not run over SSH); set PV_ENDPOINT" ;;
-	*[!0-9A-Za-z.:-]*) die "endpoint '$ep' is not an address or host name" ;;
+	*[!0-9A-Za-z.:\[\]-]*) die "endpoint '$ep' is not an address or host name" ;;
 	esac
 	ENDPOINT=$ep
 }
@@ -376,7 +382,8 @@ setup_nft() {
 	if put_file "$NFT_FILE" 600 "$TMP/firewall.nft"; then file_changed=1; fi
 	live=""
 	[ "$DRY" = 1 ] || live=$(nft list table inet privatevpn 2>/dev/null || true)
-	if [ "$file_changed" = 1 ] || [ -z "$live" ] || ! printf '%s\n' "$live" | cmp -s - "$NFT_APPLIED"; then
+	printf '%s\n' "$live" >"$TMP/live"
+	if [ "$file_changed" = 1 ] || [ -z "$live" ] || ! same_file "$TMP/live" "$NFT_APPLIED"; then
 		cmd nft -f "$NFT_FILE"
 		if [ "$DRY" != 1 ]; then
 			nft list table inet privatevpn >"$TMP/applied" || die "nft list table inet privatevpn failed"

@@ -129,6 +129,8 @@ nft_branch
 
 plan debian 12 PV_ENDPOINT=vpn.example.com
 summary_is '.endpoint == "vpn.example.com"'
+plan debian 12 PV_ENDPOINT=2001:db8::7
+summary_is '.endpoint == "[2001:db8::7]"'
 
 # Refusals hold in a dry run too.
 printf 'ID=centos\nVERSION_ID="7"\n' >"$scratch/os-release"
@@ -142,5 +144,11 @@ if err=$(env -i PATH="$PATH" PV_BOOTSTRAP_DRY_RUN=1 PV_OS_RELEASE="$scratch/os-r
 	fail "dry run accepted a missing os-release"
 fi
 [[ $err == *"cannot read"* ]] || fail "missing os-release: $err"
+printf 'ID=debian\nVERSION_ID="12"\n' >"$scratch/os-release"
+if err=$(env -i PATH="$PATH" PV_BOOTSTRAP_DRY_RUN=1 PV_OS_RELEASE="$scratch/os-release" \
+	PV_ENDPOINT='x;reboot' sh "$BOOTSTRAP" 2>&1 >/dev/null); then
+	fail "dry run accepted a shell metacharacter in PV_ENDPOINT"
+fi
+[[ $err == *"endpoint 'x;reboot' is not an address or host name"* ]] || fail "bad endpoint: $err"
 
 pass
