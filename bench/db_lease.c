@@ -155,7 +155,7 @@ out:
 int main(int argc, char **argv)
 {
 	const char *tmp = getenv("TMPDIR");
-	const char *base = argc > 1 ? argv[1] : tmp ? tmp : "/var/tmp";
+	const char *base = argc > 1 && *argv[1] ? argv[1] : tmp && *tmp ? tmp : "/var/tmp";
 	unsigned long servers = 4;
 	struct bench b = {NULL, NULL, 0};
 	char dir[512], *end;

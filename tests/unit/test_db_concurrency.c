@@ -158,6 +158,26 @@ static void test_threads(void)
 	TEST_DONE();
 }
 
+static void test_busy(void)
+{
+	struct db *db = fixture_open("busy.db", 1);
+	struct db_peer p;
+	sqlite3 *holder = NULL;
+
+	TEST_START("a writer locked out past the busy timeout gets PV_EBUSY and writes nothing");
+	ASSERT_INT_EQ(sqlite3_open(fixture_path("busy.db"), &holder), SQLITE_OK);
+	ASSERT_INT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(1), &p),
+	              PV_EBUSY);
+	ASSERT_STR_CONTAINS(db_errmsg(db), "locked");
+	ASSERT_INT_EQ(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(holder);
+	ASSERT_INT_EQ(fixture_reserve(db, "srv-1", 1).host, DB_HOST_MIN);
+	db_close(db);
+	ASSERT_INT_EQ(fixture_query_int("busy.db", "SELECT count(*) FROM peers"), 1);
+	TEST_DONE();
+}
+
 /* What the child reports after each commit. */
 struct ack {
 	int64_t id;
@@ -261,5 +281,6 @@ int main(void)
 	test_processes();
 	test_threads();
 	test_kill9();
+	test_busy();
 	TEST_SUMMARY();
 }
