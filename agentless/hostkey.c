@@ -76,26 +76,23 @@ int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_h
 	        kh, srv->ssh_host, srv->ssh_port, key, len,
 	        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_type(type),
 	        &host);
-	switch (check) {
-	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+	if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
 		r = 0;
-		break;
-	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+	} else if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH ||
+	           check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND) {
 		snprintf(detail, detail_len,
-		         "server %s (%s port %u): HOST KEY CHANGED: offered %s does not match %s; "
-		         "refusing to push",
-		         srv->id, srv->ssh_host, (unsigned)srv->ssh_port, fp, known_hosts);
-		break;
-	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		snprintf(detail, detail_len,
-		         "server %s (%s port %u): host key %s is not in %s; refusing to push "
-		         "(no trust on first use)",
-		         srv->id, srv->ssh_host, (unsigned)srv->ssh_port, fp, known_hosts);
-		break;
-	default:
+		         "server %s (%s port %u): %s %s %s %s; refusing to push%s", srv->id,
+		         srv->ssh_host, (unsigned)srv->ssh_port,
+		         check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH ? "HOST KEY CHANGED: offered"
+		                                                   : "host key",
+		         fp,
+		         check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH ? "does not match" : "is not in",
+		         known_hosts,
+		         check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND ? " (no trust on first use)"
+		                                                   : "");
+	} else {
 		snprintf(detail, detail_len, "server %s: host key %s could not be checked", srv->id,
 		         fp);
-		break;
 	}
 out:
 	if (kh)

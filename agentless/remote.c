@@ -74,41 +74,38 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* The network address of a "prefix/len" subnet from the fleet file. */
+static int subnet_addr(const char *cidr, int family, unsigned char *buf)
+{
+	const char *slash = strchr(cidr, '/');
+	char net[INET6_ADDRSTRLEN];
+
+	if (!slash || (size_t)(slash - cidr) >= sizeof(net))
+		return PV_EINVAL;
+	snprintf(net, sizeof(net), "%.*s", (int)(slash - cidr), cidr);
+	return inet_pton(family, net, buf) == 1 ? 0 : PV_EINVAL;
+}
+
 int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64])
 {
 	unsigned char a4[4], a6[16];
-	char net[INET6_ADDRSTRLEN], t4[INET_ADDRSTRLEN], txt[INET6_ADDRSTRLEN], dec[8];
-	const char *slash;
+	char t4[INET_ADDRSTRLEN], t6[INET6_ADDRSTRLEN], dec[8];
 	unsigned long hexval;
 
-	if (host < 2 || host > 254)
-		return PV_EINVAL;
-	slash = strchr(srv->subnet4, '/');
-	if (!slash || (size_t)(slash - srv->subnet4) >= sizeof(net))
-		return PV_EINVAL;
-	snprintf(net, sizeof(net), "%.*s", (int)(slash - srv->subnet4), srv->subnet4);
-	if (inet_pton(AF_INET, net, a4) != 1)
+	if (host < 2 || host > 254 || subnet_addr(srv->subnet4, AF_INET, a4) < 0 ||
+	    subnet_addr(srv->subnet6, AF_INET6, a6) < 0)
 		return PV_EINVAL;
 	a4[3] = (unsigned char)host;
-	if (!inet_ntop(AF_INET, a4, t4, sizeof(t4)))
-		return PV_EINVAL;
-	snprintf(v4, 32, "%s/32", t4);
-
-	slash = strchr(srv->subnet6, '/');
-	if (!slash || (size_t)(slash - srv->subnet6) >= sizeof(net))
-		return PV_EINVAL;
-	snprintf(net, sizeof(net), "%.*s", (int)(slash - srv->subnet6), srv->subnet6);
-	if (inet_pton(AF_INET6, net, a6) != 1)
-		return PV_EINVAL;
 	/* wireguard-install.sh writes the octet's decimal digits as the last
 	 * group (::10 for .10), so read those digits as hex. */
 	snprintf(dec, sizeof(dec), "%u", host);
 	hexval = strtoul(dec, NULL, 16);
 	a6[14] = (unsigned char)(hexval >> 8);
 	a6[15] = (unsigned char)hexval;
-	if (!inet_ntop(AF_INET6, a6, txt, sizeof(txt)))
+	if (!inet_ntop(AF_INET, a4, t4, sizeof(t4)) || !inet_ntop(AF_INET6, a6, t6, sizeof(t6)))
 		return PV_EINVAL;
-	snprintf(v6, 64, "%s/128", txt);
+	snprintf(v4, 32, "%s/32", t4);
+	snprintf(v6, 64, "%s/128", t6);
 	return 0;
 }
 
