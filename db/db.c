@@ -210,6 +210,27 @@ fail:
 	return r;
 }
 
+int db_one(struct db *db, sqlite3_stmt *st, db_row_reader read, void *row)
+{
+	int rc = sqlite3_step(st), r;
+
+	if (rc == SQLITE_ROW)
+		r = read ? read(db, st, row) : 0;
+	else if (rc == SQLITE_DONE)
+		r = 0;
+	else
+		r = db_fail(db, rc);
+	db_stmt_done(st);
+	return r < 0 ? r : rc == SQLITE_ROW;
+}
+
+int db_read_int(struct db *db, sqlite3_stmt *st, void *row)
+{
+	(void)db;
+	*(int *)row = sqlite3_column_int(st, 0);
+	return 0;
+}
+
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";

@@ -47,6 +47,14 @@ typedef int (*db_row_reader)(struct db *db, sqlite3_stmt *st, void *row);
 int db_collect(struct db *db, sqlite3_stmt *st, size_t elem, db_row_reader read, void **out,
                size_t *n);
 
+/*
+ * Step st for at most one row and read it with read() (NULL: just test for
+ * a row).  1 when a row was read, 0 when there is none, or a PV_E*.  Resets st.
+ */
+int db_one(struct db *db, sqlite3_stmt *st, db_row_reader read, void *row);
+/* A db_row_reader for a query whose first column is an int: row is an int *. */
+int db_read_int(struct db *db, sqlite3_stmt *st, void *row);
+
 /* Bind helpers: 0 or a recorded PV_E*.  Text is bound SQLITE_STATIC: keep it alive until reset. */
 int db_bind_text(struct db *db, sqlite3_stmt *st, int i, const char *s);
 int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v);

@@ -81,19 +81,12 @@ static const char SQL_ADD_VERSION[] =
 static int current_version(struct db *db, int *version)
 {
 	sqlite3_stmt *st;
-	int r, rc;
+	int r;
 
-	if ((r = db_stmt(db, SQL_MAX_VERSION, &st)) < 0)
+	if ((r = db_stmt(db, SQL_MAX_VERSION, &st)) < 0 ||
+	    (r = db_one(db, st, db_read_int, version)) < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*version = sqlite3_column_int(st, 0);
-		r = 0;
-	} else {
-		r = db_fail(db, rc);
-	}
-	db_stmt_done(st);
-	return r;
+	return 0; /* an aggregate always has its row */
 }
 
 static int run_step(struct db *db, const struct migration *m)

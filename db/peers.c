@@ -72,38 +72,30 @@ static int read_peer(struct db *db, sqlite3_stmt *st, void *row)
 static int exists(struct db *db, const char *sql, const char *arg)
 {
 	sqlite3_stmt *st;
-	int rc, r;
+	int r;
 
 	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, arg)) < 0)
 		return r;
-	rc = sqlite3_step(st);
-	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(db, rc);
-	db_stmt_done(st);
-	return r;
+	return db_one(db, st, NULL, NULL);
 }
 
 static int lowest_free_host(struct db *db, const char *server_id, unsigned *host)
 {
 	sqlite3_stmt *st;
-	int rc, r;
+	int r, free_host = 0;
 
 	if ((r = db_stmt(db, SQL_LOWEST_FREE, &st)) < 0 ||
 	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
 	    (r = db_bind_int(db, st, 2, DB_HOST_MIN)) < 0 ||
-	    (r = db_bind_int(db, st, 3, DB_HOST_MAX)) < 0)
+	    (r = db_bind_int(db, st, 3, DB_HOST_MAX)) < 0 ||
+	    (r = db_one(db, st, db_read_int, &free_host)) < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*host = (unsigned)sqlite3_column_int(st, 0);
-		r = 0;
-	} else if (rc == SQLITE_DONE) {
-		r = db_failf(db, PV_EFULL, "server %s is full: host numbers %d..%d are all leased",
-		             server_id, DB_HOST_MIN, DB_HOST_MAX);
-	} else {
-		r = db_fail(db, rc);
-	}
-	db_stmt_done(st);
-	return r;
+	if (r == 0)
+		return db_failf(db, PV_EFULL,
+		                "server %s is full: host numbers %d..%d are all leased", server_id,
+		                DB_HOST_MIN, DB_HOST_MAX);
+	*host = (unsigned)free_host;
+	return 0;
 }
 
 static int check_reserve_args(struct db *db, const char *user_id, const char *device,
@@ -256,19 +248,12 @@ fail:
 int db_peer_get(struct db *db, int64_t peer_id, struct db_peer *out)
 {
 	sqlite3_stmt *st;
-	int rc, r;
+	int r;
 
-	if ((r = db_stmt(db, SQL_PEER_GET, &st)) < 0 || (r = db_bind_int(db, st, 1, peer_id)) < 0)
+	if ((r = db_stmt(db, SQL_PEER_GET, &st)) < 0 || (r = db_bind_int(db, st, 1, peer_id)) < 0 ||
+	    (r = db_one(db, st, read_peer, out)) < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = read_peer(db, st, out);
-	else if (rc == SQLITE_DONE)
-		r = db_failf(db, PV_ENOTFOUND, "no peer %" PRId64, peer_id);
-	else
-		r = db_fail(db, rc);
-	db_stmt_done(st);
-	return r;
+	return r ? 0 : db_failf(db, PV_ENOTFOUND, "no peer %" PRId64, peer_id);
 }
 
 int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer **out, size_t *n)

@@ -116,21 +116,14 @@ static int read_status(struct db *db, sqlite3_stmt *st, void *row)
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out)
 {
 	sqlite3_stmt *st;
-	int rc, r;
+	int r;
 
-	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0)
+	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0 ||
+	    (r = db_stmt(db, SQL_STATUS, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_one(db, st, read_status, out)) < 0)
 		return r;
-	if ((r = db_stmt(db, SQL_STATUS, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0)
-		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = read_status(db, st, out);
-	else if (rc == SQLITE_DONE)
-		r = db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
-	else
-		r = db_fail(db, rc);
-	db_stmt_done(st);
-	return r;
+	return r ? 0 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 }
 
 int db_servers_list(struct db *db, struct db_server_status **out, size_t *n)
@@ -145,22 +138,26 @@ int db_servers_list(struct db *db, struct db_server_status **out, size_t *n)
 	return db_collect(db, st, sizeof(**out), read_status, (void **)out, n);
 }
 
+/* SQL_COUNT's row into int[3] (a db_row_reader). */
+static int read_counts(struct db *db, sqlite3_stmt *st, void *row)
+{
+	int *counts = row, i;
+
+	(void)db;
+	for (i = 0; i < 3; i++)
+		counts[i] = sqlite3_column_int(st, i);
+	return 0;
+}
+
 int db_servers_count(struct db *db, int *up, int *down, int *unknown)
 {
 	sqlite3_stmt *st;
-	int rc, r;
+	int counts[3] = {0, 0, 0}, r;
 
-	if ((r = db_stmt(db, SQL_COUNT, &st)) < 0)
+	if ((r = db_stmt(db, SQL_COUNT, &st)) < 0 || (r = db_one(db, st, read_counts, counts)) < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*up = sqlite3_column_int(st, 0);
-		*down = sqlite3_column_int(st, 1);
-		*unknown = sqlite3_column_int(st, 2);
-		r = 0;
-	} else {
-		r = db_fail(db, rc);
-	}
-	db_stmt_done(st);
-	return r;
+	*up = counts[0];
+	*down = counts[1];
+	*unknown = counts[2];
+	return 0;
 }

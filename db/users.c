@@ -29,27 +29,32 @@ int db_user_upsert(struct db *db, const char *user_id, enum pv_tier tier, int ac
 	return db_step_done(db, st);
 }
 
+/* SQL_USER_GET's row into a struct db_user whose id is already set (a db_row_reader). */
+static int read_user(struct db *db, sqlite3_stmt *st, void *row)
+{
+	struct db_user *u = row;
+
+	(void)db;
+	u->tier = (enum pv_tier)sqlite3_column_int(st, 0);
+	u->active = sqlite3_column_int(st, 1);
+	return 0;
+}
+
 int db_user_get(struct db *db, const char *user_id, struct db_user *out)
 {
+	struct db_user u;
 	sqlite3_stmt *st;
-	int rc, r;
+	int r;
 
-	if ((r = db_check_id(db, "user id", user_id, DB_USER_ID_MAX)) < 0)
+	if ((r = db_check_id(db, "user id", user_id, DB_USER_ID_MAX)) < 0 ||
+	    (r = db_stmt(db, SQL_USER_GET, &st)) < 0 || (r = db_bind_text(db, st, 1, user_id)) < 0)
 		return r;
-	if ((r = db_stmt(db, SQL_USER_GET, &st)) < 0 || (r = db_bind_text(db, st, 1, user_id)) < 0)
+	memset(&u, 0, sizeof(u));
+	memcpy(u.id, user_id, strlen(user_id) + 1);
+	if ((r = db_one(db, st, read_user, &u)) < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
-		memcpy(out->id, user_id, strlen(user_id) + 1);
-		out->tier = (enum pv_tier)sqlite3_column_int(st, 0);
-		out->active = sqlite3_column_int(st, 1);
-		r = 0;
-	} else if (rc == SQLITE_DONE) {
-		r = db_failf(db, PV_ENOTFOUND, "no such user");
-	} else {
-		r = db_fail(db, rc);
-	}
-	db_stmt_done(st);
-	return r;
+	if (r == 0)
+		return db_failf(db, PV_ENOTFOUND, "no such user");
+	*out = u;
+	return 0;
 }
