@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 	CURLM *multi;
 	size_t conc, i;
 	uint64_t t0;
-	int running = 0;
+	int running = 0, rc = 1;
 
 	if (argc < 7) {
 		fprintf(stderr, "usage: %s URL CACERT API_KEY|- TOTAL CONCURRENCY SERVER...\n",
@@ -152,11 +152,11 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	multi = curl_multi_init();
 	if (!r.lat_us || !slots || !multi)
-		return 1;
+		goto out;
 	t0 = pv_now_us();
 	for (i = 0; i < conc && r.started < r.total; i++)
 		if (start_one(&r, multi, &slots[i]) < 0)
-			return 1;
+			goto out;
 	while (r.done < r.total) {
 		CURLMsg *msg;
 		int left;
@@ -170,14 +170,17 @@ int main(int argc, char **argv)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
 			finish_one(&r, multi, msg);
 			if (r.started < r.total && start_one(&r, multi, s) < 0)
-				return 1;
+				goto out;
 		}
 		curl_multi_poll(multi, NULL, 0, 100, NULL);
 	}
 	report(&r, conc, pv_now_us() - t0);
-	curl_multi_cleanup(multi);
+	rc = 0;
+out:
+	if (multi)
+		curl_multi_cleanup(multi);
 	curl_global_cleanup();
 	free(slots);
 	free(r.lat_us);
-	return 0;
+	return rc;
 }

@@ -149,8 +149,8 @@ int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user
 	          mac, &maclen))
 		return PV_ECRYPTO;
 	for (i = 0; i < CTL_SIG_HEX / 2; i++) {
-		sig[2 * i] = hex[mac[i] >> 4];
-		sig[2 * i + 1] = hex[mac[i] & 15];
+		sig[(size_t)i * 2] = hex[mac[i] >> 4];
+		sig[(size_t)i * 2 + 1] = hex[mac[i] & 15];
 	}
 	sig[CTL_SIG_HEX] = '\0';
 	OPENSSL_cleanse(mac, sizeof(mac));

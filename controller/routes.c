@@ -17,25 +17,25 @@
 enum route_auth { AUTH_NONE, AUTH_KEY, AUTH_ADMIN };
 
 struct route {
-	enum evhttp_cmd_type method;
 	const char *path;
 	void (*handler)(struct ctl_req *rq);
+	enum evhttp_cmd_type method;
 	enum route_auth auth;
 	unsigned allowed, required; /* CTL_ARG_* of the JSON body */
 };
 
 static const struct route routes[] = {
-        {EVHTTP_REQ_GET, "/api/health", api_health, AUTH_NONE, 0, 0},
-        {EVHTTP_REQ_GET, "/api/servers", api_servers, AUTH_KEY, 0, 0},
-        {EVHTTP_REQ_POST, "/api/provision", api_provision, AUTH_KEY,
+        {"/api/health", api_health, EVHTTP_REQ_GET, AUTH_NONE, 0, 0},
+        {"/api/servers", api_servers, EVHTTP_REQ_GET, AUTH_KEY, 0, 0},
+        {"/api/provision", api_provision, EVHTTP_REQ_POST, AUTH_KEY,
          CTL_ARG_SERVER | CTL_ARG_DEVICE | CTL_ARG_PUBKEY, CTL_ARG_SERVER},
-        {EVHTTP_REQ_POST, "/api/revoke", api_revoke, AUTH_KEY,
+        {"/api/revoke", api_revoke, EVHTTP_REQ_POST, AUTH_KEY,
          CTL_ARG_SERVER | CTL_ARG_DEVICE | CTL_ARG_ALL, 0},
-        {EVHTTP_REQ_POST, "/api/generate-api-key", api_generate_key, AUTH_ADMIN,
+        {"/api/generate-api-key", api_generate_key, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
-        {EVHTTP_REQ_POST, "/api/admin/users/disable", api_user_disable, AUTH_ADMIN, CTL_ARG_USER,
+        {"/api/admin/users/disable", api_user_disable, EVHTTP_REQ_POST, AUTH_ADMIN, CTL_ARG_USER,
          CTL_ARG_USER},
-        {EVHTTP_REQ_POST, "/api/admin/users/tier", api_user_tier, AUTH_ADMIN,
+        {"/api/admin/users/tier", api_user_tier, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
 };
 
