@@ -95,23 +95,47 @@ void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s)
 		snprintf(buf, len, "unreachable");
 }
 
+/* One table cell padded to width characters: UTF-8 ("São Paulo") counts by character. */
+static void print_cell(const char *text, int width)
+{
+	int chars = 0;
+	const char *p;
+
+	for (p = text; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	fputs(text, stdout);
+	for (; chars <= width; chars++)
+		putchar(' ');
+}
+
+static void print_row(const char *const cells[7])
+{
+	static const int widths[6] = {16, 24, 15, 6, 8, 9};
+	int i;
+
+	for (i = 0; i < 6; i++)
+		print_cell(cells[i], widths[i]);
+	printf("%s\n", cells[6]);
+}
+
 static void print_table(const struct vpnctl_fleet_view *v)
 {
+	static const char *const head[7] = {"SERVER", "LOCATION", "REGION", "TIER",
+	                                    "HEALTH", "LOAD",     "LATENCY"};
 	size_t i;
 
-	printf("%-16s %-24s %-15s %-6s %-8s %-9s %s\n", "SERVER", "LOCATION", "REGION", "TIER",
-	       "HEALTH", "LOAD", "LATENCY");
+	print_row(head);
 	for (i = 0; i < v->n; i++) {
 		const struct vpnctl_server *s = &v->servers[i];
 		char lat[32], load[48];
+		const char *row[7] = {s->id, s->location, s->region, s->tier, s->status, load, lat};
 
 		vpnctl_format_latency(lat, sizeof(lat), s);
 		if (s->load >= 0 && s->capacity > 0)
 			snprintf(load, sizeof(load), "%ld/%ld", s->load, s->capacity);
 		else
 			snprintf(load, sizeof(load), "-");
-		printf("%-16s %-24s %-15s %-6s %-8s %-9s %s\n", s->id, s->location, s->region,
-		       s->tier, s->status, load, lat);
+		print_row(row);
 	}
 }
 

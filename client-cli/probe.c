@@ -98,19 +98,28 @@ int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fw
 		hs[i] = probe_handle(&s[i], timeout_ms, &ctx);
 		if (!hs[i] || curl_multi_add_handle(m, hs[i]) != CURLM_OK)
 			goto out;
-	}
-	do {
-		int left;
-
-		if (curl_multi_perform(m, &running) != CURLM_OK ||
-		    curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK) {
+		/* Start this connect now and look at the earlier ones: otherwise the first
+		 * probes' answers wait, counted as latency, until every later connect has
+		 * been set up, and the last server in the list always looks fastest. */
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
 			r = PV_EIO;
 			goto out;
 		}
+	}
+	for (;;) {
+		int left;
+
 		while ((msg = curl_multi_info_read(m, &left)))
 			if (msg->msg == CURLMSG_DONE)
 				probe_done(msg->easy_handle, msg->data.result);
-	} while (running);
+		if (!running)
+			break;
+		if (curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK ||
+		    curl_multi_perform(m, &running) != CURLM_OK) {
+			r = PV_EIO;
+			goto out;
+		}
+	}
 	r = 0;
 out:
 	for (i = 0; hs && i < n; i++) {

@@ -66,19 +66,13 @@ say "Bringing up $servers servers (each: sshd + WireGuard, bootstrapped over SSH
 
 say "Starting the controller (embedded SQLite, HTTPS with a demo CA) at $FLEET_CTL_ADDR"
 # The e2e tests' controller helper, with what it expects from tests/e2e/lib.sh
-# provided here: the demo keeps its files in $state, and the controller runs
-# in its own session (setsid) so it outlives this script and its terminal.
+# provided here (lib.sh itself would tear the demo down on exit).
 export PV_BUILD=$build
 e2e_tmp() { echo "$state/controller"; }
 on_exit() { :; }
 trace() { echo "demo: $*" >&2; }
 fail() { die "$@"; }
-# In a subshell (ctl_start's `ctl … &`, api's `$(…)`) exec, so $! is the controller's own
-# pid; setsid gives it its own session.
-ctl() {
-	if ((BASH_SUBSHELL)); then exec ip netns exec "$FLEET_NS_CTL" setsid "$@"; fi
-	ip netns exec "$FLEET_NS_CTL" "$@"
-}
+ctl() { ip netns exec "$FLEET_NS_CTL" "$@"; }
 wait_for() {
 	local deadline=$((SECONDS + ${WAIT_S:-20}))
 	until "$@" >/dev/null 2>&1; do
