@@ -26,7 +26,9 @@ struct connect_ctx {
 	const struct vpnctl_args *args;
 	struct vpnctl_conf conf;
 	struct vpnctl_tunnel old; /* from the existing tunnel file, if any */
-	int have_old, old_up;
+	int have_old, old_up, old_down;
+	char *old_text; /* the old tunnel file, to restore it if the switch fails */
+	size_t old_len;
 	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
 	char endpoint[64];
@@ -46,7 +48,7 @@ static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *lo
 	char lat[32];
 	int r, i;
 
-	r = vpnctl_fetch_servers(&x->conf, x->args, &v);
+	r = vpnctl_fetch_servers(&x->conf, x->args, "connect", &v);
 	if (r)
 		return r;
 	i = vpnctl_pick(v.servers, v.n, x->have_old ? x->old.server_id : NULL);
@@ -208,6 +210,15 @@ static void roll_back(struct connect_ctx *x)
 		unlink(path);
 	}
 	revoke_quietly(x, x->next.server_id, x->next.device);
+	if (!x->old_down || !x->old_text)
+		return;
+	if (vpnctl_write_secret_file(VPNCTL_WG_DIR, VPNCTL_IFACE ".conf", x->old_text,
+	                             x->old_len) == 0 &&
+	    vpnctl_wg_quick("up", VPNCTL_IFACE, err, sizeof(err)) == 0)
+		vpnctl_err("connect: back on the previous tunnel to %s", x->old.server_id);
+	else
+		vpnctl_err("connect: could not restore the tunnel to %s; `vpnctl connect` again",
+		           x->old.server_id);
 }
 
 static int bring_up(struct connect_ctx *x)
@@ -233,14 +244,22 @@ static int take_old_down(struct connect_ctx *x)
 {
 	char err[1024];
 
+	char path[128];
+
 	if (!x->old_up)
 		return VX_OK;
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+	/* Another server's peer survives this connect: keep its file to fall back to. */
+	if (x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0 &&
+	    pv_file_read(&x->old_text, &x->old_len, path, (size_t)64 * 1024, 1) < 0)
+		x->old_text = NULL;
 	vpnctl_progress(x->args, "Taking the tunnel to %s down ...",
 	                x->have_old ? x->old.server_id : "?");
 	if (vpnctl_wg_quick("down", VPNCTL_IFACE, err, sizeof(err)) < 0) {
 		vpnctl_err("connect: wg-quick down %s failed:\n%s", VPNCTL_IFACE, err);
 		return VX_LOCAL;
 	}
+	x->old_down = 1;
 	return VX_OK;
 }
 
@@ -368,6 +387,8 @@ int cmd_connect(const struct vpnctl_args *args)
 	}
 	r = connect_to(&x);
 out:
+	if (x.old_text)
+		OPENSSL_clear_free(x.old_text, x.old_len);
 	vpnctl_conf_clear(&x.conf);
 	return r;
 }

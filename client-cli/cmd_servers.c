@@ -26,7 +26,7 @@ int vpnctl_login_load(struct vpnctl_conf *c)
 }
 
 int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,
-                         struct vpnctl_fleet_view *v)
+                         const char *what, struct vpnctl_fleet_view *v)
 {
 	struct vpnctl_wg_status wst;
 	struct vpnctl_api_error e;
@@ -38,13 +38,13 @@ int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *
 	memset(v, 0, sizeof(*v));
 	r = vpnctl_api(c, "GET", "/api/servers", NULL, &reply, &e);
 	if (r < 0)
-		return vpnctl_api_fail(r, &e, "servers");
+		return vpnctl_api_fail(r, &e, what);
 	json_unpack(reply, "{s?:s}", "tier", &tier);
 	snprintf(v->tier, sizeof(v->tier), "%s", tier);
 	r = vpnctl_servers_parse(reply, &v->servers, &v->n);
 	json_decref(reply);
 	if (r < 0) {
-		vpnctl_err("servers: the controller's server list is malformed");
+		vpnctl_err("%s: the controller's server list is malformed", what);
 		return VX_NETWORK;
 	}
 	/* With a full tunnel up, probe around it (wg-quick's fwmark), not through it. */
@@ -56,7 +56,7 @@ int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *
 	r = vpnctl_probe(v->servers, v->n, args->timeout_ms, v->fwmark);
 	v->probe_wall_us = (int64_t)(pv_now_us() - t0);
 	if (r < 0) {
-		vpnctl_err("servers: the latency probe failed: %s", pv_strerror(r));
+		vpnctl_err("%s: the latency probe failed: %s", what, pv_strerror(r));
 		free(v->servers);
 		v->servers = NULL;
 		return VX_LOCAL;
@@ -147,7 +147,7 @@ int cmd_servers(const struct vpnctl_args *args)
 
 	if (r)
 		return r;
-	r = vpnctl_fetch_servers(&c, args, &v);
+	r = vpnctl_fetch_servers(&c, args, "servers", &v);
 	vpnctl_conf_clear(&c);
 	if (r)
 		return r;

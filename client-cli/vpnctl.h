@@ -230,7 +230,7 @@ struct vpnctl_fleet_view {
 int vpnctl_login_load(struct vpnctl_conf *c);
 /* GET /api/servers then probe them all; prints errors, returns a VX_* code. */
 int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,
-                         struct vpnctl_fleet_view *v);
+                         const char *what, struct vpnctl_fleet_view *v);
 /* "0.4 ms" or "unreachable". */
 void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s);
 
