@@ -38,7 +38,8 @@ rows() { db_sql "SELECT count(*) FROM peers WHERE $1"; }
 # Desired and actual state, for "changes nothing" checks.
 snapshot() {
 	db_sql "SELECT * FROM users; SELECT * FROM peers; SELECT count(*) FROM audit;"
-	srv "$basic" wg show wg0 allowed-ips
+	# wireguard-go lists peers in map order: sort.
+	srv "$basic" wg show wg0 allowed-ips | sort
 }
 
 st=$(api GET /api/health)
@@ -69,13 +70,17 @@ expect 401 unauthorized "missing X-API-Key"
 trace "keys: seed snippet + previous secret accepted; tampered/unknown refused"
 
 # ---- provision with a client-made key, tunnel -----------------------------------
-priv=$(wg genkey)
-pub=$(wg pubkey <<<"$priv")
-echo "$priv" >>"$CTL_SEEN"
-st=$(api POST /api/provision "{\"server_id\":\"$basic\",\"device\":\"laptop\",\"public_key\":\"$pub\"}" \
-	-H "X-API-Key: $k_bob")
-expect 200 - "provision with a public key"
-remember_secrets
+# provision_key WHAT: a fresh client-made key pair ($priv, $pub) for bob's laptop on $basic.
+provision_key() {
+	priv=$(wg genkey)
+	pub=$(wg pubkey <<<"$priv")
+	echo "$priv" >>"$CTL_SEEN"
+	st=$(api POST /api/provision "{\"server_id\":\"$basic\",\"device\":\"laptop\",\"public_key\":\"$pub\"}" \
+		-H "X-API-Key: $k_bob")
+	expect 200 - "$1"
+	remember_secrets
+}
+provision_key "provision with a public key"
 name=$(jq -r .peer_name "$RESP")
 ip4=$(jq -r .client_ipv4 "$RESP")
 config=$(jq -r .config "$RESP")
@@ -103,16 +108,12 @@ seed_pub=$(jq -r .config "$RESP" | awk '/^PrivateKey/ { print $3 }' | wg pubkey)
 peer_on "$basic" "$seed_pub" || fail "seed-mode peer not on $basic"
 
 # ---- reprovisioning a device replaces its peer ---------------------------------------
-priv2=$(wg genkey)
-pub2=$(wg pubkey <<<"$priv2")
-echo "$priv2" >>"$CTL_SEEN"
-st=$(api POST /api/provision "{\"server_id\":\"$basic\",\"device\":\"laptop\",\"public_key\":\"$pub2\"}" \
-	-H "X-API-Key: $k_bob")
-expect 200 - "second provision of the same device"
-remember_secrets
+pub1=$pub
+provision_key "second provision of the same device"
+pub2=$pub
 name2=$(jq -r .peer_name "$RESP")
 peer_on "$basic" "$pub2" || fail "replacing peer not on $basic"
-! peer_on "$basic" "$pub" || fail "replaced peer $pub still on $basic"
+! peer_on "$basic" "$pub1" || fail "replaced peer $pub1 still on $basic"
 ! in_conf "$basic" "$name" || fail "replaced peer $name still in wg0.conf"
 [[ $(rows "user_id = 'bob' AND device = 'laptop'") == 1 ]] || fail "the device should have one row"
 trace "reprovisioning laptop replaced $name by $name2"
