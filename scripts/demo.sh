@@ -73,13 +73,6 @@ on_exit() { :; }
 trace() { echo "demo: $*" >&2; }
 fail() { die "$@"; }
 ctl() { ip netns exec "$FLEET_NS_CTL" "$@"; }
-wait_for() {
-	local deadline=$((SECONDS + ${WAIT_S:-20}))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || die "timed out waiting for: $*"
-		sleep 0.1
-	done
-}
 mkdir -m 700 "$state/controller"
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/ctl-lib.sh
 . "$top/tests/e2e/ctl-lib.sh"
