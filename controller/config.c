@@ -108,7 +108,7 @@ struct ctl_config *ctl_config_new(void)
 	}
 	cfg->max_body_bytes = 8192;
 	cfg->max_header_bytes = 8192;
-	cfg->client_timeout_s = 10;
+	cfg->client_timeout_s = 30;
 	cfg->health_interval_s = 60;
 	cfg->push_timeout_ms = 10000;
 	cfg->connect_timeout_ms = 5000;
@@ -152,9 +152,13 @@ int ctl_config_load(struct ctl_config *cfg, const char *path, char *err, size_t 
 	int r = PV_EINVAL;
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!root && json_error_code(&je) == json_error_cannot_open_file) {
+		ctl_errf(err, errlen, "config %s: %s", path, je.text);
+		return PV_EIO;
+	}
 	if (!root) {
 		ctl_errf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-		return json_error_code(&je) == json_error_cannot_open_file ? PV_EIO : PV_EINVAL;
+		return PV_EINVAL;
 	}
 	if (!json_is_object(root)) {
 		ctl_errf(err, errlen, "%s: top level must be a JSON object", path);
@@ -278,8 +282,8 @@ int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 		const struct field *f = field_find(required[i]);
 
 		if (!is_set(*str_slot((struct ctl_config *)cfg, f))) {
-			ctl_errf(err, errlen, "field \"%s\" is required (config file or --%s)",
-			         f->name, f->name);
+			ctl_errf(err, errlen, "field \"%s\" is required (config file or flag)",
+			         f->name);
 			return PV_EINVAL;
 		}
 	}

@@ -140,11 +140,18 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 	                                      BEV_OPT_CLOSE_ON_FREE);
 }
 
+/* OpenSSL's last error as text, never NULL. */
+static const char *ssl_error(char *buf, size_t len)
+{
+	ERR_error_string_n(ERR_get_error(), buf, len);
+	return buf;
+}
+
 static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	unsigned long e;
+	char why[256];
 
 	if (!ctx)
 		goto fail;
@@ -153,20 +160,19 @@ static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
 		goto fail;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		e = ERR_get_error();
-		ctl_errf(err, errlen, "tls_cert %s: %s", cfg->tls_cert, ERR_reason_error_string(e));
+		ctl_errf(err, errlen, "tls_cert %s: %s", cfg->tls_cert,
+		         ssl_error(why, sizeof(why)));
 		goto out;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
-		e = ERR_get_error();
-		ctl_errf(err, errlen, "tls_key %s: %s", cfg->tls_key, ERR_reason_error_string(e));
+		ctl_errf(err, errlen, "tls_key %s: %s", cfg->tls_key, ssl_error(why, sizeof(why)));
 		goto out;
 	}
 	ctl->ssl_ctx = ctx;
 	return 0;
 fail:
-	ctl_errf(err, errlen, "TLS setup failed: %s", ERR_reason_error_string(ERR_get_error()));
+	ctl_errf(err, errlen, "TLS setup failed: %s", ssl_error(why, sizeof(why)));
 out:
 	SSL_CTX_free(ctx);
 	return PV_ECRYPTO;

@@ -151,8 +151,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (parse_args(ctl.cfg, argc, argv, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vpn-controller: %s\n", err);
-		usage();
+		fprintf(stderr, "vpn-controller: %s (see --help)\n", err);
 		goto out;
 	}
 	ctl.base = event_base_new();
