@@ -39,12 +39,12 @@ done
 for id in $stopped; do srv_start "$id"; done
 
 echo "== connect: start to first handshake =="
-printf '%-4s %-16s %12s %12s %14s %12s\n' run server "total (ms)" "provision" "wg-quick up" "handshake"
+printf '%-4s %-16s %12s %16s %14s %12s\n' run server "total (ms)" "probe+provision" "wg-quick up" "handshake"
 for ((i = 1; i <= runs; i++)); do
 	vc bench connect --json >"$tmp/c.json" 2>/dev/null || fail "connect failed"
 	jq -r --arg i "$i" '[$i, .server_id, .connect_ms, .until_provisioned_ms, .wg_quick_up_ms,
 		.handshake_after_up_ms] | @tsv' "$tmp/c.json" |
-		awk -F'\t' '{ printf "%-4s %-16s %12.1f %12.1f %14.1f %12.1f\n", $1, $2, $3, $4, $5, $6 }'
+		awk -F'\t' '{ printf "%-4s %-16s %12.1f %16.1f %14.1f %12.1f\n", $1, $2, $3, $4, $5, $6 }'
 	vc bench disconnect >/dev/null || fail "disconnect failed"
 done
 
