@@ -8,7 +8,7 @@
 # one, and the key string is nowhere in what the controller wrote); status
 # --json equals `wg show`; a repeated connect stays; a named connect switches
 # and revokes the old peer; a Basic key is refused a Pro server with exit 3 and
-# nothing left behind; disconnect removes the interface; after revoke the old
+# nothing left behind, gets a Basic server, and revoke --all removes it all; disconnect removes the interface; after revoke the old
 # config gets no handshake.
 #
 #   hub (br0) ── ctl 203.0.113.2 (vpn-controller, HTTPS :8443)
@@ -128,6 +128,19 @@ grep -q 'not in your tier' "$tmp/bob.err" || fail "no clear message: $(cat "$tmp
 ! cli bob ip link show pvpn0 >/dev/null 2>&1 || fail "bob has a pvpn0 interface after a refusal"
 cli bob test ! -e /etc/wireguard/pvpn0.conf || fail "bob has a tunnel file after a refusal"
 [[ -z $(cli bob ls -A /etc/wireguard) ]] || fail "bob's /etc/wireguard is not empty"
+
+trace "a Basic key's connect picks a Basic server; revoke --all removes its peers everywhere"
+vc bob connect --json >"$tmp/bob.json" || fail "bob's connect failed"
+bob_server=$(jq -r .server_id "$tmp/bob.json")
+[[ " us-east-1 us-west-1 eu-west-1 " == *" $bob_server "* ]] || fail "a Basic key got $bob_server"
+bob_pub=$(cli bob wg show pvpn0 public-key)
+srv "$bob_server" wg show wg0 peers | grep -qxF "$bob_pub" || fail "bob's peer is not on $bob_server"
+vc bob revoke --all --json >"$tmp/bob-revoke.json" || fail "bob's revoke --all failed"
+jq -e --arg s "$bob_server" '.revoked >= 1 and (.servers | index($s))' "$tmp/bob-revoke.json" \
+	>/dev/null || fail "revoke --all: $(cat "$tmp/bob-revoke.json")"
+! srv "$bob_server" wg show wg0 peers | grep -qxF "$bob_pub" || fail "bob's peer survived revoke --all"
+! cli bob ip link show pvpn0 >/dev/null 2>&1 || fail "bob's pvpn0 survived revoke --all"
+[[ -z $(cli bob ls -A /etc/wireguard) ]] || fail "bob's tunnel file survived revoke --all"
 
 trace "disconnect removes the interface"
 saved=$tmp/old
