@@ -26,7 +26,7 @@ require curl openssl python3 sqlite3 jq
 fleet_up 4
 read -r -a ids <<<"$SERVER_IDS"
 basic=${ids[0]} basic2=${ids[1]} pro=${ids[3]}
-ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000'
+ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000, "health_interval_s": 3'
 
 expect() { # expect STATUS CODE|- WHAT  (after an api call stored in $st)
 	[[ $st == "$1" ]] || fail "$3: status $st, expected $1: $(head -c 300 "$RESP")"
@@ -216,7 +216,7 @@ state() {
 }
 before=$(state)
 [[ $(rows "state = 1") == 2 ]] || fail "expected bob's 2 active peers before the restart"
-ctl_restart '"push_timeout_ms": 8000, "connect_timeout_ms": 3000'
+ctl_restart '"push_timeout_ms": 8000, "connect_timeout_ms": 3000, "health_interval_s": 3'
 [[ $(state) == "$before" ]] || fail "restart changed leases or peers"
 st=$(api GET /api/servers '' -H "X-API-Key: $k_bob_pro")
 jq -e "[.servers[] | .load] | add == $(rows "1")" "$RESP" >/dev/null || fail "load after restart"
