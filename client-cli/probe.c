@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <curl/curl.h>
+#include <openssl/rand.h>
 
 #include "vpnctl.h"
 
@@ -87,7 +88,7 @@ int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fw
 	CURL **hs = calloc(n + 1, sizeof(*hs));
 	int running = 0, r = PV_ENOMEM;
 	CURLMsg *msg;
-	size_t i;
+	size_t i, j, start = 0;
 
 	if (!m || !hs)
 		goto out;
@@ -95,6 +96,13 @@ int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fw
 		s[i].reachable = 0;
 		s[i].rtt_us = -1;
 		s[i].probe_error = CURLE_OPERATION_TIMEDOUT;
+	}
+	/* The last probe started is read a little sooner than the others: start at a
+	 * random server so that edge goes to nobody in particular. */
+	if (n && RAND_bytes((unsigned char *)&start, sizeof(start)) != 1)
+		start = 0;
+	for (j = 0; j < n; j++) {
+		i = (j + start % n) % n;
 		hs[i] = probe_handle(&s[i], timeout_ms, &ctx);
 		if (!hs[i] || curl_multi_add_handle(m, hs[i]) != CURLM_OK)
 			goto out;
