@@ -9,10 +9,7 @@
 
 fleet_up 2
 id=${SERVER_IDS%% *}
-BOOTSTRAP=$PV_SRC/ansible-free-bootstrap/bootstrap.sh
-
-# Runs the bootstrap on $id over ssh; the JSON summary on stdout.
-bootstrap() { srv_ssh "$id" sh -s <"$BOOTSTRAP" 2>"$(e2e_tmp)/bootstrap.log"; }
+bootstrap() { srv_bootstrap "$id"; }
 # shellcheck disable=SC2016 # expanded by the server's shell
 state() {
 	srv "$id" sh -c 'sha256sum /etc/wireguard/wg0.conf /etc/sysctl.d/99-privatevpn.conf \
@@ -20,20 +17,14 @@ state() {
 		wg show wg0 public-key; wg show wg0 listen-port; nft list table inet privatevpn;
 		ip -o addr show dev wg0 | awk "{ print \$4 }"'
 }
-# wireguard-go's pid in $id's network namespace (pidof would see every server).
-wg_pid() {
-	local p
-	for p in $(ip netns pids "$("$FLEET" ns "$FLEET_DIR" "$id")"); do
-		[[ $(cat "/proc/$p/comm" 2>/dev/null) != wireguard-go ]] || echo "$p"
-	done
-}
+wg_pid() { srv_wg_pid "$id"; }
 
 first=$(jq -c . "$FLEET_DIR/bootstrap/$id.json")
 before=$(state)
 pid_before=$(wg_pid)
 [[ -n $pid_before ]] || fail "no wireguard-go running on $id"
 
-second=$(bootstrap) || fail "second bootstrap failed: $(cat "$(e2e_tmp)/bootstrap.log")"
+second=$(bootstrap) || fail "second bootstrap failed: $(cat "$E2E_TMP/bootstrap-$id.log")"
 trace "second run: $second"
 [[ $(jq -c .changed <<<"$second") == "[]" ]] || fail "second run changed something: $second"
 [[ $(jq -r .server_public_key <<<"$second") == "$(jq -r .server_public_key <<<"$first")" ]] ||

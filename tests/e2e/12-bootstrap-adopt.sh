@@ -12,17 +12,11 @@
 
 fleet_up 1
 id=$SERVER_IDS
-BOOTSTRAP=$PV_SRC/ansible-free-bootstrap/bootstrap.sh
 tmp=$(e2e_tmp)
-bootstrap() { srv_ssh "$id" sh -s <"$BOOTSTRAP" 2>"$tmp/bootstrap.log"; }
+bootstrap() { srv_bootstrap "$id"; }
 conf() { srv "$id" cat /etc/wireguard/wg0.conf; }
 peer_block() { sed -n "/^# BEGIN_PEER $1\$/,/^# END_PEER $1\$/p"; }
-wg_pid() {
-	local p
-	for p in $(ip netns pids "$("$FLEET" ns "$FLEET_DIR" "$id")"); do
-		[[ $(cat "/proc/$p/comm" 2>/dev/null) != wireguard-go ]] || echo "$p"
-	done
-}
+wg_pid() { srv_wg_pid "$id"; }
 
 # Make it a server of the original script: its wg0.conf (no IPv6, as when the
 # server had none), none of our files, wg0 up as `systemctl start wg-quick@wg0`.
@@ -53,7 +47,7 @@ srv "$id" sh -c 'wg-quick down wg0 2>/dev/null; nft delete table inet privatevpn
 pid_before=$(wg_pid)
 [[ -n $pid_before ]] || fail "seeded wg0 is not running"
 
-summary=$(bootstrap) || fail "adoption failed: $(cat "$tmp/bootstrap.log")"
+summary=$(bootstrap) || fail "adoption failed: $(cat "$E2E_TMP/bootstrap-$id.log")"
 trace "adopted: $summary"
 [[ $(jq -r .server_public_key <<<"$summary") == "$(wg pubkey <<<"$server_key")" ]] ||
 	fail "the server key was not kept"

@@ -9,13 +9,13 @@
 
 fleet_up 1
 id=$SERVER_IDS
-BOOTSTRAP=$PV_SRC/ansible-free-bootstrap/bootstrap.sh
 tmp=$(e2e_tmp)
 
 # expect_failure WHAT MESSAGE: the bootstrap fails with MESSAGE on stderr.
 expect_failure() {
 	local rc=0
-	srv_ssh "$id" sh -s <"$BOOTSTRAP" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	srv_bootstrap "$id" >"$tmp/out" || rc=$?
+	cp "$tmp/bootstrap-$id.log" "$tmp/err"
 	((rc != 0)) || fail "$1: bootstrap succeeded"
 	grep -qF "bootstrap: error: $2" "$tmp/err" || fail "$1: expected '$2' on stderr, got: $(cat "$tmp/err")"
 	[[ ! -s $tmp/out ]] || fail "$1: printed a summary on failure: $(cat "$tmp/out")"
@@ -33,7 +33,7 @@ before=$(state)
 expect_failure "read-only /etc/wireguard" "cannot write /etc/wireguard/wg0.conf"
 [[ $(state) == "$before" ]] || fail "read-only case changed the server"
 srv "$id" mount -o remount,rw /etc/wireguard
-summary=$(srv_ssh "$id" sh -s <"$BOOTSTRAP" 2>/dev/null) || fail "bootstrap after making it writable"
+summary=$(srv_bootstrap "$id") || fail "bootstrap after making it writable"
 jq -e '.changed | index("wg0.conf")' <<<"$summary" >/dev/null || fail "no new wg0.conf: $summary"
 
 # Unknown and too old operating systems, through the server's own

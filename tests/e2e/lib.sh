@@ -19,6 +19,7 @@ set -euo pipefail
 PV_SRC=${PV_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PV_BUILD=${PV_BUILD:-$PV_SRC/build}
 FLEET=$PV_SRC/tests/fleet/fleet
+BOOTSTRAP=$PV_SRC/ansible-free-bootstrap/bootstrap.sh
 E2E_NAME=$(basename "$0" .sh)
 FLEET_DIR=""
 FLEET_ID=""
@@ -124,6 +125,17 @@ cli() {
 	"$FLEET" client-exec "$FLEET_DIR" "$name" -- "$@"
 }
 srv_stop() { "$FLEET" stop "$FLEET_DIR" "$1"; }
+# srv_bootstrap ID: runs the bootstrap on ID over real ssh (as `fleet up`
+# did); the JSON summary on stdout, its log in $E2E_TMP/bootstrap-ID.log.
+srv_bootstrap() { srv_ssh "$1" sh -s <"$BOOTSTRAP" 2>"$E2E_TMP/bootstrap-$1.log"; }
+# srv_wg_pid ID: wireguard-go's pid in ID's network namespace (pidof would
+# list every server's).
+srv_wg_pid() {
+	local p
+	for p in $(ip netns pids "$("$FLEET" ns "$FLEET_DIR" "$1")"); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) != wireguard-go ]] || echo "$p"
+	done
+}
 srv_start() { "$FLEET" start "$FLEET_DIR" "$1"; }
 
 # Polls CMD… until it succeeds, up to $WAIT_S seconds (default 20).
