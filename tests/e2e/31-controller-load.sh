@@ -24,25 +24,6 @@ key=$(admin_key loadtest pro)
 out=$CTL_T/out
 mkdir -p "$out"
 
-# provision_many CONCURRENCY < "SERVER DEVICE" lines: one response file each.
-provision_many() {
-	export key out CTL_T FLEET_CTL_ADDR CTL_PORT FLEET_NS_CTL
-	xargs -P "$1" -L 1 sh -c '
-		ip netns exec "$FLEET_NS_CTL" curl -sS --max-time 120 --cacert "$CTL_T/ca.pem" \
-			-H "X-API-Key: $key" -H "Content-Type: application/json" \
-			-o "$out/$1.$2.json" -w "%{http_code}\n" \
-			--data-binary "{\"server_id\":\"$1\",\"device\":\"$2\"}" \
-			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision"' sh
-}
-# No (server, address) twice among the rows.
-db_dups() { db_sql "SELECT server_id, host, count(*) FROM peers GROUP BY server_id, host HAVING count(*) > 1"; }
-# Every address of a server's live peers, one per line.
-live_addrs() { srv "$1" wg show wg0 allowed-ips | cut -f2 | tr ' ' '\n' | grep -v '^$'; }
-# The server's live public keys must be exactly the DB's ACTIVE peers there.
-same_peers() {
-	[[ $(srv "$1" wg show wg0 peers | sort) == \
-		"$(db_sql "SELECT pubkey FROM peers WHERE server_id = '$1' AND state = 1 ORDER BY pubkey" | sort)" ]]
-}
 collect_secrets() {
 	for f in "$out"/*.json; do
 		jq -r '.config // empty' "$f" | awk '/^(PrivateKey|PresharedKey) = / { print $3 }'
