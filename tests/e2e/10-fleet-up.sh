@@ -54,10 +54,11 @@ trace "all $FLEET_N servers show wg0 10.7.0.1, port 51820 and the firewall over 
 [[ $(srv "${ids[0]}" ss -Hlnu 'sport = :51820' | wc -l) -ge 1 ]] || fail "nothing listens on UDP 51820"
 
 # TCP 51820 answers with a reset (refused at once); an unopened port times out.
-probe() { ctl timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>&1 || echo "rc=$?"; }
-out=$(probe 203.0.113.11 51820)
+# (A reset comes back at once; the timeout only bounds the dropped case.)
+probe() { ctl timeout "$3" bash -c "exec 3<>/dev/tcp/$1/$2" 2>&1 || echo "rc=$?"; }
+out=$(probe 203.0.113.11 51820 30)
 [[ $out == *"Connection refused"* ]] || fail "TCP 51820 should be refused, got: $out"
-out=$(probe 203.0.113.11 8080)
+out=$(probe 203.0.113.11 8080 3)
 [[ $out == *"rc=124"* ]] || fail "TCP 8080 should be dropped silently (timeout), got: $out"
 
 # Host keys are pinned for real: a wrong known_hosts refuses the connection.
