@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
@@ -73,7 +75,19 @@ static void parse_error(const struct reply_buf *b, struct vpnctl_api_error *e)
 	json_decref(j);
 }
 
-CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, long total_ms)
+/* Mark the socket so wg-quick's policy rule routes it outside a full tunnel. */
+static int set_mark(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	const uint32_t *fwmark = clientp;
+
+	(void)purpose;
+	if (*fwmark)
+		(void)setsockopt(fd, SOL_SOCKET, SO_MARK, fwmark, sizeof(*fwmark));
+	return CURL_SOCKOPT_OK;
+}
+
+CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, long total_ms,
+                      const uint32_t *fwmark)
 {
 	CURL *h = curl_easy_init();
 
@@ -88,13 +102,15 @@ CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, l
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, set_mark);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, fwmark);
 	return h;
 }
 
 static CURL *make_handle(const struct vpnctl_conf *c, const char *url, struct reply_buf *b,
-                         struct curl_slist *headers, char *errbuf)
+                         struct curl_slist *headers, char *errbuf, const uint32_t *fwmark)
 {
-	CURL *h = vpnctl_curl_new(url, "https", 5000L, 60000L);
+	CURL *h = vpnctl_curl_new(url, "https", 5000L, 60000L, fwmark);
 
 	if (!h)
 		return NULL;
@@ -118,6 +134,7 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 	struct curl_slist *headers = NULL, *tmp;
 	char *payload = NULL;
 	json_error_t je;
+	uint32_t fwmark;
 	CURLcode cc;
 	CURL *h = NULL;
 	int r = PV_ENOMEM;
@@ -145,7 +162,10 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 			goto out;
 		headers = tmp;
 	}
-	h = make_handle(c, url, &b, headers, errbuf);
+	/* The controller is reached around a full tunnel, so it stays reachable
+	 * when the tunnel's server dies (that is when the user reconnects). */
+	fwmark = vpnctl_tunnel_fwmark();
+	h = make_handle(c, url, &b, headers, errbuf, &fwmark);
 	if (!h)
 		goto out;
 	if (payload)

@@ -28,7 +28,6 @@ int vpnctl_login_load(struct vpnctl_conf *c)
 int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,
                          const char *what, struct vpnctl_fleet_view *v)
 {
-	struct vpnctl_wg_status wst;
 	struct vpnctl_api_error e;
 	json_t *reply = NULL;
 	const char *tier = "";
@@ -48,8 +47,7 @@ int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *
 		return VX_NETWORK;
 	}
 	/* With a full tunnel up, probe around it (wg-quick's fwmark), not through it. */
-	if (vpnctl_iface_exists(VPNCTL_IFACE) && vpnctl_wg_status(VPNCTL_IFACE, &wst) == 0)
-		v->fwmark = wst.fwmark;
+	v->fwmark = vpnctl_tunnel_fwmark();
 	vpnctl_progress(args, "Probing %zu servers (timeout %ld ms each) ...", v->n,
 	                args->timeout_ms);
 	t0 = pv_now_us();

@@ -15,44 +15,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
 #include "vpnctl.h"
 
-struct probe_ctx {
-	uint32_t fwmark;
-};
-
-/* Mark the probe's socket so wg-quick's policy rule routes it outside the tunnel. */
-static int set_mark(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-	const struct probe_ctx *ctx = clientp;
-
-	(void)purpose;
-	if (ctx->fwmark)
-		(void)setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx->fwmark, sizeof(ctx->fwmark));
-	return CURL_SOCKOPT_OK;
-}
-
-static CURL *probe_handle(struct vpnctl_server *s, long timeout_ms, struct probe_ctx *ctx)
+static CURL *probe_handle(struct vpnctl_server *s, long timeout_ms, const uint32_t *fwmark)
 {
 	char url[128];
 	CURL *h;
 
 	snprintf(url, sizeof(url), strchr(s->host, ':') ? "http://[%s]:%u/" : "http://%s:%u/",
 	         s->host, s->port);
-	h = vpnctl_curl_new(url, "http", timeout_ms, timeout_ms);
+	h = vpnctl_curl_new(url, "http", timeout_ms, timeout_ms, fwmark);
 	if (!h)
 		return NULL;
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	/* A reused connection would report a connect time of 0. */
 	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, set_mark);
-	curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, ctx);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
 	return h;
 }
@@ -83,7 +65,6 @@ static void probe_done(CURL *h, CURLcode cc)
 
 int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fwmark)
 {
-	struct probe_ctx ctx = {fwmark};
 	CURLM *m = curl_multi_init();
 	CURL **hs = calloc(n + 1, sizeof(*hs));
 	int running = 0, r = PV_ENOMEM;
@@ -103,7 +84,7 @@ int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fw
 		start = 0;
 	for (j = 0; j < n; j++) {
 		i = (j + start % n) % n;
-		hs[i] = probe_handle(&s[i], timeout_ms, &ctx);
+		hs[i] = probe_handle(&s[i], timeout_ms, &fwmark);
 		if (!hs[i] || curl_multi_add_handle(m, hs[i]) != CURLM_OK)
 			goto out;
 		/* Start this connect now and look at the earlier ones: otherwise the first

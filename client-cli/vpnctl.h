@@ -206,9 +206,11 @@ struct vpnctl_api_error {
 int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path, json_t *body,
                json_t **reply, struct vpnctl_api_error *e);
 
-/* An easy handle for url limited to protocols, with environment proxies ignored
- * and both timeouts set; NULL on ENOMEM.  Caller owns it (curl_easy_cleanup). */
-CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, long total_ms);
+/* An easy handle for url limited to protocols, with environment proxies ignored,
+ * both timeouts set and its sockets marked *fwmark (when non-zero; the value must
+ * outlive the handle); NULL on ENOMEM.  Caller owns it (curl_easy_cleanup). */
+CURL *vpnctl_curl_new(const char *url, const char *protocols, long connect_ms, long total_ms,
+                      const uint32_t *fwmark);
 
 /* Parse GET /api/servers into a new array (*out owned by caller, free()). */
 int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t *n);
@@ -264,6 +266,8 @@ int vpnctl_iface_exists(const char *iface);
 int vpnctl_wg_status(const char *iface, struct vpnctl_wg_status *st);
 /* Parse a dump text (exposed for tests); the text holds a private key. */
 int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st);
+/* The running tunnel's fwmark (wg-quick sets one for a full tunnel), else 0. */
+uint32_t vpnctl_tunnel_fwmark(void);
 /* `wg-quick VERB IFACE`; stderr tail in errbuf on failure. */
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen);
 

@@ -153,6 +153,16 @@ int vpnctl_iface_exists(const char *iface)
 	return if_nametoindex(iface) != 0;
 }
 
+uint32_t vpnctl_tunnel_fwmark(void)
+{
+	struct vpnctl_wg_status st;
+
+	if (geteuid() != 0 || !vpnctl_iface_exists(VPNCTL_IFACE) ||
+	    vpnctl_wg_status(VPNCTL_IFACE, &st) < 0)
+		return 0;
+	return st.fwmark;
+}
+
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen)
 {
 	const char *argv[] = {"wg-quick", verb, iface, NULL};

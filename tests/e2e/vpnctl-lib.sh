@@ -8,6 +8,7 @@
 #   vpnctl_client NAME TIER a client namespace logged in with a fresh key of TIER
 #                           (key through VPNCTL_API_KEY, never argv)
 #   vc NAME ARGS…           vpnctl in client NAME's namespaces, its own config dir
+#   vpnctl_full_tunnel      restart the controller handing out full-tunnel configs
 
 vpnctl_setup() {
 	require openssl curl jq ping
@@ -32,4 +33,16 @@ vpnctl_client() {
 	client_add "$1" >/dev/null
 	VPNCTL_API_KEY=$key vc "$1" login --api "$CTL_URL" --cacert "$CTL_CA" >/dev/null ||
 		fail "vpnctl login for $1 ($2) failed"
+}
+
+# vpnctl_full_tunnel: restart the controller so that client configs route
+# everything through the tunnel (AllowedIPs 0.0.0.0/0, ::/0), as a consumer VPN does.
+vpnctl_full_tunnel() {
+	ctl_stop
+	jq '.client_allowed_ips = "0.0.0.0/0, ::/0"' "$CTL_T/controller.json" >"$CTL_T/full-tunnel.json"
+	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/controller/vpn-controller" -c "$CTL_T/full-tunnel.json" \
+		>>"$CTL_LOG" 2>&1 &
+	# shellcheck disable=SC2034 # read by ctl-lib.sh (ctl_stop, teardown)
+	CTL_PID=$!
+	WAIT_S=60 wait_for api_ok GET /api/health
 }
