@@ -138,6 +138,45 @@ srv_wg_pid() {
 }
 srv_start() { "$FLEET" start "$FLEET_DIR" "$1"; }
 
+# tunnel_up CLIENT ID N: connects client namespace CLIENT (made by
+# client_add) to server ID as peer CLIENT with 10.7.0.N: the server gets a
+# wireguard-install.sh style "# BEGIN_PEER CLIENT" block in wg0.conf plus
+# `wg addconf` (the PSK travels on stdin only); the client gets pv0.conf
+# (10.7.0.0/24, fddd:2c4:2c4:2c4::/64 and the controller's /32 through the
+# tunnel) and `wg-quick up pv0`.  Sets TUNNEL_PUB to the client's public key.
+tunnel_up() {
+	local name=$1 id=$2 n=$3 server_pub
+	server_pub=$(srv "$id" wg show wg0 public-key)
+	cli "$name" sh -c 'umask 077; wg genkey > /etc/wireguard/pv0.key; wg genpsk > /etc/wireguard/pv0.psk'
+	TUNNEL_PUB=$(cli "$name" sh -c 'wg pubkey < /etc/wireguard/pv0.key')
+	# shellcheck disable=SC2016 # expanded by the server's shell
+	cli "$name" cat /etc/wireguard/pv0.psk | srv "$id" sh -c '
+		set -eu
+		psk=$(cat)
+		umask 077
+		cp /etc/wireguard/wg0.conf /etc/wireguard/.wg0.conf.new
+		printf "# BEGIN_PEER %s\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.7.0.%s/32, fddd:2c4:2c4:2c4::%s/128\n# END_PEER %s\n" \
+			"$1" "$2" "$psk" "$3" "$3" "$1" >> /etc/wireguard/.wg0.conf.new
+		mv /etc/wireguard/.wg0.conf.new /etc/wireguard/wg0.conf
+		sed -n "/^# BEGIN_PEER $1\$/,/^# END_PEER $1\$/p" /etc/wireguard/wg0.conf > /etc/wireguard/.peer
+		wg addconf wg0 /etc/wireguard/.peer
+		rm /etc/wireguard/.peer' sh "$name" "$TUNNEL_PUB" "$n"
+	cli "$name" sh -c 'umask 077; cat > /etc/wireguard/pv0.conf' <<EOF
+[Interface]
+Address = 10.7.0.$n/24, fddd:2c4:2c4:2c4::$n/64
+PrivateKey = $(cli "$name" cat /etc/wireguard/pv0.key)
+
+[Peer]
+PublicKey = $server_pub
+PresharedKey = $(cli "$name" cat /etc/wireguard/pv0.psk)
+Endpoint = $(srv_addr "$id"):51820
+AllowedIPs = 10.7.0.0/24, fddd:2c4:2c4:2c4::/64, $FLEET_CTL_ADDR/32
+PersistentKeepalive = 25
+EOF
+	cli "$name" wg-quick up pv0 2>"$E2E_TMP/wg-quick-$name.log" ||
+		fail "$name: wg-quick up: $(cat "$E2E_TMP/wg-quick-$name.log")"
+}
+
 # Polls CMD… until it succeeds, up to $WAIT_S seconds (default 20).
 wait_for() {
 	local deadline=$((SECONDS + ${WAIT_S:-20}))
