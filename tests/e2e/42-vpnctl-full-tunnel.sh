@@ -8,7 +8,7 @@
 #
 #   hub (br0) ── ctl 203.0.113.2 (vpn-controller, HTTPS, full-tunnel configs)
 #             ── 4 servers .11-.14 (the one erin is on gets stopped)
-#             ── client erin .101 (Pro key)
+#             ── client erin .101 (Pro key), fleet reached via a default route
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
@@ -20,6 +20,12 @@ vpnctl_setup 4
 tmp=$(e2e_tmp)
 vpnctl_full_tunnel
 vpnctl_client erin pro
+# Reach the fleet like the internet, through a default route (on-link on the hub
+# bridge, which has no way out), not through the connected /24: wg-quick's
+# `suppress_prefixlength 0` rule keeps a connected route out of the tunnel, a
+# default one it does not.
+cli erin ip route replace default dev eth0
+cli erin ip route del 203.0.113.0/24 dev eth0
 
 trace "connect: a full tunnel with wg-quick's fwmark"
 vc erin connect --json >"$tmp/connect.json" || fail "connect failed"
