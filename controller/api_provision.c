@@ -100,6 +100,28 @@ static void drop_removed_olds(struct provision *pv, int64_t keep)
 			        db_errmsg(db));
 }
 
+static void stray_removed(struct ctl_job *job)
+{
+	struct db_peer *p = job->arg;
+
+	if (job->err < 0)
+		ctl_log("provision: %s: removing possibly applied %s failed: %s: %s", p->server_id,
+		        p->name, pv_strerror(job->err), job->detail);
+	free(p);
+}
+
+/*
+ * A failed push may still have run on the server (a deadline passed after
+ * the script committed): remove the peer too, best effort, so its address is
+ * not left taken there.  Removing an absent peer changes nothing.
+ */
+static void remove_stray(struct ctl *ctl, const struct db_peer *peer)
+{
+	if (ctl_push_remove_copy(ctl, peer, stray_removed) < 0)
+		ctl_log("provision: %s: cannot queue the removal of %s", peer->server_id,
+		        peer->name);
+}
+
 static void provision_finish(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
@@ -115,6 +137,7 @@ static void provision_finish(struct provision *pv)
 		drop_removed_olds(pv, 0);
 		ctl_log("provision: push of %s to %s failed: %s: %s", pv->peer.name, pv->srv->id,
 		        pv_strerror(pv->add_err), pv->add_detail);
+		remove_stray(rq->ctl, &pv->peer);
 		ctl_reply_error(rq, PV_EUNREACH, "push to server %s failed (%s); nothing was kept",
 		                pv->srv->id, pv_strerror(pv->add_err));
 		goto out;

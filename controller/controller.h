@@ -265,6 +265,8 @@ int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *ar
 /* Remove a peer the DB knows (name + public key) from its server. */
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
                     size_t index);
+/* Same, with job->arg a heap copy of p that done() must free(). */
+int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done done);
 
 /* ---- api_revoke.c: fleet-wide fan-out of removals ----------------------------- */
 

@@ -64,8 +64,6 @@ static void leftover_removed(struct ctl_job *job)
 static void repair_leftover(struct ctl *ctl, const struct db_peer *p,
                             const struct agentless_dump *d)
 {
-	struct db_peer *copy;
-
 	if (!dump_has(d, p->pubkey)) {
 		if (db_peer_delete(ctl->db, p->id) < 0)
 			ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
@@ -75,14 +73,8 @@ static void repair_leftover(struct ctl *ctl, const struct db_peer *p,
 			        p->name);
 		return;
 	}
-	copy = malloc(sizeof(*copy));
-	if (!copy)
-		return;
-	*copy = *p;
-	if (ctl_push_remove(ctl, copy, leftover_removed, copy, 0) < 0) {
+	if (ctl_push_remove_copy(ctl, p, leftover_removed) < 0)
 		ctl_log("repair: %s: cannot queue the removal of %s", p->server_id, p->name);
-		free(copy);
-	}
 }
 
 static void repair(struct ctl *ctl, const char *server_id, const struct agentless_dump *d)

@@ -131,6 +131,20 @@ int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done,
 	return ctl_push(ctl, p->server_id, &e, done, arg, index);
 }
 
+int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done done)
+{
+	struct db_peer *copy = malloc(sizeof(*copy));
+	int r;
+
+	if (!copy)
+		return PV_ENOMEM;
+	*copy = *p;
+	r = ctl_push_remove(ctl, copy, done, copy, 0);
+	if (r < 0)
+		free(copy);
+	return r;
+}
+
 int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg)
 {
 	struct ctl_job *job = job_new(ctl, done, arg, 0);
