@@ -87,10 +87,9 @@ echo "user demo-user, tier pro: key ${key%_*}_<signature>" >&2
 
 "$FLEET" client "$state/fleet" laptop >/dev/null
 # A wrapper to run vpnctl as the demo client (its namespace, its config dir).
-cat >"$state/vpnctl" <<EOF
-#!/bin/sh
-exec "$FLEET" client-exec "$state/fleet" laptop -- env XDG_CONFIG_HOME="$state/xdg" "$VPNCTL" "\$@"
-EOF
+printf '%s\n' '#!/bin/sh' \
+	"exec \"$FLEET\" client-exec \"$state/fleet\" laptop -- env XDG_CONFIG_HOME=\"$state/xdg\" \"$VPNCTL\" \"\$@\"" \
+	>"$state/vpnctl"
 chmod 755 "$state/vpnctl"
 vc() {
 	echo "\$ vpnctl $*" >&2
