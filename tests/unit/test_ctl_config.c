@@ -22,6 +22,17 @@ static int load(const char *json, struct ctl_config **out)
 	return ctl_config_load(*out, path, err, sizeof(err));
 }
 
+/* The file is refused with PV_EINVAL and an error holding both needles. */
+static void refused(const char *json, const char *needle1, const char *needle2)
+{
+	struct ctl_config *cfg;
+
+	ASSERT_INT_EQ(load(json, &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, needle1);
+	ASSERT_STR_CONTAINS(err, needle2);
+	ctl_config_free(cfg);
+}
+
 #define FULL                                                                                       \
 	"{\"http_listen\":\"127.0.0.1:8080\",\"db_path\":\"/tmp/x.db\",\"fleet_path\":\"f.json\"," \
 	"\"ssh_identity\":\"id\",\"known_hosts\":\"kh\",\"secrets_file\":\"s\","                   \
@@ -51,36 +62,19 @@ static void test_file(void)
 	TEST_DONE();
 
 	TEST_START("an unknown field is refused, naming the file and the field");
-	ASSERT_INT_EQ(load("{\"db_pth\":\"x\"}", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, path);
-	ASSERT_STR_CONTAINS(err, "\"db_pth\"");
-	ctl_config_free(cfg);
+	refused("{\"db_pth\":\"x\"}", path, "\"db_pth\"");
 	TEST_DONE();
 
 	TEST_START("a wrong type or an out-of-range number names the field");
-	ASSERT_INT_EQ(load("{\"db_path\":5}", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, "\"db_path\" must be a string");
-	ctl_config_free(cfg);
-	ASSERT_INT_EQ(load("{\"max_body_bytes\":\"big\"}", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, "\"max_body_bytes\" must be an integer");
-	ctl_config_free(cfg);
-	ASSERT_INT_EQ(load("{\"health_interval_s\":0}", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, "health_interval_s");
-	ASSERT_STR_CONTAINS(err, "out of range");
-	ctl_config_free(cfg);
+	refused("{\"db_path\":5}", "\"db_path\" must be a string", "");
+	refused("{\"max_body_bytes\":\"big\"}", "\"max_body_bytes\" must be an integer", "");
+	refused("{\"health_interval_s\":0}", "health_interval_s", "out of range");
 	TEST_DONE();
 
 	TEST_START("broken JSON and duplicate fields give the file, line and column");
-	ASSERT_INT_EQ(load("{\"db_path\":\"a\",\n\"db_path\":\"b\"}", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, path);
-	ASSERT_STR_CONTAINS(err, "duplicate");
-	ctl_config_free(cfg);
-	ASSERT_INT_EQ(load("{\"db_path\":", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, ":1:");
-	ctl_config_free(cfg);
-	ASSERT_INT_EQ(load("[1]", &cfg), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, "object");
-	ctl_config_free(cfg);
+	refused("{\"db_path\":\"a\",\n\"db_path\":\"b\"}", path, "duplicate");
+	refused("{\"db_path\":", path, ":1:");
+	refused("[1]", path, "object");
 	TEST_DONE();
 }
 
