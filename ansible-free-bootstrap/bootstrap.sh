@@ -74,13 +74,16 @@ same_file() { [ "$(cksum <"$1")" = "$(cksum <"$2" 2>/dev/null)" ]; }
 # Installs file $3 as $1 with mode $2 atomically (temp file in the same
 # directory, sync, rename) when the content or mode differs.  Returns 0 when
 # it changed the file, 1 when the file was already right; dies on failure.
+# PUT_CONTENT tells whether the content changed (1) or at most the mode (0).
 put_file() {
 	path=$1 mode=$2 src=$3
+	PUT_CONTENT=1
 	if [ "$DRY" = 1 ]; then
 		printf '+ write %s (mode %s)\n' "$path" "$mode" >&2
 		return 0
 	fi
 	if [ -f "$path" ] && same_file "$src" "$path"; then
+		PUT_CONTENT=0
 		[ "$(stat -c %a "$path")" = "$mode" ] && return 1
 		cmd chmod "$mode" "$path"
 		return 0
@@ -276,7 +279,7 @@ setup_conf() {
 	choose_endpoint
 	render_conf >"$TMP/conf"
 	if put_file "$CONF" 600 "$TMP/conf"; then
-		CONF_CHANGED=1
+		CONF_CHANGED=$PUT_CONTENT
 		changed wg0.conf
 	fi
 }

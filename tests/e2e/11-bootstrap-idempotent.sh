@@ -3,7 +3,8 @@
 # A second bootstrap run over SSH changes nothing: "changed" is empty, the
 # server key, wg0.conf bytes, the firewall table and the running wireguard-go
 # stay the same.  Drift is repaired and reported: a deleted firewall table
-# comes back as "firewall", forwarding switched off comes back as "sysctl".
+# comes back as "firewall", forwarding switched off as "sysctl", a loose
+# wg0.conf mode as "wg0.conf".
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -43,6 +44,12 @@ srv "$id" sysctl -q -w net.ipv4.ip_forward=0
 fourth=$(bootstrap) || fail "bootstrap after sysctl drift failed"
 [[ $(jq -c .changed <<<"$fourth") == '["sysctl"]' ]] || fail "sysctl drift: $fourth"
 [[ $(srv "$id" cat /proc/sys/net/ipv4/ip_forward) == 1 ]] || fail "ip_forward not restored"
+
+# Drift: wg0.conf readable by everyone (it holds the private key).
+srv "$id" chmod 644 /etc/wireguard/wg0.conf
+fifth=$(bootstrap) || fail "bootstrap after mode drift failed"
+[[ $(jq -c .changed <<<"$fifth") == '["wg0.conf"]' ]] || fail "mode drift: $fifth"
+[[ $(srv "$id" stat -c %a /etc/wireguard/wg0.conf) == 600 ]] || fail "wg0.conf mode not restored"
 
 # And once repaired, quiet again.
 [[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "not idempotent after repairs"
