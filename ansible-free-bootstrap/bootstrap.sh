@@ -40,6 +40,7 @@ DRY=${PV_BOOTSTRAP_DRY_RUN:-0}
 OS_RELEASE=${PV_OS_RELEASE:-/etc/os-release}
 CHANGED=""
 TMP=""
+PUT_TMP=""
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() {
@@ -66,7 +67,7 @@ changed() {
 have() { [ "$DRY" != 1 ] && command -v "$1" >/dev/null 2>&1; }
 
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() { [ -z "$TMP" ] || rm -rf "$TMP"; }
+cleanup() { rm -rf "${TMP:-}" "${PUT_TMP:-}"; }
 
 # cksum is POSIX and in coreutils; cmp (diffutils) is missing on minimal Rocky.
 same_file() { [ "$(cksum <"$1")" = "$(cksum <"$2" 2>/dev/null)" ]; }
@@ -91,13 +92,13 @@ put_file() {
 	dir=${path%/*}
 	[ -d "$dir" ] || cmd mkdir -p -m 755 "$dir"
 	printf '+ write %s (mode %s)\n' "$path" "$mode" >&2
-	tmp=$(mktemp "$dir/.${path##*/}.XXXXXX" 2>/dev/null) ||
+	PUT_TMP=$(mktemp "$dir/.${path##*/}.XXXXXX" 2>/dev/null) ||
 		die "cannot write $path: cannot create a file in $dir (read-only or full?)"
-	if ! { chmod "$mode" "$tmp" && cat "$src" >"$tmp" && sync "$tmp" 2>/dev/null; } ||
-		! mv -f "$tmp" "$path"; then
-		rm -f "$tmp"
+	if ! { chmod "$mode" "$PUT_TMP" && cat "$src" >"$PUT_TMP" && sync "$PUT_TMP" 2>/dev/null; } ||
+		! mv -f "$PUT_TMP" "$path"; then
 		die "cannot write $path"
 	fi
+	PUT_TMP=""
 	return 0
 }
 
@@ -171,6 +172,11 @@ detect_firewall() {
 		FIREWALL=nftables
 	fi
 	log "firewall: $FIREWALL"
+}
+
+valid_port() {
+	case $1 in '' | *[!0-9]*) return 1 ;; esac
+	[ "${#1}" -le 5 ] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]
 }
 
 # The TCP ports sshd serves: this session's port, sshd's configured ports and
@@ -275,7 +281,11 @@ setup_conf() {
 	fi
 	PORT=""
 	[ "$DRY" = 1 ] || PORT=$(conf_value ListenPort)
-	case $PORT in '' | *[!0-9]*) PORT=$DEFAULT_PORT ;; esac
+	if [ -z "$PORT" ]; then
+		PORT=$DEFAULT_PORT
+	elif ! valid_port "$PORT"; then
+		die "$CONF has a malformed ListenPort '$PORT'"
+	fi
 	choose_endpoint
 	render_conf >"$TMP/conf"
 	if put_file "$CONF" 600 "$TMP/conf"; then
@@ -521,6 +531,9 @@ main() {
 	TMP=$(mktemp -d 2>/dev/null) || die "cannot create a temporary directory"
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM HUP
+	if [ -n "${PV_SSH_PORT:-}" ] && ! valid_port "$PV_SSH_PORT"; then
+		die "PV_SSH_PORT must be a TCP port (1-65535), got '$PV_SSH_PORT'"
+	fi
 	detect_os
 	# wg-quick falls back to wireguard-go without the kernel module.
 	[ -e /sys/module/wireguard ] || export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1

@@ -3,7 +3,7 @@
 # Broken cases fail loudly (non-zero exit, a clear message, no JSON on stdout)
 # and change nothing: a read-only /etc/wireguard, an unknown OS and a too old
 # one (the server's real /etc/os-release, private to it), a malformed server
-# key in an existing wg0.conf.
+# key or port in an existing wg0.conf, a non-root user.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -51,6 +51,13 @@ srv "$id" rm /etc/os-release
 expect_failure "no os-release" "cannot read /etc/os-release"
 [[ $(state) == "$before" ]] || fail "refused OS changed the server"
 srv "$id" ln -s ../usr/lib/os-release /etc/os-release
+
+# A malformed ListenPort is refused, not guessed.
+srv "$id" sed -i 's|^ListenPort = 51820$|ListenPort = 99999|' /etc/wireguard/wg0.conf
+before=$(state)
+expect_failure "malformed port" "/etc/wireguard/wg0.conf has a malformed ListenPort '99999'"
+[[ $(state) == "$before" ]] || fail "malformed port case changed the server"
+srv "$id" sed -i 's|^ListenPort = 99999$|ListenPort = 51820|' /etc/wireguard/wg0.conf
 
 # A malformed key is never replaced (that would cut off every client).
 srv "$id" sed -i 's|^PrivateKey = .*|PrivateKey = not-a-key|' /etc/wireguard/wg0.conf

@@ -146,5 +146,6 @@ refused 'ID=centos\nVERSION_ID="7"\n' "unsupported operating system 'centos 7'"
 refused 'ID=debian\nVERSION_ID="12"\n' "PV_DRY_RUN_FIREWALL must be ufw, firewalld or nftables" PV_DRY_RUN_FIREWALL=pf
 refused 'ID=debian\nVERSION_ID="12"\n' "endpoint 'x;reboot' is not an address or host name" 'PV_ENDPOINT=x;reboot'
 refused 'ID=debian\nVERSION_ID="12"\n' "cannot read /nonexistent" PV_OS_RELEASE=/nonexistent
+refused 'ID=debian\nVERSION_ID="12"\n' "PV_SSH_PORT must be a TCP port (1-65535), got '70000'" PV_SSH_PORT=70000
 
 pass
