@@ -35,8 +35,7 @@ static int fail(struct fleet_ctx *c, const char *field, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	vsnprintf(why, sizeof(why), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (c->id)
 		snprintf(c->err, c->errlen, "%s: servers[%zu] (\"%s\"): field \"%s\": %s", c->what,

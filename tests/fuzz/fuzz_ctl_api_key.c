@@ -2,12 +2,8 @@
 /*
  * libFuzzer target for the API-key parser (controller/auth.c): any header
  * value must be refused or accepted without a crash, and an accepted key
- * must name a valid user id and a real tier.  Build and run:
- *   clang -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Icommon -Icontroller \
- *     tests/fuzz/fuzz_api_key.c controller/auth.c controller/errors.c
- * common/{err,keys,util,fleet}.c \
- *     $(pkg-config --cflags --libs jansson libcrypto) -o fuzz_api_key && ./fuzz_api_key
- * -max_total_time=60
+ * must name a valid user id and a real tier.  Built and run by
+ * tests/fuzz/run.sh.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -2,12 +2,8 @@
 /*
  * libFuzzer target for request bodies (controller/body.c) with the
  * provision route's whitelist: any bytes must give 0 or PV_EINVAL with a
- * message, and accepted arguments must satisfy their rules.  Build and run:
- *   clang -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Icommon -Icontroller \
- *     tests/fuzz/fuzz_provision_body.c controller/body.c controller/auth.c controller/errors.c \
- *     common/{err,keys,util,fleet}.c $(pkg-config --cflags --libs jansson libcrypto) -o
- * fuzz_provision_body &&
- *   ./fuzz_provision_body -max_total_time=60
+ * message, and accepted arguments must satisfy their rules.  Built and run by
+ * tests/fuzz/run.sh.
  */
 #include <stdlib.h>
 #include <string.h>
