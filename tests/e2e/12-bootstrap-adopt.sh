@@ -3,10 +3,11 @@
 # A server that the original wireguard-install.sh set up (its wg0.conf layout,
 # a peer "alice", wg0 running) is adopted by the bootstrap: key, endpoint and
 # peer block kept byte for byte, the interface updated in place (same
-# wireguard-go), IPv6 address added.  Then the original script's own menu
-# (tests/fleet/nyr-wireguard-install, Nyr/wireguard-install at 2f65627, MIT)
-# still works on the adopted server: it adds client "bob" and removes him, and
-# the bootstrap leaves the peers it does not own alone.
+# wireguard-go), IPv6 address added.  Then, when PV_WIREGUARD_INSTALL names a
+# copy of the original script (Nyr/wireguard-install; third-party code, so not
+# shipped here), its own menu is run on the adopted server: it adds client
+# "bob" and removes him, and the bootstrap leaves the peers it does not own
+# alone.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -65,47 +66,53 @@ after=$(conf)
 [[ $(wg_pid) == "$pid_before" ]] || fail "wg0 was restarted instead of updated in place"
 [[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "second run after adoption changed something"
 
-# The original script's menu, for real: 1) add client bob (DNS choice 2).
-# Its first `read -N 999999 -t 0.001` discards pending stdin, so answers go
-# in only once it shows its menu.
-srv "$id" sh -c 'cat > /tmp/wireguard-install.sh' <"$PV_SRC/tests/fleet/nyr-wireguard-install"
-menu() {
-	local line out="" pid
-	coproc WI { srv "$id" env TERM=dumb bash /tmp/wireguard-install.sh 2>&1; }
-	pid=$WI_PID
-	while IFS= read -r line <&"${WI[0]}"; do
-		out+="$line"$'\n'
-		[[ $line != "Select an option:" ]] || break
-	done
-	printf '%s\n' "$@" >&"${WI[1]}"
-	while IFS= read -r line <&"${WI[0]}"; do
-		out+="$line"$'\n'
-	done
-	wait "$pid" || true
-	echo "$out"
-}
-out=$(menu 1 bob 2)
-[[ $out == *"WireGuard is already installed."* && $out == *"bob added."* ]] ||
-	fail "the original menu did not add bob: $out"
-after=$(conf)
-bob=$(peer_block bob <<<"$after")
-[[ $bob == *"AllowedIPs = 10.7.0.3/32, fddd:2c4:2c4:2c4::3/128"* ]] || fail "bob's block: $bob"
-bob_pub=$(sed -n 's/^PublicKey = //p' <<<"$bob")
-[[ $(srv "$id" wg show wg0 peers | sort) == "$(printf '%s\n' "$alice_pub" "$bob_pub" | sort)" ]] ||
-	fail "bob is not on the live interface"
-client=$(srv "$id" cat /tmp/bob.conf)
-[[ $client == *"Endpoint = vpn1.example.net:51820"* ]] || fail "bob.conf endpoint: $client"
-[[ $client == *"PublicKey = $(wg pubkey <<<"$server_key")"* ]] || fail "bob.conf server key"
+# The original script's menu is an optional extra check: its code is not ours
+# to ship.  Everything above is the adoption test proper.
+if [[ -z ${PV_WIREGUARD_INSTALL:-} ]]; then
+	echo "note: menu check not run; set PV_WIREGUARD_INSTALL=/path/to/wireguard-install.sh to run it"
+else
+	# The original script's menu, for real: 1) add client bob (DNS choice 2).
+	# Its first `read -N 999999 -t 0.001` discards pending stdin, so answers go
+	# in only once it shows its menu.
+	srv "$id" sh -c 'cat > /tmp/wireguard-install.sh' <"$PV_WIREGUARD_INSTALL"
+	menu() {
+		local line out="" pid
+		coproc WI { srv "$id" env TERM=dumb bash /tmp/wireguard-install.sh 2>&1; }
+		pid=$WI_PID
+		while IFS= read -r line <&"${WI[0]}"; do
+			out+="$line"$'\n'
+			[[ $line != "Select an option:" ]] || break
+		done
+		printf '%s\n' "$@" >&"${WI[1]}"
+		while IFS= read -r line <&"${WI[0]}"; do
+			out+="$line"$'\n'
+		done
+		wait "$pid" || true
+		echo "$out"
+	}
+	out=$(menu 1 bob 2)
+	[[ $out == *"WireGuard is already installed."* && $out == *"bob added."* ]] ||
+		fail "the original menu did not add bob: $out"
+	after=$(conf)
+	bob=$(peer_block bob <<<"$after")
+	[[ $bob == *"AllowedIPs = 10.7.0.3/32, fddd:2c4:2c4:2c4::3/128"* ]] || fail "bob's block: $bob"
+	bob_pub=$(sed -n 's/^PublicKey = //p' <<<"$bob")
+	[[ $(srv "$id" wg show wg0 peers | sort) == "$(printf '%s\n' "$alice_pub" "$bob_pub" | sort)" ]] ||
+		fail "bob is not on the live interface"
+	client=$(srv "$id" cat /tmp/bob.conf)
+	[[ $client == *"Endpoint = vpn1.example.net:51820"* ]] || fail "bob.conf endpoint: $client"
+	[[ $client == *"PublicKey = $(wg pubkey <<<"$server_key")"* ]] || fail "bob.conf server key"
 
-# The bootstrap leaves both peers alone.
-[[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "bootstrap touched the menu's peers"
-[[ $(conf) == "$after" ]] || fail "wg0.conf changed after the menu's edit"
+	# The bootstrap leaves both peers alone.
+	[[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "bootstrap touched the menu's peers"
+	[[ $(conf) == "$after" ]] || fail "wg0.conf changed after the menu's edit"
 
-# 2) remove client number 2 (bob), confirm.
-out=$(menu 2 2 y)
-[[ $out == *"bob removed!"* ]] || fail "the original menu did not remove bob: $out"
-[[ $(conf | peer_block bob) == "" ]] || fail "bob still in wg0.conf"
-[[ $(srv "$id" wg show wg0 peers) == "$alice_pub" ]] || fail "live peers after removal"
-[[ $(conf | peer_block alice) == "$(peer_block alice <"$tmp/wg0.conf")" ]] || fail "alice damaged"
+	# 2) remove client number 2 (bob), confirm.
+	out=$(menu 2 2 y)
+	[[ $out == *"bob removed!"* ]] || fail "the original menu did not remove bob: $out"
+	[[ $(conf | peer_block bob) == "" ]] || fail "bob still in wg0.conf"
+	[[ $(srv "$id" wg show wg0 peers) == "$alice_pub" ]] || fail "live peers after removal"
+	[[ $(conf | peer_block alice) == "$(peer_block alice <"$tmp/wg0.conf")" ]] || fail "alice damaged"
+fi
 
 pass
