@@ -4,7 +4,8 @@
 # (PV_BOOTSTRAP_DRY_RUN=1, PV_OS_RELEASE=fixture): per OS the planned commands
 # use the right package manager (apt vs dnf) and firewall (ufw vs firewalld vs
 # nftables), and the dry run changes nothing: it runs in a mount namespace
-# where everything but a scratch /tmp is read-only.
+# where everything but a scratch /tmp is read-only.  The script comes on
+# stdin, as over SSH, because the checkout itself may live under /tmp.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require unshare jq
@@ -22,8 +23,8 @@ plan() {
 	out=$(unshare -m --propagation private sh -c '
 		mount --bind "$1" /tmp && mount -o remount,bind,ro / && shift &&
 		exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin PV_BOOTSTRAP_DRY_RUN=1 \
-			PV_OS_RELEASE=/tmp/os-release "$@"' sandbox "$scratch" "$@" sh "$BOOTSTRAP" \
-		2>"$E2E_TMP/plan") || fail "$os $version: dry run failed: $(cat "$E2E_TMP/plan")"
+			PV_OS_RELEASE=/tmp/os-release "$@"' sandbox "$scratch" "$@" sh -s \
+		<"$BOOTSTRAP" 2>"$E2E_TMP/plan") || fail "$os $version: dry run failed: $(cat "$E2E_TMP/plan")"
 	plan=$(cat "$E2E_TMP/plan")
 	if [[ $(wc -l <<<"$out") != 1 ]] || ! jq -e '.dry_run == true' <<<"$out" >/dev/null; then
 		fail "$os $version: stdout is not one summary line: $out"
