@@ -269,29 +269,51 @@ void db_rollback(struct db *db)
 }
 
 /* journal_mode answers with the mode it ended up in; anything but "wal" is refused. */
-static int db_set_wal(struct db *db)
+static int db_try_wal(struct db *db, int *is_wal)
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *mode;
-	int rc, r;
+	int rc, r = 0;
 
+	*is_wal = 0;
 	rc = sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc);
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_BUSY) {
+		db_fail(db, rc);
+		goto out; /* not yet: the caller retries */
+	}
 	if (rc != SQLITE_ROW) {
 		r = db_fail(db, rc);
 		goto out;
 	}
 	mode = sqlite3_column_text(st, 0);
-	if (!mode || strcmp((const char *)mode, "wal") != 0) {
-		r = db_failf(db, PV_EDB, "journal_mode is %s, not wal (in-memory database?)",
-		             mode ? (const char *)mode : "unknown");
-		goto out;
-	}
-	r = 0;
+	*is_wal = mode && strcmp((const char *)mode, "wal") == 0;
+	if (!*is_wal)
+		db_failf(db, PV_EDB, "journal_mode is %s, not wal (in-memory database?)",
+		         mode ? (const char *)mode : "unknown");
 out:
 	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Switching a new file to WAL needs it to itself: while another connection
+ * is opening the same new file, SQLite answers with the old mode or BUSY
+ * instead of waiting on the busy handler.  So retry within the busy timeout.
+ */
+static int db_set_wal(struct db *db)
+{
+	const struct timespec pause = {0, 10 * 1000 * 1000};
+	uint64_t deadline = pv_now_ms() + DB_BUSY_TIMEOUT_MS;
+	int r, is_wal;
+
+	while ((r = db_try_wal(db, &is_wal)) == 0 && !is_wal) {
+		if (pv_now_ms() >= deadline)
+			return PV_EDB;
+		nanosleep(&pause, NULL);
+	}
 	return r;
 }
 

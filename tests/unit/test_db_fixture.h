@@ -99,10 +99,10 @@ static inline struct db *fixture_open(const char *name, size_t n_servers)
 	return db;
 }
 
-/* The n-th distinct, valid WireGuard public key (base64). */
+/* The n-th distinct, valid WireGuard public key (base64), in a per-thread buffer. */
 static inline const char *fixture_key(unsigned n)
 {
-	static char b64[PV_KEY_B64_LEN + 1];
+	static _Thread_local char b64[PV_KEY_B64_LEN + 1]; /* threads call it too */
 	uint8_t key[PV_KEY_LEN];
 
 	memset(key, 0x5a, sizeof(key));
