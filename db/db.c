@@ -305,7 +305,7 @@ out:
  */
 static int db_set_wal(struct db *db)
 {
-	const struct timespec pause = {0, 10 * 1000 * 1000};
+	const struct timespec pause = {0, 10000000L}; /* 10 ms */
 	uint64_t deadline = pv_now_ms() + DB_BUSY_TIMEOUT_MS;
 	int r, is_wal;
 
