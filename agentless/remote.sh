@@ -16,7 +16,9 @@
 #         end
 # stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op,
 #         then "live-add ok|error", "live-del ok|error", "done".
-# stdout (dump): `wg show IFACE dump` with the private key and PSKs masked.
+# stdout (dump): `wg show IFACE dump` with the private key and PSKs masked,
+#         then "privatevpn-conf" and "peer NAME KEY ALLOWEDIPS" (tab-separated)
+#         per [Peer] section of IFACE.conf ("(none)" for a missing field).
 # Exit 0 when the batch was processed (per-op errors are in the result
 # lines); 3 for a bad or truncated batch, lock or write failure (nothing was
 # changed then).
@@ -53,6 +55,32 @@ if [ "$mode" = dump ]; then
 		NR == 1 { $1 = "(hidden)" }
 		NR > 1 && $2 != "(none)" { $2 = "(hidden)" }
 		{ print }'
+	echo "privatevpn-conf"
+	# Every [Peer] section of the file: block name, key, addresses (no PSK).
+	[ ! -f "$conf" ] || awk '
+	function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
+	function isname(s) { return length(s) >= 1 && length(s) <= 15 && s !~ /[^A-Za-z0-9_-]/ }
+	function iskey(s) {
+		return length(s) == 44 && s ~ /^[A-Za-z0-9+\/]+=$/ &&
+		    substr(s, 43, 1) ~ /[AEIMQUYcgkosw048]/
+	}
+	# Hand-edited files may hold anything: odd names and keys read as absent.
+	function emit() {
+		if (inpeer)
+			print "peer\t" (isname(name) ? name : "(none)") "\t" \
+			    (iskey(key) ? key : "(none)") "\t" (ips != "" ? ips : "(none)")
+		inpeer = 0; key = ""; ips = ""
+	}
+	substr($0, 1, 13) == "# BEGIN_PEER " { emit(); name = substr($0, 14); next }
+	substr($0, 1, 11) == "# END_PEER " { emit(); name = ""; next }
+	/^[ \t]*\[/ { emit(); if (trim($0) == "[Peer]") inpeer = 1; next }
+	inpeer && index($0, "=") {
+		k = tolower(trim(substr($0, 1, index($0, "=") - 1)))
+		v = trim(substr($0, index($0, "=") + 1))
+		if (k == "publickey") key = v
+		if (k == "allowedips") { gsub(/[ \t]/, "", v); ips = (ips != "" ? ips "," : "") v }
+	}
+	END { emit() }' "$conf" || die "cannot read $conf"
 	exit 0
 fi
 [ "$mode" = edit ] || die "unknown mode"

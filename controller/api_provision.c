@@ -46,9 +46,9 @@ static void provision_free(struct provision *pv)
 
 static json_t *success_body(struct provision *pv, const char *config)
 {
-	char v4[16], v6[46], endpoint[80];
+	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], endpoint[80];
 
-	ctl_peer_addresses(pv->srv, pv->peer.host, v4, v6);
+	pv_peer_addrs(pv->srv, pv->peer.host, v4, v6);
 	ctl_endpoint(endpoint, sizeof(endpoint), pv->srv);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id", pv->srv->id,
 	                 "device", pv->device, "peer_name", pv->peer.name, "client_ipv4", v4,

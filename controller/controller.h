@@ -87,7 +87,7 @@ struct ctl_secrets {
 	char *previous;
 };
 
-#define CTL_USER_MAX 64
+#define CTL_USER_MAX PV_USER_ID_MAX
 #define CTL_SIG_HEX  16
 
 /*
@@ -98,8 +98,6 @@ int ctl_secrets_load(struct ctl_secrets *s, const char *path, char *err, size_t 
 void ctl_secrets_clear(struct ctl_secrets *s);
 /* Load the admin token file (one line, >= 16 chars, 0600); *out owned by caller. */
 int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen);
-/* 1 if user ids match [A-Za-z0-9.-]{1,64}. */
-int ctl_user_id_is_valid(const char *s);
 /* sig = first 16 hex of HMAC-SHA256(secret, "user:tier"), as the seed's snippet. */
 int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier);
 /* Full key "user_tier_sig" into out; PV_EINVAL if it does not fit. */
@@ -121,9 +119,6 @@ int ctl_err_status(int err, const char **code);
 void ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- wgconf.c --------------------------------------------------------------- */
-
-/* Client addresses of host N in a server's subnets ("10.7.0.N", "fddd:...::N"). */
-int ctl_peer_addresses(const struct pv_server *srv, unsigned host, char v4[16], char v6[46]);
 
 /* The server's WireGuard endpoint "host:port" ("[v6]:port"). */
 void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv);

@@ -28,8 +28,8 @@ static int dump_has(const struct agentless_dump *d, const char *pubkey)
 {
 	size_t i;
 
-	for (i = 0; i < d->n; i++)
-		if (strcmp(d->peers[i].pubkey, pubkey) == 0)
+	for (i = 0; i < d->live->n; i++)
+		if (strcmp(d->live->peers[i].pubkey, pubkey) == 0)
 			return 1;
 	return 0;
 }
@@ -96,8 +96,8 @@ static void repair(struct ctl *ctl, const char *server_id, const struct agentles
 			        "must provision again",
 			        server_id, peers[i].name, peers[i].user_id);
 	}
-	for (i = 0; i < d->n; i++)
-		foreign += !peers_have(peers, n, d->peers[i].pubkey);
+	for (i = 0; i < d->live->n; i++)
+		foreign += !peers_have(peers, n, d->live->peers[i].pubkey);
 	if (foreign)
 		ctl_log("drift: %s: %zu peer(s) not created by the controller, left alone",
 		        server_id, foreign);
@@ -124,8 +124,8 @@ static void dump_done(struct ctl_job *job)
 	int was = db_server_status(ctl->db, s->id, &old) == 0 ? old.up : -1;
 	int up = job->err == 0 && d;
 
-	if (db_server_set_health(ctl->db, s->id, up, up ? (int)d->n : 0,
-	                         up && d->iface_pubkey[0] ? d->iface_pubkey : NULL) < 0)
+	if (db_server_set_health(ctl->db, s->id, up, up ? (int)d->live->n : 0,
+	                         up && d->live->pubkey[0] ? d->live->pubkey : NULL) < 0)
 		ctl_log("health: %s: db: %s", s->id, db_errmsg(ctl->db));
 	if (up != was)
 		ctl_log("health: %s is %s%s%s", s->id, up ? "up" : "down", up ? "" : ": ",

@@ -22,10 +22,7 @@ static void job_free(struct ctl_job *job)
 		return;
 	if (job->ev)
 		event_free(job->ev);
-	if (job->dump) {
-		free(job->dump->peers);
-		free(job->dump);
-	}
+	agentless_dump_free(job->dump);
 	free(job);
 }
 
@@ -81,22 +78,9 @@ static void dump_done(int err, const char *detail, const struct agentless_dump *
 
 	job->err = err;
 	set_detail(job, detail);
-	if (err == 0 && dump) {
-		copy = calloc(1, sizeof(*copy));
-		if (copy) {
-			*copy = *dump;
-			copy->peers = dump->n ? calloc(dump->n, sizeof(*dump->peers)) : NULL;
-			if (dump->n && !copy->peers) {
-				free(copy);
-				copy = NULL;
-			} else if (dump->n) {
-				memcpy(copy->peers, dump->peers, dump->n * sizeof(*dump->peers));
-			}
-		}
-		if (!copy) {
-			job->err = PV_ENOMEM;
-			set_detail(job, "out of memory copying the dump");
-		}
+	if (err == 0 && dump && agentless_dump_dup(&copy, dump) < 0) {
+		job->err = PV_ENOMEM;
+		set_detail(job, "out of memory copying the dump");
 	}
 	job->dump = copy;
 	event_active(job->ev, 0, 0);
