@@ -76,16 +76,8 @@ static int parse_blocks(struct agentless_dump *d, const char *text, size_t len, 
 	char line[MAX_LINELEN];
 	int r;
 
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-
+	while ((r = pv_line_next(text, len, &pos, line, sizeof(line))) > 0) {
 		lineno++;
-		if (n >= sizeof(line) || memchr(text + pos, '\0', n))
-			return conf_fail(err, errlen, lineno, "line too long or contains NUL");
-		memcpy(line, text + pos, n);
-		line[n] = '\0';
-		pos += n + (nl ? 1 : 0);
 		if (d->nblocks == cap) {
 			struct agentless_block *nb;
 
@@ -102,7 +94,7 @@ static int parse_blocks(struct agentless_dump *d, const char *text, size_t len, 
 			return r;
 		d->nblocks++;
 	}
-	return 0;
+	return r < 0 ? conf_fail(err, errlen, lineno + 1, "line too long or contains NUL") : 0;
 }
 
 int al_dump_parse(struct agentless_dump **out, const char *text, size_t len, char *err,

@@ -53,13 +53,13 @@ static int reply_to_err(const char *code, long status)
 		const char *code;
 		int err;
 	} codes[] = {
-	        {"bad_request", PV_EINVAL},      {"too_large", PV_EINVAL},
-	        {"unauthorized", PV_EAUTH},      {"forbidden_tier", PV_ETIER},
-	        {"not_found", PV_ENOTFOUND},     {"conflict", PV_EEXIST},
-	        {"server_full", PV_EFULL},       {"address_in_use", PV_EEXIST},
-	        {"unreachable", PV_EUNREACH},    {"timeout", PV_ETIMEOUT},
+	        {"bad_request", PV_EINVAL},         {"too_large", PV_EINVAL},
+	        {"unauthorized", PV_EAUTH},         {"forbidden_tier", PV_ETIER},
+	        {"not_found", PV_ENOTFOUND},        {"conflict", PV_EEXIST},
+	        {"server_full", PV_EFULL},          {"address_in_use", PV_EEXIST},
+	        {"unreachable", PV_EUNREACH},       {"timeout", PV_ETIMEOUT},
 	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
-	        {"remote_error", PV_EUNREACH},   {"busy", PV_EBUSY},
+	        {"remote_error", PV_EUNREACH},      {"busy", PV_EBUSY},
 	};
 	size_t i;
 
@@ -252,13 +252,16 @@ int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t
 		return PV_ENOMEM;
 	json_array_foreach(arr, i, it)
 	{
-		const char *id, *loc = NULL, *reg = NULL, *tier = NULL, *host, *st = NULL;
+		const char *id, *loc = NULL, *reg = NULL, *tier = NULL, *host, *st = NULL,
+		                *key = NULL;
 		json_int_t port = 51820, load = -1, cap = -1;
 
-		if (json_unpack(it, "{s:s, s?:s, s?:s, s?:s, s:s, s?:I, s?:s, s?:I, s?:I}", "id",
-		                &id, "location", &loc, "region", &reg, "tier", &tier, "host", &host,
-		                "port", &port, "status", &st, "load", &load, "capacity",
-		                &cap) < 0 ||
+		if (json_unpack(it, "{s:s, s?:s, s?:s, s?:s, s:s, s?:I, s?:s, s?:I, s?:I, s?:s}",
+		                "id", &id, "location", &loc, "region", &reg, "tier", &tier, "host",
+		                &host, "port", &port, "status", &st, "load", &load, "capacity",
+		                &cap, "public_key", &key) < 0 ||
+		    (key && *key && !pv_key_is_valid_base64(key)) ||
+		    copy_str(s[i].public_key, sizeof(s[i].public_key), key) < 0 ||
 		    copy_str(s[i].id, sizeof(s[i].id), id) < 0 ||
 		    copy_str(s[i].location, sizeof(s[i].location), loc) < 0 ||
 		    copy_str(s[i].region, sizeof(s[i].region), reg) < 0 ||

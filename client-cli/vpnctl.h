@@ -167,7 +167,8 @@ struct vpnctl_server {
 	char region[32];
 	char tier[16];
 	char host[64];
-	char status[16]; /* up | down | unknown, as the controller reports */
+	char status[16];                     /* up | down | unknown, as the controller reports */
+	char public_key[PV_KEY_B64_LEN + 1]; /* the server's current WireGuard key, "" if unknown */
 };
 
 /*

@@ -203,5 +203,12 @@ uint64_t pv_now_us(void);
  * readable by group or others, like OpenSSH's sshkey_perm_ok().
  */
 int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secret);
+/*
+ * Copy the next line of text[0..len) from *pos into line (NUL-terminated,
+ * without its newline) and move *pos past it.  1 for a line, 0 at the end,
+ * PV_EINVAL for a line of cap bytes or more or one holding a NUL (untrusted
+ * text: a server's output).
+ */
+int pv_line_next(const char *text, size_t len, size_t *pos, char *line, size_t cap);
 
 #endif

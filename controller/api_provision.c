@@ -301,7 +301,8 @@ static int provision_same_key(struct provision *pv, const char *pub)
 	}
 	if (strcmp(p.user_id, rq->user) != 0 || p.state != DB_PEER_ACTIVE) {
 		ctl_reply_error(rq, PV_EEXIST, "this public key already has a peer on server %s%s",
-		                pv->srv->id, p.state != DB_PEER_ACTIVE ? " (being changed now)" : "");
+		                pv->srv->id,
+		                p.state != DB_PEER_ACTIVE ? " (being changed now)" : "");
 		return PV_EEXIST;
 	}
 	if ((r = db_peer_psk(db, &p, pv->psk)) < 0) {
@@ -320,6 +321,34 @@ static int provision_same_key(struct provision *pv, const char *pub)
 	}
 	provision_push(pv);
 	return 1;
+}
+
+/*
+ * One provision of a (user, device, server) at a time: the loop runs one
+ * request at a time, so a PENDING row of the same triple means another is
+ * in flight, and racing it would leave two ACTIVE peers for one device.
+ * Replies 409 and returns PV_EEXIST then, else 0.
+ */
+static int provision_in_flight(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_PENDING};
+	struct db_peer *pending = NULL;
+	size_t n = 0;
+	int r = db_peers_list(rq->ctl->db, &f, &pending, &n);
+
+	free(pending);
+	if (r < 0) {
+		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return r;
+	}
+	if (n == 0)
+		return 0;
+	ctl_reply_error(rq, PV_EEXIST,
+	                "device %s already has a provision in progress on server %s; try again",
+	                pv->device, pv->srv->id);
+	return PV_EEXIST;
 }
 
 /*
@@ -357,6 +386,8 @@ static int provision_prepare(struct provision *pv)
 	pv_key_to_base64(pub, pv->pub);
 	if ((r = provision_same_key(pv, pub)) != 0)
 		return r; /* 1: it took the request over */
+	if ((r = provision_in_flight(pv)) != 0)
+		return r;
 	if ((r = db_peers_list(ctl->db, &f, &pv->old, &pv->n_old)) < 0)
 		goto db_fail;
 	pv->old_err = calloc(pv->n_old + 1, sizeof(*pv->old_err));

@@ -14,7 +14,8 @@ static const char *status_name(int up)
 void api_health(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
-	int up = 0, down = 0, unknown = 0, db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
+	int up = 0, down = 0, unknown = 0,
+	    db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
 
 	if (!db_ok)
 		ctl_log("health: db: %s", db_errmsg(ctl->db));

@@ -275,7 +275,7 @@ static int check_listen(const char *name, const char *v, char *err, size_t errle
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 {
 	static const char *const required[] = {
-	        "db_path",      "fleet_path",       "ssh_identity",      "known_hosts",
+	        "db_path",      "fleet_path",       "ssh_identity",       "known_hosts",
 	        "secrets_file", "admin_token_file", "client_allowed_ips", "state_key_file"};
 	size_t i;
 

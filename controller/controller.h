@@ -40,7 +40,7 @@ enum ctl_err {
 	CTL_ENOPATH = -102,   /* no such path */
 	CTL_ESSHAUTH = -103   /* a server refused the controller's SSH key (not the caller's) */
 };
-#define CTL_ERR_MAX CTL_EMETHOD  /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
+#define CTL_ERR_MAX CTL_EMETHOD /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
 #define CTL_ERR_MIN CTL_ESSHAUTH
 
 /* ---- config.c ------------------------------------------------------------ */
@@ -262,7 +262,7 @@ struct ctl_job {
 	void *arg;
 	size_t index; /* caller's slot (which peer of a batch) */
 	int err;
-	char detail[1024]; /* as long as the pool's messages */
+	char detail[1024];           /* as long as the pool's messages */
 	struct agentless_dump *dump; /* dump jobs: a private copy, NULL on error */
 };
 

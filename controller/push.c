@@ -103,7 +103,7 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
                    size_t n, ctl_job_done done, void *arg)
 {
-	struct ctl_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
+	void **jobs = calloc(n ? n : 1, sizeof(void *)); /* struct ctl_job *, one per edit */
 	size_t i;
 	int r = PV_ENOMEM;
 
@@ -112,7 +112,7 @@ int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentles
 	for (i = 0; i < n; i++)
 		if (!(jobs[i] = job_new(ctl, done, arg, i)))
 			goto out;
-	r = agentless_submit_batch(ctl->pool, server_id, edits, n, edit_done, (void *const *)jobs);
+	r = agentless_submit_batch(ctl->pool, server_id, edits, n, edit_done, jobs);
 out:
 	for (i = 0; r < 0 && i < n; i++)
 		job_free(jobs[i]);

@@ -64,8 +64,7 @@ static const struct db_peer *peer_by_key(const struct db_peer *p, size_t n, cons
 	return NULL;
 }
 
-static const struct agentless_block *block_by_name(const struct agentless_dump *d,
-                                                   const char *name)
+static const struct agentless_block *block_by_name(const struct agentless_dump *d, const char *name)
 {
 	for (size_t i = 0; i < d->nblocks; i++)
 		if (strcmp(d->blocks[i].name, name) == 0)
@@ -137,11 +136,10 @@ static void plan_restore(struct reconcile *rc, const struct db_peer *p,
 {
 	const struct agentless_block *b = block_by_name(d, p->name);
 	struct agentless_edit e = {.op = AGENTLESS_ADD, .host = p->host};
-	int r;
 
 	if (b && block_matches(b, p, rc->srv) && live_has(d, p->pubkey))
 		return;
-	if ((r = db_peer_psk(rc->ctl->db, p, e.psk)) < 0) {
+	if (db_peer_psk(rc->ctl->db, p, e.psk) < 0) {
 		ctl_log("reconcile: %s: cannot restore %s of user %s: %s", rc->srv->id, p->name,
 		        p->user_id, db_errmsg(rc->ctl->db));
 		rc->failed++;
@@ -168,7 +166,8 @@ static int stale_is_due(struct ctl *ctl, const char *server_id, const char *name
 	for (i = 0; i < ctl->nstale; i++)
 		if (strcmp(ctl->stale[i].server_id, server_id) == 0 &&
 		    strcmp(ctl->stale[i].name, name) == 0)
-			return now - ctl->stale[i].first_seen_ms >= (uint64_t)ctl->cfg->push_timeout_ms;
+			return now - ctl->stale[i].first_seen_ms >=
+			       (uint64_t)ctl->cfg->push_timeout_ms;
 	if (ctl->nstale < CTL_STALE_MAX) {
 		snprintf(ctl->stale[ctl->nstale].server_id, sizeof(ctl->stale[0].server_id), "%s",
 		         server_id);

@@ -37,8 +37,7 @@ static const struct route routes[] = {
          CTL_ARG_USER},
         {"/api/admin/users/tier", api_user_tier, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
-        {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0,
-         0},
+        {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */

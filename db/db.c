@@ -150,7 +150,8 @@ int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v)
 
 int db_bind_blob(struct db *db, sqlite3_stmt *st, int i, const void *p, size_t n)
 {
-	int rc = p ? sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+	int rc = p ? sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT)
+	           : sqlite3_bind_null(st, i);
 
 	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
 }

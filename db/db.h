@@ -89,11 +89,11 @@ const char *db_errmsg(struct db *db);
 int db_servers_sync(struct db *db, const struct pv_fleet *fleet);
 /* What a health pass learnt about one server. */
 struct db_server_health {
-	int up;                /* 1 = its dump came back, 0 = not */
-	int live_peers;        /* peers on the live interface */
-	int active_peers;      /* of those, with a handshake in the last 180 s */
+	int up;                      /* 1 = its dump came back, 0 = not */
+	int live_peers;              /* peers on the live interface */
+	int active_peers;            /* of those, with a handshake in the last 180 s */
 	uint64_t rx_bytes, tx_bytes; /* totals over the live peers */
-	const char *wg_pubkey; /* the interface's key as read, or NULL when unknown */
+	const char *wg_pubkey;       /* the interface's key as read, or NULL when unknown */
 };
 /* One live peer's counters as the server reports them. */
 struct db_peer_stats {

@@ -14,7 +14,7 @@
 static const char SQL_SERVER_OPEN[] = "SELECT 1 FROM servers WHERE id = ?1 AND retired = 0";
 static const char SQL_USER_EXISTS[] = "SELECT 1 FROM users WHERE id = ?1";
 /* The columns read_peer() expects, then the table. */
-#define PEER_FROM                                                                             \
+#define PEER_FROM                                                                                  \
 	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at,"            \
 	" updated_at, last_handshake, rx_bytes, tx_bytes, psk_sealed IS NOT NULL FROM peers"
 /*
@@ -342,7 +342,8 @@ int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b6
 
 	if ((r = db_stmt(db, SQL_PEER_BY_KEY, &st)) < 0 ||
 	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
-	    (r = db_bind_text(db, st, 2, pubkey_b64)) < 0 || (r = db_one(db, st, read_peer, out)) < 0)
+	    (r = db_bind_text(db, st, 2, pubkey_b64)) < 0 ||
+	    (r = db_one(db, st, read_peer, out)) < 0)
 		return r;
 	return r ? 0 : db_failf(db, PV_ENOTFOUND, "no peer with that key on %s", server_id);
 }
@@ -392,8 +393,8 @@ static int lease_to_foreign(struct db *db, struct db_peer *p)
 	if ((r = lowest_free_host(db, p->server_id, &p->host)) < 0)
 		return r;
 	if ((r = db_stmt(db, SQL_PEER_HOST, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
-	    (r = db_bind_int(db, st, 2, p->host)) < 0 || (r = db_bind_int(db, st, 3, db_now())) < 0 ||
-	    (r = db_step_done(db, st)) < 0)
+	    (r = db_bind_int(db, st, 2, p->host)) < 0 ||
+	    (r = db_bind_int(db, st, 3, db_now())) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
 	return insert_lease(db, p);
 }
@@ -449,15 +450,16 @@ static int foreign_change(struct db *db, const char *sql, const char *server_id,
 	int r;
 
 	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0 ||
-	    (r = db_bind_int(db, st, 2, host)) < 0 || (key && (r = db_bind_text(db, st, 3, key)) < 0))
+	    (r = db_bind_int(db, st, 2, host)) < 0 ||
+	    (key && (r = db_bind_text(db, st, 3, key)) < 0))
 		return r;
 	if ((r = db_step_done(db, st)) < 0)
 		return r;
 	return sqlite3_changes(db->conn);
 }
 
-static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f,
-                         size_t n, int *reserved, int *released)
+static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
+                         int *reserved, int *released)
 {
 	unsigned char held[32], want[32] = {0};
 	unsigned h;
@@ -473,7 +475,8 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 		want[h / 8] |= (unsigned char)(1U << (h % 8));
 		if (held[h / 8] & (1U << (h % 8)))
 			continue;
-		/* An address one of our peers holds stays ours: the clash is logged by the caller. */
+		/* An address one of our peers holds stays ours: the clash is logged by the caller.
+		 */
 		if ((r = foreign_change(db, SQL_FOREIGN_INSERT, server_id, h, f[i].pubkey)) < 0)
 			return r;
 		*reserved += r;
