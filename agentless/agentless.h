@@ -73,11 +73,19 @@ struct agentless_block {
 	char *allowed_ips;               /* owned: "a/32,b/128" as written, blanks removed */
 };
 
+/* The PSK of a block, asked for by name (agentless_dump_psks). */
+struct agentless_psk {
+	char name[PV_PEER_NAME_MAX + 1];
+	uint8_t psk[PV_KEY_LEN];
+};
+
 /* A server's actual state: the live interface and its config file. */
 struct agentless_dump {
 	struct pv_wg_dump *live; /* owned: `wg show IFACE dump`, secrets masked on the server */
 	size_t nblocks;
 	struct agentless_block *blocks; /* owned: IFACE.conf's [Peer] sections, in file order */
+	size_t npsks;
+	struct agentless_psk *psks; /* owned, cleansed when freed: only the PSKs asked for */
 };
 
 /*
@@ -123,6 +131,14 @@ int agentless_submit_batch(struct agentless *pool, const char *server_id,
  * return.  The private key and PSKs are masked on the server and never sent.
  */
 int agentless_dump(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
+/*
+ * Same, and also bring back the PSKs of the blocks named in names[n] (for
+ * rows kept from before the controller sealed PSKs: the one time a PSK
+ * travels from a server, inside the SSH channel).  Dumps queued together
+ * share one round trip; each callback sees the PSKs all of them asked for.
+ */
+int agentless_dump_psks(struct agentless *pool, const char *server_id, const char *const *names,
+                        size_t n, agentless_dump_cb cb, void *arg);
 /*
  * Run `true` on the server's (warm) session: a health probe and the floor of
  * a round trip.  cb gets dump == NULL.

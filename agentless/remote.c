@@ -140,10 +140,21 @@ int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
 	return r < 0 ? r : encode_end(in);
 }
 
-int al_dump_encode(struct al_buf *in, const struct pv_server *srv)
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names)
 {
 	int r = encode_header(in, srv, "dump");
+	const char *p = psk_names;
 
+	while (r == 0 && *p) {
+		size_t n = strcspn(p, "\n");
+		char name[PV_PEER_NAME_MAX + 1];
+		const char *line[] = {"psk ", name};
+
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), p);
+		if (pv_peer_name_is_valid(name))
+			r = al_buf_line(in, line, 2);
+		p += n + (p[n] ? 1 : 0);
+	}
 	return r < 0 ? r : encode_end(in);
 }
 

@@ -275,8 +275,9 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 /* Queue n edits as one batch (one round trip); done(job) per edit, job->index = i. */
 int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
                    size_t n, ctl_job_done done, void *arg);
-/* Dump a server's live peers; same contract as ctl_push. */
-int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
+/* Dump a server (and the PSKs of the blocks in psk_names[n]); same contract as ctl_push. */
+int ctl_dump(struct ctl *ctl, const char *server_id, const char *const *psk_names, size_t n,
+             ctl_job_done done, void *arg);
 /* Remove a peer the DB knows (name + public key) from its server. */
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
                     size_t index);
@@ -319,6 +320,11 @@ void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra);
  */
 void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct agentless_dump *d,
                    struct ctl_req *rq);
+/*
+ * Read a server for a reconcile: its dump, plus the PSKs of its ACTIVE
+ * peers that predate sealed PSKs, which the reconcile then seals and keeps.
+ */
+int ctl_reconcile_read(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
 
 /* ---- health.c ------------------------------------------------------------------- */
 

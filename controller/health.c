@@ -127,7 +127,7 @@ static void health_pass(struct ctl *ctl)
 	for (i = 0; i < ctl->fleet->n; i++) {
 		const struct pv_server *s = &ctl->fleet->servers[i];
 
-		r = ctl_dump(ctl, s->id, dump_done, (void *)s);
+		r = ctl_reconcile_read(ctl, s->id, dump_done, (void *)s);
 		if (r == 0)
 			ctl->health_pending++;
 		else

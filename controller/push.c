@@ -149,14 +149,15 @@ int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done 
 	return r;
 }
 
-int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg)
+int ctl_dump(struct ctl *ctl, const char *server_id, const char *const *psk_names, size_t n,
+             ctl_job_done done, void *arg)
 {
 	struct ctl_job *job = job_new(ctl, done, arg, 0);
 	int r;
 
 	if (!job)
 		return PV_ENOMEM;
-	r = agentless_dump(ctl->pool, server_id, dump_done, job);
+	r = agentless_dump_psks(ctl->pool, server_id, psk_names, n, dump_done, job);
 	if (r < 0)
 		job_free(job);
 	return r;

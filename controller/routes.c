@@ -191,7 +191,7 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 	const struct route *rt;
 	char err[256];
 	const char *body;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (!rq) {
@@ -210,8 +210,9 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		                rq->ctl->cfg->max_body_bytes);
 		return;
 	}
-	if (rt->method == EVHTTP_REQ_POST) {
-		body = ctl_req_body(rq, &len);
+	body = rt->method == EVHTTP_REQ_POST ? ctl_req_body(rq, &len) : NULL;
+	/* A route that takes no fields (an action on the path's id) also takes no body at all. */
+	if (rt->method == EVHTTP_REQ_POST && (rt->allowed || len)) {
 		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
 		                   sizeof(err));
 		if (r < 0) {

@@ -162,6 +162,11 @@ void db_set_seal_key(struct db *db, const uint8_t key[PV_KEY_LEN]);
  * tampered, or copied from another row).
  */
 int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN]);
+/*
+ * Seal psk into a row that has none (made before sealed PSKs); a row that
+ * has one is left as it is (PV_EEXIST).  PV_ENOTFOUND if the row is gone.
+ */
+int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN]);
 /* The peer holding pubkey on the server, in any state; PV_ENOTFOUND if none. */
 int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
                      struct db_peer *out);

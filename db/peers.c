@@ -32,6 +32,8 @@ static const char SQL_PEER_INSERT[] =
         " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)";
 static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2, psk_sealed = ?3 WHERE id = ?1";
 static const char SQL_PEER_PSK[] = "SELECT psk_sealed FROM peers WHERE id = ?1";
+static const char SQL_PEER_ADOPT_PSK[] =
+        "UPDATE peers SET psk_sealed = ?2 WHERE id = ?1 AND psk_sealed IS NULL";
 static const char SQL_PEER_BY_KEY[] = PEER_FROM " WHERE server_id = ?1 AND pubkey = ?2";
 /* Relocation: the refused address becomes a reservation, the peer moves on. */
 static const char SQL_LEASE_TO_FOREIGN[] =
@@ -379,6 +381,27 @@ int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
 		return db_failf(db, PV_ECRYPTO,
 		                "the PSK of %s does not open (another state key, or tampered)",
 		                p->name);
+	return 0;
+}
+
+int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN])
+{
+	uint8_t sealed[PV_SEALED_LEN];
+	char aad[128];
+	sqlite3_stmt *st;
+	int r;
+
+	if (!db->has_seal_key)
+		return db_failf(db, PV_EINVAL, "no state key to seal the PSK with");
+	if (pv_seal(sealed, db->seal_key, psk, aad, seal_aad(aad, p)) < 0)
+		return db_failf(db, PV_ECRYPTO, "sealing the PSK of %s failed", p->name);
+	if ((r = db_stmt(db, SQL_PEER_ADOPT_PSK, &st)) < 0 ||
+	    (r = db_bind_int(db, st, 1, p->id)) < 0 ||
+	    (r = db_bind_blob(db, st, 2, sealed, sizeof(sealed))) < 0 ||
+	    (r = db_step_done(db, st)) < 0)
+		return r;
+	if (sqlite3_changes(db->conn) == 0)
+		return db_failf(db, PV_EEXIST, "peer %s already has a PSK, or is gone", p->name);
 	return 0;
 }
 

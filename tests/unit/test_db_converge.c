@@ -68,6 +68,15 @@ static void test_sealed_psk(void)
 	p = fixture_reserve(db, "srv-1", 3);
 	ASSERT_TRUE(!p.has_psk);
 	ASSERT_INT_EQ(db_peer_psk(db, &p, back), PV_ENOTFOUND);
+	TEST_DONE();
+
+	TEST_START("such a row adopts the PSK read back from its server, once");
+	ASSERT_INT_EQ(db_peer_adopt_psk(db, &p, psk), 0);
+	ASSERT_INT_EQ(db_peer_psk(db, &p, back), 0);
+	ASSERT_TRUE(memcmp(back, psk, sizeof(psk)) == 0);
+	ASSERT_INT_EQ(db_peer_adopt_psk(db, &p, other_key), PV_EEXIST);
+	ASSERT_INT_EQ(db_peer_psk(db, &p, back), 0);
+	ASSERT_TRUE(memcmp(back, psk, sizeof(psk)) == 0);
 	db_close(db);
 	TEST_DONE();
 }
