@@ -12,7 +12,7 @@ void vpnctl_err(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	/* The analyzer loses va_start's state when run over many files at once. */
-	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "vpnctl: %s\n", msg);
 }
@@ -27,7 +27,7 @@ void vpnctl_progress(const struct vpnctl_args *args, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	/* The analyzer loses va_start's state when run over many files at once. */
-	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s\n", msg);
 }

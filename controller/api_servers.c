@@ -3,6 +3,9 @@
  * GET /api/health (liveness, DB reachable, fleet up/down counts) and
  * GET /api/servers (the caller's tier's servers with health and load).
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "controller.h"
 #include "db.h"
 
@@ -22,7 +25,7 @@ void api_health(struct ctl_req *rq)
 	ctl_reply(rq, db_ok ? 200 : 503,
 	          json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "status", db_ok ? "ok" : "degraded",
 	                    "db", db_ok ? "ok" : "error", "servers_up", up, "servers_down", down,
-	                    "servers_unknown", unknown, "version", CTL_VERSION));
+	                    "servers_unknown", unknown, "version", PV_VERSION));
 }
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
@@ -35,27 +38,40 @@ static json_t *server_json(const struct pv_server *s, const struct db_server_sta
 	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 
+/* The status row of server id in list[n] (the DB's order is the fleet file's). */
+static const struct db_server_status *status_of(const struct db_server_status *list, size_t n,
+                                                const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].id, id) == 0)
+			return &list[i];
+	return NULL;
+}
+
 void api_servers(struct ctl_req *rq)
 {
+	static const struct db_server_status unknown = {.up = -1};
 	struct ctl *ctl = rq->ctl;
-	struct db_server_status st;
+	struct db_server_status *st = NULL;
 	json_t *list = json_array();
-	size_t i;
+	size_t i, n = 0;
 	int r;
 
+	/* One query for the whole fleet, not one per server. */
+	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
+		ctl_log("servers: db: %s", db_errmsg(ctl->db));
+		json_decref(list);
+		ctl_reply_error(rq, r, "state database error");
+		return;
+	}
 	for (i = 0; list && i < ctl->fleet->n; i++) {
 		const struct pv_server *s = &ctl->fleet->servers[i];
+		const struct db_server_status *one = status_of(st, n, s->id);
 
-		if (!pv_tier_allows(rq->tier, s->tier))
-			continue;
-		if ((r = db_server_status(ctl->db, s->id, &st)) < 0) {
-			ctl_log("servers: db status of %s: %s", s->id, db_errmsg(ctl->db));
-			json_decref(list);
-			ctl_reply_error(rq, r, "state database error");
-			return;
-		}
-		json_array_append_new(list, server_json(s, &st));
+		if (pv_tier_allows(rq->tier, s->tier))
+			json_array_append_new(list, server_json(s, one ? one : &unknown));
 	}
+	free(st);
 	ctl_reply(rq, 200,
 	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
 }

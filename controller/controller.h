@@ -31,7 +31,6 @@ struct agentless;
 struct agentless_edit;
 struct agentless_dump;
 
-#define CTL_VERSION "0.1.0"
 
 /* Controller-local error codes, next to pv.h's PV_E* in errors.c's table. */
 enum ctl_err {
@@ -74,11 +73,11 @@ int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, 
                    size_t errlen);
 /* Check required fields and their combinations once everything is merged. */
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen);
-/* Print the flag list (one per config field) to f-like stderr. */
+/* Print the flag list (one per config field) on stderr. */
 void ctl_config_usage(void);
 /*
  * Split "host:port" or "[v6]:port" into host (NUL-terminated) and port.
- * PV_EINVAL on anything else, including port 0 is allowed (kernel picks).
+ * Port 0 is accepted (the kernel picks one); anything else is PV_EINVAL.
  */
 int ctl_listen_parse(const char *s, char *host, size_t hostlen, uint16_t *port);
 

@@ -63,8 +63,6 @@ void ctl_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }

@@ -74,8 +74,6 @@ void ctl_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	flockfile(stderr);
 	fprintf(stderr, "%s.%03ldZ ", ts, now.tv_nsec / 1000000);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	funlockfile(stderr);
@@ -125,8 +123,6 @@ void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", msg, "code", code));

@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vpn-controller: event setup failed\n");
 		goto out;
 	}
-	ctl_log("vpn-controller %s: %zu servers, startup health pass running", CTL_VERSION,
+	ctl_log("vpn-controller %s: %zu servers, startup health pass running", PV_VERSION,
 	        ctl.fleet->n);
 	event_base_dispatch(ctl.base);
 	r = 0;

@@ -38,8 +38,6 @@ int db_failf(struct db *db, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
 	va_end(ap);
 	return err;
