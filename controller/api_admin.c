@@ -77,10 +77,11 @@ static void disable_done(struct ctl_fanout *fo)
 	ctl_fanout_free(fo);
 }
 
-/* Every ACTIVE peer of the request's user; replies itself on failure. */
+/* Every peer of the request's user, in any state; replies itself on failure. */
 static int user_peers(struct ctl_req *rq, struct db_peer **peers, size_t *n)
 {
-	struct db_peer_filter f = {rq->args.user_id, NULL, NULL, DB_PEER_ACTIVE};
+	/* PENDING ones too: a provision in flight must not leave a working peer behind. */
+	struct db_peer_filter f = {rq->args.user_id, NULL, NULL, DB_PEER_ANY};
 	int r = db_peers_list(rq->ctl->db, &f, peers, n);
 
 	if (r < 0)

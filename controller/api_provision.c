@@ -128,6 +128,37 @@ static void remove_stray(struct ctl *ctl, const struct db_peer *peer)
 
 static int provision_move(struct provision *pv);
 
+/*
+ * The user may have been disabled, or moved to a tier without this server,
+ * while the push was out.  Then the peer must not stay: a PENDING row is
+ * removed from the server and deleted here (a REMOVING one is already the
+ * admin fan-out's), and the answer is 401 or 403.  Returns 1 after replying.
+ */
+static int provision_user_changed(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	struct db *db = rq->ctl->db;
+	struct db_user u;
+	struct db_peer now;
+	int r = db_user_get(db, rq->user, &u);
+
+	if (r == 0 && u.active && u.tier == rq->tier && pv_tier_allows(u.tier, pv->srv->tier))
+		return 0;
+	if (!pv->reused && db_peer_get(db, pv->peer.id, &now) == 0 && now.state == DB_PEER_PENDING) {
+		remove_stray(rq->ctl, &pv->peer);
+		if (db_peer_delete(db, pv->peer.id) < 0)
+			ctl_log("provision: deleting %s: %s", pv->peer.name, db_errmsg(db));
+	}
+	ctl_log("provision: %s: user %s changed while the push was out; %s not kept", pv->srv->id,
+	        rq->user, pv->peer.name);
+	if (r == 0 && u.active)
+		ctl_reply_error(rq, PV_ETIER, "your tier changed to %s while provisioning",
+		                pv_tier_name(u.tier));
+	else
+		ctl_reply_error(rq, PV_EAUTH, "user %s was disabled while provisioning", rq->user);
+	return 1;
+}
+
 static void provision_finish(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
@@ -161,6 +192,8 @@ static void provision_finish(struct provision *pv)
 	for (i = 0; i < pv->n_old && !replaced; i++)
 		if (pv->old_err[i] == 0)
 			replaced = pv->old[i].id;
+	if (provision_user_changed(pv))
+		goto out;
 	if (pv->reused) {
 		drop_removed_olds(pv, 0);
 		reply_config(pv);
@@ -168,6 +201,12 @@ static void provision_finish(struct provision *pv)
 	}
 	r = db_peer_activate(db, pv->peer.id, replaced);
 	drop_removed_olds(pv, replaced);
+	if (r == PV_ENOTFOUND) {
+		/* A revoke took the row over while the push was out; it removes the peer. */
+		ctl_reply_error(rq, PV_EEXIST, "peer on %s was revoked while it was being provisioned",
+		                pv->srv->id);
+		goto out;
+	}
 	if (r < 0) {
 		/* Stays PENDING: the next startup pass removes it from the server. */
 		ctl_log("provision: activating %s: %s", pv->peer.name, db_errmsg(db));

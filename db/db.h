@@ -192,7 +192,8 @@ int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreig
 /*
  * PENDING -> ACTIVE once the push succeeded, and in the same transaction
  * delete the peer it replaces, releasing its lease (0 = none; an already
- * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist.
+ * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist or is no
+ * longer PENDING (a revoke took it over meanwhile).
  */
 int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id);
 /*

@@ -51,6 +51,9 @@ static const char SQL_FOREIGN_INSERT[] =
 static const char SQL_LEASE_INSERT[] =
         "INSERT INTO lease (server_id, ip, peer_id) VALUES (?1, ?2, ?3)";
 static const char SQL_PEER_STATE[] = "UPDATE peers SET state = ?2, updated_at = ?3 WHERE id = ?1";
+/* Only a PENDING row becomes ACTIVE: a revoke that took it over (REMOVING) wins. */
+static const char SQL_PEER_ACTIVATE[] =
+        "UPDATE peers SET state = 1, updated_at = ?2 WHERE id = ?1 AND state = 0";
 static const char SQL_PEER_DELETE[] = "DELETE FROM peers WHERE id = ?1";
 
 /* ?1 user, ?2 server, ?3 device (NULL = any), ?4 state filter. */
@@ -288,13 +291,15 @@ int db_peer_delete(struct db *db, int64_t peer_id)
 
 int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id)
 {
+	sqlite3_stmt *st;
 	int r;
 
 	if (replaced_id == peer_id)
 		return db_failf(db, PV_EINVAL, "peer %" PRId64 " cannot replace itself", peer_id);
 	if ((r = db_begin(db)) < 0)
 		return r;
-	if ((r = set_state(db, peer_id, DB_PEER_ACTIVE)) < 0)
+	if ((r = db_stmt(db, SQL_PEER_ACTIVATE, &st)) < 0 ||
+	    (r = db_bind_int(db, st, 2, db_now())) < 0 || (r = change_peer(db, st, peer_id)) < 0)
 		goto fail;
 	if (replaced_id && (r = db_peer_delete(db, replaced_id)) < 0 && r != PV_ENOTFOUND)
 		goto fail;

@@ -75,8 +75,18 @@ static void test_activate_replaces(void)
 	TEST_DONE();
 
 	TEST_START("activation tolerates an already deleted replaced peer but not a missing peer");
-	ASSERT_INT_EQ(db_peer_activate(db, new.id, old.id), 0);
+	got = fixture_reserve(db, "srv-1", 4);
+	ASSERT_INT_EQ(db_peer_activate(db, got.id, old.id), 0);
 	ASSERT_INT_EQ(db_peer_activate(db, 424242, 0), PV_ENOTFOUND);
+	TEST_DONE();
+
+	TEST_START("only a PENDING row is activated: one a revoke took over (REMOVING) stays so");
+	got = fixture_reserve(db, "srv-1", 5);
+	ASSERT_INT_EQ(db_peer_set_state(db, got.id, DB_PEER_REMOVING), 0);
+	ASSERT_INT_EQ(db_peer_activate(db, got.id, 0), PV_ENOTFOUND);
+	ASSERT_INT_EQ(db_peer_get(db, got.id, &got), 0);
+	ASSERT_INT_EQ(got.state, DB_PEER_REMOVING);
+	ASSERT_INT_EQ(db_peer_activate(db, new.id, 0), PV_ENOTFOUND); /* already ACTIVE */
 	ASSERT_INT_EQ(db_peer_activate(db, new.id, new.id), PV_EINVAL);
 	ASSERT_INT_EQ(db_peer_get(db, new.id, &got), 0);
 	db_close(db);
