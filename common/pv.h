@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -123,5 +124,19 @@ uint64_t pv_now_us(void);
  * readable by group or others, like OpenSSH's sshkey_perm_ok().
  */
 int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secret);
+
+/* ---- man pages (man.c) ---------------------------------------------------- */
+
+/*
+ * Roff for the tools' `--man` mode, printed from the same tables as --help.
+ * Text is escaped here (backslash, hyphen, a leading . or '); '\n' splits
+ * lines.  begin: .TH and the NAME line; item: a tagged paragraph, tag in
+ * bold, arg (may be NULL) in italics; verbatim: a no-fill block.
+ */
+void pv_man_begin(FILE *f, const char *name, const char *summary);
+void pv_man_section(FILE *f, const char *title);
+void pv_man_text(FILE *f, const char *text);
+void pv_man_verbatim(FILE *f, const char *text);
+void pv_man_item(FILE *f, const char *tag, const char *arg, const char *text);
 
 #endif
