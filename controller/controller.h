@@ -54,6 +54,7 @@ struct ctl_config {
 	char *db_path, *fleet_path;
 	char *ssh_identity, *known_hosts;
 	char *secrets_file, *admin_token_file;
+	char *state_key_file;     /* 32 raw bytes (0600): the key of the sealed PSKs */
 	char *client_dns;         /* optional DNS line of client configs */
 	char *client_allowed_ips; /* AllowedIPs of client configs */
 	long max_body_bytes, max_header_bytes;
@@ -78,6 +79,29 @@ void ctl_config_usage(void);
  * PV_EINVAL on anything else, including port 0 is allowed (kernel picks).
  */
 int ctl_listen_parse(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+/* ---- init.c and man.c: first-run setup and the man page ------------------- */
+
+/* Where the packaged service keeps its state (systemd StateDirectory=privatevpn). */
+#define CTL_STATE_DIR "/var/lib/privatevpn"
+#define CTL_SYNOPSIS  "vpn-controller [-c CONFIG.json] [--FIELD VALUE]..."
+#define CTL_SYNOPSIS_INIT                                                                          \
+	"vpn-controller --init DIR [--tls-cert FILE --tls-key FILE] [--tls-name NAME] "            \
+	"[--ssh-identity FILE]"
+
+/*
+ * `vpn-controller --init DIR ...` (argv[0] is "--init"): write a config and
+ * fresh secrets, keys and a certificate into DIR, never overwriting.
+ * Prints what it made and the next steps; returns the exit status.
+ */
+int ctl_init_main(int argc, char **argv);
+/* The --init flags, for --init --help and for the man page. */
+void ctl_init_usage(FILE *f);
+void ctl_init_man(FILE *f);
+/* The config fields as man page items (config.c's table). */
+void ctl_config_man(FILE *f);
+/* `vpn-controller --man`: the whole roff page on stdout; returns the exit status. */
+int ctl_man_main(void);
 
 /* ---- auth.c --------------------------------------------------------------- */
 
