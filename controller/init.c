@@ -9,6 +9,7 @@
  * Every file is mode 0600 from the first instant (umask 077, open mode
  * 0600), in a 0700 directory: the service user should run it (README).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -44,7 +45,8 @@ static const struct {
                          "(needs --tls-key)"},
         [IO_TLS_KEY] = {"tls-key", "FILE", "the private key of --tls-cert"},
         [IO_TLS_NAME] = {"tls-name", "NAME",
-                         "DNS name of the self-signed certificate (default: this host's name); "
+                         "DNS name or IP address of the self-signed certificate (default: this "
+                         "host's name); "
                          "localhost, 127.0.0.1 and ::1 are always added"},
         [IO_SSH_IDENTITY] = {"ssh-identity", "FILE",
                              "use this SSH private key instead of making an ed25519 pair"},
@@ -328,17 +330,24 @@ static int add_ext(X509 *cert, int nid, const char *value)
 	return ok;
 }
 
-/* A self-signed P-256 certificate for name, with the extensions `openssl req -x509` adds. */
+/*
+ * A self-signed P-256 certificate for name (a DNS name or an IP address),
+ * with the extensions `openssl req -x509` adds, so clients can pin it as
+ * their CA (vpnctl --cacert).
+ */
 static X509 *self_signed(EVP_PKEY *key, const char *name)
 {
 	char san[600];
+	struct in6_addr ip;
 	X509 *cert = X509_new();
 	X509_NAME *subj;
-	int ok;
+	int ok, is_ip;
 
 	if (!cert)
 		return NULL;
-	snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", name);
+	is_ip = inet_pton(AF_INET, name, &ip) == 1 || inet_pton(AF_INET6, name, &ip) == 1;
+	snprintf(san, sizeof(san), "%s:%s,DNS:localhost,IP:127.0.0.1,IP:::1", is_ip ? "IP" : "DNS",
+	         name);
 	subj = X509_get_subject_name(cert);
 	ok = X509_set_version(cert, X509_VERSION_3) &&
 	     ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert),
