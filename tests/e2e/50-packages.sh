@@ -121,7 +121,16 @@ unexpected=$(grep '^W:' "$T/lintian.log" | grep -v ': initial-upload-closes-no-b
 [[ -z $unexpected ]] || fail "lintian warnings not in docs/packaging.md: $unexpected"
 trace "lintian: no errors, only documented warnings"
 
-# ---- install into R -----------------------------------------------------------
+# cmake --install honours DESTDIR and the prefix, and the unit follows the prefix.
+DESTDIR=$T/destdir pp cmake --install "$PV_BUILD" --prefix /opt/pv >"$T/install.log" 2>&1 ||
+	fail "cmake --install: $(tail -5 "$T/install.log")"
+[[ -x $T/destdir/opt/pv/bin/vpnctl && -f $T/destdir/opt/pv/share/man/man1/vpn-controller.1.gz ]] ||
+	fail "cmake --install: no /opt/pv/bin/vpnctl or man page under DESTDIR"
+grep -qx 'ExecStart=/opt/pv/bin/vpn-controller -c /etc/privatevpn/controller.json' \
+	"$T/destdir/opt/pv/lib/systemd/system/vpn-controller.service" || fail "unit ignores the prefix"
+trace "cmake --install: DESTDIR and --prefix honoured, the unit names the prefix's binary"
+
+# ---- README step 1: install the packages (into R) ------------------------------
 mkdir -p "$R/etc" "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers"
 touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
 # Dependencies were checked with apt above; R holds only our two packages.
