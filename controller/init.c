@@ -55,7 +55,7 @@ static const struct {
 struct init {
 	char dir[PATH_MAX];
 	const char *opt[IO_N];
-	char *created[MAX_CREATED]; /* owned paths this run created, removed on failure */
+	char created[MAX_CREATED][PATH_MAX]; /* paths this run created, removed on failure */
 	size_t ncreated;
 	char err[600];
 };
@@ -173,9 +173,9 @@ static int check_absent(struct init *in, const char *const *names, size_t n)
 
 static int remember(struct init *in, const char *path)
 {
-	if (in->ncreated == MAX_CREATED || !(in->created[in->ncreated] = strdup(path)))
-		return PV_ENOMEM;
-	in->ncreated++;
+	if (in->ncreated == MAX_CREATED)
+		return PV_EINVAL;
+	snprintf(in->created[in->ncreated++], PATH_MAX, "%s", path);
 	return 0;
 }
 
@@ -183,6 +183,7 @@ static int remember(struct init *in, const char *path)
 static int create_file(struct init *in, const char *name, int *fd)
 {
 	char path[PATH_MAX];
+	int r;
 
 	if (in_dir(in, name, path, sizeof(path)) < 0)
 		return PV_EINVAL;
@@ -191,12 +192,11 @@ static int create_file(struct init *in, const char *name, int *fd)
 		ctl_errf(in->err, sizeof(in->err), "%s: cannot create: %s", path, strerror(errno));
 		return PV_EIO;
 	}
-	if (remember(in, path) < 0) {
+	if ((r = remember(in, path)) < 0) {
 		close(*fd);
 		unlink(path);
-		return PV_ENOMEM;
 	}
-	return 0;
+	return r;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -276,16 +276,16 @@ static int write_state_key(struct init *in)
  */
 static int make_ssh_key(struct init *in)
 {
-	char path[PATH_MAX], pub[PATH_MAX + 4];
+	char path[PATH_MAX], pub[PATH_MAX];
 	char *const argv[] = {"ssh-keygen", "-q", "-t", "ed25519",
 	                      "-N",         "",   "-C", "privatevpn-controller",
 	                      "-f",         path, NULL};
 	int status;
 	pid_t pid;
 
-	if (in_dir(in, "id_ed25519", path, sizeof(path)) < 0)
+	if (in_dir(in, "id_ed25519", path, sizeof(path)) < 0 ||
+	    in_dir(in, "id_ed25519.pub", pub, sizeof(pub)) < 0)
 		return PV_EINVAL;
-	snprintf(pub, sizeof(pub), "%s.pub", path);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -305,7 +305,7 @@ static int make_ssh_key(struct init *in)
 		if (errno != EINTR)
 			return PV_EIO;
 	if (remember(in, path) < 0 || remember(in, pub) < 0)
-		return PV_ENOMEM;
+		return PV_EINVAL;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		ctl_errf(in->err, sizeof(in->err),
 		         "ssh-keygen failed making %s (is openssh-client installed?)", path);
@@ -562,7 +562,5 @@ int ctl_init_main(int argc, char **argv)
 	} else {
 		print_next_steps(&in);
 	}
-	for (i = 0; i < in.ncreated; i++)
-		free(in.created[i]);
 	return r < 0 ? 1 : 0;
 }

@@ -224,11 +224,13 @@ CTL_LOG=$T/controller.log
 RESP=$CTL_T/resp
 mkdir -p "$CTL_T"
 cp "$PV_ETC/tls.pem" "$CTL_T/ca.pem" # vpnctl --cacert: the self-signed certificate
+# shellcheck disable=SC2034 # read by ctl-lib.sh (admin_key, ctl_wait_up, ctl_stop)
 CTL_ADMIN=$(cat "$PV_ETC/admin_token")
 # shellcheck disable=SC2086 # EXEC is split into words as systemd does
 set -- ${EXEC//\/etc\/privatevpn/$PV_ETC}
 ip netns exec "$FLEET_NS_CTL" setpriv --reuid="$PV_UID" --regid="$PV_GID" --clear-groups \
 	--no-new-privs "$R$1" "${@:2}" --db-path "$R/var/lib/privatevpn/state.db" >>"$CTL_LOG" 2>&1 &
+# shellcheck disable=SC2034 # read by ctl-lib.sh
 CTL_PID=$!
 on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 ctl_wait_up

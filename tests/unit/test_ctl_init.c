@@ -178,7 +178,8 @@ static void test_never_overwrites(const char *dir, const char *other)
 static void test_given(const char *made, const char *dir)
 {
 	struct ctl_config *cfg = ctl_config_new();
-	char *s1, *s2, *path = strdup(getenv("PATH"));
+	const char *env = getenv("PATH");
+	char *s1, *s2, *path = strdup(env ? env : "/usr/bin:/bin");
 
 	TEST_START(
 	        "--tls-cert without --tls-key, or a given file that does not exist: nothing written");
@@ -201,6 +202,7 @@ static void test_given(const char *made, const char *dir)
 	ASSERT_INT_EQ(mkdir(in(dir, "sub"), 0700), 0);
 	ASSERT_INT_EQ(setenv("PATH", "/nonexistent", 1), 0);
 	ASSERT_INT_EQ(init(in(dir, "sub"), NULL, NULL, NULL, NULL), 1);
+	ASSERT_TRUE(path != NULL);
 	ASSERT_INT_EQ(setenv("PATH", path, 1), 0);
 	free(path);
 	ASSERT_INT_EQ(count_files(in(dir, "sub")), 0);
