@@ -30,9 +30,8 @@
 
 #include "controller.h"
 
-#define CERT_DAYS     3650
-#define MAX_CREATED   10
-#define STATE_KEY_LEN 32
+#define CERT_DAYS   3650
+#define MAX_CREATED 10
 
 enum init_opt { IO_TLS_CERT, IO_TLS_KEY, IO_TLS_NAME, IO_SSH_IDENTITY, IO_N };
 
@@ -234,7 +233,10 @@ static int write_new(struct init *in, const char *name, const void *buf, size_t 
 	return r;
 }
 
-/* A line of 32 random bytes in base64: the API secret and the admin token. */
+/*
+ * A line of 32 random bytes in base64: the API secret, the admin token and
+ * the state key (the format `wg genpsk` prints, which pv_state_key_load reads).
+ */
 static int write_random_line(struct init *in, const char *name)
 {
 	uint8_t raw[PV_KEY_LEN];
@@ -251,21 +253,6 @@ static int write_random_line(struct init *in, const char *name)
 	r = write_new(in, name, line, PV_KEY_B64_LEN + 1);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(line, sizeof(line));
-	return r;
-}
-
-/* The state key: exactly 32 raw random bytes (the key of the sealed PSKs). */
-static int write_state_key(struct init *in)
-{
-	uint8_t key[STATE_KEY_LEN];
-	int r;
-
-	if (pv_psk_generate(key) < 0) {
-		ctl_errf(in->err, sizeof(in->err), "state_key: the random generator failed");
-		return PV_ECRYPTO;
-	}
-	r = write_new(in, "state_key", key, sizeof(key));
-	OPENSSL_cleanse(key, sizeof(key));
 	return r;
 }
 
@@ -427,7 +414,7 @@ out:
 static int write_config(struct init *in, const char *cert, const char *key, const char *ssh)
 {
 	static const char *const names[] = {"servers.json", "known_hosts", "secrets", "admin_token",
-	                                    "state_key"};
+	                                    "state.key"};
 	char p[5][PATH_MAX];
 	json_t *cfg;
 	char *text = NULL;
@@ -497,7 +484,7 @@ static int key_paths(struct init *in, char *cert, char *key, char *ssh)
 
 static int run_init(struct init *in)
 {
-	const char *targets[8] = {"controller.json", "secrets", "admin_token", "state_key"};
+	const char *targets[8] = {"controller.json", "secrets", "admin_token", "state.key"};
 	char cert[PATH_MAX], key[PATH_MAX], ssh[PATH_MAX];
 	size_t n = 4;
 	int r;
@@ -513,7 +500,8 @@ static int run_init(struct init *in)
 	if ((r = key_paths(in, cert, key, ssh)) < 0 || (r = check_absent(in, targets, n)) < 0)
 		return r;
 	if ((r = write_random_line(in, "secrets")) < 0 ||
-	    (r = write_random_line(in, "admin_token")) < 0 || (r = write_state_key(in)) < 0)
+	    (r = write_random_line(in, "admin_token")) < 0 ||
+	    (r = write_random_line(in, "state.key")) < 0)
 		return r;
 	if (!in->opt[IO_TLS_CERT] && (r = make_tls(in)) < 0)
 		return r;

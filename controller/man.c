@@ -35,15 +35,17 @@ static void man_options(FILE *f)
 static void man_init(FILE *f)
 {
 	pv_man_section(f, "FIRST-RUN SETUP");
-	pv_man_text(f, "vpn-controller --init DIR writes, into DIR (made 0700 if missing): "
-	               "controller.json, which names everything below; secrets (a fresh API "
-	               "secret), admin_token and state_key (32 random bytes, the key of the sealed "
-	               "PSKs); an ed25519 SSH key pair id_ed25519 and id_ed25519.pub (made by "
-	               "ssh-keygen); and a self-signed TLS certificate tls.pem with its P-256 key "
-	               "tls.key. Every file is mode 0600 from its creation. It refuses to "
-	               "overwrite anything: if one of these files exists, nothing is written. The "
-	               "fleet (servers.json) and the servers' host keys (known_hosts) are the "
-	               "operator's to fill. Run it as the user the service runs as:");
+	pv_man_text(
+	        f,
+	        "vpn-controller --init DIR writes, into DIR (made 0700 if missing): "
+	        "controller.json, which names everything below; secrets (a fresh API "
+	        "secret), admin_token and state.key (the key of the sealed PSKs), each 32 "
+	        "random bytes in base64; an ed25519 SSH key pair id_ed25519 and id_ed25519.pub (made by "
+	        "ssh-keygen); and a self-signed TLS certificate tls.pem with its P-256 key "
+	        "tls.key. Every file is mode 0600 from its creation. It refuses to "
+	        "overwrite anything: if one of these files exists, nothing is written. The "
+	        "fleet (servers.json) and the servers' host keys (known_hosts) are the "
+	        "operator's to fill. Run it as the user the service runs as:");
 	pv_man_verbatim(f, "runuser -u privatevpn -- vpn-controller --init /etc/privatevpn");
 	pv_man_text(f, "Flags of --init:");
 	ctl_init_man(f);

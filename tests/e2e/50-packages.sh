@@ -170,13 +170,13 @@ SRV=${SERVER_IDS%% *}
 as_privatevpn "$CTL_BIN" --init "$PV_ETC" --tls-name "$FLEET_CTL_ADDR" >"$T/init.out" 2>&1 ||
 	fail "--init: $(cat "$T/init.out")"
 [[ $(cd "$PV_ETC" && echo *) == \
-	"admin_token controller.json id_ed25519 id_ed25519.pub secrets state_key tls.key tls.pem" ]] ||
+	"admin_token controller.json id_ed25519 id_ed25519.pub secrets state.key tls.key tls.pem" ]] ||
 	fail "--init wrote: $(ls "$PV_ETC")"
 for f in "$PV_ETC"/*; do
 	[[ $(stat -c '%a %u' "$f") == "600 $PV_UID" ]] || fail "$f is $(stat -c '%a %u' "$f")"
 done
-[[ $(stat -c %s "$PV_ETC/state_key") == 32 ]] || fail "state_key is not 32 bytes"
-jq -e --arg d "$PV_ETC" '.secrets_file == "\($d)/secrets" and .state_key_file == "\($d)/state_key"
+[[ $(base64 -d "$PV_ETC/state.key" | wc -c) == 32 ]] || fail "state.key is not 32 bytes in base64"
+jq -e --arg d "$PV_ETC" '.secrets_file == "\($d)/secrets" and .state_key_file == "\($d)/state.key"
 	and .ssh_identity == "\($d)/id_ed25519" and .db_path == "/var/lib/privatevpn/state.db"' \
 	"$PV_ETC/controller.json" >/dev/null || fail "controller.json: $(cat "$PV_ETC/controller.json")"
 sums=$(sha256sum "$PV_ETC"/*)

@@ -61,14 +61,6 @@ static int mode_of(const char *path)
 	return (int)(st.st_mode & 07777);
 }
 
-static long size_of(const char *path)
-{
-	struct stat st;
-
-	ASSERT_INT_EQ(stat(path, &st), 0);
-	return (long)st.st_size;
-}
-
 static char *slurp(const char *path)
 {
 	char *buf;
@@ -80,11 +72,12 @@ static char *slurp(const char *path)
 static void test_fresh(const char *dir)
 {
 	static const char *const files[] = {"controller.json", "secrets",       "admin_token",
-	                                    "state_key",       "tls.pem",       "tls.key",
+	                                    "state.key",       "tls.pem",       "tls.key",
 	                                    "id_ed25519",      "id_ed25519.pub"};
 	struct ctl_config *cfg = ctl_config_new();
 	struct ctl_secrets sec = {0};
 	char *token = NULL, *key;
+	uint8_t raw[PV_KEY_LEN];
 	FILE *f;
 	X509 *cert;
 	EVP_PKEY *pkey;
@@ -102,7 +95,7 @@ static void test_fresh(const char *dir)
 	ASSERT_INT_EQ(ctl_config_load(cfg, in(dir, "controller.json"), err, sizeof(err)), 0);
 	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
 	ASSERT_STR_EQ(cfg->secrets_file, in(dir, "secrets"));
-	ASSERT_STR_EQ(cfg->state_key_file, in(dir, "state_key"));
+	ASSERT_STR_EQ(cfg->state_key_file, in(dir, "state.key"));
 	ASSERT_STR_EQ(cfg->tls_key, in(dir, "tls.key"));
 	ASSERT_STR_EQ(cfg->fleet_path, in(dir, "servers.json"));
 	ASSERT_STR_EQ(cfg->db_path, CTL_STATE_DIR "/state.db");
@@ -117,7 +110,7 @@ static void test_fresh(const char *dir)
 	ctl_secrets_clear(&sec);
 	ASSERT_INT_EQ(ctl_admin_token_load(&token, in(dir, "admin_token"), err, sizeof(err)), 0);
 	free(token);
-	ASSERT_INT_EQ((int)size_of(in(dir, "state_key")), 32);
+	ASSERT_INT_EQ(pv_state_key_load(raw, in(dir, "state.key"), err, sizeof(err)), 0);
 	TEST_DONE();
 
 	TEST_START(
@@ -160,18 +153,18 @@ static void test_never_overwrites(const char *dir, const char *other)
 	free(after);
 	TEST_DONE();
 
-	TEST_START("one existing target (state_key) and nothing at all is written");
+	TEST_START("one existing target (state.key) and nothing at all is written");
 	ASSERT_INT_EQ(mkdir(other, 0700), 0);
-	f = fopen(in(other, "state_key"), "w");
+	f = fopen(in(other, "state.key"), "w");
 	ASSERT_TRUE(f != NULL);
 	fputs("mine", f);
 	fclose(f);
 	ASSERT_INT_EQ(init(other, NULL, NULL, NULL, NULL), 1);
 	ASSERT_INT_EQ(count_files(other), 1);
-	before = slurp(in(other, "state_key"));
+	before = slurp(in(other, "state.key"));
 	ASSERT_STR_EQ(before, "mine");
 	free(before);
-	ASSERT_INT_EQ(unlink(in(other, "state_key")), 0);
+	ASSERT_INT_EQ(unlink(in(other, "state.key")), 0);
 	TEST_DONE();
 }
 
