@@ -204,6 +204,8 @@ uint64_t pv_now_us(void);
  * readable by group or others, like OpenSSH's sshkey_perm_ok().
  */
 int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secret);
+/* write(2) all len bytes, retrying short writes and EINTR; 0 or PV_EIO (errno kept). */
+int pv_write_all(int fd, const void *buf, size_t len);
 
 /* ---- man pages (man.c) ---------------------------------------------------- */
 

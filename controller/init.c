@@ -198,23 +198,6 @@ static int create_file(struct init *in, const char *name, int *fd)
 	return r;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return PV_EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write a whole new file DIR/name; fsync'd, so a crash leaves no half key. */
 static int write_new(struct init *in, const char *name, const void *buf, size_t len)
 {
@@ -222,7 +205,7 @@ static int write_new(struct init *in, const char *name, const void *buf, size_t 
 
 	if ((r = create_file(in, name, &fd)) < 0)
 		return r;
-	r = write_all(fd, buf, len);
+	r = pv_write_all(fd, buf, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = PV_EIO;
 	if (close(fd) < 0 && r == 0)
