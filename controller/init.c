@@ -45,8 +45,7 @@ static const struct {
         [IO_TLS_KEY] = {"tls-key", "FILE", "the private key of --tls-cert"},
         [IO_TLS_NAME] = {"tls-name", "NAME",
                          "DNS name or IP address of the self-signed certificate (default: this "
-                         "host's name); "
-                         "localhost, 127.0.0.1 and ::1 are always added"},
+                         "host's name); localhost, 127.0.0.1 and ::1 are always added"},
         [IO_SSH_IDENTITY] = {"ssh-identity", "FILE",
                              "use this SSH private key instead of making an ed25519 pair"},
 };
