@@ -209,21 +209,6 @@ out:
 	return r;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return PV_EIO;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
@@ -238,7 +223,7 @@ int vpnctl_write_secret_file(const char *dir, const char *name, const char *data
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto out;
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
+	if (pv_write_all(fd, data, len) < 0 || fsync(fd) < 0)
 		goto out_unlink;
 	r = close(fd) < 0 ? PV_EIO : 0;
 	fd = -1;

@@ -75,6 +75,41 @@ static void print_usage(FILE *f)
 	        "(root, wg-quick, files). See docs/vpnctl.md.\n");
 }
 
+/* `vpnctl --man`: the vpnctl(1) page in roff, from the same tables as --help. */
+static void print_man(FILE *f)
+{
+	size_t i, j;
+
+	pv_man_begin(f, "vpnctl", "privatevpn's client: log in, pick a server, connect");
+	pv_man_section(f, "SYNOPSIS");
+	pv_man_verbatim(f, "vpnctl COMMAND [OPTIONS] [ARGS]\nvpnctl --help | --version | --man");
+	pv_man_section(f, "COMMANDS");
+	for (i = 0; i < ARRAY_LEN(commands); i++) {
+		char text[400];
+		int n = snprintf(text, sizeof(text), "%s.%s", commands[i].summary,
+		                 commands[i].opts ? " Options:" : "");
+
+		for (j = 0; j < ARRAY_LEN(options) && n > 0 && (size_t)n < sizeof(text); j++)
+			if (commands[i].opts & options[j].id)
+				n += snprintf(text + n, sizeof(text) - (size_t)n, " --%s",
+				              options[j].name);
+		pv_man_item(f, commands[i].name,
+		            commands[i].pos_doc[0] ? commands[i].pos_doc : NULL, text);
+	}
+	pv_man_section(f, "OPTIONS");
+	for (j = 0; j < ARRAY_LEN(options); j++) {
+		char tag[32];
+
+		snprintf(tag, sizeof(tag), "--%s", options[j].name);
+		pv_man_item(f, tag, options[j].arg, options[j].help);
+	}
+	pv_man_section(f, "EXIT STATUS");
+	pv_man_text(f, "0 ok, 1 usage, 2 auth, 3 not in tier or full, 4 controller or servers "
+	               "unreachable, 5 local (root, wg-quick, files).");
+	pv_man_section(f, "SEE ALSO");
+	pv_man_text(f, "vpn-controller(1), wg-quick(8); docs/vpnctl.md in the source.");
+}
+
 static int parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
@@ -221,6 +256,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		print_usage(stdout);
+		return VX_OK;
+	}
+	if (strcmp(argv[1], "--man") == 0) {
+		print_man(stdout);
 		return VX_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Clocks and small-file reading, with the permission check secrets need. */
+/* Clocks and small-file reading (with the permission check secrets need) and writing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -92,4 +92,21 @@ int pv_line_next(const char *text, size_t len, size_t *pos, char *line, size_t c
 	line[n] = '\0';
 	*pos += n + (nl ? 1 : 0);
 	return 1;
+}
+
+int pv_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return PV_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

@@ -144,7 +144,8 @@ static int provision_user_changed(struct provision *pv)
 
 	if (r == 0 && u.active && u.tier == rq->tier && pv_tier_allows(u.tier, pv->srv->tier))
 		return 0;
-	if (!pv->reused && db_peer_get(db, pv->peer.id, &now) == 0 && now.state == DB_PEER_PENDING) {
+	if (!pv->reused && db_peer_get(db, pv->peer.id, &now) == 0 &&
+	    now.state == DB_PEER_PENDING) {
 		remove_stray(rq->ctl, &pv->peer);
 		if (db_peer_delete(db, pv->peer.id) < 0)
 			ctl_log("provision: deleting %s: %s", pv->peer.name, db_errmsg(db));
@@ -203,7 +204,8 @@ static void provision_finish(struct provision *pv)
 	drop_removed_olds(pv, replaced);
 	if (r == PV_ENOTFOUND) {
 		/* A revoke took the row over while the push was out; it removes the peer. */
-		ctl_reply_error(rq, PV_EEXIST, "peer on %s was revoked while it was being provisioned",
+		ctl_reply_error(rq, PV_EEXIST,
+		                "peer on %s was revoked while it was being provisioned",
 		                pv->srv->id);
 		goto out;
 	}

@@ -204,20 +204,45 @@ int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, 
 	return set_long(cfg, f, v, "flag", err, errlen);
 }
 
+/* The flag spelling of a field: "db_path" -> "--db-path". */
+static void flag_name(char *out, size_t outlen, const struct field *f)
+{
+	size_t j;
+
+	snprintf(out, outlen, "--%s", f->name);
+	for (j = 2; out[j]; j++)
+		if (out[j] == '_')
+			out[j] = '-';
+}
+
 void ctl_config_usage(void)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		char flag[40];
-		size_t j;
+		char flag[42];
 
-		snprintf(flag, sizeof(flag), "%s", fields[i].name);
-		for (j = 0; flag[j]; j++)
-			if (flag[j] == '_')
-				flag[j] = '-';
-		fprintf(stderr, "  --%-20s %s %s\n", flag, fields[i].type == F_STR ? "STR" : "N  ",
+		flag_name(flag, sizeof(flag), &fields[i]);
+		fprintf(stderr, "  %-22s %s %s\n", flag, fields[i].type == F_STR ? "STR" : "N  ",
 		        fields[i].help);
+	}
+}
+
+void ctl_config_man(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		char flag[42], help[160];
+
+		flag_name(flag, sizeof(flag), &fields[i]);
+		if (fields[i].type == F_STR)
+			snprintf(help, sizeof(help), "%s; config field \"%s\"", fields[i].help,
+			         fields[i].name);
+		else
+			snprintf(help, sizeof(help), "%s, %ld..%ld; config field \"%s\"",
+			         fields[i].help, fields[i].min, fields[i].max, fields[i].name);
+		pv_man_item(f, flag, fields[i].type == F_STR ? "STR" : "N", help);
 	}
 }
 

@@ -31,7 +31,6 @@ struct agentless;
 struct agentless_edit;
 struct agentless_dump;
 
-
 /* Controller-local error codes, next to pv.h's PV_E* in errors.c's table. */
 enum ctl_err {
 	CTL_EMETHOD = -100,   /* known path, wrong method */
@@ -80,6 +79,29 @@ void ctl_config_usage(void);
  * Port 0 is accepted (the kernel picks one); anything else is PV_EINVAL.
  */
 int ctl_listen_parse(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+/* ---- init.c and man.c: first-run setup and the man page ------------------- */
+
+/* Where the packaged service keeps its state (systemd StateDirectory=privatevpn). */
+#define CTL_STATE_DIR "/var/lib/privatevpn"
+#define CTL_SYNOPSIS  "vpn-controller [-c CONFIG.json] [--FIELD VALUE]..."
+#define CTL_SYNOPSIS_INIT                                                                          \
+	"vpn-controller --init DIR [--tls-cert FILE --tls-key FILE] [--tls-name NAME] "            \
+	"[--ssh-identity FILE]"
+
+/*
+ * `vpn-controller --init DIR ...` (argv[0] is "--init"): write a config and
+ * fresh secrets, keys and a certificate into DIR, never overwriting.
+ * Prints what it made and the next steps; returns the exit status.
+ */
+int ctl_init_main(int argc, char **argv);
+/* The --init flags, for --init --help and for the man page. */
+void ctl_init_usage(FILE *f);
+void ctl_init_man(FILE *f);
+/* The config fields as man page items (config.c's table). */
+void ctl_config_man(FILE *f);
+/* `vpn-controller --man`: the whole roff page on stdout; returns the exit status. */
+int ctl_man_main(void);
 
 /* ---- auth.c --------------------------------------------------------------- */
 

@@ -18,8 +18,10 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vpn-controller [-c CONFIG.json] [--FIELD VALUE]...\n"
-	                "Every config field can be given (or overridden) as a flag:\n");
+	fprintf(stderr,
+	        "usage: %s\n       %s\n       vpn-controller --man\n"
+	        "Every config field can be given (or overridden) as a flag:\n",
+	        CTL_SYNOPSIS, CTL_SYNOPSIS_INIT);
 	ctl_config_usage();
 }
 
@@ -149,6 +151,10 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	int r = 1;
 
+	if (argc > 1 && strcmp(argv[1], "--init") == 0)
+		return ctl_init_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "--man") == 0)
+		return ctl_man_main();
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage();
 		return 0;

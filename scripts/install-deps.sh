@@ -9,7 +9,8 @@ libssh2-1-dev libevent-dev libjansson-dev libssl-dev libsqlite3-dev libcurl4-ope
 wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables iputils-ping ufw iptables
 util-linux procps curl jq openssl strace sqlite3
 wrk hyperfine valgrind clang libclang-rt-14-dev
-shellcheck cppcheck clang-format clang-tidy"
+shellcheck cppcheck clang-format clang-tidy
+dpkg-dev lintian systemd"
 
 missing=""
 for p in $PKGS; do

@@ -66,6 +66,11 @@ EOF
 	CTL_PID=$!
 	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 	CTL_ON_EXIT=1
+	ctl_wait_up
+}
+
+# Waits until the controller (CTL_PID) answers /api/health over HTTPS.
+ctl_wait_up() {
 	local deadline=$((SECONDS + 60))
 	until [[ $(api GET /api/health 2>/dev/null) == 200 ]]; do
 		kill -0 "$CTL_PID" 2>/dev/null || fail "controller exited: $(tail -20 "$CTL_LOG")"
