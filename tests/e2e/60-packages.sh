@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# e2e 50: the Debian packages, installed and deployed the README's way.
+# e2e 60: the Debian packages, installed and deployed the README's way.
 #
 #   cpack ──► privatevpn-controller_*.deb  privatevpn-client_*.deb
 #               │ dpkg-deb -c: exactly the expected files and modes
