@@ -32,12 +32,14 @@ enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
  * One peer edit.  name follows wireguard-install.sh's rule
  * ([A-Za-z0-9_-]{1,15}); host is the host number N of 10.7.0.N and
  * fddd:2c4:2c4:2c4::N (2..254).  For REMOVE only name and pubkey matter.
- * The pool copies the edit and cleanses its PSK copy when done.
+ * The public key travels in the form the DB and wg keep it (base64); the
+ * PSK as the 32 bytes it was made as.  The pool copies the edit and
+ * cleanses its PSK copy when done.
  */
 struct agentless_edit {
 	enum agentless_op op;
-	char name[16];
-	uint8_t pubkey[PV_KEY_LEN];
+	char name[PV_PEER_NAME_MAX + 1];
+	char pubkey[PV_KEY_B64_LEN + 1]; /* canonical base64 */
 	uint8_t psk[PV_KEY_LEN];
 	unsigned host;
 };

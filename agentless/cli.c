@@ -211,13 +211,14 @@ static int make_edit(struct agentless_edit *e, enum agentless_op op, const char 
 		return -1;
 	}
 	snprintf(e->name, sizeof(e->name), "%s", name);
-	if (!pubkey || pv_key_from_base64(e->pubkey, pubkey) < 0) {
+	if (!pubkey || !pv_key_is_valid_base64(pubkey)) {
 		fprintf(stderr,
 		        "agentless-cli: %s: public key: not a canonical 44-character "
 		        "WireGuard key\n",
 		        name);
 		return -1;
 	}
+	memcpy(e->pubkey, pubkey, sizeof(e->pubkey));
 	if (op == AGENTLESS_REMOVE)
 		return 0;
 	if (host < 2 || host > 254) {

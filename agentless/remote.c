@@ -65,6 +65,11 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
 		         "edit: field \"name\": not a peer name ([A-Za-z0-9_-]{1,15})");
 		return PV_EINVAL;
 	}
+	if (!memchr(e->pubkey, '\0', sizeof(e->pubkey)) || !pv_key_is_valid_base64(e->pubkey)) {
+		snprintf(err, errlen, "edit %s: field \"pubkey\": not a canonical WireGuard key",
+		         e->name);
+		return PV_EINVAL;
+	}
 	if (e->op == AGENTLESS_ADD && (e->host < 2 || e->host > 254)) {
 		snprintf(err, errlen, "edit %s: field \"host\": %u is outside 2..254", e->name,
 		         e->host);
@@ -105,13 +110,12 @@ static int encode_end(struct al_buf *in)
 static int encode_edit(struct al_buf *in, const struct pv_server *srv,
                        const struct agentless_edit *e)
 {
-	char key[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
-	const char *del[] = {"del ", e->name, " ", key};
-	const char *add[] = {"add ", e->name, " ", key, " ", v4, " ", v6};
+	char psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
+	const char *del[] = {"del ", e->name, " ", e->pubkey};
+	const char *add[] = {"add ", e->name, " ", e->pubkey, " ", v4, " ", v6};
 	const char *psk_line[] = {"psk ", psk};
 	int r;
 
-	pv_key_to_base64(key, e->pubkey);
 	if (e->op == AGENTLESS_REMOVE)
 		return al_buf_line(in, del, 4);
 	r = al_peer_addrs(srv, e->host, v4, v6);

@@ -35,7 +35,8 @@ struct provision {
 	int generated; /* the controller made the key pair (seed mode) */
 	int reused;    /* the key already had this user's ACTIVE peer: pushed again as it is */
 	int moves;     /* addresses refused by the server (taken by a foreign peer) so far */
-	uint8_t priv[PV_KEY_LEN], pub[PV_KEY_LEN], psk[PV_KEY_LEN];
+	uint8_t priv[PV_KEY_LEN], psk[PV_KEY_LEN];
+	char pub[PV_KEY_B64_LEN + 1]; /* the peer's key, as the DB and the servers keep it */
 	char server_pub[PV_KEY_B64_LEN + 1];
 };
 
@@ -308,13 +309,15 @@ static int provision_move(struct provision *pv)
 /* Keys: the client's public key, or a fresh pair (seed mode); and a PSK. */
 static int provision_keys(struct provision *pv, const struct ctl_args *a)
 {
-	int r;
+	uint8_t pub[PV_KEY_LEN];
+	int r = 0;
 
-	if (a->set & CTL_ARG_PUBKEY)
-		r = pv_key_from_base64(pv->pub, a->public_key);
-	else {
+	if (a->set & CTL_ARG_PUBKEY) {
+		memcpy(pv->pub, a->public_key, sizeof(pv->pub)); /* checked by the body parser */
+	} else {
 		pv->generated = 1;
-		r = pv_keypair_generate(pv->priv, pv->pub);
+		r = pv_keypair_generate(pv->priv, pub);
+		pv_key_to_base64(pv->pub, pub);
 	}
 	return r < 0 ? r : pv_psk_generate(pv->psk);
 }
@@ -402,7 +405,6 @@ static int provision_prepare(struct provision *pv)
 	struct ctl *ctl = rq->ctl;
 	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_ACTIVE};
 	struct db_server_status st;
-	char pub[PV_KEY_B64_LEN + 1];
 	int r;
 
 	if (!pv_tier_allows(rq->tier, pv->srv->tier)) {
@@ -424,8 +426,7 @@ static int provision_prepare(struct provision *pv)
 		ctl_reply_error(rq, r, "key generation failed");
 		return r;
 	}
-	pv_key_to_base64(pub, pv->pub);
-	if ((r = provision_same_key(pv, pub)) != 0)
+	if ((r = provision_same_key(pv, pv->pub)) != 0)
 		return r; /* 1: it took the request over */
 	if ((r = provision_in_flight(pv)) != 0)
 		return r;
@@ -436,7 +437,8 @@ static int provision_prepare(struct provision *pv)
 		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
 		return PV_ENOMEM;
 	}
-	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pub, pv->psk, &pv->peer);
+	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pv->pub, pv->psk,
+	                    &pv->peer);
 	if (r == PV_EFULL) {
 		ctl_reply_error(rq, r, "server %s is full (%d clients)", pv->srv->id,
 		                DB_HOST_MAX - DB_HOST_MIN + 1);

@@ -124,14 +124,12 @@ int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done,
                     size_t index)
 {
 	struct agentless_edit e;
-	int r;
 
 	memset(&e, 0, sizeof(e));
 	e.op = AGENTLESS_REMOVE;
 	e.host = p->host;
 	snprintf(e.name, sizeof(e.name), "%s", p->name);
-	if ((r = pv_key_from_base64(e.pubkey, p->pubkey)) < 0)
-		return r;
+	memcpy(e.pubkey, p->pubkey, sizeof(e.pubkey));
 	return ctl_push(ctl, p->server_id, &e, done, arg, index);
 }
 

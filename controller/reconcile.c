@@ -114,8 +114,7 @@ static int queue_remove(struct reconcile *rc, const char *name, const char *key,
 	struct agentless_edit e = {.op = AGENTLESS_REMOVE};
 
 	snprintf(e.name, sizeof(e.name), "%s", name);
-	if (pv_key_from_base64(e.pubkey, key) < 0)
-		return PV_EINVAL;
+	snprintf(e.pubkey, sizeof(e.pubkey), "%s", key);
 	return queue(rc, &e, why);
 }
 
@@ -176,7 +175,8 @@ static void plan_restore(struct reconcile *rc, struct db_peer *p, const struct a
 	    queue_remove(rc, p->name, b->pubkey[0] ? b->pubkey : p->pubkey, REPAIR_UNBLOCK) < 0)
 		rc->failed++;
 	snprintf(e.name, sizeof(e.name), "%s", p->name);
-	if (pv_key_from_base64(e.pubkey, p->pubkey) < 0 || queue(rc, &e, REPAIR_RESTORE) < 0)
+	memcpy(e.pubkey, p->pubkey, sizeof(e.pubkey));
+	if (queue(rc, &e, REPAIR_RESTORE) < 0)
 		rc->failed++;
 	OPENSSL_cleanse(e.psk, sizeof(e.psk));
 }
