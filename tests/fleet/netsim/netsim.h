@@ -137,7 +137,7 @@ struct netsim_port_stats {
 	uint64_t tx_frames, tx_bytes;  /* frames the switch delivered to the port */
 	uint64_t drop_filter;          /* not to a fleet address, or no such port */
 	uint64_t drop_loss, drop_full; /* link loss, queue cap (counted at the source) */
-	uint64_t drop_write;           /* the TAP refused a delivery */
+	uint64_t drop_write;           /* the TAP refused it (eth0 not up yet, say) */
 };
 
 struct netsim_port {
