@@ -187,6 +187,27 @@ static void test_only_fleet_addresses_are_carried(void)
 	TEST_DONE();
 }
 
+static void test_address_resolution_is_not_delayed(void)
+{
+	unsigned char f[128];
+	struct rig r;
+
+	TEST_START("an ARP request crosses at once (it would only reach the next router), "
+	           "but never ahead of its pair's earlier frames");
+	rig_up(&r);
+	netsim_switch_input(&r.sw, 0, f, arp_for(f, "203.0.113.11"), 1000);
+	netsim_switch_deliver(&r.sw, 1000);
+	ASSERT_INT_EQ(received(&r, 1), 1);
+	netsim_switch_input(&r.sw, 0, f, ipv4_to(f, "203.0.113.11"), 2000);
+	netsim_switch_input(&r.sw, 0, f, arp_for(f, "203.0.113.11"), 2000);
+	netsim_switch_deliver(&r.sw, 2001);
+	ASSERT_INT_EQ(received(&r, 1), 0);
+	netsim_switch_deliver(&r.sw, UINT64_MAX - 1);
+	ASSERT_INT_EQ(received(&r, 1), 2);
+	rig_down(&r);
+	TEST_DONE();
+}
+
 static void test_lossy_link_counts_its_drops(void)
 {
 	unsigned char f[128];
@@ -210,6 +231,7 @@ int main(void)
 	load_geo();
 	test_delays_match_the_issue();
 	test_only_fleet_addresses_are_carried();
+	test_address_resolution_is_not_delayed();
 	test_lossy_link_counts_its_drops();
 	netsim_geo_free(geo);
 	TEST_SUMMARY();

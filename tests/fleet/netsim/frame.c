@@ -2,7 +2,7 @@
 /*
  * Where an Ethernet frame is going, read from its headers: the IPv4
  * destination, the ARP target, or an IPv6 link-scope destination (neighbour
- * discovery between link-local addresses).  main.c carries a frame only to
+ * discovery between link-local addresses).  switch.c carries a frame only to
  * the port that owns that address, so nothing addressed outside the fleet is
  * ever carried, whatever MAC address it bears.
  */
@@ -10,13 +10,16 @@
 
 #include "netsim.h"
 
-#define ETH_HLEN_    14
-#define ETHERTYPE_V4 0x0800
-#define ETHERTYPE_AR 0x0806
-#define ETHERTYPE_V6 0x86dd
-#define ARP_LEN      28
-#define IPV4_MINLEN  20
-#define IPV6_HLEN    40
+#define ETH_HLEN_       14
+#define ETHERTYPE_V4    0x0800
+#define ETHERTYPE_AR    0x0806
+#define ETHERTYPE_V6    0x86dd
+#define ARP_LEN         28
+#define IPV4_MINLEN     20
+#define IPV6_HLEN       40
+#define IPPROTO_ICMPV6_ 58
+#define ND_FIRST        133 /* router solicitation */
+#define ND_LAST         137 /* redirect */
 
 static uint16_t be16(const unsigned char *p)
 {
@@ -30,6 +33,7 @@ static void parse_arp(const unsigned char *a, size_t len, struct netsim_dest *d)
 		return;
 	memcpy(&d->ip4, a + 24, 4);
 	d->kind = NETSIM_K_ARP;
+	d->resolve = 1;
 }
 
 static void parse_v4(const unsigned char *ip, size_t len, struct netsim_dest *d)
@@ -53,6 +57,10 @@ static void parse_v6(const unsigned char *ip, size_t len, struct netsim_dest *d)
 		d->kind = NETSIM_K_V6_LINK;
 		d->flood = 1;
 	}
+	/* ICMPv6 router/neighbour solicitation, advertisement and redirect. */
+	if (d->kind == NETSIM_K_V6_LINK && len > IPV6_HLEN && ip[6] == IPPROTO_ICMPV6_ &&
+	    ip[IPV6_HLEN] >= ND_FIRST && ip[IPV6_HLEN] <= ND_LAST)
+		d->resolve = 1;
 }
 
 void netsim_frame_parse(const unsigned char *f, size_t len, struct netsim_dest *d)

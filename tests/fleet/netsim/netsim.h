@@ -121,6 +121,7 @@ struct netsim_dest {
 	enum netsim_kind kind;
 	uint32_t ip4; /* destination (IPv4) or target (ARP), network order */
 	int flood;    /* link-scope IPv6 multicast: every other port */
+	int resolve;  /* address resolution (ARP, ND): crosses without delay */
 	unsigned char dmac[6];
 	unsigned char smac[6];
 };

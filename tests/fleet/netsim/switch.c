@@ -5,7 +5,11 @@
  * IPv6 (neighbour discovery) to the port that owns its destination MAC, or to
  * every other port for link-scope multicast.  Anything else, including any
  * IPv4 address that no port of the fleet holds, is dropped and counted on the
- * port it came from.  Each copy waits in the queue for the pair's delay.
+ * port it came from.  Each copy waits in the queue for the pair's delay,
+ * except address resolution (ARP, neighbour discovery): on a real path it
+ * only reaches the next router, so it must not cost a WAN round trip here
+ * (a first probe would otherwise measure two).  It still queues behind the
+ * pair's earlier frames, so order per pair holds.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,12 +31,14 @@ static void pair_link(const struct netsim_switch *sw, const struct netsim_port *
 }
 
 static void enqueue(struct netsim_switch *sw, uint16_t src, uint16_t dst, const unsigned char *f,
-                    size_t len, uint64_t now_us)
+                    size_t len, int resolve, uint64_t now_us)
 {
 	struct netsim_port *s = &sw->ports->p[src];
 	struct netsim_link l;
 
 	pair_link(sw, s, &sw->ports->p[dst], &l);
+	if (resolve)
+		l.delay_us = l.jitter_us = 0;
 	switch (netsim_queue_push(sw->queue, &sw->rng, now_us, src, dst, &l, f, len, NULL)) {
 	case NETSIM_QUEUED:
 		break;
@@ -70,7 +76,7 @@ void netsim_switch_input(struct netsim_switch *sw, uint16_t src, const unsigned 
 		if (d.flood) {
 			for (i = 0; i < ps->n; i++)
 				if (i != src && ps->p[i].fd >= 0)
-					enqueue(sw, src, i, f, len, now_us);
+					enqueue(sw, src, i, f, len, d.resolve, now_us);
 			return;
 		}
 		dst = netsim_ports_by_mac(ps, d.dmac);
@@ -82,7 +88,7 @@ void netsim_switch_input(struct netsim_switch *sw, uint16_t src, const unsigned 
 		s->st.drop_filter++;
 		return;
 	}
-	enqueue(sw, src, (uint16_t)dst, f, len, now_us);
+	enqueue(sw, src, (uint16_t)dst, f, len, d.resolve, now_us);
 }
 
 void netsim_switch_deliver(struct netsim_switch *sw, uint64_t now_us)
