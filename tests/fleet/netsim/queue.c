@@ -32,7 +32,7 @@ struct netsim_queue *netsim_queue_new(uint16_t max_ports, uint32_t per_pair, uin
 
 	if (!q)
 		return NULL;
-	q->heap = calloc(total, sizeof(*q->heap));
+	q->heap = calloc(total, sizeof(struct netsim_frame *));
 	q->pairs = calloc((size_t)max_ports * max_ports, sizeof(*q->pairs));
 	if (!q->heap || !q->pairs) {
 		netsim_queue_free(q);
