@@ -346,15 +346,6 @@ out:
 	return r;
 }
 
-/* The fleet file's id rule: [a-z0-9-], shorter than the id buffer. */
-static int server_id_is_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	return n > 0 && n < sizeof(((struct vpnctl_tunnel *)NULL)->server_id) &&
-	       strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 int cmd_connect(const struct vpnctl_args *args)
 {
 	struct connect_ctx x = {.args = args};
@@ -368,7 +359,7 @@ int cmd_connect(const struct vpnctl_args *args)
 	         args->device    ? args->device
 	         : x.conf.device ? x.conf.device
 	                         : "default");
-	if (args->npos == 1 && !server_id_is_valid(args->pos[0])) {
+	if (args->npos == 1 && !pv_server_id_is_valid(args->pos[0])) {
 		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
 		           args->pos[0]);
 		r = VX_USAGE;
