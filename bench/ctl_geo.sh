@@ -6,10 +6,11 @@
 #    session + `wg show dump`), counted from the controller's start;
 # 2. one provision per server, one at a time (HTTPS client in the
 #    controller's namespace, so the client adds no distance);
-# 3. a storm of 200 provisions, 32 at a time, round robin over every server
+# 3. one reconcile pass per server, one at a time, on demand
+#    (POST /api/admin/servers/ID/reconcile: read the server, repair nothing);
+# 4. a storm of 200 provisions, 32 at a time, round robin over every server
 #    (bench_ctl_provision).
-# The controller sits in PV_CTL_LOC (default Frankfurt).  There is no
-# separate reconcile pass: the health pass is the reconcile (controller/health.c).
+# The controller sits in PV_CTL_LOC (default Frankfurt).
 # Prints figures; asserts nothing about timing.  Run as root:
 #   PV_BUILD=build bench/ctl_geo.sh          (PV_FLEET_N=N for fewer servers)
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
@@ -26,9 +27,20 @@ mkdir -p "$out"
 # ms between two of the controller log's ISO timestamps (same day).
 log_ms() { awk -v t="$1" 'BEGIN { split(t, a, /[T:Z]/); printf "%.0f", (a[2] * 3600 + a[3] * 60 + a[4]) * 1000 }'; }
 
-# run MODE [fleet up options]: writes $out/MODE.{health,one,storm}.
+# timed_post MODE WHAT PATH BODY [curl args…]: prints "status seconds" of one
+# HTTPS POST from the controller's namespace; fails on a non-200.
+timed_post() {
+	local st
+	st=$(ctl curl -sS -o /dev/null -w '%{http_code} %{time_total}' --cacert "$CTL_T/ca.pem" \
+		-H 'Content-Type: application/json' --data-binary "$4" "${@:5}" \
+		"https://$FLEET_CTL_ADDR:$CTL_PORT$3")
+	[[ $st == 200\ * ]] || fail "$1: $2: $st"
+	awk -v s="${st#* }" 'BEGIN { printf "%.0f", s * 1000 }'
+}
+
+# run MODE [fleet up options]: writes $out/MODE.{health,one,reconcile,storm}.
 run() {
-	local mode=$1 id t0 t st key
+	local mode=$1 id t0 t key
 	shift
 	fleet_up "$n" "$@"
 	[[ -n ${CTL_T:-} ]] || ctl_files
@@ -43,13 +55,13 @@ run() {
 	done >"$out/$mode.health"
 	key=$(admin_key "bench-$mode" pro)
 	for id in $SERVER_IDS; do
-		st=$(ctl curl -sS -o /dev/null -w '%{http_code} %{time_total}' --cacert "$CTL_T/ca.pem" \
-			-H "X-API-Key: $key" -H 'Content-Type: application/json' \
-			--data-binary "{\"server_id\":\"$id\",\"device\":\"one\"}" \
-			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision")
-		[[ $st == 200\ * ]] || fail "$mode: provision on $id: $st"
-		echo "$id $(awk -v s="${st#* }" 'BEGIN { printf "%.0f", s * 1000 }')"
+		echo "$id $(timed_post "$mode" "provision on $id" /api/provision \
+			"{\"server_id\":\"$id\",\"device\":\"one\"}" -H "X-API-Key: $key")"
 	done >"$out/$mode.one"
+	for id in $SERVER_IDS; do
+		echo "$id $(timed_post "$mode" "reconcile of $id" "/api/admin/servers/$id/reconcile" '{}' \
+			-H "Authorization: Bearer $CTL_ADMIN")"
+	done >"$out/$mode.reconcile"
 	if ((FLEET_GEO)); then
 		for id in $SERVER_IDS; do
 			echo "$id $(jq -r --arg id "$id" '.servers[$id]' "$FLEET_GEO_FILE")" \
@@ -69,11 +81,20 @@ run flat
 run geo --geo --ctl-loc "$ctl_loc"
 
 echo "== controller in $ctl_loc, $n servers; ms; flat = kernel bridge (~0.1 ms), geo = pv-netsim"
-printf '%-15s %-12s %9s | %11s %11s | %14s %14s\n' server location "RTT model" "health flat" \
-	"health geo" "provision flat" "provision geo"
-join "$out/rtt" "$out/flat.health" | join - "$out/geo.health" | join - "$out/flat.one" |
-	join - "$out/geo.one" | sed 's/^\([^ ]*\) \([A-Za-z]*\) \([A-Za-z]\)/\1 \2_\3/' |
-	awk '{ printf "%-15s %-12s %9s | %11s %11s | %14s %14s\n", $1, $2, $3, $4, $5, $6, $7 }' | tr _ ' '
+# val FILE ID: the last field of ID's line.
+val() { awk -v id="$2" '$1 == id { print $NF }' "$out/$1"; }
+row='%-15s %-12s %7s | %7s %7s | %9s %9s | %9s %9s\n'
+# shellcheck disable=SC2059 # the format is ours
+printf "$row" "" "" "RTT" "health" "" "provision" "" "reconcile" ""
+# shellcheck disable=SC2059
+printf "$row" server location model flat geo flat geo flat geo
+while read -r id; do
+	# shellcheck disable=SC2059
+	printf "$row" "$id" "$(awk -v id="$id" '$1 == id { $1 = ""; $NF = ""; print substr($0, 2) }' "$out/rtt")" \
+		"$(val rtt "$id")" "$(val flat.health "$id")" "$(val geo.health "$id")" \
+		"$(val flat.one "$id")" "$(val geo.one "$id")" \
+		"$(val flat.reconcile "$id")" "$(val geo.reconcile "$id")"
+done < <(cut -d' ' -f1 "$out/rtt")
 for mode in flat geo; do
 	echo "== 200 provisions, 32 concurrent, $mode fleet"
 	cat "$out/$mode.storm"
