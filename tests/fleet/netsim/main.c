@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int sfd = -1, r = 1;
 
+	ports.self_ns = -1;
 	parse_opts(argc, argv, &o);
 	if (netsim_geo_load(o.geo, &geo, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pv-netsim: %s\n", err);
@@ -282,7 +283,7 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	netsim_ports_close(&ports);
-	if (ports.self_ns > 0)
+	if (ports.self_ns >= 0)
 		close(ports.self_ns);
 	netsim_queue_free(sw.queue);
 	netsim_geo_free(geo);
