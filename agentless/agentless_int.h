@@ -97,6 +97,7 @@ struct al_session {
 	void *loop;         /* LIBSSH2_CHANNEL * running the remote script, or NULL */
 	struct al_buf rbuf; /* what the loop channel sent and no answer took yet */
 	size_t scan;        /* al_answer_take's resume point in rbuf */
+	uint64_t rtt_us;    /* round trip, measured by opening the script's channel */
 };
 
 /* One remote command with its stdin, and what came back. */

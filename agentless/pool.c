@@ -22,12 +22,17 @@
  *   signals; it never touches the network.  The worker takes everything
  *   queued as one batch: one flock, one rewrite of wg0.conf, one `wg addconf`
  *   on the server.
- * - Pipelining: up to MAX_INFLIGHT batches are written ahead of their
- *   answers, so a far server's round trip does not idle it.  The script runs
- *   them one after the other, each under the server's lock; answers come
- *   back in order.  While batches are in flight (the server is busy), queued
- *   edits wait up to COALESCE_MS for company, so batches grow under load;
- *   with nothing in flight an edit goes out at once.
+ * - Pipelining and coalescing: with nothing in flight an edit goes out at
+ *   once.  With batches in flight, the next one is written when it would
+ *   reach the server just as the server finishes the ones before it (the
+ *   worker tracks the session's round trip, measured when the script's
+ *   channel opens, and the server's time per batch from the answers), and
+ *   never later than HOLD_MAX_MS after its first edit queued.  So a far
+ *   server is kept busy while its answers travel (up to MAX_INFLIGHT
+ *   batches ahead), and edits arriving while the server works coalesce into
+ *   the next batch instead of queueing on the server as small ones: batches
+ *   grow under load.  The script runs them one after the other, each under
+ *   the server's lock; answers come back in order.
  * - Completion callbacks run on the worker thread, in submission order per
  *   kind; the controller bridges to libevent with event_active().
  * - Sessions open lazily on the first job, are kept alive with
@@ -64,9 +69,10 @@
 
 #include "agentless_int.h"
 
-#define MAX_INFLIGHT 4  /* batches written ahead of their answers, per server */
-#define COALESCE_MS  3  /* the longest a queued job waits for company while batches are in flight */
-#define BATCH_FULL   64 /* a queue this long goes out without waiting */
+#define MAX_INFLIGHT 8 /* batches written ahead of their answers, per server */
+/* The longest a queued job waits for company while batches are in flight. */
+#define HOLD_MAX_MS 100
+#define BATCH_FULL  64 /* a queue this long goes out without waiting */
 
 enum job_kind { JOB_EDIT, JOB_DUMP, JOB_PING };
 
@@ -89,6 +95,7 @@ struct flight {
 	size_t n;
 	struct al_buf in;     /* the encoded batch (holds PSKs) */
 	uint64_t deadline_ms; /* the earliest of its jobs' */
+	uint64_t sent_us;
 	int retried;
 };
 
@@ -107,7 +114,11 @@ struct worker {
 	struct al_session ss;              /* worker thread only, like the rest */
 	struct flight *fl_head, **fl_tail; /* in flight, in the order sent */
 	size_t nflight;
-	uint64_t hold_until; /* queued jobs held for company until then, or 0 */
+	uint64_t hold_until; /* queued jobs held for company until then (ms), or 0 */
+	/* The server's expected work, for pipelining (µs, pv_now_us scale). */
+	uint64_t busy_until_us;  /* when the server should finish what was sent */
+	uint64_t svc_us;         /* its time per batch (moving average) */
+	uint64_t last_answer_us; /* when the last answer arrived */
 };
 
 struct agentless {
@@ -339,6 +350,13 @@ static void flight_send(struct worker *w, struct flight *f)
 		flight_fail(f, r, detail); /* never sent: no session */
 		return;
 	}
+	f->sent_us = pv_now_us();
+	if (r == 0) {
+		uint64_t arrive = f->sent_us + w->ss.rtt_us / 2;
+
+		w->busy_until_us =
+		        (arrive > w->busy_until_us ? arrive : w->busy_until_us) + w->svc_us;
+	}
 	flight_push(w, f);
 	if (r < 0)
 		session_lost(w, r, detail);
@@ -391,12 +409,30 @@ static void finish_dumps(struct worker *w, struct flight *f, const struct al_buf
 	agentless_dump_free(dump);
 }
 
+/*
+ * Learn the server's time per batch from an answer: it started the batch when
+ * both the batch had arrived and the previous answer had left.
+ */
+static void learn_service(struct worker *w, const struct flight *f)
+{
+	uint64_t now = pv_now_us(), start = f->sent_us + w->ss.rtt_us;
+
+	if (w->last_answer_us > start)
+		start = w->last_answer_us;
+	if (now > start)
+		w->svc_us = w->svc_us ? (3 * w->svc_us + (now - start)) / 4 : now - start;
+	w->last_answer_us = now;
+	if (!f->next) /* nothing else in flight: the server is idle */
+		w->busy_until_us = now - w->ss.rtt_us / 2;
+}
+
 /* The answer of the oldest batch in flight arrived. */
 static void flight_answered(struct worker *w, const struct al_buf *ans, int status)
 {
 	struct flight *f = w->fl_head;
 	char detail[1024];
 
+	learn_service(w, f);
 	w->fl_head = f->next;
 	if (!w->fl_head)
 		w->fl_tail = &w->fl_head;
@@ -526,10 +562,17 @@ static struct job *take_ready(struct worker *w)
 	if (!list)
 		return NULL;
 	if (w->nflight) {
+		/* Sent now, would the batch reach the server before it is free? */
+		uint64_t half = w->ss.rtt_us / 2;
+		uint64_t free_at = w->busy_until_us > half ? w->busy_until_us - half : 0;
+		uint64_t until = (free_at + 999) / 1000, cap_at = w->first_queued_ms + HOLD_MAX_MS;
+
 		if (w->queued_pings || w->nflight >= cap)
 			return NULL;
-		if (w->queued < BATCH_FULL && now < w->first_queued_ms + COALESCE_MS) {
-			w->hold_until = w->first_queued_ms + COALESCE_MS;
+		if (until > cap_at)
+			until = cap_at;
+		if (w->queued < BATCH_FULL && now < until) {
+			w->hold_until = until;
 			return NULL;
 		}
 	}

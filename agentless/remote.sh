@@ -119,17 +119,14 @@ flock -w 8 9 || die "$conf is locked by another editor"
 new=$dir/.$iface.conf.privatevpn-new
 frag=$dir/.$iface.privatevpn-add
 dels=$dir/.$iface.privatevpn-del
-livef=$dir/.$iface.privatevpn-live
-wg show "$iface" peers >"$livef" || die "wg show $iface peers failed"
 # Left over by a run that died before applying them: never replay those.
 : >"$frag"
 : >"$dels"
 
 st=0
-{
-	[ -z "$ops" ] || printf '%s\n' "$ops"
-	echo end
-} | awk -v conf="$conf" -v new="$new" -v frag="$frag" -v dels="$dels" -v livef="$livef" '
+# The batch on awk's stdin through a here-document: no extra process, and the
+# PSKs stay off every command line.
+awk -v conf="$conf" -v new="$new" -v frag="$frag" -v dels="$dels" -v iface="$iface" '
 function fail(msg) { print "privatevpn-remote: " msg > "/dev/stderr"; bad = 1; exit 3 }
 function isname(s) { return length(s) >= 1 && length(s) <= 15 && s !~ /[^A-Za-z0-9_-]/ }
 function iskey(s) {
@@ -184,6 +181,20 @@ function addrused(a) { return ADDRS[a] > 0 }
 function result(i, f, la, ld) { print i " ok " f " " la " " ld }
 function refuse(i, msg) { print i " error conflict " msg }
 function inuse(i, msg) { print i " error inuse " msg }
+# The live peers (`wg show IFACE peers`), read once and only when an op needs
+# them: a batch of new peers never does.  LIVE: live now (as this batch will
+# leave it), ORIG: live before the batch.  Loading only adds keys, and
+# nothing removes one before the load.
+function live_load(   cmd, line, r) {
+	if (liveloaded)
+		return
+	liveloaded = 1
+	cmd = "wg show " iface " peers"
+	while ((r = (cmd | getline line)) > 0)
+		LIVE[line] = ORIG[line] = 1
+	if (r < 0 || close(cmd) != 0)
+		fail("wg show " iface " peers failed")
+}
 function do_add(i,   b, e, j, blk, fchanged) {
 	blk[1] = "# BEGIN_PEER " NAME[i]
 	blk[2] = "[Peer]"
@@ -209,6 +220,8 @@ function do_add(i,   b, e, j, blk, fchanged) {
 			push(blk[j])
 		fchanged = dirty = 1
 	}
+	if (!fchanged)
+		live_load()
 	if (fchanged || !(KEY[i] in LIVE)) {
 		ADDQ[KEY[i]] = "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
 		    "\nAllowedIPs = " V4[i] ", " V6[i]
@@ -218,6 +231,7 @@ function do_add(i,   b, e, j, blk, fchanged) {
 	return result(i, 0, 0, 0)
 }
 function do_del(i,   b, e, j, k, fchanged) {
+	live_load()
 	fchanged = 0
 	if ((b = findblock(NAME[i]))) {
 		if (!(e = blockend(b, NAME[i])))
@@ -244,10 +258,6 @@ function do_del(i,   b, e, j, k, fchanged) {
 }
 BEGIN {
 	NONE = "\001"
-	while ((r = getline line < livef) > 0)
-		LIVE[line] = ORIG[line] = 1
-	if (r < 0)
-		fail("cannot read live peers")
 	while ((r = getline line < conf) > 0)
 		push(line)
 	if (r < 0)
@@ -291,7 +301,9 @@ END {
 	if (close(new) != 0)
 		fail("cannot write " new)
 	exit 9
-}' || st=$?
+}' <<EOF || st=$?
+${ops:+$ops$nl}end
+EOF
 case $st in
 0) ;;
 9) { sync "$new" && mv -f "$new" "$conf"; } || die "cannot replace $conf" ;;

@@ -410,6 +410,7 @@ static int ensure_connected(struct al_session *ss, uint64_t deadline, char *deta
 static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, size_t dlen)
 {
 	LIBSSH2_SESSION *s = ss->ssh;
+	uint64_t t0 = pv_now_us();
 	LIBSSH2_CHANNEL *ch;
 	int rc;
 
@@ -418,6 +419,8 @@ static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, siz
 		if (rc != LIBSSH2_ERROR_EAGAIN || (rc = wait_socket(ss, deadline)) < 0)
 			return ssh_fail(ss, rc, "opening the script's channel", detail, dlen);
 	}
+	/* sshd confirms a channel at once: that took one round trip. */
+	ss->rtt_us = pv_now_us() - t0;
 	ss->loop = ch;
 	while ((rc = libssh2_channel_exec(ch, al_remote_script)) == LIBSSH2_ERROR_EAGAIN)
 		if ((rc = wait_socket(ss, deadline)) < 0)
