@@ -31,6 +31,7 @@ static int user_update(struct ctl_req *rq, const char *action, enum pv_tier tier
 		db_fail(rq, "user upsert", r);
 		return r;
 	}
+	ctl_users_changed(rq->ctl); /* the key check must see it from the next request on */
 	snprintf(detail, sizeof(detail), "tier=%s active=%d", pv_tier_name(tier), active);
 	if ((r = db_audit(db, rq->user, action, rq->args.user_id, detail)) < 0) {
 		db_fail(rq, "audit", r);

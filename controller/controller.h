@@ -27,6 +27,7 @@ struct event;
 struct ssl_ctx_st;
 struct db;
 struct db_peer;
+struct db_user;
 struct agentless;
 struct agentless_edit;
 struct agentless_dump;
@@ -192,6 +193,10 @@ struct ctl {
 	int64_t started_at;      /* unix seconds; older non-ACTIVE rows are leftovers */
 	struct ctl_stale *stale; /* CTL_STALE_MAX slots, owned */
 	size_t nstale;
+	struct ctl_group *group; /* group commit (group.c), owned; NULL until first used */
+	struct ctl_users *users; /* user rows cache (usercache.c), owned; NULL until first used */
+	struct ctl_servers_view
+	        *servers_view; /* GET /api/servers snapshot, owned; NULL until used */
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -225,6 +230,9 @@ struct ctl_req {
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
 	enum pv_tier tier;           /* the user's tier once authenticated */
 	struct ctl_args args;
+	struct ctl_req *held_next; /* group.c: a reply held until the group commits */
+	int held_status;
+	json_t *held_body;
 };
 
 /* ---- http.c ----------------------------------------------------------------- */
@@ -248,6 +256,31 @@ void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
 /* Body bytes of a request (not NUL-terminated) and their length. */
 const char *ctl_req_body(struct ctl_req *rq, size_t *len);
 
+/* ---- group.c ---------------------------------------------------------------- */
+
+typedef void (*ctl_group_fn)(void *arg);
+/*
+ * Run fn(arg) in the next group: after the loop has handled what is ready,
+ * in one DB transaction with the other steps queued by then (one fsync).
+ * Replies made while the group runs are held until its commit.  0, PV_ENOMEM.
+ */
+int ctl_group_add(struct ctl *ctl, ctl_group_fn fn, void *arg);
+/* Called by ctl_reply: 1 if the reply is held for the running group's commit. */
+int ctl_group_hold(struct ctl_req *rq, int status, json_t *body);
+/* Run what is still queued, then free the group state (shutdown). */
+void ctl_group_free(struct ctl *ctl);
+
+/* ---- usercache.c ------------------------------------------------------------ */
+
+/* db_user_get through a cache of the rows authenticated requests needed. */
+int ctl_user_get(struct ctl *ctl, const char *user, struct db_user *out);
+/*
+ * Drop every cached user row.  Every admin change of a user (tier, active,
+ * key) must call it after its DB write, so the next request sees the change.
+ */
+void ctl_users_changed(struct ctl *ctl);
+void ctl_users_free(struct ctl *ctl);
+
 /* ---- routes.c --------------------------------------------------------------- */
 
 /* evhttp general callback: method/path dispatch, size, JSON body, auth. */
@@ -263,6 +296,8 @@ int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned
 
 void api_health(struct ctl_req *rq);
 void api_servers(struct ctl_req *rq);
+/* Free the GET /api/servers snapshot (shutdown). */
+void ctl_servers_view_free(struct ctl *ctl);
 void api_provision(struct ctl_req *rq);
 void api_revoke(struct ctl_req *rq);
 void api_generate_key(struct ctl_req *rq);
