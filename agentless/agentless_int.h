@@ -30,6 +30,8 @@ void al_buf_free(struct al_buf *b, int secret);
 
 /* The only program run on servers besides "true"; generated from remote.sh. */
 extern const char al_remote_script[];
+/* The SSH exec command that runs it: exec /bin/sh -c '<al_remote_script>' (embed.cmake). */
+extern const char al_remote_command[];
 
 /* Per-op outcome parsed from the script's output. */
 struct al_op_result {

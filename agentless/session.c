@@ -422,7 +422,7 @@ static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, siz
 	/* sshd confirms a channel at once: that took one round trip. */
 	ss->rtt_us = pv_now_us() - t0;
 	ss->loop = ch;
-	while ((rc = libssh2_channel_exec(ch, al_remote_script)) == LIBSSH2_ERROR_EAGAIN)
+	while ((rc = libssh2_channel_exec(ch, al_remote_command)) == LIBSSH2_ERROR_EAGAIN)
 		if ((rc = wait_socket(ss, deadline)) < 0)
 			break;
 	return rc ? ssh_fail(ss, rc, "starting the remote script", detail, dlen) : 0;

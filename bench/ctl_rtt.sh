@@ -12,6 +12,9 @@
 #   CPU         controller CPU per provision, and server-side CPU per
 #               provision (every process in the servers' namespaces: sshd,
 #               the remote script and its children, wireguard-go)
+# At the first RTT it also fills every server (N x 253 peers) and prints the
+# controller's RSS next to its RSS at start, and the time of the revoke of
+# them all (PV_FILL=0 skips it).
 # Prints figures; asserts nothing about timing.  Run as root:
 #   PV_BUILD=build bench/ctl_rtt.sh            (PV_FLEET_N=N servers, default 15;
 #   PV_TOTAL=N provisions per 64-client run, default 640)
@@ -64,6 +67,7 @@ ticks_delta() {
 		END { for (c in a) { d = a[c] - b[c]; t += d; if (d > 0) printf "%s %.2f ", c, d * 1000 / hz / n }
 		printf "total %.2f\n", t * 1000 / hz / n }' "$1" "$2"
 }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status"; }
 ctl_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$CTL_PID/stat"; }
 hz=$(getconf CLK_TCK)
 
@@ -92,6 +96,7 @@ for rtt in "${rtts[@]}"; do
 	PROXY_PID=$!
 	WAIT_S=10 wait_for grep -q ready "$T/proxy.out"
 	ctl_start
+	rss0=$(rss_kb)
 	key=$(admin_key "bench$rtt" pro)
 	fresh=$(fresh_ssh_p50)
 	provisions 15 1 >/dev/null # warm: every server's session and remote script
@@ -111,6 +116,18 @@ for rtt in "${rtts[@]}"; do
 		-v c=$((c1 - c0)) -v s="${split##*total }" -v hz="$hz" 'BEGIN {
 		printf "%7d %10d %9.1f %10.1f %12.1f %9.1f %11.2f %11.2f", r, f, o, r + 15, t, p,
 			n ? c * 1000 / hz / n : 0, s }')")
+	if ((${PV_FILL:-1} && rtt == rtts[0])); then
+		fill=$((${#ids[@]} * 253))
+		ctl env PV_API_KEY="$key" "$PV_BUILD/bench/bench_ctl_provision" \
+			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$fill" 64 \
+			"${ids[@]}" >"$T/fill"
+		t0=$(date +%s%N)
+		[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $key") == 200 ]] ||
+			fail "revoke all: $(cat "$RESP")"
+		t1=$(date +%s%N)
+		splits+=("fill at RTT $rtt ms: $(grep -E '^(provisions|throughput)' "$T/fill" | tr '\n' ' ')")
+		splits+=("controller RSS: $((rss0 / 1024)) MB at start, $(($(rss_kb) / 1024)) MB after $fill provisions and the revoke of $(jq .revoked "$RESP") peers in $(((t1 - t0) / 1000000)) ms")
+	fi
 	ctl_stop
 	kill "$PROXY_PID"
 	wait "$PROXY_PID" 2>/dev/null || true
