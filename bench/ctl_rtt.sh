@@ -85,8 +85,15 @@ fresh_ssh_p50() {
 provisions() {
 	ctl env PV_API_KEY="$key" "$PV_BUILD/bench/bench_ctl_provision" \
 		"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$1" "$2" "${ids[@]}"
+}
+# Revokes every peer of the run's user; prints the milliseconds it took.
+revoke_all() {
+	local t0 t1
+	t0=$(date +%s%N)
 	[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $key") == 200 ]] ||
 		fail "revoke all: $(cat "$RESP")"
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
 }
 
 rows=()
@@ -100,12 +107,15 @@ for rtt in "${rtts[@]}"; do
 	key=$(admin_key "bench$rtt" pro)
 	fresh=$(fresh_ssh_p50)
 	provisions 15 1 >/dev/null # warm: every server's session and remote script
+	revoke_all >/dev/null
 	one=$(provisions 45 1 | awk '/^latency/ { print $4 }')
+	revoke_all >/dev/null
 	c0=$(ctl_ticks)
 	server_ticks >"$T/s0"
 	provisions "$total" 64 >"$T/many.$rtt"
 	c1=$(ctl_ticks)
 	server_ticks >"$T/s1"
+	revoke_all >/dev/null
 	ok=$(awk '/^provisions:/ { print $2 }' "$T/many.$rtt")
 	rate=$(awk '/^throughput/ { print $2 }' "$T/many.$rtt")
 	p50=$(awk '/^latency/ { print $4 }' "$T/many.$rtt")
@@ -121,12 +131,10 @@ for rtt in "${rtts[@]}"; do
 		ctl env PV_API_KEY="$key" "$PV_BUILD/bench/bench_ctl_provision" \
 			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$fill" 64 \
 			"${ids[@]}" >"$T/fill"
-		t0=$(date +%s%N)
-		[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $key") == 200 ]] ||
-			fail "revoke all: $(cat "$RESP")"
-		t1=$(date +%s%N)
+		rss1=$(rss_kb)
+		ms=$(revoke_all)
 		splits+=("fill at RTT $rtt ms: $(grep -E '^(provisions|throughput)' "$T/fill" | tr '\n' ' ')")
-		splits+=("controller RSS: $((rss0 / 1024)) MB at start, $(($(rss_kb) / 1024)) MB after $fill provisions and the revoke of $(jq .revoked "$RESP") peers in $(((t1 - t0) / 1000000)) ms")
+		splits+=("controller RSS: $((rss0 / 1024)) MB at start, $((rss1 / 1024)) MB holding $fill peers, $(($(rss_kb) / 1024)) MB after the revoke of $(jq .revoked "$RESP") peers in $ms ms")
 	fi
 	ctl_stop
 	kill "$PROXY_PID"

@@ -157,9 +157,9 @@ out:
 	return r;
 }
 
-#define GROWTH_SERVERS 258 /* 258 x 253 >= 65,000 leases */
-#define GROWTH_PROBE   5   /* leases on the measured server */
-#define GROWTH_PAIRS   500
+#define GROWTH_SERVERS 258u /* 258 x 253 >= 65,000 leases */
+#define GROWTH_PROBE   5u   /* leases on the measured server */
+#define GROWTH_PAIRS   500u
 
 /* A distinct, valid key per n (a bench needs no real X25519 pair here). */
 static const char *growth_key(unsigned n)
