@@ -37,7 +37,8 @@ struct agentless_dump;
 enum ctl_err {
 	CTL_EMETHOD = -100,   /* known path, wrong method */
 	CTL_ETOOLARGE = -101, /* request body over the limit */
-	CTL_ENOPATH = -102    /* no such path */
+	CTL_ENOPATH = -102,   /* no such path */
+	CTL_ELIMITED = -103   /* too many failed authentications from the address */
 };
 
 /* ---- config.c ------------------------------------------------------------ */
@@ -59,6 +60,12 @@ struct ctl_config {
 	long max_body_bytes, max_header_bytes;
 	long client_timeout_s, health_interval_s;
 	long push_timeout_ms, connect_timeout_ms;
+	long request_timeout_s;        /* deadline of one request's headers + body */
+	long max_connections;          /* total, lowered to fit RLIMIT_NOFILE */
+	long max_connections_per_addr; /* per IPv4 address / IPv6 /64 */
+	long auth_fail_max;            /* failed authentications per address and window */
+	long auth_fail_window_s;
+	int allow_public_http; /* plain HTTP off loopback only when set */
 };
 
 /* New config holding the defaults; NULL on ENOMEM. Free with ctl_config_free. */
@@ -144,6 +151,32 @@ struct ctl_wgconf {
  */
 int ctl_wgconf_render(char **out, const struct ctl_wgconf *c);
 
+/* ---- limits.c: per-address connection counts and failed-auth windows ---------- */
+
+struct sockaddr;
+struct ctl_addrs;
+
+/* Monotonic clock in seconds. */
+int64_t ctl_mono_s(void);
+/* Table key of a client: its IPv4 address, or its IPv6 /64.  PV_EINVAL for other families. */
+int ctl_addr_key(unsigned char key[16], const struct sockaddr *sa);
+/* Numeric address of sa into buf ("?" when unknown). */
+void ctl_addr_name(char *buf, size_t len, const struct sockaddr *sa);
+/* Fixed-size table for max_conns connections plus tracked failures; NULL on ENOMEM. */
+struct ctl_addrs *ctl_addrs_new(size_t max_conns, long per_addr, long fail_max, long window_s);
+void ctl_addrs_free(struct ctl_addrs *t);
+/* One more connection of key; PV_EBUSY over the per-address cap or when the table is full. */
+int ctl_addrs_conn_add(struct ctl_addrs *t, const unsigned char key[16]);
+void ctl_addrs_conn_del(struct ctl_addrs *t, const unsigned char key[16]);
+/* Seconds until key may try to authenticate again; 0 when it may now. */
+long ctl_addrs_auth_blocked(struct ctl_addrs *t, const unsigned char key[16]);
+/*
+ * Count a failed authentication of key.  Returns 1 when this failure
+ * started a block (log it), 2 while blocked, 0 otherwise; *retry_s is the
+ * block's remaining seconds.
+ */
+int ctl_addrs_auth_failed(struct ctl_addrs *t, const unsigned char key[16], long *retry_s);
+
 /* ---- the daemon ------------------------------------------------------------ */
 
 struct ctl {
@@ -154,6 +187,7 @@ struct ctl {
 	struct evhttp *http, *https;
 	struct evhttp_bound_socket *http_sock, *https_sock;
 	struct ssl_ctx_st *ssl_ctx;
+	struct ctl_conns *conns; /* conn.c */
 	struct db *db;
 	struct pv_fleet *fleet;
 	struct agentless *pool;
@@ -215,6 +249,31 @@ void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Body bytes of a request (not NUL-terminated) and their length. */
 const char *ctl_req_body(struct ctl_req *rq, size_t *len);
+
+/* ---- conn.c: connection caps, request deadlines, buffer bounds, accept pauses ---- */
+
+struct evhttp_connection;
+
+/* Size the connection table from the config and RLIMIT_NOFILE (logs the limits). */
+int ctl_conns_start(struct ctl *ctl, char *err, size_t errlen);
+/* Make http's connections ours (tls: OpenSSL bufferevents) and watch sock's accept errors. */
+void ctl_conns_attach(struct ctl *ctl, struct evhttp *http, struct evhttp_bound_socket *sock,
+                      int tls);
+/* After evhttp_free of both front ends. */
+void ctl_conns_stop(struct ctl *ctl);
+/* A whole request arrived: stop its deadline until the reply is sent. */
+void ctl_conn_request(struct ctl *ctl, struct evhttp_request *req);
+/* The client's table key and numeric address; PV_EINVAL when unknown (name "?"). */
+int ctl_conn_peer(struct ctl *ctl, struct evhttp_request *req, unsigned char key[16], char *name,
+                  size_t namelen);
+/* The per-address table (failed-auth windows). */
+struct ctl_addrs *ctl_conns_addrs(struct ctl *ctl);
+/*
+ * Copy src (srclen bytes) into dst as printable ASCII: control bytes, DEL
+ * and bytes >= 0x80 become \xHH; truncated whole escapes at a time; always
+ * NUL-terminated.  For paths and names that reach the log or a JSON message.
+ */
+void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
 
 /* ---- routes.c --------------------------------------------------------------- */
 

@@ -17,9 +17,10 @@ static const struct {
         {PV_EDISABLED, 401, "unauthorized"},      {PV_ETIER, 403, "forbidden_tier"},
         {PV_ENOTFOUND, 404, "not_found"},         {CTL_ENOPATH, 404, "not_found"},
         {CTL_EMETHOD, 405, "method_not_allowed"}, {PV_EFULL, 409, "server_full"},
-        {CTL_ETOOLARGE, 413, "too_large"},        {PV_EUNREACH, 503, "unreachable"},
-        {PV_ETIMEOUT, 503, "unreachable"},        {PV_EREMOTE, 503, "unreachable"},
-        {PV_EHOSTKEY, 503, "unreachable"},        {PV_EBUSY, 503, "unreachable"},
+        {CTL_ETOOLARGE, 413, "too_large"},        {CTL_ELIMITED, 429, "rate_limited"},
+        {PV_EUNREACH, 503, "unreachable"},        {PV_ETIMEOUT, 503, "unreachable"},
+        {PV_EREMOTE, 503, "unreachable"},         {PV_EHOSTKEY, 503, "unreachable"},
+        {PV_EBUSY, 503, "unreachable"},
 };
 
 int ctl_err_status(int err, const char **code)
