@@ -37,7 +37,7 @@
 
 /* Descriptors kept back from the connection cap: SSH pool, SQLite, log, listeners. */
 #define FD_HEADROOM 64
-/* Input one connection may buffer beyond its largest request. */
+/* Input one connection may buffer beyond the largest request evhttp reads. */
 #define INPUT_SLACK 4096
 /* First pause of the accept loop after running out of descriptors. */
 #define PAUSE_MS 250
@@ -428,7 +428,12 @@ int ctl_conns_start(struct ctl *ctl, char *err, size_t errlen)
 		return PV_EIO;
 	}
 	cs->deadline.tv_sec = cfg->request_timeout_s;
-	cs->input_max = (size_t)(cfg->max_header_bytes + cfg->max_body_bytes + INPUT_SLACK);
+	/*
+	 * evhttp waits for a whole Content-Length body in this buffer before
+	 * dispatching, so it must hold the largest body evhttp accepts.
+	 */
+	cs->input_max = (size_t)(cfg->max_header_bytes + cfg->max_body_bytes) +
+	                CTL_EVHTTP_BODY_MARGIN + INPUT_SLACK;
 	cs->refused_logged_at = ctl_mono_s();
 	the_conns = cs;
 	ctl_log("connection limits: %zu in total, %ld per address, %lds per request, "

@@ -250,6 +250,13 @@ void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
 /* Body bytes of a request (not NUL-terminated) and their length. */
 const char *ctl_req_body(struct ctl_req *rq, size_t *len);
 
+/*
+ * evhttp's own body limit sits this far above max_body_bytes, so that up to
+ * there clients get our JSON 413 rather than evhttp's HTML one (http.c); a
+ * connection's input is bounded to the same size plus headers (conn.c).
+ */
+#define CTL_EVHTTP_BODY_MARGIN (1 << 20)
+
 /* ---- conn.c: connection caps, request deadlines, buffer bounds, accept pauses ---- */
 
 struct evhttp_connection;

@@ -219,7 +219,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	 * keep its limit 1 MiB above ours so that up to there clients get our
 	 * JSON 413 (routes.c checks Content-Length and the body read).
 	 */
-	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + (1 << 20));
+	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + CTL_EVHTTP_BODY_MARGIN);
 	/* Drain an oversized body before closing, so the client reads the 413. */
 	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_bytes);

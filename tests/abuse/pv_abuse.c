@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,8 @@ int main(int argc, char **argv)
 	mode = argv[i];
 	opt.host = argv[i + 1];
 	opt.port = (unsigned short)arg_long(argv[i + 2], 1, 65535);
+	/* SSL_write to a socket the server closed must fail, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	/* Thousands of sockets: take the hard limit. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
