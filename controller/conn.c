@@ -39,8 +39,8 @@
 #define FD_HEADROOM 64
 /* Input one connection may buffer beyond the largest request evhttp reads. */
 #define INPUT_SLACK 4096
-/* First pause of the accept loop after running out of descriptors. */
-#define PAUSE_MS 250
+/* Pause of the accept loop after running out of descriptors (µs). */
+#define PAUSE_US 250000L
 /* Refusals are summed into one log line at most this often. */
 #define REFUSE_LOG_S 10
 
@@ -343,7 +343,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
 	struct ctl_conns *cs = the_conns;
 	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {0, PAUSE_MS * 1000};
+	struct timeval tv = {0, PAUSE_US};
 	int fd;
 
 	(void)arg;
@@ -414,6 +414,8 @@ int ctl_conns_start(struct ctl *ctl, char *err, size_t errlen)
 	if ((r = total_cap(cfg, &cs->max_total, &nofile, err, errlen)) < 0)
 		return r;
 	cs->n_fd = nofile;
+	/* An array of pointers, one per possible descriptor. */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	cs->by_fd = calloc(nofile, sizeof(*cs->by_fd));
 	cs->addrs = ctl_addrs_new(cs->max_total, cfg->max_connections_per_addr, cfg->auth_fail_max,
 	                          cfg->auth_fail_window_s);

@@ -322,10 +322,10 @@ static int mode_pipeline(size_t total, double secs)
 static int read_reply(struct conn *c, char *hdrs, size_t hlen, char *body, size_t blen)
 {
 	size_t have = 0;
-	char *eoh, *cl;
+	char *eoh, *cl, *end, *sp;
 	long need, r;
 	int code;
-	double end = now_s() + 10;
+	double deadline = now_s() + 10;
 
 	for (;;) {
 		struct pollfd p = {.fd = c->fd, .events = POLLIN};
@@ -334,7 +334,7 @@ static int read_reply(struct conn *c, char *hdrs, size_t hlen, char *body, size_
 		eoh = strstr(hdrs, "\r\n\r\n");
 		if (eoh)
 			break;
-		if (have + 1 >= hlen || now_s() > end)
+		if (have + 1 >= hlen || now_s() > deadline)
 			return 0;
 		r = conn_read(c, hdrs + have, hlen - have - 1);
 		if (r < 0)
@@ -343,7 +343,11 @@ static int read_reply(struct conn *c, char *hdrs, size_t hlen, char *body, size_
 			poll(&p, 1, 200);
 		have += (size_t)r;
 	}
-	if (sscanf(hdrs, "HTTP/1.%*d %d", &code) != 1)
+	sp = strchr(hdrs, ' ');
+	if (strncmp(hdrs, "HTTP/1.", 7) != 0 || !sp || sp > eoh)
+		return 0;
+	code = (int)strtol(sp + 1, &end, 10);
+	if (end != sp + 4)
 		return 0;
 	cl = strcasestr(hdrs, "\r\nContent-Length:");
 	need = cl ? strtol(cl + 17, NULL, 10) : 0;
@@ -354,7 +358,7 @@ static int read_reply(struct conn *c, char *hdrs, size_t hlen, char *body, size_
 	while ((long)have < need) {
 		struct pollfd p = {.fd = c->fd, .events = POLLIN};
 
-		if (now_s() > end)
+		if (now_s() > deadline)
 			return 0;
 		r = conn_read(c, body + have, (size_t)need - have);
 		if (r < 0)
