@@ -44,9 +44,8 @@ struct al_op_result {
  */
 int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen);
 /*
- * The peer's addresses in srv's subnets, in wireguard-install.sh's layout:
- * "10.7.0.N/32" and "fddd:2c4:2c4:2c4::N/128" (N written in decimal, as the
- * script does).  PV_EINVAL if the subnets cannot hold it.
+ * The AllowedIPs of host N on the server: pv_peer_addrs() with "/32" and
+ * "/128" appended.  PV_EINVAL if the subnets cannot hold it.
  */
 int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64]);
 /* Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse). */

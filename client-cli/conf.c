@@ -42,11 +42,6 @@ int vpnctl_key_is_valid(const char *key)
 	return name_is_valid(key, VPNCTL_MAX_KEY_LEN);
 }
 
-int vpnctl_device_is_valid(const char *dev)
-{
-	return name_is_valid(dev, VPNCTL_MAX_DEVICE_LEN) && !strchr(dev, '_');
-}
-
 void vpnctl_default_device(char *buf, size_t len)
 {
 	char host[256] = "";
@@ -159,7 +154,7 @@ int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, je.text);
 		goto out;
 	}
-	if (!vpnctl_key_is_valid(key) || (dev && !vpnctl_device_is_valid(dev))) {
+	if (!vpnctl_key_is_valid(key) || (dev && !pv_device_is_valid(dev))) {
 		snprintf(err, errlen, "%s: api_key or device is malformed; run vpnctl login", path);
 		goto out;
 	}

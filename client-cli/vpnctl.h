@@ -120,8 +120,6 @@ int vpnctl_conf_save(const struct vpnctl_conf *c, char *err, size_t errlen);
 void vpnctl_conf_clear(struct vpnctl_conf *c);
 /* API keys are the seed's userid_tier_sig: [A-Za-z0-9._-], 1..200 chars. */
 int vpnctl_key_is_valid(const char *key);
-/* Device names: [A-Za-z0-9._-]{1,64} like the API's. */
-int vpnctl_device_is_valid(const char *dev);
 /* Default device name: the host name with other characters dropped, or "default". */
 void vpnctl_default_device(char *buf, size_t len);
 
@@ -169,7 +167,8 @@ struct vpnctl_server {
 	char region[32];
 	char tier[16];
 	char host[64];
-	char status[16]; /* up | down | unknown, as the controller reports */
+	char status[16];                     /* up | down | unknown, as the controller reports */
+	char public_key[PV_KEY_B64_LEN + 1]; /* the server's current WireGuard key, "" if unknown */
 };
 
 /*
@@ -241,7 +240,7 @@ void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s)
 struct vpnctl_wg_peer {
 	char public_key[PV_KEY_B64_LEN + 1];
 	char endpoint[64];
-	char allowed_ips[128];
+	char allowed_ips[1024];   /* for display: a long split-tunnel list is cut */
 	int64_t latest_handshake; /* unix seconds, 0 = never */
 	uint64_t rx, tx;
 };
