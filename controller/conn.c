@@ -296,13 +296,11 @@ void ctl_conn_request(struct ctl *ctl, struct evhttp_request *req)
 	evhttp_request_set_on_complete_cb(req, on_reply_sent, c);
 }
 
-int ctl_conn_peer(struct ctl *ctl, struct evhttp_request *req, unsigned char key[16], char *name,
-                  size_t namelen)
+int ctl_conn_peer(struct evhttp_request *req, unsigned char key[16], char *name, size_t namelen)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	const struct sockaddr *sa = evcon ? evhttp_connection_get_addr(evcon) : NULL;
 
-	(void)ctl;
 	ctl_addr_name(name, namelen, sa);
 	return ctl_addr_key(key, sa);
 }

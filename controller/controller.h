@@ -282,8 +282,7 @@ void ctl_conns_stop(struct ctl *ctl);
 /* A whole request arrived: stop its deadline until the reply is sent. */
 void ctl_conn_request(struct ctl *ctl, struct evhttp_request *req);
 /* The client's table key and numeric address; PV_EINVAL when unknown (name "?"). */
-int ctl_conn_peer(struct ctl *ctl, struct evhttp_request *req, unsigned char key[16], char *name,
-                  size_t namelen);
+int ctl_conn_peer(struct evhttp_request *req, unsigned char key[16], char *name, size_t namelen);
 /* The per-address table (failed-auth windows). */
 struct ctl_addrs *ctl_conns_addrs(struct ctl *ctl);
 /*

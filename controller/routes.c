@@ -222,7 +222,7 @@ static int authenticate(struct ctl_req *rq, enum route_auth how)
 
 	if (how == AUTH_NONE)
 		return 0;
-	known = ctl_conn_peer(rq->ctl, rq->req, key, addr, sizeof(addr)) == 0;
+	known = ctl_conn_peer(rq->req, key, addr, sizeof(addr)) == 0;
 	if (known && auth_limited(rq, key))
 		return 1;
 	/* Both checks are constant-time in the secret; the limiter looks only at the address. */
