@@ -255,6 +255,8 @@ void ctl_http_enable(struct ctl *ctl);
 void ctl_http_stop(struct ctl *ctl);
 /* Reply with a JSON body (reference stolen), log the access line, free rq. */
 void ctl_reply(struct ctl_req *rq, int status, json_t *body);
+/* JSON 500 "out of memory" for a request that has no ctl_req. */
+void ctl_reply_nomem(struct evhttp_request *req);
 /* Reply with {"error": msg, "code": ...} for a PV_E* or CTL_E* code. */
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -116,13 +116,12 @@ void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
 	dst[j] = '\0';
 }
 
-void ctl_reply(struct ctl_req *rq, int status, json_t *body)
+/* Send text (a JSON document) or, when NULL or out of memory, a JSON 500; the status sent. */
+static int send_json(struct evhttp_request *req, int status, const char *text)
 {
 	struct evbuffer *out = evbuffer_new();
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	uint64_t us = pv_now_us() - rq->start_us;
 
-	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type",
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "application/json");
 	if (out && text) {
 		evbuffer_add(out, text, strlen(text));
@@ -133,12 +132,27 @@ void ctl_reply(struct ctl_req *rq, int status, json_t *body)
 			evbuffer_add_printf(
 			        out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
 	}
-	evhttp_send_reply(rq->req, status, NULL, out);
+	evhttp_send_reply(req, status, NULL, out);
+	if (out)
+		evbuffer_free(out);
+	return status;
+}
+
+void ctl_reply_nomem(struct evhttp_request *req)
+{
+	send_json(req, 500, NULL);
+	ctl_log("request dropped: out of memory (500)");
+}
+
+void ctl_reply(struct ctl_req *rq, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	uint64_t us = pv_now_us() - rq->start_us;
+
+	status = send_json(rq->req, status, text);
 	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
 	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
 	ctl_json_free(text); /* the secure allocator cleanses it */
-	if (out)
-		evbuffer_free(out);
 	json_decref(body);
 	free(rq);
 }

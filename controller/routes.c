@@ -267,7 +267,7 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 
 	ctl_conn_request(arg, req);
 	if (!rq) {
-		evhttp_send_error(req, 500, NULL);
+		ctl_reply_nomem(req);
 		return;
 	}
 	rt = route_find(rq, evhttp_request_get_command(req), &r);
