@@ -87,6 +87,22 @@ int vpnctl_conf_path(char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : PV_EINVAL;
 }
 
+/* The config directory must be 0700 (docs/vpnctl.md): others may not even list it. */
+static int conf_dir_private(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT ? PV_ENOTFOUND : PV_EIO;
+	if (S_ISDIR(st.st_mode) && !(st.st_mode & 077))
+		return 0;
+	snprintf(err, errlen,
+	         "config directory %s has mode %04o, wider than 0700 (others could read or "
+	         "replace your API key): run chmod 700 %s",
+	         dir, (unsigned)(st.st_mode & 07777), dir);
+	return PV_EINVAL;
+}
+
 void vpnctl_conf_clear(struct vpnctl_conf *c)
 {
 	if (c->api_key)
@@ -108,17 +124,20 @@ static int dup_field(char **dst, const char *src)
 int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
 {
 	const char *url = NULL, *key = NULL, *ca = NULL, *dev = NULL;
-	char path[PATH_MAX], *text = NULL;
+	char dir[PATH_MAX], path[PATH_MAX], *text = NULL;
 	json_error_t je;
 	json_t *j = NULL;
 	size_t len;
 	int r;
 
 	memset(c, 0, sizeof(*c));
-	if (vpnctl_conf_path(path, sizeof(path)) < 0) {
+	if (conf_dir(dir, sizeof(dir)) < 0 || vpnctl_conf_path(path, sizeof(path)) < 0) {
 		snprintf(err, errlen, "neither XDG_CONFIG_HOME nor HOME is an absolute path");
 		return PV_EINVAL;
 	}
+	r = conf_dir_private(dir, err, errlen);
+	if (r == PV_EINVAL)
+		return r;
 	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
 	if (r == PV_ENOTFOUND) {
 		snprintf(err, errlen, "not logged in (%s does not exist)", path);
@@ -196,6 +215,8 @@ int vpnctl_conf_save(const struct vpnctl_conf *c, char *err, size_t errlen)
 	if (!text)
 		goto out;
 	r = mkdir_private(dir);
+	if (r == 0 && (r = conf_dir_private(dir, err, errlen)) == PV_EINVAL)
+		goto out;
 	if (r == 0)
 		r = vpnctl_write_secret_file(dir, "config.json", text, strlen(text));
 	if (r < 0)

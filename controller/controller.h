@@ -36,10 +36,11 @@ enum ctl_err {
 	CTL_EMETHOD = -100,   /* known path, wrong method */
 	CTL_ETOOLARGE = -101, /* request body over the limit */
 	CTL_ENOPATH = -102,   /* no such path */
-	CTL_ESSHAUTH = -103   /* a server refused the controller's SSH key (not the caller's) */
+	CTL_ESSHAUTH = -103,  /* a server refused the controller's SSH key (not the caller's) */
+	CTL_ELIMITED = -104   /* too many failed authentications from the client's address */
 };
 #define CTL_ERR_MAX CTL_EMETHOD /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
-#define CTL_ERR_MIN CTL_ESSHAUTH
+#define CTL_ERR_MIN CTL_ELIMITED
 
 /* ---- config.c ------------------------------------------------------------ */
 
@@ -60,6 +61,12 @@ struct ctl_config {
 	long max_body_bytes, max_header_bytes;
 	long client_timeout_s, health_interval_s;
 	long push_timeout_ms, connect_timeout_ms;
+	long request_timeout_s;        /* deadline of one request's headers + body */
+	long max_connections;          /* total, lowered to fit RLIMIT_NOFILE */
+	long max_connections_per_addr; /* per IPv4 address / IPv6 /64 */
+	long auth_fail_max;            /* failed authentications per address and window */
+	long auth_fail_window_s;
+	int allow_public_http; /* plain HTTP off loopback only when set */
 };
 
 /* New config holding the defaults; NULL on ENOMEM. Free with ctl_config_free. */
@@ -165,6 +172,32 @@ struct ctl_wgconf {
  */
 int ctl_wgconf_render(char **out, const struct ctl_wgconf *c);
 
+/* ---- limits.c: per-address connection counts and failed-auth windows ---------- */
+
+struct sockaddr;
+struct ctl_addrs;
+
+/* Monotonic clock in seconds. */
+int64_t ctl_mono_s(void);
+/* Table key of a client: its IPv4 address, or its IPv6 /64.  PV_EINVAL for other families. */
+int ctl_addr_key(unsigned char key[16], const struct sockaddr *sa);
+/* Numeric address of sa into buf ("?" when unknown). */
+void ctl_addr_name(char *buf, size_t len, const struct sockaddr *sa);
+/* Fixed-size table for max_conns connections plus tracked failures; NULL on ENOMEM. */
+struct ctl_addrs *ctl_addrs_new(size_t max_conns, long per_addr, long fail_max, long window_s);
+void ctl_addrs_free(struct ctl_addrs *t);
+/* One more connection of key; PV_EBUSY over the per-address cap or when the table is full. */
+int ctl_addrs_conn_add(struct ctl_addrs *t, const unsigned char key[16]);
+void ctl_addrs_conn_del(struct ctl_addrs *t, const unsigned char key[16]);
+/* Seconds until key may try to authenticate again; 0 when it may now. */
+long ctl_addrs_auth_blocked(struct ctl_addrs *t, const unsigned char key[16]);
+/*
+ * Count a failed authentication of key.  Returns 1 when this failure
+ * started a block (log it), 2 while blocked, 0 otherwise; *retry_s is the
+ * block's remaining seconds.
+ */
+int ctl_addrs_auth_failed(struct ctl_addrs *t, const unsigned char key[16], long *retry_s);
+
 /* ---- the daemon ------------------------------------------------------------ */
 
 /* A `pv<N>` block the DB does not know, first seen at first_seen_ms (reconcile.c). */
@@ -183,6 +216,7 @@ struct ctl {
 	struct evhttp *http, *https;
 	struct evhttp_bound_socket *http_sock, *https_sock;
 	struct ssl_ctx_st *ssl_ctx;
+	struct ctl_conns *conns; /* conn.c */
 	struct db *db;
 	struct pv_fleet *fleet;
 	struct agentless *pool;
@@ -242,11 +276,44 @@ void ctl_http_enable(struct ctl *ctl);
 void ctl_http_stop(struct ctl *ctl);
 /* Reply with a JSON body (reference stolen), log the access line, free rq. */
 void ctl_reply(struct ctl_req *rq, int status, json_t *body);
+/* JSON 500 "out of memory" for a request that has no ctl_req. */
+void ctl_reply_nomem(struct evhttp_request *req);
 /* Reply with {"error": msg, "code": ...} for a PV_E* or CTL_E* code. */
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Body bytes of a request (not NUL-terminated) and their length. */
 const char *ctl_req_body(struct ctl_req *rq, size_t *len);
+
+/*
+ * evhttp's own body limit sits this far above max_body_bytes, so that up to
+ * there clients get our JSON 413 rather than evhttp's HTML one (http.c); a
+ * connection's input is bounded to the same size plus headers (conn.c).
+ */
+#define CTL_EVHTTP_BODY_MARGIN (1 << 20)
+
+/* ---- conn.c: connection caps, request deadlines, buffer bounds, accept pauses ---- */
+
+struct evhttp_connection;
+
+/* Size the connection table from the config and RLIMIT_NOFILE (logs the limits). */
+int ctl_conns_start(struct ctl *ctl, char *err, size_t errlen);
+/* Make http's connections ours (tls: OpenSSL bufferevents) and watch sock's accept errors. */
+void ctl_conns_attach(struct ctl *ctl, struct evhttp *http, struct evhttp_bound_socket *sock,
+                      int tls);
+/* After evhttp_free of both front ends. */
+void ctl_conns_stop(struct ctl *ctl);
+/* A whole request arrived: stop its deadline until the reply is sent. */
+void ctl_conn_request(struct ctl *ctl, struct evhttp_request *req);
+/* The client's table key and numeric address; PV_EINVAL when unknown (name "?"). */
+int ctl_conn_peer(struct evhttp_request *req, unsigned char key[16], char *name, size_t namelen);
+/* The per-address table (failed-auth windows). */
+struct ctl_addrs *ctl_conns_addrs(struct ctl *ctl);
+/*
+ * Copy src (srclen bytes) into dst as printable ASCII: control bytes, DEL
+ * and bytes >= 0x80 become \xHH; truncated whole escapes at a time; always
+ * NUL-terminated.  For paths and names that reach the log or a JSON message.
+ */
+void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
 
 /* ---- routes.c --------------------------------------------------------------- */
 

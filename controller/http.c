@@ -88,13 +88,38 @@ const char *ctl_req_body(struct ctl_req *rq, size_t *len)
 	return (const char *)evbuffer_pullup(in, -1);
 }
 
-void ctl_reply(struct ctl_req *rq, int status, json_t *body)
+void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, j = 0;
+
+	if (!dstlen)
+		return;
+	for (i = 0; i < srclen; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		if (ch >= 0x20 && ch < 0x7f) {
+			if (j + 1 >= dstlen)
+				break;
+			dst[j++] = (char)ch;
+			continue;
+		}
+		if (j + 4 >= dstlen)
+			break;
+		dst[j++] = '\\';
+		dst[j++] = 'x';
+		dst[j++] = hex[ch >> 4];
+		dst[j++] = hex[ch & 15];
+	}
+	dst[j] = '\0';
+}
+
+/* Send text (a JSON document) or, when NULL or out of memory, a JSON 500; the status sent. */
+static int send_json(struct evhttp_request *req, int status, const char *text)
 {
 	struct evbuffer *out = evbuffer_new();
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	uint64_t us = pv_now_us() - rq->start_us;
 
-	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type",
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "application/json");
 	if (out && text) {
 		evbuffer_add(out, text, strlen(text));
@@ -105,12 +130,27 @@ void ctl_reply(struct ctl_req *rq, int status, json_t *body)
 			evbuffer_add_printf(
 			        out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
 	}
-	evhttp_send_reply(rq->req, status, NULL, out);
+	evhttp_send_reply(req, status, NULL, out);
+	if (out)
+		evbuffer_free(out);
+	return status;
+}
+
+void ctl_reply_nomem(struct evhttp_request *req)
+{
+	send_json(req, 500, NULL);
+	ctl_log("request dropped: out of memory (500)");
+}
+
+void ctl_reply(struct ctl_req *rq, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	uint64_t us = pv_now_us() - rq->start_us;
+
+	status = send_json(rq->req, status, text);
 	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
 	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
 	ctl_json_free(text); /* the secure allocator cleanses it */
-	if (out)
-		evbuffer_free(out);
 	json_decref(body);
 	free(rq);
 }
@@ -122,21 +162,14 @@ void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
 	int status = ctl_err_status(err, &code);
 	va_list ap;
 
+	char safe[sizeof(msg)];
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
-}
-
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
-{
-	struct ctl *ctl = arg;
-	SSL *ssl = SSL_new(ctl->ssl_ctx);
-
-	if (!ssl)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                      BEV_OPT_CLOSE_ON_FREE);
+	/* Parser messages quote client bytes: JSON needs valid UTF-8, the reader plain text. */
+	ctl_escape(safe, sizeof(safe), msg, strlen(msg));
+	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", safe, "code", code));
 }
 
 /* OpenSSL's last error as text, never NULL. */
@@ -196,7 +229,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	 * keep its limit 1 MiB above ours so that up to there clients get our
 	 * JSON 413 (routes.c checks Content-Length and the body read).
 	 */
-	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + (1 << 20));
+	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + CTL_EVHTTP_BODY_MARGIN);
 	/* Drain an oversized body before closing, so the client reads the 413. */
 	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_bytes);
@@ -207,6 +240,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 	                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(http, ctl_dispatch, ctl);
+	/* No evhttp_set_max_connections in 2.1: conn.c counts and bounds connections. */
 	ctl_listen_parse(addr, host, sizeof(host), &port);
 	*sock = evhttp_bind_socket_with_handle(http, host, port);
 	if (!*sock) {
@@ -223,6 +257,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	if (setsockopt(evhttp_bound_socket_get_fd(*sock), IPPROTO_TCP, TCP_NODELAY, &one,
 	               sizeof(one)) < 0)
 		ctl_log("%s \"%s\": TCP_NODELAY not set: %s", field, addr, strerror(errno));
+	ctl_conns_attach(ctl, http, *sock, strcmp(field, "https_listen") == 0);
 	/* Do not accept until the startup health pass knows the servers' keys. */
 	evconnlistener_disable(evhttp_bound_socket_get_listener(*sock));
 	return http;
@@ -254,9 +289,28 @@ static void log_bound(const char *what, struct evhttp_bound_socket *sock)
 	ctl_log("listening %s on %s port %u", what, host, port);
 }
 
+/*
+ * libevent's own warnings on stderr, through our log.  Connections conn.c
+ * refused make evhttp warn "cannot get connection" once each: those are
+ * counted and summed there, so they are dropped here.
+ */
+static void on_libevent_log(int severity, const char *msg)
+{
+	if (severity < EVENT_LOG_WARN || strstr(msg, "cannot get connection"))
+		return;
+	ctl_log("libevent: %s", msg);
+}
+
 int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
+	int r;
+
+	event_set_log_callback(on_libevent_log);
+	if ((r = ctl_conns_start(ctl, err, errlen)) < 0)
+		return r;
+	if (cfg->https_listen && *cfg->https_listen && (r = tls_setup(ctl, err, errlen)) < 0)
+		return r;
 
 	if (cfg->http_listen && *cfg->http_listen) {
 		ctl->http = front_new(ctl, "http_listen", cfg->http_listen, &ctl->http_sock, err,
@@ -265,13 +319,10 @@ int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
 			return PV_EIO;
 	}
 	if (cfg->https_listen && *cfg->https_listen) {
-		if (tls_setup(ctl, err, errlen) < 0)
-			return PV_EINVAL;
 		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock,
 		                       err, errlen);
 		if (!ctl->https)
 			return PV_EIO;
-		evhttp_set_bevcb(ctl->https, tls_bevcb, ctl);
 	}
 	return 0;
 }
@@ -296,6 +347,7 @@ void ctl_http_stop(struct ctl *ctl)
 		evhttp_free(ctl->https);
 	ctl->http = ctl->https = NULL;
 	ctl->http_sock = ctl->https_sock = NULL;
+	ctl_conns_stop(ctl);
 	SSL_CTX_free(ctl->ssl_ctx);
 	ctl->ssl_ctx = NULL;
 }

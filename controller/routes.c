@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The route table and the dispatcher every request goes through, in order:
- * path (404), method (405), body size (413), JSON body against the route's
- * field whitelist (400 naming the field), authentication (401), handler.
+ * path (404), method (405), duplicate Content-Length (400), body size (413),
+ * JSON body against the route's field whitelist (400 naming the field),
+ * failed-auth limit of the client address (429), authentication (401),
+ * handler.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/http.h>
+#include <event2/util.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
@@ -103,6 +107,18 @@ static const struct route *route_find(struct ctl_req *rq, enum evhttp_cmd_type m
 	return NULL;
 }
 
+/* Two Content-Length headers: which one a proxy in front believed is unknowable. */
+static int content_length_repeated(struct ctl_req *rq)
+{
+	const struct evkeyval *h;
+	int n = 0;
+
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(rq->req), next)
+	if (evutil_ascii_strcasecmp(h->key, "Content-Length") == 0)
+		n++;
+	return n > 1;
+}
+
 /* 413 before reading into memory when the client says how much it sends. */
 static int body_too_large(struct ctl_req *rq)
 {
@@ -167,6 +183,58 @@ static int auth_admin(struct ctl_req *rq, char *err, size_t errlen)
 	return 0;
 }
 
+/* 429 with Retry-After when the client's address is over its failed-auth limit. */
+static int auth_limited(struct ctl_req *rq, const unsigned char key[16])
+{
+	long retry = ctl_addrs_auth_blocked(ctl_conns_addrs(rq->ctl), key);
+	char value[24];
+
+	if (!retry)
+		return 0;
+	snprintf(value, sizeof(value), "%ld", retry);
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", value);
+	ctl_reply_error(rq, CTL_ELIMITED,
+	                "too many failed authentications from this address: retry in %ld s", retry);
+	return 1;
+}
+
+/* Count and log a failed authentication, with the client address. */
+static void auth_failed(struct ctl_req *rq, const unsigned char key[16], const char *addr,
+                        const char *why)
+{
+	long retry;
+	int r = ctl_addrs_auth_failed(ctl_conns_addrs(rq->ctl), key, &retry);
+
+	if (r == 2)
+		return; /* blocked meanwhile by a parallel request: already logged */
+	ctl_log("auth failure from %s on %s: %s", addr, rq->path, why);
+	if (r == 1)
+		ctl_log("auth: %s blocked for %ld s after %ld failures (429 until then)", addr,
+		        retry, rq->ctl->cfg->auth_fail_max);
+}
+
+/* Authenticate the route's way, within the address's failed-auth limit; 1 if replied. */
+static int authenticate(struct ctl_req *rq, enum route_auth how)
+{
+	unsigned char key[16];
+	char addr[64], err[256];
+	int known, r;
+
+	if (how == AUTH_NONE)
+		return 0;
+	known = ctl_conn_peer(rq->req, key, addr, sizeof(addr)) == 0;
+	if (known && auth_limited(rq, key))
+		return 1;
+	/* Both checks are constant-time in the secret; the limiter looks only at the address. */
+	r = how == AUTH_KEY ? auth_key(rq, err, sizeof(err)) : auth_admin(rq, err, sizeof(err));
+	if (r == 0)
+		return 0;
+	if (r == PV_EAUTH && known)
+		auth_failed(rq, key, addr, err);
+	ctl_reply_error(rq, r, "%s", err);
+	return 1;
+}
+
 static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 {
 	struct ctl_req *rq = calloc(1, sizeof(*rq));
@@ -179,8 +247,11 @@ static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 	rq->req = req;
 	rq->start_us = pv_now_us();
 	rq->method = method_name(evhttp_request_get_command(req));
-	/* Longer than any route: keep a recognisable prefix for the log. */
-	snprintf(rq->path, sizeof(rq->path), "%s", path && *path ? path : "/");
+	/* Longer than any route: keep a recognisable prefix; raw bytes escaped for log and JSON. */
+	if (path && *path)
+		ctl_escape(rq->path, sizeof(rq->path), path, strlen(path));
+	else
+		memcpy(rq->path, "/", 2);
 	memcpy(rq->user, "-", 2);
 	return rq;
 }
@@ -194,8 +265,9 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 	size_t len = 0;
 	int r;
 
+	ctl_conn_request(arg, req);
 	if (!rq) {
-		evhttp_send_error(req, 500, NULL);
+		ctl_reply_nomem(req);
 		return;
 	}
 	rt = route_find(rq, evhttp_request_get_command(req), &r);
@@ -203,6 +275,10 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		ctl_reply_error(rq, r,
 		                r == CTL_EMETHOD ? "method %s not allowed on %s" : "no route %s%s",
 		                r == CTL_EMETHOD ? rq->method : "", rq->path);
+		return;
+	}
+	if (content_length_repeated(rq)) {
+		ctl_reply_error(rq, PV_EINVAL, "more than one Content-Length header");
 		return;
 	}
 	if (body_too_large(rq)) {
@@ -220,14 +296,7 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
-	r = 0;
-	if (rt->auth == AUTH_KEY)
-		r = auth_key(rq, err, sizeof(err));
-	else if (rt->auth == AUTH_ADMIN)
-		r = auth_admin(rq, err, sizeof(err));
-	if (r < 0) {
-		ctl_reply_error(rq, r, "%s", err);
+	if (authenticate(rq, rt->auth))
 		return;
-	}
 	rt->handler(rq);
 }

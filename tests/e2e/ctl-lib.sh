@@ -7,6 +7,8 @@
 # to it over real HTTPS with curl, verifying the certificate against the CA.
 #
 #   ctl_start [extra config JSON fields]   ctl_stop   ctl_restart
+#   (CTL_HTTPS_LISTEN overrides the HTTPS address; CTL_WRAP=(cmd …) prefixes
+#   the controller's command line with a wrapper that execs it, e.g. prlimit)
 #   api METHOD PATH [BODY] [curl args…]    -> prints the status; body in $RESP
 #   seed_key USER TIER [SECRET]            -> the seed portal snippet's key
 #   admin_key USER TIER                    -> key from /api/generate-api-key
@@ -14,6 +16,7 @@
 CTL_PORT=8443
 CTL_HTTP_PORT=8080
 CTL_PID=""
+CTL_WRAP=(env) # a wrapper that execs its arguments
 
 ctl_files() {
 	CTL_T=$(e2e_tmp)
@@ -48,7 +51,7 @@ ctl_start() {
 	[[ -n ${CTL_T:-} ]] || ctl_files
 	cat >"$CTL_T/controller.json" <<EOF
 {
-  "https_listen": "$FLEET_CTL_ADDR:$CTL_PORT",
+  "https_listen": "${CTL_HTTPS_LISTEN:-$FLEET_CTL_ADDR:$CTL_PORT}",
   "http_listen": "127.0.0.1:$CTL_HTTP_PORT",
   "tls_cert": "$CTL_T/tls.pem", "tls_key": "$CTL_T/tls.key",
   "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
@@ -61,7 +64,7 @@ ctl_start() {
 EOF
 	# Not through the ctl function: a backgrounded function is a subshell,
 	# and $! must be the controller itself (ip netns exec execs it).
-	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/controller/vpn-controller" \
+	ip netns exec "$FLEET_NS_CTL" "${CTL_WRAP[@]}" "$PV_BUILD/controller/vpn-controller" \
 		-c "$CTL_T/controller.json" >>"$CTL_LOG" 2>&1 &
 	CTL_PID=$!
 	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
