@@ -396,6 +396,33 @@ static int provision_in_flight(struct provision *pv)
 }
 
 /*
+ * A user may have peers for at most max_devices_<tier> devices, so one
+ * account cannot take every address of its tier's servers.  The device
+ * being provisioned again does not count.  Replies 429 and returns
+ * CTL_EQUOTA when a new device would be one too many, else 0.
+ */
+static int provision_quota(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	const struct ctl_config *cfg = rq->ctl->cfg;
+	long max = rq->tier == PV_TIER_PRO ? cfg->max_devices_pro : cfg->max_devices_basic;
+	int others = 0, r = db_user_other_devices(rq->ctl->db, rq->user, pv->device, &others);
+
+	if (r < 0) {
+		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return r;
+	}
+	if (others < max)
+		return 0;
+	ctl_reply_error(rq, CTL_EQUOTA,
+	                "the %s tier allows %ld devices and this account has %d; revoke one first "
+	                "(vpnctl revoke --device NAME)",
+	                pv_tier_name(rq->tier), max, others);
+	return CTL_EQUOTA;
+}
+
+/*
  * Tier, server key, keys, replaced peers and lease; replies itself on
  * failure (< 0).  1 when a same-key re-push took the request over.
  */
@@ -428,7 +455,7 @@ static int provision_prepare(struct provision *pv)
 	}
 	if ((r = provision_same_key(pv, pv->pub)) != 0)
 		return r; /* 1: it took the request over */
-	if ((r = provision_in_flight(pv)) != 0)
+	if ((r = provision_in_flight(pv)) != 0 || (r = provision_quota(pv)) != 0)
 		return r;
 	if ((r = db_peers_list(ctl->db, &f, &pv->old, &pv->n_old)) < 0)
 		goto db_fail;

@@ -61,6 +61,8 @@ static const struct field fields[] = {
         LONG(max_connections_per_addr, 1, 1000000, "connections per IPv4 address or IPv6 /64"),
         LONG(auth_fail_max, 1, 1000000, "failed authentications per address and window"),
         LONG(auth_fail_window_s, 1, 86400, "window of auth_fail_max (and the 429's length)"),
+        LONG(max_devices_basic, 1, 100000, "devices a Basic user may have peers for"),
+        LONG(max_devices_pro, 1, 100000, "devices a Pro user may have peers for"),
         BOOL(allow_public_http, "allow http_listen off loopback (clear-text keys)"),
 };
 
@@ -134,6 +136,8 @@ struct ctl_config *ctl_config_new(void)
 	cfg->max_connections = 4096;
 	cfg->max_connections_per_addr = 64;
 	cfg->auth_fail_max = 20;
+	cfg->max_devices_basic = 5;
+	cfg->max_devices_pro = 10;
 	cfg->auth_fail_window_s = 60;
 	return cfg;
 }

@@ -37,10 +37,11 @@ enum ctl_err {
 	CTL_ETOOLARGE = -101, /* request body over the limit */
 	CTL_ENOPATH = -102,   /* no such path */
 	CTL_ESSHAUTH = -103,  /* a server refused the controller's SSH key (not the caller's) */
-	CTL_ELIMITED = -104   /* too many failed authentications from the client's address */
+	CTL_ELIMITED = -104,  /* too many failed authentications from the client's address */
+	CTL_EQUOTA = -105     /* the user has as many devices as the tier allows */
 };
 #define CTL_ERR_MAX CTL_EMETHOD /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
-#define CTL_ERR_MIN CTL_ELIMITED
+#define CTL_ERR_MIN CTL_EQUOTA
 
 /* ---- config.c ------------------------------------------------------------ */
 
@@ -66,7 +67,8 @@ struct ctl_config {
 	long max_connections_per_addr; /* per IPv4 address / IPv6 /64 */
 	long auth_fail_max;            /* failed authentications per address and window */
 	long auth_fail_window_s;
-	int allow_public_http; /* plain HTTP off loopback only when set */
+	long max_devices_basic, max_devices_pro; /* distinct devices with peers, per tier */
+	int allow_public_http;                   /* plain HTTP off loopback only when set */
 };
 
 /* New config holding the defaults; NULL on ENOMEM. Free with ctl_config_free. */
