@@ -87,8 +87,9 @@ struct ctl_secrets {
 	char *previous;
 };
 
-#define CTL_USER_MAX 64
-#define CTL_SIG_HEX  16
+#define CTL_USER_MAX    64
+#define CTL_SIG_HEX     16
+#define CTL_KEY_GEN_MAX 2147483647U /* key generations fit SQLite's and C's int */
 
 /*
  * Load the secrets file: first line the current secret, optional second line
@@ -100,16 +101,26 @@ void ctl_secrets_clear(struct ctl_secrets *s);
 int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen);
 /* 1 if user ids match [A-Za-z0-9.-]{1,64}. */
 int ctl_user_id_is_valid(const char *s);
-/* sig = first 16 hex of HMAC-SHA256(secret, "user:tier"), as the seed's snippet. */
-int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier);
-/* Full key "user_tier_sig" into out; PV_EINVAL if it does not fit. */
-int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier);
+/*
+ * sig = first 16 hex of HMAC-SHA256(secret, "user:tier") for key generation
+ * 0 (the seed's snippet), of "user:tier:GEN" for a later generation.
+ */
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier,
+                 unsigned gen);
+/*
+ * Full key into out: "user_tier_sig" for generation 0 (the seed's format),
+ * "user_tier_sig-GEN" after; PV_EINVAL if it does not fit.
+ */
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier,
+                 unsigned gen);
 /*
  * Verify an API key against both secrets, in constant time.  On success
- * fills user (>= 65 bytes) and *tier; PV_EAUTH otherwise.  Does not look at
- * the DB: the caller checks that the user exists, is active, has that tier.
+ * fills user (>= 65 bytes), *tier and *gen (the key generation it carries);
+ * PV_EAUTH otherwise.  Does not look at the DB: the caller checks that the
+ * user exists, is active, has that tier and that key generation.
  */
-int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier);
+int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier,
+                   unsigned *gen);
 /* Check an "Authorization" header value "Bearer <token>" in constant time. */
 int ctl_admin_verify(const char *token, const char *header);
 
@@ -236,6 +247,7 @@ void api_revoke(struct ctl_req *rq);
 void api_generate_key(struct ctl_req *rq);
 void api_user_disable(struct ctl_req *rq);
 void api_user_tier(struct ctl_req *rq);
+void api_user_rotate_key(struct ctl_req *rq);
 
 /* ---- push.c: agentless results back onto the loop thread ----------------------- */
 

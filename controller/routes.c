@@ -37,6 +37,8 @@ static const struct route routes[] = {
          CTL_ARG_USER},
         {"/api/admin/users/tier", api_user_tier, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
+        {"/api/admin/users/rotate-key", api_user_rotate_key, EVHTTP_REQ_POST, AUTH_ADMIN,
+         CTL_ARG_USER, CTL_ARG_USER},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -97,7 +99,7 @@ static int body_too_large(struct ctl_req *rq)
 	return len > (size_t)rq->ctl->cfg->max_body_bytes;
 }
 
-/* Key auth: valid signature, then the user exists, is active, has that tier. */
+/* Key auth: valid signature, then the user exists, is active, has that tier and key generation. */
 static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 {
 	const char *key =
@@ -105,19 +107,21 @@ static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 	struct db_user u;
 	char user[CTL_USER_MAX + 1];
 	enum pv_tier tier;
+	unsigned gen;
 	int r;
 
 	if (!key) {
 		ctl_errf(err, errlen, "missing X-API-Key header");
 		return PV_EAUTH;
 	}
-	if (ctl_key_verify(&rq->ctl->secrets, key, user, &tier) < 0) {
+	if (ctl_key_verify(&rq->ctl->secrets, key, user, &tier, &gen) < 0) {
 		ctl_errf(err, errlen, "invalid API key");
 		return PV_EAUTH;
 	}
 	r = db_user_get(rq->ctl->db, user, &u);
-	if (r == PV_ENOTFOUND || (r == 0 && (!u.active || u.tier != tier))) {
-		ctl_errf(err, errlen, "API key revoked: unknown or disabled user, or tier changed");
+	if (r == PV_ENOTFOUND || (r == 0 && (!u.active || u.tier != tier || u.key_gen != gen))) {
+		ctl_errf(err, errlen,
+		         "API key revoked: unknown or disabled user, tier changed or key rotated");
 		return PV_EAUTH;
 	}
 	if (r < 0) {

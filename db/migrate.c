@@ -67,6 +67,11 @@ static const struct migration migrations[] = {
             " action TEXT NOT NULL,"
             " subject TEXT,"
             " detail TEXT);"},
+        /* 3: ops tools.  A user's key generation: keys carry it, and every
+         * revocation (rotate-key, disable, tier change) bumps it, so a revoked
+         * key never comes back.  Existing users start at 0: the seed's keys. */
+        {3, "ALTER TABLE users ADD COLUMN"
+            " key_gen INTEGER NOT NULL DEFAULT 0 CHECK (key_gen BETWEEN 0 AND 2147483647);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -139,4 +139,15 @@ static inline long long fixture_query_int(const char *name, const char *sql)
 	return v;
 }
 
+/*
+ * How many schema_version rows a fully migrated file must have: every
+ * number up to the latest, less migration 2 while it is missing, which is
+ * reserved for the convergence branch (BRIEF.md) and merges separately.
+ */
+static inline long long fixture_versions_expected(const char *name)
+{
+	return fixture_query_int(name, "SELECT max(version) FROM schema_version") -
+	       !fixture_query_int(name, "SELECT count(*) FROM schema_version WHERE version = 2");
+}
+
 #endif
