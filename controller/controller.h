@@ -194,12 +194,17 @@ struct ctl_args {
 	int all;
 };
 
+/* Longest "*" segment of a route path (a user id; server ids are shorter). */
+#define CTL_PATH_ARG_MAX CTL_USER_MAX
+
 /* One request in flight; freed by the reply. */
 struct ctl_req {
 	struct ctl *ctl;
 	struct evhttp_request *req;
 	uint64_t start_us;
 	const char *method;
+	const char *route;                   /* the route table's path, NULL when none matched */
+	char path_arg[CTL_PATH_ARG_MAX + 1]; /* the route's "*" segment, "" without one */
 	char path[64];
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
 	enum pv_tier tier;           /* the user's tier once authenticated */
@@ -232,6 +237,14 @@ const char *ctl_req_body(struct ctl_req *rq, size_t *len);
 /* evhttp general callback: method/path dispatch, size, JSON body, auth. */
 void ctl_dispatch(struct evhttp_request *req, void *arg);
 /*
+ * Parse rq's query string into out (which the caller clears with
+ * evhttp_clear_headers on success).  Parameters outside the NULL-ended
+ * allowed list, or given twice, are PV_EINVAL with err naming them.
+ */
+struct evkeyvalq;
+int ctl_query_parse(struct ctl_req *rq, const char *const *allowed, struct evkeyvalq *out,
+                    char *err, size_t errlen);
+/*
  * Validate a JSON request body against a whitelist and fill args.  On error
  * writes a message naming the field.  Exposed for the unit tests and fuzzers.
  */
@@ -248,6 +261,8 @@ void api_generate_key(struct ctl_req *rq);
 void api_user_disable(struct ctl_req *rq);
 void api_user_tier(struct ctl_req *rq);
 void api_user_rotate_key(struct ctl_req *rq);
+void api_users_list(struct ctl_req *rq);
+void api_user_show(struct ctl_req *rq);
 
 /* ---- push.c: agentless results back onto the loop thread ----------------------- */
 

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -16,6 +17,11 @@
 
 enum route_auth { AUTH_NONE, AUTH_KEY, AUTH_ADMIN };
 
+/*
+ * A path is literal except for "*" segments, each of which matches one
+ * non-empty segment of [A-Za-z0-9._-] up to CTL_PATH_ARG_MAX bytes: the
+ * request's rq->path_arg (the last one, when a route has several).
+ */
 struct route {
 	const char *path;
 	void (*handler)(struct ctl_req *rq);
@@ -39,6 +45,8 @@ static const struct route routes[] = {
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
         {"/api/admin/users/rotate-key", api_user_rotate_key, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER, CTL_ARG_USER},
+        {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -65,14 +73,38 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
-/* The route for rq's path and method; *err says 404 or 405 when NULL. */
-static const struct route *route_find(const struct ctl_req *rq, enum evhttp_cmd_type m, int *err)
+/* 1 if path matches pattern; a "*" segment's text goes to arg (>= CTL_PATH_ARG_MAX + 1). */
+static int path_match(const char *pattern, const char *path, char *arg)
+{
+	size_t n;
+
+	while (*pattern) {
+		if (pattern[0] == '*' && (pattern[1] == '/' || pattern[1] == '\0')) {
+			n = strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			                 "0123456789._-");
+			if (n == 0 || n > CTL_PATH_ARG_MAX)
+				return 0;
+			memcpy(arg, path, n);
+			arg[n] = '\0';
+			path += n;
+			pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
+}
+
+/* The route for rq's full path and method; *err says 404 or 405 when NULL. */
+static const struct route *route_find(struct ctl_req *rq, const char *path, enum evhttp_cmd_type m,
+                                      int *err)
 {
 	size_t i;
 
 	*err = CTL_ENOPATH;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(routes[i].path, rq->path) != 0)
+		if (!path_match(routes[i].path, path, rq->path_arg))
 			continue;
 		if (routes[i].method == m)
 			return &routes[i];
@@ -147,11 +179,19 @@ static int auth_admin(struct ctl_req *rq, char *err, size_t errlen)
 	return 0;
 }
 
+/* The request's whole path (rq->path may be cut for the log); never NULL. */
+static const char *full_path(struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	return path && *path ? path : "/";
+}
+
 static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 {
 	struct ctl_req *rq = calloc(1, sizeof(*rq));
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *path = full_path(req);
 
 	if (!rq)
 		return NULL;
@@ -160,7 +200,7 @@ static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 	rq->start_us = pv_now_us();
 	rq->method = method_name(evhttp_request_get_command(req));
 	/* Longer than any route: keep a recognisable prefix for the log. */
-	snprintf(rq->path, sizeof(rq->path), "%s", path && *path ? path : "/");
+	snprintf(rq->path, sizeof(rq->path), "%s", path);
 	memcpy(rq->user, "-", 2);
 	return rq;
 }
@@ -178,7 +218,9 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	rt = route_find(rq, evhttp_request_get_command(req), &r);
+	rt = route_find(rq, full_path(req), evhttp_request_get_command(req), &r);
+	if (rt)
+		rq->route = rt->path;
 	if (!rt) {
 		ctl_reply_error(rq, r,
 		                r == CTL_EMETHOD ? "method %s not allowed on %s" : "no route %s%s",
@@ -209,4 +251,31 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	rt->handler(rq);
+}
+
+int ctl_query_parse(struct ctl_req *rq, const char *const *allowed, struct evkeyvalq *out,
+                    char *err, size_t errlen)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(rq->req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	const struct evkeyval *kv;
+	size_t i;
+
+	TAILQ_INIT(out);
+	if (q && evhttp_parse_query_str(q, out) < 0) {
+		ctl_errf(err, errlen, "malformed query string");
+		return PV_EINVAL;
+	}
+	TAILQ_FOREACH(kv, out, next)
+	{
+		for (i = 0; allowed[i] && strcmp(allowed[i], kv->key) != 0; i++)
+			;
+		if (!allowed[i] || evhttp_find_header(out, kv->key) != kv->value) {
+			ctl_errf(err, errlen, "query parameter \"%.40s\": unknown or repeated",
+			         kv->key);
+			evhttp_clear_headers(out);
+			return PV_EINVAL;
+		}
+	}
+	return 0;
 }

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The operators' admin API on a real 2-server fleet over real HTTPS:
+# - rotate-key: the old key gets 401 at once, the new one 200; re-issuing a
+#   key, re-enabling the user or setting the tier back never brings a revoked
+#   key back (key generations, docs/api.md); never-rotated users keep the
+#   seed's key format;
+# - GET /api/admin/users pages by cursor; GET /api/admin/users/ID shows
+#   tier, active, devices, each peer's server, addresses and state;
+# - every admin route, with no token or a wrong token: 401 JSON, and the
+#   DB is unchanged (table-driven).
+#
+#   hub ns (br0) ── ctl 203.0.113.2 (vpn-controller :8443 TLS)
+#               └── s1, s2 Basic 203.0.113.11..12 (sshd + wg0)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
+. "$(dirname "$0")/ctl-lib.sh"
+require curl openssl python3 sqlite3 jq
+
+fleet_up 2
+read -r -a ids <<<"$SERVER_IDS"
+s1=${ids[0]} s2=${ids[1]}
+ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000'
+
+expect() { # expect STATUS CODE|- WHAT  (after an api call stored in $st)
+	[[ $st == "$1" ]] || fail "$3: status $st, expected $1: $(head -c 300 "$RESP")"
+	[[ $2 == - ]] || [[ $(jq -r .code "$RESP") == "$2" ]] || fail "$3: code $(cat "$RESP")"
+}
+admin() { api "$1" "$2" "${3:-}" -H "Authorization: Bearer $CTL_ADMIN"; } # admin METHOD PATH [BODY]
+key_works() { [[ $(api GET /api/servers '' -H "X-API-Key: $1") == 200 ]]; }
+key_refused() {
+	st=$(api GET /api/servers '' -H "X-API-Key: $1")
+	expect 401 unauthorized "$2"
+}
+
+# ---- key generations ------------------------------------------------------------------
+k0=$(admin_key carol basic)
+[[ $k0 == "$(seed_key carol basic)" ]] || fail "a new user's key is not the seed's format"
+key_works "$k0" || fail "carol's first key"
+st=$(admin POST /api/admin/users/rotate-key '{"user_id":"carol"}')
+expect 200 - "rotate-key"
+k1=$(jq -r .api_key "$RESP")
+[[ $(jq -r .key_generation "$RESP") == 1 ]] || fail "rotate-key: $(cat "$RESP")"
+[[ $k1 == "$(seed_key carol basic "$CTL_SECRET" 1)" ]] || fail "rotated key $k1 is not generation 1's"
+key_refused "$k0" "the key before the rotation"
+key_works "$k1" || fail "the rotated key"
+key_refused "$(seed_key carol basic "$CTL_PREV_SECRET")" "the old key under the previous secret"
+key_works "$(seed_key carol basic "$CTL_PREV_SECRET" 1)" || fail "generation 1 under the previous secret"
+[[ $(admin_key carol basic) == "$k1" ]] || fail "re-issuing the same tier must answer the current key"
+key_refused "$k0" "the old key after re-issuing"
+trace "rotate-key: old key 401 at once, new key 200, re-issue keeps the new one"
+
+st=$(admin POST /api/admin/users/disable '{"user_id":"carol"}')
+expect 200 - "disable carol"
+key_refused "$k1" "a disabled user's key"
+k3=$(admin_key carol basic)
+[[ $k3 != "$k1" && $k3 != "$k0" ]] || fail "re-enabling brought a revoked key back"
+key_refused "$k1" "the key from before the disable, after re-enabling"
+key_works "$k3" || fail "the key after re-enabling"
+st=$(admin POST /api/admin/users/tier '{"user_id":"carol","tier":"pro"}')
+expect 200 - "tier to pro"
+st=$(admin POST /api/admin/users/tier '{"user_id":"carol","tier":"basic"}')
+expect 200 - "tier back to basic"
+k5=$(jq -r .api_key "$RESP")
+for k in "$k0" "$k1" "$k3"; do key_refused "$k" "a basic key from before the tier round trip"; done
+key_works "$k5" || fail "the key after the tier round trip"
+st=$(admin POST /api/admin/users/rotate-key '{"user_id":"nobody"}')
+expect 404 not_found "rotate-key of an unknown user"
+[[ $(db_sql "SELECT count(*) FROM users WHERE id = 'nobody'") == 0 ]] || fail "rotate created a user"
+trace "disable + re-enable and tier round trips never bring a revoked key back"
+
+# ---- user list and detail -------------------------------------------------------------
+for u in u1 u2 u3 u4 u5; do admin_key "$u" basic >/dev/null; done
+k_u1=$(seed_key u1 basic)
+st=$(api POST /api/provision "{\"server_id\":\"$s1\",\"device\":\"laptop\"}" -H "X-API-Key: $k_u1")
+expect 200 - "provision u1 on $s1"
+remember_secrets
+st=$(api POST /api/provision "{\"server_id\":\"$s2\",\"device\":\"phone\"}" -H "X-API-Key: $k_u1")
+expect 200 - "provision u1 on $s2"
+remember_secrets
+ip1=$(db_sql "SELECT host FROM peers WHERE user_id = 'u1' AND server_id = '$s1'")
+
+seen=() cursor=""
+while :; do
+	st=$(admin GET "/api/admin/users?limit=2${cursor:+&cursor=$cursor}")
+	expect 200 - "user list page after '$cursor'"
+	n=$(jq '.users | length' "$RESP")
+	((n <= 2)) || fail "a page holds more than limit: $(cat "$RESP")"
+	mapfile -t -O "${#seen[@]}" seen < <(jq -r '.users[].user_id' "$RESP")
+	cursor=$(jq -r '.next_cursor // empty' "$RESP")
+	[[ -n $cursor ]] || break
+done
+[[ ${seen[*]} == "$(db_sql "SELECT group_concat(id, ' ') FROM (SELECT id FROM users ORDER BY id)")" ]] ||
+	fail "paging through the list gave '${seen[*]}'"
+st=$(admin GET "/api/admin/users?cursor=u0&limit=1")
+jq -e '.users == [{"user_id":"u1","tier":"basic","active":true,"key_generation":0,"peers":2,"devices":2}]' \
+	"$RESP" >/dev/null || fail "list entry of u1: $(cat "$RESP")"
+st=$(admin GET "/api/admin/users?limit=0")
+expect 400 bad_request "limit 0"
+st=$(admin GET "/api/admin/users?limit=5&limit=6")
+expect 400 bad_request "repeated limit"
+st=$(admin GET "/api/admin/users?sort=id")
+expect 400 bad_request "unknown query parameter"
+trace "user list pages through every user by cursor; bad queries are 400"
+
+st=$(admin GET /api/admin/users/u1)
+expect 200 - "user detail"
+jq -e --arg s1 "$s1" --arg s2 "$s2" --arg ip "10.7.0.$ip1" '
+	.user_id == "u1" and .tier == "basic" and .active == true and .key_generation == 0 and
+	.devices == ["laptop", "phone"] and (.peers | length) == 2 and
+	(.peers[0] | .server_id == $s1 and .device == "laptop" and .state == "active" and
+		.client_ipv4 == $ip and (.client_ipv6 | startswith("fddd:2c4:2c4:2c4::"))) and
+	(.peers[1] | .server_id == $s2 and .device == "phone" and .state == "active")' "$RESP" >/dev/null ||
+	fail "user detail: $(cat "$RESP")"
+[[ $(jq -r '.peers[0].public_key' "$RESP") == \
+	"$(db_sql "SELECT pubkey FROM peers WHERE user_id = 'u1' AND server_id = '$s1'")" ]] ||
+	fail "user detail: public key differs from the DB's"
+st=$(admin GET /api/admin/users/carol)
+jq -e '.key_generation == 4 and .peers == [] and .devices == []' "$RESP" >/dev/null ||
+	fail "carol's detail: $(cat "$RESP")"
+st=$(admin GET /api/admin/users/nobody)
+expect 404 not_found "unknown user"
+st=$(admin GET "/api/admin/users/u1%27%3B")
+expect 404 not_found "a user id with quotes"
+st=$(admin GET "/api/admin/users/u1/peers")
+expect 404 not_found "a path below a user"
+trace "user detail: tier, active, devices, peers with server, addresses and state"
+
+# ---- every admin route: no token or a wrong token is 401 and changes nothing -----------
+snapshot() { db_sql "SELECT * FROM users; SELECT * FROM peers; SELECT count(*) FROM audit;"; }
+before=$(snapshot)
+admin_routes=(
+	"POST /api/generate-api-key {\"user_id\":\"mallory\",\"tier\":\"pro\"}"
+	"POST /api/admin/users/disable {\"user_id\":\"u1\"}"
+	"POST /api/admin/users/tier {\"user_id\":\"u1\",\"tier\":\"pro\"}"
+	"POST /api/admin/users/rotate-key {\"user_id\":\"u1\"}"
+	"GET /api/admin/users"
+	"GET /api/admin/users/u1"
+)
+for row in "${admin_routes[@]}"; do
+	read -r method path body <<<"$row"
+	for auth in "" "Authorization: Bearer wrong-$CTL_ADMIN" "Authorization: Bearer" \
+		"Authorization: $CTL_ADMIN" "X-API-Key: $k_u1"; do
+		st=$(api "$method" "$path" "$body" ${auth:+-H "$auth"})
+		expect 401 unauthorized "$method $path with '${auth%%:*}${auth:+: …}'"
+		jq -e '.error | length > 0' "$RESP" >/dev/null || fail "$method $path: 401 without a message"
+	done
+done
+[[ $(snapshot) == "$before" ]] || fail "a refused admin call changed the DB"
+grep -q "GET /api/admin/users 401" "$CTL_LOG" || fail "refused admin calls are not in the access log"
+trace "every admin route: no or wrong token is 401 JSON and changes nothing"
+
+check_log_clean
+pass
