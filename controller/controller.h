@@ -223,6 +223,11 @@ void ctl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_http_start(struct ctl *ctl, char *err, size_t errlen);
 /* Start accepting connections. */
 void ctl_http_enable(struct ctl *ctl);
+/*
+ * Load tls_cert/tls_key again into a new SSL_CTX for new connections; open
+ * ones keep theirs.  On failure the old context stays.  0 without HTTPS.
+ */
+int ctl_tls_reload(struct ctl *ctl, char *err, size_t errlen);
 void ctl_http_stop(struct ctl *ctl);
 /* Reply with a JSON body (reference stolen), log the access line, free rq. */
 void ctl_reply(struct ctl_req *rq, int status, json_t *body);

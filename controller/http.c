@@ -150,11 +150,13 @@ static const char *ssl_error(char *buf, size_t len)
 	return buf;
 }
 
-static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
+/* A server SSL_CTX with cfg's certificate and key into *out; errors name the field. */
+static int tls_ctx_new(const struct ctl_config *cfg, SSL_CTX **out, char *err, size_t errlen)
 {
-	const struct ctl_config *cfg = ctl->cfg;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	char why[256];
+
+	*out = NULL;
 
 	if (!ctx)
 		goto fail;
@@ -172,7 +174,7 @@ static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
 		ctl_errf(err, errlen, "tls_key %s: %s", cfg->tls_key, ssl_error(why, sizeof(why)));
 		goto out;
 	}
-	ctl->ssl_ctx = ctx;
+	*out = ctx;
 	return 0;
 fail:
 	ctl_errf(err, errlen, "TLS setup failed: %s", ssl_error(why, sizeof(why)));
@@ -269,7 +271,7 @@ int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
 			return PV_EIO;
 	}
 	if (cfg->https_listen && *cfg->https_listen) {
-		if (tls_setup(ctl, err, errlen) < 0)
+		if (tls_ctx_new(cfg, &ctl->ssl_ctx, err, errlen) < 0)
 			return PV_EINVAL;
 		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock,
 		                       err, errlen);
@@ -290,6 +292,25 @@ void ctl_http_enable(struct ctl *ctl)
 		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->https_sock));
 		log_bound("https", ctl->https_sock);
 	}
+}
+
+int ctl_tls_reload(struct ctl *ctl, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	int r;
+
+	if (!ctl->ssl_ctx)
+		return 0;
+	if ((r = tls_ctx_new(ctl->cfg, &ctx, err, errlen)) < 0)
+		return r;
+	/*
+	 * Connections hold their own reference (SSL_new takes one on the
+	 * context), so they keep the old certificate until they close; only
+	 * new connections see the new one.
+	 */
+	SSL_CTX_free(ctl->ssl_ctx);
+	ctl->ssl_ctx = ctx;
+	return 0;
 }
 
 void ctl_http_stop(struct ctl *ctl)

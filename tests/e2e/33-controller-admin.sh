@@ -151,5 +151,93 @@ done
 grep -q "GET /api/admin/users 401" "$CTL_LOG" || fail "refused admin calls are not in the access log"
 trace "every admin route: no or wrong token is 401 JSON and changes nothing"
 
+# ---- SIGHUP: new secrets, admin token and certificate; nothing dropped --------------------
+# A keep-alive TLS connection opened before the SIGHUP must answer after it
+# on the same socket with the old certificate; a new connection gets the new one.
+keepalive_check() {
+	ctl python3 - "$FLEET_CTL_ADDR" "$CTL_PORT" "$CTL_T/ca.pem" "$CTL_PID" "$CTL_LOG" <<'PY'
+import http.client, os, signal, ssl, sys, time
+host, port, ca, pid, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca)
+def reloads():
+    with open(log) as f:
+        return f.read().count("reload: done on SIGHUP")
+conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+conn.connect()
+conn.auto_open = 0  # never reconnect behind our back
+conn.request("GET", "/api/health")
+r = conn.getresponse(); r.read()
+assert r.status == 200, r.status
+sock, old_cert = conn.sock, conn.sock.getpeercert(binary_form=True)
+before = reloads()
+os.kill(pid, signal.SIGHUP)
+deadline = time.monotonic() + 30
+while reloads() == before:
+    assert time.monotonic() < deadline, "no reload line in the log"
+    time.sleep(0.05)
+conn.request("GET", "/api/health")
+r = conn.getresponse(); r.read()
+assert r.status == 200, r.status
+assert conn.sock is sock and conn.sock.getpeercert(binary_form=True) == old_cert
+fresh = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+fresh.request("GET", "/api/health")
+r = fresh.getresponse(); r.read()
+assert r.status == 200, r.status
+print(ssl.DER_cert_to_PEM_cert(fresh.sock.getpeercert(binary_form=True)), end="")
+PY
+}
+# Files are replaced atomically (what an operator's tooling should do too).
+replace_file() { # replace_file PATH CONTENT
+	(umask 077 && printf '%s\n' "$2" >"$1.new") && mv "$1.new" "$1"
+}
+old_secret=$CTL_SECRET old_prev=$CTL_PREV_SECRET old_admin=$CTL_ADMIN
+k_old=$(seed_key u2 basic "$old_secret")
+key_works "$k_old" || fail "u2's key before the reload"
+(
+	cd "$CTL_T"
+	umask 077
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj "/CN=controller reloaded" -keyout tls2.key -out tls2.csr 2>/dev/null
+	openssl x509 -req -in tls2.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+		-extfile ext.cnf -out tls2.pem 2>/dev/null
+)
+CTL_SECRET="cur2-$(openssl rand -hex 16)" CTL_ADMIN=$(openssl rand -hex 24)
+replace_file "$CTL_T/secrets" "$CTL_SECRET
+$old_secret"
+replace_file "$CTL_T/admin_token" "$CTL_ADMIN"
+cp "$CTL_T/tls2.key" "$CTL_T/tls.key.new" && mv "$CTL_T/tls.key.new" "$CTL_T/tls.key"
+cp "$CTL_T/tls2.pem" "$CTL_T/tls.pem.new" && mv "$CTL_T/tls.pem.new" "$CTL_T/tls.pem"
+new_cert=$(keepalive_check) || fail "keep-alive connection across SIGHUP"
+[[ $new_cert == "$(openssl x509 -in "$CTL_T/tls2.pem")" ]] ||
+	fail "a new connection after SIGHUP does not get the new certificate"
+kill -0 "$CTL_PID" || fail "controller died on SIGHUP"
+trace "SIGHUP: the open keep-alive connection kept its socket and certificate; new ones get the new one"
+
+key_works "$k_old" || fail "a key made with the previous secret stopped working after SIGHUP"
+key_works "$(seed_key u2 basic "$CTL_SECRET")" || fail "a key made with the new secret is refused"
+key_refused "$(seed_key u2 basic "$old_prev")" "a key of the dropped secret"
+st=$(api GET /api/admin/users '' -H "Authorization: Bearer $old_admin")
+expect 401 unauthorized "the old admin token after SIGHUP"
+[[ $(admin_key u2 basic) == "$(seed_key u2 basic "$CTL_SECRET")" ]] ||
+	fail "generate-api-key does not sign with the new current secret"
+trace "SIGHUP: previous-secret keys still work, new-secret keys work, the old admin token is refused"
+
+# A bad file keeps its old value; the other parts still reload.
+chmod 0644 "$CTL_T/secrets"
+good_admin=$CTL_ADMIN CTL_ADMIN=$(openssl rand -hex 24)
+replace_file "$CTL_T/admin_token" "$CTL_ADMIN"
+n=$(grep -c "reload: done" "$CTL_LOG")
+kill -HUP "$CTL_PID"
+WAIT_S=30 wait_for test "$(grep -c "reload: done" "$CTL_LOG")" -gt "$n"
+grep -q "reload: secrets_file kept: secrets_file $CTL_T/secrets: must be a regular file of mode 0600" \
+	"$CTL_LOG" || fail "a loose secrets file is not reported: $(tail -3 "$CTL_LOG")"
+key_works "$(seed_key u2 basic "$CTL_SECRET")" || fail "a refused secrets file dropped the secrets"
+st=$(api GET /api/admin/users '' -H "Authorization: Bearer $good_admin")
+expect 401 unauthorized "the admin token replaced along with a refused secrets file"
+st=$(admin GET /api/admin/users)
+expect 200 - "the new admin token next to a refused secrets file"
+chmod 0600 "$CTL_T/secrets"
+trace "SIGHUP with a loose secrets file: secrets kept and the error logged, the token still reloads"
+
 check_log_clean
 pass
