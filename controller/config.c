@@ -4,6 +4,7 @@
  * table, each also settable by a flag of the same name.  Errors name the
  * file (or flag) and the field, so an operator can fix them at once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct field {
 static const struct field fields[] = {
         STR(http_listen, "plain HTTP listen address host:port (\"\" = none)"),
         STR(https_listen, "HTTPS listen address host:port (\"\" = none)"),
+        STR(metrics_listen, "loopback address for /metrics without a token (\"\" = none)"),
         STR(tls_cert, "TLS certificate chain (PEM)"),
         STR(tls_key, "TLS private key (PEM)"),
         STR(db_path, "SQLite state file"),
@@ -271,6 +273,26 @@ static int check_listen(const char *name, const char *v, char *err, size_t errle
 	return 0;
 }
 
+/* metrics_listen serves /metrics without a token: only on a loopback address. */
+static int check_loopback(const char *name, const char *v, char *err, size_t errlen)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	char host[64];
+	uint16_t port;
+
+	if (!is_set(v))
+		return 0;
+	if (ctl_listen_parse(v, host, sizeof(host), &port) == 0 &&
+	    ((inet_pton(AF_INET, host, a) == 1 && a[0] == 127) ||
+	     (inet_pton(AF_INET6, host, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a))))
+		return 0;
+	ctl_errf(err, errlen,
+	         "field \"%s\": \"%s\" is not a loopback host:port (127.0.0.0/8 or [::1]); "
+	         "off loopback, scrape /metrics on the main listener with the admin token",
+	         name, v);
+	return PV_EINVAL;
+}
+
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 {
 	static const char *const required[] = {
@@ -292,7 +314,8 @@ int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 		return PV_EINVAL;
 	}
 	if (check_listen("http_listen", cfg->http_listen, err, errlen) < 0 ||
-	    check_listen("https_listen", cfg->https_listen, err, errlen) < 0)
+	    check_listen("https_listen", cfg->https_listen, err, errlen) < 0 ||
+	    check_loopback("metrics_listen", cfg->metrics_listen, err, errlen) < 0)
 		return PV_EINVAL;
 	if (is_set(cfg->https_listen) && (!is_set(cfg->tls_cert) || !is_set(cfg->tls_key))) {
 		ctl_errf(err, errlen, "field \"https_listen\" needs \"tls_cert\" and \"tls_key\"");

@@ -30,6 +30,8 @@ struct db_peer;
 struct agentless;
 struct agentless_edit;
 struct agentless_dump;
+struct evbuffer;
+struct ctl_metrics;
 
 #define CTL_VERSION "0.1.0"
 
@@ -48,8 +50,9 @@ enum ctl_err {
  * Strings are owned by the config.
  */
 struct ctl_config {
-	char *http_listen;  /* "127.0.0.1:8080", or NULL for no plain HTTP */
-	char *https_listen; /* "0.0.0.0:8443", or NULL for no HTTPS */
+	char *http_listen;    /* "127.0.0.1:8080", or NULL for no plain HTTP */
+	char *https_listen;   /* "0.0.0.0:8443", or NULL for no HTTPS */
+	char *metrics_listen; /* loopback "127.0.0.1:9108" for /metrics without a token, or NULL */
 	char *tls_cert, *tls_key;
 	char *db_path, *fleet_path;
 	char *ssh_identity, *known_hosts;
@@ -162,16 +165,17 @@ struct ctl {
 	struct ctl_secrets secrets;
 	char *admin_token;
 	struct event_base *base;
-	struct evhttp *http, *https;
-	struct evhttp_bound_socket *http_sock, *https_sock;
+	struct evhttp *http, *https, *metrics_http;
+	struct evhttp_bound_socket *http_sock, *https_sock, *metrics_sock;
 	struct ssl_ctx_st *ssl_ctx;
 	struct db *db;
 	struct pv_fleet *fleet;
 	struct agentless *pool;
 	struct event *health_timer;
-	unsigned health_pending; /* dumps of the current pass still out */
-	int health_startup;      /* 1 during the startup pass */
-	int64_t started_at;      /* unix seconds; older non-ACTIVE rows are leftovers */
+	unsigned health_pending;     /* dumps of the current pass still out */
+	int health_startup;          /* 1 during the startup pass */
+	int64_t started_at;          /* unix seconds; older non-ACTIVE rows are leftovers */
+	struct ctl_metrics *metrics; /* owned; metrics.c */
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -204,6 +208,7 @@ struct ctl_req {
 	uint64_t start_us;
 	const char *method;
 	const char *route;                   /* the route table's path, NULL when none matched */
+	const char *code;                    /* the JSON error code replied, NULL for success */
 	char path_arg[CTL_PATH_ARG_MAX + 1]; /* the route's "*" segment, "" without one */
 	char path[64];
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
@@ -231,6 +236,9 @@ int ctl_tls_reload(struct ctl *ctl, char *err, size_t errlen);
 void ctl_http_stop(struct ctl *ctl);
 /* Reply with a JSON body (reference stolen), log the access line, free rq. */
 void ctl_reply(struct ctl_req *rq, int status, json_t *body);
+/* Reply with a non-JSON body (borrowed) of that Content-Type; log, count, free rq. */
+void ctl_reply_text(struct ctl_req *rq, int status, const char *content_type,
+                    struct evbuffer *body);
 /* Reply with {"error": msg, "code": ...} for a PV_E* or CTL_E* code. */
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -241,6 +249,8 @@ const char *ctl_req_body(struct ctl_req *rq, size_t *len);
 
 /* evhttp general callback: method/path dispatch, size, JSON body, auth. */
 void ctl_dispatch(struct evhttp_request *req, void *arg);
+/* The same for metrics_listen: only GET /metrics, without a token (loopback only). */
+void ctl_dispatch_metrics(struct evhttp_request *req, void *arg);
 /*
  * Parse rq's query string into out (which the caller clears with
  * evhttp_clear_headers on success).  Parameters outside the NULL-ended
@@ -326,6 +336,17 @@ void ctl_fanout_start(struct ctl_req *rq, struct db_peer *peers, size_t n, ctl_f
 void ctl_fanout_free(struct ctl_fanout *fo);
 /* Reply 200 {"revoked", "servers"} plus extra fields, or 503 naming failed servers. */
 void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra);
+
+/* ---- metrics.c: Prometheus exposition ---------------------------------------------- */
+
+/* Allocate ctl->metrics and observe the DB's commits (call after the DB is open). */
+int ctl_metrics_new(struct ctl *ctl);
+/* Stop observing and free; NULL-safe. */
+void ctl_metrics_free(struct ctl *ctl);
+/* Count one reply: route and status, its latency, and the result of provisions and revokes. */
+void ctl_metrics_request(struct ctl *ctl, const struct ctl_req *rq, int status, uint64_t us);
+/* GET /metrics: text exposition format 0.0.4. */
+void api_metrics(struct ctl_req *rq);
 
 /* ---- health.c ------------------------------------------------------------------- */
 

@@ -90,31 +90,45 @@ const char *ctl_req_body(struct ctl_req *rq, size_t *len)
 	return (const char *)evbuffer_pullup(in, -1);
 }
 
+/* Send, log the access line, count it (metrics.c), free rq. */
+static void reply_send(struct ctl_req *rq, int status, const char *content_type,
+                       struct evbuffer *out)
+{
+	uint64_t us = pv_now_us() - rq->start_us;
+
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type", content_type);
+	evhttp_send_reply(rq->req, status, NULL, out);
+	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
+	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
+	ctl_metrics_request(rq->ctl, rq, status, us);
+	free(rq);
+}
+
 void ctl_reply(struct ctl_req *rq, int status, json_t *body)
 {
 	struct evbuffer *out = evbuffer_new();
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	uint64_t us = pv_now_us() - rq->start_us;
 
-	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type",
-	                  "application/json");
 	if (out && text) {
 		evbuffer_add(out, text, strlen(text));
 		evbuffer_add(out, "\n", 1);
 	} else {
 		status = 500;
+		rq->code = "internal";
 		if (out)
 			evbuffer_add_printf(
 			        out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
 	}
-	evhttp_send_reply(rq->req, status, NULL, out);
-	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
-	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
+	reply_send(rq, status, "application/json", out);
 	ctl_json_free(text); /* the secure allocator cleanses it */
 	if (out)
 		evbuffer_free(out);
 	json_decref(body);
-	free(rq);
+}
+
+void ctl_reply_text(struct ctl_req *rq, int status, const char *content_type, struct evbuffer *body)
+{
+	reply_send(rq, status, content_type, body);
 }
 
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
@@ -129,6 +143,7 @@ void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
 	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	rq->code = code;
 	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
 
@@ -185,6 +200,7 @@ out:
 
 /* New evhttp with our limits, bound to addr (field names it in errors). */
 static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *addr,
+                                void (*dispatch)(struct evhttp_request *, void *),
                                 struct evhttp_bound_socket **sock, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
@@ -212,7 +228,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 	                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(http, ctl_dispatch, ctl);
+	evhttp_set_gencb(http, dispatch, ctl);
 	ctl_listen_parse(addr, host, sizeof(host), &port);
 	*sock = evhttp_bind_socket_with_handle(http, host, port);
 	if (!*sock) {
@@ -265,19 +281,26 @@ int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
 	const struct ctl_config *cfg = ctl->cfg;
 
 	if (cfg->http_listen && *cfg->http_listen) {
-		ctl->http = front_new(ctl, "http_listen", cfg->http_listen, &ctl->http_sock, err,
-		                      errlen);
+		ctl->http = front_new(ctl, "http_listen", cfg->http_listen, ctl_dispatch,
+		                      &ctl->http_sock, err, errlen);
 		if (!ctl->http)
 			return PV_EIO;
 	}
 	if (cfg->https_listen && *cfg->https_listen) {
 		if (tls_ctx_new(cfg, &ctl->ssl_ctx, err, errlen) < 0)
 			return PV_EINVAL;
-		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock,
-		                       err, errlen);
+		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, ctl_dispatch,
+		                       &ctl->https_sock, err, errlen);
 		if (!ctl->https)
 			return PV_EIO;
 		evhttp_set_bevcb(ctl->https, tls_bevcb, ctl);
+	}
+	if (cfg->metrics_listen && *cfg->metrics_listen) {
+		ctl->metrics_http =
+		        front_new(ctl, "metrics_listen", cfg->metrics_listen, ctl_dispatch_metrics,
+		                  &ctl->metrics_sock, err, errlen);
+		if (!ctl->metrics_http)
+			return PV_EIO;
 	}
 	return 0;
 }
@@ -291,6 +314,10 @@ void ctl_http_enable(struct ctl *ctl)
 	if (ctl->https_sock) {
 		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->https_sock));
 		log_bound("https", ctl->https_sock);
+	}
+	if (ctl->metrics_sock) {
+		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->metrics_sock));
+		log_bound("metrics", ctl->metrics_sock);
 	}
 }
 
@@ -319,8 +346,10 @@ void ctl_http_stop(struct ctl *ctl)
 		evhttp_free(ctl->http);
 	if (ctl->https)
 		evhttp_free(ctl->https);
-	ctl->http = ctl->https = NULL;
-	ctl->http_sock = ctl->https_sock = NULL;
+	if (ctl->metrics_http)
+		evhttp_free(ctl->metrics_http);
+	ctl->http = ctl->https = ctl->metrics_http = NULL;
+	ctl->http_sock = ctl->https_sock = ctl->metrics_sock = NULL;
 	SSL_CTX_free(ctl->ssl_ctx);
 	ctl->ssl_ctx = NULL;
 }

@@ -85,6 +85,10 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 		         ctl->db ? db_errmsg(ctl->db) : pv_strerror(r));
 		return r;
 	}
+	if ((r = ctl_metrics_new(ctl)) < 0) {
+		ctl_errf(err, errlen, "metrics: %s", pv_strerror(r));
+		return r;
+	}
 	if ((r = db_servers_sync(ctl->db, ctl->fleet)) < 0) {
 		ctl_errf(err, errlen, "db_path %s: syncing fleet_path %s: %s", cfg->db_path,
 		         cfg->fleet_path, db_errmsg(ctl->db));
@@ -180,6 +184,7 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	if (ctl->health_timer)
 		event_free(ctl->health_timer);
 	ctl_http_stop(ctl);
+	ctl_metrics_free(ctl);
 	db_close(ctl->db);
 	pv_fleet_free(ctl->fleet);
 	ctl_secrets_clear(&ctl->secrets);

@@ -47,6 +47,12 @@ static const struct route routes[] = {
          CTL_ARG_USER, CTL_ARG_USER},
         {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+};
+
+/* metrics_listen: loopback only (config.c), so no token. */
+static const struct route metrics_routes[] = {
+        {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_NONE, 0, 0},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -96,18 +102,18 @@ static int path_match(const char *pattern, const char *path, char *arg)
 	return *path == '\0';
 }
 
-/* The route for rq's full path and method; *err says 404 or 405 when NULL. */
-static const struct route *route_find(struct ctl_req *rq, const char *path, enum evhttp_cmd_type m,
-                                      int *err)
+/* The route of table for rq's full path and method; *err says 404 or 405 when NULL. */
+static const struct route *route_find(const struct route *table, size_t n, struct ctl_req *rq,
+                                      const char *path, enum evhttp_cmd_type m, int *err)
 {
 	size_t i;
 
 	*err = CTL_ENOPATH;
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!path_match(routes[i].path, path, rq->path_arg))
+	for (i = 0; i < n; i++) {
+		if (!path_match(table[i].path, path, rq->path_arg))
 			continue;
-		if (routes[i].method == m)
-			return &routes[i];
+		if (table[i].method == m)
+			return &table[i];
 		*err = CTL_EMETHOD;
 	}
 	return NULL;
@@ -205,7 +211,7 @@ static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 	return rq;
 }
 
-void ctl_dispatch(struct evhttp_request *req, void *arg)
+static void dispatch(const struct route *table, size_t n, struct evhttp_request *req, void *arg)
 {
 	struct ctl_req *rq = req_new(arg, req);
 	const struct route *rt;
@@ -218,15 +224,14 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	rt = route_find(rq, full_path(req), evhttp_request_get_command(req), &r);
-	if (rt)
-		rq->route = rt->path;
+	rt = route_find(table, n, rq, full_path(req), evhttp_request_get_command(req), &r);
 	if (!rt) {
 		ctl_reply_error(rq, r,
 		                r == CTL_EMETHOD ? "method %s not allowed on %s" : "no route %s%s",
 		                r == CTL_EMETHOD ? rq->method : "", rq->path);
 		return;
 	}
+	rq->route = rt->path;
 	if (body_too_large(rq)) {
 		ctl_reply_error(rq, CTL_ETOOLARGE, "request body over %ld bytes",
 		                rq->ctl->cfg->max_body_bytes);
@@ -251,6 +256,16 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	rt->handler(rq);
+}
+
+void ctl_dispatch(struct evhttp_request *req, void *arg)
+{
+	dispatch(routes, sizeof(routes) / sizeof(routes[0]), req, arg);
+}
+
+void ctl_dispatch_metrics(struct evhttp_request *req, void *arg)
+{
+	dispatch(metrics_routes, sizeof(metrics_routes) / sizeof(metrics_routes[0]), req, arg);
 }
 
 int ctl_query_parse(struct ctl_req *rq, const char *const *allowed, struct evkeyvalq *out,

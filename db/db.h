@@ -71,6 +71,13 @@ int db_open(struct db **out, const char *path);
  */
 #define DB_OPEN_SYNC_NORMAL (1U << 0)
 int db_open_flags(struct db **out, const char *path, unsigned flags);
+/*
+ * Called after every COMMIT of an explicit transaction (db_begin … commit,
+ * as the peer reservation and migrations use) with how long the COMMIT
+ * itself took, in microseconds, and whether it succeeded.  NULL removes it.
+ */
+typedef void (*db_commit_observer)(void *arg, uint64_t us, int ok);
+void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg);
 /* Finalizes every statement and closes the file; accepts NULL. */
 void db_close(struct db *db);
 /*

@@ -8,7 +8,12 @@
 # - GET /api/admin/users pages by cursor; GET /api/admin/users/ID shows
 #   tier, active, devices, each peer's server, addresses and state;
 # - every admin route, with no token or a wrong token: 401 JSON, and the
-#   DB is unchanged (table-driven).
+#   DB is unchanged (table-driven);
+# - /metrics (admin token, and metrics_listen on loopback without one)
+#   passes `promtool check metrics`; its per-server peer and lease counts
+#   equal the DB's, its request and provision counters the calls made;
+# - SIGHUP reloads secrets, admin token and certificate without dropping a
+#   keep-alive connection.
 #
 #   hub ns (br0) ── ctl 203.0.113.2 (vpn-controller :8443 TLS)
 #               └── s1, s2 Basic 203.0.113.11..12 (sshd + wg0)
@@ -16,12 +21,13 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
 . "$(dirname "$0")/ctl-lib.sh"
-require curl openssl python3 sqlite3 jq
+require curl openssl python3 sqlite3 jq promtool
 
 fleet_up 2
 read -r -a ids <<<"$SERVER_IDS"
 s1=${ids[0]} s2=${ids[1]}
-ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000'
+METRICS_ADDR=127.0.0.1:9108
+ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000, "metrics_listen": "'$METRICS_ADDR'"'
 
 expect() { # expect STATUS CODE|- WHAT  (after an api call stored in $st)
 	[[ $st == "$1" ]] || fail "$3: status $st, expected $1: $(head -c 300 "$RESP")"
@@ -137,6 +143,7 @@ admin_routes=(
 	"POST /api/admin/users/rotate-key {\"user_id\":\"u1\"}"
 	"GET /api/admin/users"
 	"GET /api/admin/users/u1"
+	"GET /metrics"
 )
 for row in "${admin_routes[@]}"; do
 	read -r method path body <<<"$row"
@@ -150,6 +157,52 @@ done
 [[ $(snapshot) == "$before" ]] || fail "a refused admin call changed the DB"
 grep -q "GET /api/admin/users 401" "$CTL_LOG" || fail "refused admin calls are not in the access log"
 trace "every admin route: no or wrong token is 401 JSON and changes nothing"
+
+# ---- /metrics ----------------------------------------------------------------------------
+st=$(admin GET /metrics)
+expect 200 - "/metrics with the admin token"
+cp "$RESP" "$CTL_T/metrics.txt"
+promtool check metrics <"$CTL_T/metrics.txt" >"$CTL_T/promtool.log" 2>&1 ||
+	fail "promtool check metrics: $(cat "$CTL_T/promtool.log")"
+ctl curl -sS -o "$CTL_T/metrics2.txt" -w '%{http_code} %{content_type}' "http://$METRICS_ADDR/metrics" \
+	>"$CTL_T/metrics2.status"
+[[ $(cat "$CTL_T/metrics2.status") == "200 text/plain; version=0.0.4; charset=utf-8" ]] ||
+	fail "metrics_listen: $(cat "$CTL_T/metrics2.status")"
+promtool check metrics <"$CTL_T/metrics2.txt" >"$CTL_T/promtool.log" 2>&1 ||
+	fail "promtool check metrics (metrics_listen): $(cat "$CTL_T/promtool.log")"
+[[ $(ctl curl -sS -o /dev/null -w '%{http_code}' "http://$METRICS_ADDR/api/admin/users") == 404 ]] ||
+	fail "metrics_listen serves more than /metrics"
+sample() { # sample FILE 'name{labels}' -> the value, fails when absent
+	awk -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }' "$1" || fail "no sample $2 in $1"
+}
+for id in "${ids[@]}"; do
+	[[ $(sample "$CTL_T/metrics.txt" "pv_server_peers{server=\"$id\"}") == \
+		"$(db_sql "SELECT count(*) FROM peers WHERE server_id = '$id' AND state = 1")" ]] ||
+		fail "pv_server_peers of $id differs from the DB's ACTIVE peers"
+	used=$(db_sql "SELECT count(*) FROM lease WHERE server_id = '$id'")
+	[[ $(sample "$CTL_T/metrics.txt" "pv_server_leases_used{server=\"$id\"}") == "$used" ]] ||
+		fail "pv_server_leases_used of $id differs from the DB's leases"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_server_leases_free{server=\"$id\"}") == $((253 - used)) ]] ||
+		fail "pv_server_leases_free of $id"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_server_up{server=\"$id\"}") == 1 ]] || fail "pv_server_up of $id"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_ssh_queue_depth{server=\"$id\"}") =~ ^[0-9]+$ ]] ||
+		fail "pv_ssh_queue_depth of $id"
+done
+[[ $(sample "$CTL_T/metrics.txt" "pv_server_peers{server=\"$s1\"}") == 1 ]] || fail "u1's peer on $s1 not counted"
+[[ $(sample "$CTL_T/metrics.txt" 'pv_operations_total{op="provision",result="ok"}') == 2 ]] ||
+	fail "provisions: $(grep pv_operations_total "$CTL_T/metrics.txt")"
+[[ $(sample "$CTL_T/metrics.txt" 'pv_http_requests_total{route="/metrics",status="401"}') == 5 ]] ||
+	fail "refused /metrics calls are not counted"
+# "nobody" matched the route; the quoted id and the path below a user did not.
+[[ $(sample "$CTL_T/metrics.txt" 'pv_http_requests_total{route="/api/admin/users/*",status="404"}') == 1 ]] ||
+	fail "user lookups by status"
+[[ $(sample "$CTL_T/metrics.txt" 'pv_http_requests_total{route="unmatched",status="404"}') == 2 ]] ||
+	fail "unmatched paths by status"
+(($(sample "$CTL_T/metrics.txt" 'pv_http_request_duration_seconds_count{route="/api/provision"}') == 2)) ||
+	fail "provision latency histogram"
+(($(sample "$CTL_T/metrics.txt" 'pv_sqlite_commit_duration_seconds_count') >= 2)) || fail "no SQLite commit timed"
+! grep -q 'route="/api/admin/users/u1' "$CTL_T/metrics.txt" || fail "a raw path became a label"
+trace "/metrics passes promtool, peer and lease counts equal the DB's, counters match the calls"
 
 # ---- SIGHUP: new secrets, admin token and certificate; nothing dropped --------------------
 # A keep-alive TLS connection opened before the SIGHUP must answer after it
