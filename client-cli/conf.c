@@ -455,3 +455,55 @@ int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir)
 	OPENSSL_clear_free(text, len);
 	return r;
 }
+
+char *cli_secret_from_stdin(void)
+{
+	char buf[VPNCTL_MAX_KEY_LEN + 3] = "", *secret;
+	size_t n;
+
+	if (!fgets(buf, sizeof(buf), stdin))
+		return NULL;
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	secret = strdup(buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return secret;
+}
+
+int cli_api_url_set(struct vpnctl_conf *c, const char *url)
+{
+	size_t n = url ? strlen(url) : 0;
+
+	if (strncmp(url ? url : "", "https://", 8) != 0 || n <= 8 || n >= 512 ||
+	    strpbrk(url, " \t\r\n")) {
+		vpnctl_err("login: the controller URL must be https://host[:port] (TLS is always "
+		           "verified)");
+		return VX_USAGE;
+	}
+	free(c->api_url);
+	c->api_url = strdup(url);
+	if (!c->api_url)
+		return VX_LOCAL;
+	/* Drop a trailing slash so "/api/..." paths join cleanly. */
+	if (c->api_url[n - 1] == '/')
+		c->api_url[n - 1] = '\0';
+	return VX_OK;
+}
+
+int cli_cacert_set(struct vpnctl_conf *c, const char *path)
+{
+	char ca[PATH_MAX];
+
+	if (!realpath(path, ca) || access(ca, R_OK) < 0) {
+		vpnctl_err("login: --cacert %s: cannot read it", path);
+		return VX_USAGE;
+	}
+	free(c->cacert);
+	c->cacert = strdup(ca);
+	return c->cacert ? VX_OK : VX_LOCAL;
+}
+
+int cli_user_id_is_valid(const char *id)
+{
+	return name_is_valid(id, 64) && !strchr(id, '_');
+}

@@ -3,6 +3,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vpnctl.h"
 
@@ -45,14 +46,24 @@ int vpnctl_print_json(json_t *j)
 	return r;
 }
 
-/* One cell padded to width characters: UTF-8 ("São Paulo") counts by character. */
+/*
+ * One cell padded to width characters: UTF-8 ("São Paulo") counts by
+ * character, and a colour escape ("\033[32m") counts for nothing.
+ */
 static void print_cell(const char *text, int width)
 {
 	int chars = 0;
 	const char *p;
 
-	for (p = text; *p; p++)
+	for (p = text; *p; p++) {
+		if (*p == '\033') {
+			p += strcspn(p, "m");
+			if (!*p)
+				break;
+			continue;
+		}
 		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	}
 	fputs(text, stdout);
 	for (; chars <= width; chars++)
 		putchar(' ');

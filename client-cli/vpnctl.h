@@ -47,6 +47,8 @@ enum vpnctl_exit {
 
 /* ---- command table (main.c) -------------------------------------------------- */
 
+struct vpnctl_api_error;
+
 /* Options a command may accept; the parser fills struct vpnctl_args. */
 enum vpnctl_optid {
 	OPT_JSON = 1U << 0,
@@ -104,6 +106,23 @@ int cmd_disconnect(const struct vpnctl_args *args);
 int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
 
+/* vpnadm's commands (adm_*.c, docs/vpnadm.md). */
+int adm_login(const struct vpnctl_args *args);
+int adm_servers(const struct vpnctl_args *args);
+int adm_users(const struct vpnctl_args *args);
+int adm_user_show(const struct vpnctl_args *args);
+int adm_user_issue_key(const struct vpnctl_args *args);
+int adm_user_rotate_key(const struct vpnctl_args *args);
+int adm_user_disable(const struct vpnctl_args *args);
+int adm_user_tier(const struct vpnctl_args *args);
+/* vpnadm's failure message for a vpnctl_api error; returns the exit code. */
+int adm_fail(int r, const struct vpnctl_api_error *e, const char *what);
+/*
+ * One admin call with the stored vpnadm login: *reply (owned by the caller)
+ * on success; prints the failure and returns its exit code otherwise.
+ */
+int adm_call(const char *what, const char *method, const char *path, json_t *body, json_t **reply);
+
 /*
  * Parse argv (argv[0] is the command name) against cmd's option set.
  * Returns 0, VX_USAGE after printing the error and usage, or -1 when --help
@@ -152,6 +171,14 @@ int vpnctl_key_is_valid(const char *key);
 int vpnctl_token_is_valid(const char *token);
 /* Device names: [A-Za-z0-9._-]{1,64} like the API's. */
 int vpnctl_device_is_valid(const char *dev);
+/* User ids like the controller's: [A-Za-z0-9.-]{1,64}. */
+int cli_user_id_is_valid(const char *id);
+/* One line of stdin (a key or token), newline dropped; owned by the caller, NULL at EOF. */
+char *cli_secret_from_stdin(void);
+/* Check an https:// URL, drop a trailing '/', store it in c; prints why not, returns VX_*. */
+int cli_api_url_set(struct vpnctl_conf *c, const char *url);
+/* Store the absolute path of a readable CA file in c; prints why not, returns VX_*. */
+int cli_cacert_set(struct vpnctl_conf *c, const char *path);
 /* Default device name: the host name with other characters dropped, or "default". */
 void vpnctl_default_device(char *buf, size_t len);
 

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * GET /api/health (liveness, DB reachable, fleet up/down counts) and
- * GET /api/servers (the caller's tier's servers with health and load).
+ * GET /api/health (liveness, DB reachable, fleet up/down counts),
+ * GET /api/servers (the caller's tier's servers with health and load) and
+ * GET /api/admin/servers (every server with what the DB knows of it).
  */
+#include <stdlib.h>
+
 #include "controller.h"
 #include "db.h"
 
@@ -69,4 +72,49 @@ void api_servers(struct ctl_req *rq)
 	}
 	ctl_reply(rq, 200,
 	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
+}
+
+/*
+ * The operators' view of one server.  The convergence work (issue 9) adds
+ * its state since when, live/active peers, rx/tx and the last repairs here.
+ */
+static json_t *admin_server_json(const struct pv_server *s, const struct db_server_status *st)
+{
+	json_t *j = server_json(s, st);
+
+	if (j && (json_object_set_new(j, "live_peers", json_integer(st->live_peers)) < 0 ||
+	          json_object_set_new(j, "checked_at", json_integer(st->checked_at)) < 0 ||
+	          json_object_set_new(j, "wg_public_key",
+	                              st->wg_pubkey[0] ? json_string(st->wg_pubkey) : json_null()) <
+	                  0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+void api_admin_servers(struct ctl_req *rq)
+{
+	struct ctl *ctl = rq->ctl;
+	struct db_server_status *st = NULL;
+	json_t *list;
+	size_t i, n = 0;
+	int r;
+
+	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
+		ctl_log("admin servers: %s", db_errmsg(ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return;
+	}
+	list = json_array();
+	for (i = 0; list && i < n; i++) {
+		const struct pv_server *s = pv_fleet_find(ctl->fleet, st[i].id);
+
+		if (s && json_array_append_new(list, admin_server_json(s, &st[i])) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	free(st);
+	ctl_reply(rq, 200, list ? json_pack("{s:o}", "servers", list) : NULL);
 }

@@ -270,6 +270,7 @@ int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned
 
 void api_health(struct ctl_req *rq);
 void api_servers(struct ctl_req *rq);
+void api_admin_servers(struct ctl_req *rq);
 void api_provision(struct ctl_req *rq);
 void api_revoke(struct ctl_req *rq);
 void api_generate_key(struct ctl_req *rq);

@@ -47,6 +47,7 @@ static const struct route routes[] = {
          CTL_ARG_USER, CTL_ARG_USER},
         {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers", api_admin_servers, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
 };
 

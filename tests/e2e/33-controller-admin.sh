@@ -143,6 +143,7 @@ admin_routes=(
 	"POST /api/admin/users/rotate-key {\"user_id\":\"u1\"}"
 	"GET /api/admin/users"
 	"GET /api/admin/users/u1"
+	"GET /api/admin/servers"
 	"GET /metrics"
 )
 for row in "${admin_routes[@]}"; do
