@@ -317,16 +317,29 @@ static int cmd_remove(struct ctx *c)
 	return one_edit(c, AGENTLESS_REMOVE);
 }
 
+static json_t *blocks_json(const struct agentless_dump *d)
+{
+	json_t *blocks = json_array();
+	size_t i;
+
+	for (i = 0; blocks && i < d->nblocks; i++)
+		json_array_append_new(blocks,
+		                      json_pack("{s:s, s:s, s:s}", "name", d->blocks[i].name,
+		                                "public_key", d->blocks[i].pubkey, "allowed_ips",
+		                                d->blocks[i].allowed_ips));
+	return blocks;
+}
+
 static void print_dump_json(const struct agentless_dump *d)
 {
 	json_t *root = json_object(), *peers = json_array();
 	char *text;
 	size_t i;
 
-	json_object_set_new(root, "public_key", json_string(d->iface_pubkey));
-	json_object_set_new(root, "listen_port", json_integer(d->listen_port));
-	for (i = 0; i < d->n; i++) {
-		const struct agentless_peer *p = &d->peers[i];
+	json_object_set_new(root, "public_key", json_string(d->live->pubkey));
+	json_object_set_new(root, "listen_port", json_integer(d->live->listen_port));
+	for (i = 0; i < d->live->n; i++) {
+		const struct pv_wg_peer *p = &d->live->peers[i];
 
 		json_array_append_new(
 		        peers,
@@ -336,6 +349,7 @@ static void print_dump_json(const struct agentless_dump *d)
 		                  (json_int_t)p->rx_bytes, "tx_bytes", (json_int_t)p->tx_bytes));
 	}
 	json_object_set_new(root, "peers", peers);
+	json_object_set_new(root, "conf_peers", blocks_json(d));
 	text = json_dumps(root, JSON_INDENT(2));
 	if (text)
 		puts(text);
@@ -343,11 +357,27 @@ static void print_dump_json(const struct agentless_dump *d)
 	json_decref(root);
 }
 
+static void print_dump_text(const struct agentless_dump *d)
+{
+	const struct pv_wg_dump *w = d->live;
+	size_t i;
+
+	printf("interface %s %u\n", w->pubkey, w->listen_port);
+	for (i = 0; i < w->n; i++)
+		printf("peer %s %s %s %lld %llu %llu\n", w->peers[i].pubkey, w->peers[i].endpoint,
+		       w->peers[i].allowed_ips, (long long)w->peers[i].latest_handshake,
+		       (unsigned long long)w->peers[i].rx_bytes,
+		       (unsigned long long)w->peers[i].tx_bytes);
+	for (i = 0; i < d->nblocks; i++)
+		printf("conf %s %s %s\n", d->blocks[i].name[0] ? d->blocks[i].name : "-",
+		       d->blocks[i].pubkey[0] ? d->blocks[i].pubkey : "-",
+		       d->blocks[i].allowed_ips[0] ? d->blocks[i].allowed_ips : "-");
+}
+
 static int cmd_dump(struct ctx *c)
 {
 	struct agentless_dump *d = NULL;
 	char detail[1024];
-	size_t i;
 	int r;
 
 	if (need_server(c) < 0)
@@ -358,17 +388,10 @@ static int cmd_dump(struct ctx *c)
 		        detail);
 		return r == PV_ENOTFOUND ? EXIT_USAGE : EXIT_FAILED;
 	}
-	if (c->o.json) {
+	if (c->o.json)
 		print_dump_json(d);
-	} else {
-		printf("interface %s %u\n", d->iface_pubkey, d->listen_port);
-		for (i = 0; i < d->n; i++)
-			printf("peer %s %s %s %lld %llu %llu\n", d->peers[i].pubkey,
-			       d->peers[i].endpoint, d->peers[i].allowed_ips,
-			       (long long)d->peers[i].latest_handshake,
-			       (unsigned long long)d->peers[i].rx_bytes,
-			       (unsigned long long)d->peers[i].tx_bytes);
-	}
+	else
+		print_dump_text(d);
 	agentless_dump_free(d);
 	return EXIT_OK;
 }

@@ -16,7 +16,7 @@
 /* The USER positional, checked like the controller does; prints why not. */
 static const char *user_arg(const struct vpnctl_args *args, const char *what)
 {
-	if (args->npos < 1 || !cli_user_id_is_valid(args->pos[0])) {
+	if (args->npos < 1 || !pv_user_id_is_valid(args->pos[0])) {
 		vpnctl_err("%s: USER must be [A-Za-z0-9.-]{1,64}", what);
 		return NULL;
 	}
@@ -74,7 +74,7 @@ int adm_users(const struct vpnctl_args *args)
 	const char *next = NULL;
 	int r = VX_OK;
 
-	if (args->cursor && !cli_user_id_is_valid(args->cursor)) {
+	if (args->cursor && !pv_user_id_is_valid(args->cursor)) {
 		vpnctl_err("users: --cursor must be a user id");
 		json_decref(all);
 		return VX_USAGE;

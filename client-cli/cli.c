@@ -129,7 +129,7 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_DEVICE:
 		a->device = value;
-		if (!vpnctl_device_is_valid(value)) {
+		if (!pv_device_is_valid(value)) {
 			vpnctl_err("--device: '%s' is not [A-Za-z0-9._-]{1,64}", value);
 			return VX_USAGE;
 		}

@@ -52,11 +52,6 @@ int vpnctl_token_is_valid(const char *token)
 	return token && i >= 16;
 }
 
-int vpnctl_device_is_valid(const char *dev)
-{
-	return name_is_valid(dev, VPNCTL_MAX_DEVICE_LEN) && !strchr(dev, '_');
-}
-
 void vpnctl_default_device(char *buf, size_t len)
 {
 	char host[256] = "";
@@ -155,7 +150,7 @@ int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
 	}
 	/* Exactly one credential: vpnctl's API key or vpnadm's admin token. */
 	if (!key == !token || (key && !vpnctl_key_is_valid(key)) ||
-	    (token && !vpnctl_token_is_valid(token)) || (dev && !vpnctl_device_is_valid(dev))) {
+	    (token && !vpnctl_token_is_valid(token)) || (dev && !pv_device_is_valid(dev))) {
 		snprintf(err, errlen,
 		         "%s: api_key, admin_token or device is malformed; run %s login", path,
 		         cli_program);
@@ -501,9 +496,4 @@ int cli_cacert_set(struct vpnctl_conf *c, const char *path)
 	free(c->cacert);
 	c->cacert = strdup(ca);
 	return c->cacert ? VX_OK : VX_LOCAL;
-}
-
-int cli_user_id_is_valid(const char *id)
-{
-	return name_is_valid(id, 64) && !strchr(id, '_');
 }

@@ -77,3 +77,16 @@ void cli_table_row(const char *const *cells, const int *widths, size_t n)
 		print_cell(cells[i], widths[i]);
 	printf("%s\n", n ? cells[n - 1] : "");
 }
+
+void cli_human_bytes(char *buf, size_t len, uint64_t n)
+{
+	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}

@@ -143,6 +143,8 @@ int vpnctl_print_json(json_t *j);
  * (UTF-8 counted by character) for all but the last cell.
  */
 void cli_table_row(const char *const *cells, const int *widths, size_t n);
+/* "1.5 MiB": n bytes in binary units, for tables. */
+void cli_human_bytes(char *buf, size_t len, uint64_t n);
 
 /* ---- login config (conf.c) ------------------------------------------------ */
 
@@ -169,10 +171,6 @@ void vpnctl_conf_clear(struct vpnctl_conf *c);
 int vpnctl_key_is_valid(const char *key);
 /* Admin tokens: printable ASCII without spaces, 16..200 chars (fit a header line). */
 int vpnctl_token_is_valid(const char *token);
-/* Device names: [A-Za-z0-9._-]{1,64} like the API's. */
-int vpnctl_device_is_valid(const char *dev);
-/* User ids like the controller's: [A-Za-z0-9.-]{1,64}. */
-int cli_user_id_is_valid(const char *id);
 /* One line of stdin (a key or token), newline dropped; owned by the caller, NULL at EOF. */
 char *cli_secret_from_stdin(void);
 /* Check an https:// URL, drop a trailing '/', store it in c; prints why not, returns VX_*. */
@@ -226,7 +224,8 @@ struct vpnctl_server {
 	char region[32];
 	char tier[16];
 	char host[64];
-	char status[16]; /* up | down | unknown, as the controller reports */
+	char status[16];                     /* up | down | unknown, as the controller reports */
+	char public_key[PV_KEY_B64_LEN + 1]; /* the server's current WireGuard key, "" if unknown */
 };
 
 /*
@@ -301,7 +300,7 @@ void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s)
 struct vpnctl_wg_peer {
 	char public_key[PV_KEY_B64_LEN + 1];
 	char endpoint[64];
-	char allowed_ips[128];
+	char allowed_ips[1024];   /* for display: a long split-tunnel list is cut */
 	int64_t latest_handshake; /* unix seconds, 0 = never */
 	uint64_t rx, tx;
 };

@@ -103,21 +103,3 @@ int pv_psk_generate(uint8_t psk[PV_KEY_LEN])
 {
 	return RAND_priv_bytes(psk, PV_KEY_LEN) == 1 ? 0 : PV_ECRYPTO;
 }
-
-int pv_peer_name_is_valid(const char *name)
-{
-	size_t i;
-
-	if (!name || !name[0])
-		return 0;
-	for (i = 0; name[i]; i++) {
-		char c = name[i];
-
-		if (i >= 15)
-			return 0;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}

@@ -17,22 +17,9 @@ static const char *status_name(int up)
 void api_health(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
-	struct db_server_status st;
-	int up = 0, down = 0, unknown = 0, db_ok = 1;
-	size_t i;
+	int up = 0, down = 0, unknown = 0,
+	    db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
 
-	for (i = 0; i < ctl->fleet->n; i++) {
-		if (db_server_status(ctl->db, ctl->fleet->servers[i].id, &st) < 0) {
-			db_ok = 0;
-			break;
-		}
-		if (st.up > 0)
-			up++;
-		else if (st.up == 0)
-			down++;
-		else
-			unknown++;
-	}
 	if (!db_ok)
 		ctl_log("health: db: %s", db_errmsg(ctl->db));
 	ctl_reply(rq, db_ok ? 200 : 503,
@@ -43,9 +30,11 @@ void api_health(struct ctl_req *rq)
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i}", "id", s->id, "location",
-	                 s->location, "region", s->region, "tier", pv_tier_name(s->tier), "host",
-	                 s->wg_host, "port", (int)s->wg_port, "status", status_name(st->up), "load",
+	/* public_key: the server's current WireGuard key, so clients notice a redeployed one. */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "id", s->id,
+	                 "location", s->location, "region", s->region, "tier",
+	                 pv_tier_name(s->tier), "host", s->wg_host, "port", (int)s->wg_port,
+	                 "public_key", st->wg_pubkey, "status", status_name(st->up), "load",
 	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 
@@ -74,22 +63,22 @@ void api_servers(struct ctl_req *rq)
 	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
 }
 
-/*
- * The operators' view of one server.  The convergence work (issue 9) adds
- * its state since when, live/active peers, rx/tx and the last repairs here.
- */
+/* The operators' view of one server: the public fields plus what the health pass recorded. */
 static json_t *admin_server_json(const struct pv_server *s, const struct db_server_status *st)
 {
 	json_t *j = server_json(s, st);
+	json_t *more =
+	        json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I}", "live_peers", st->live_peers,
+	                  "active_peers", st->active_peers, "rx_bytes", (json_int_t)st->rx_bytes,
+	                  "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
+	                  (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since,
+	                  "repairs", st->repairs, "reconciled_at", (json_int_t)st->reconciled_at);
 
-	if (j && (json_object_set_new(j, "live_peers", json_integer(st->live_peers)) < 0 ||
-	          json_object_set_new(j, "checked_at", json_integer(st->checked_at)) < 0 ||
-	          json_object_set_new(j, "wg_public_key",
-	                              st->wg_pubkey[0] ? json_string(st->wg_pubkey) : json_null()) <
-	                  0)) {
+	if (!j || !more || json_object_update(j, more) < 0) {
 		json_decref(j);
-		return NULL;
+		j = NULL;
 	}
+	json_decref(more);
 	return j;
 }
 

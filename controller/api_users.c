@@ -60,7 +60,7 @@ static int list_query(struct ctl_req *rq, int *limit, char *cursor, size_t curso
 		}
 	}
 	if (r == 0 && (v = evhttp_find_header(&q, "cursor"))) {
-		if (!ctl_user_id_is_valid(v) || strlen(v) >= cursorlen) {
+		if (!pv_user_id_is_valid(v) || strlen(v) >= cursorlen) {
 			ctl_reply_error(rq, PV_EINVAL, "cursor: expected a user id");
 			r = PV_EINVAL;
 		} else {
@@ -105,23 +105,27 @@ void api_users_list(struct ctl_req *rq)
 	free(s);
 }
 
-/* One peer of the user view; NULL on ENOMEM. */
+/* One peer of the user view, with what the last health pass saw of it; NULL on ENOMEM. */
 static json_t *peer_json(const struct ctl *ctl, const struct db_peer *p)
 {
 	const struct pv_server *srv = pv_fleet_find(ctl->fleet, p->server_id);
-	char v4[16], v6[46];
-	int addrs = srv && ctl_peer_addresses(srv, p->host, v4, v6) == 0;
+	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX];
+	int addrs = srv && pv_peer_addrs(srv, p->host, v4, v6) == 0;
+	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "id",
+	                      (json_int_t)p->id, "name", p->name, "device", p->device, "server_id",
+	                      p->server_id, "public_key", p->pubkey, "client_ipv4",
+	                      addrs ? v4 : NULL, "client_ipv6", addrs ? v6 : NULL, "state",
+	                      peer_state_name(p->state), "created_at", (json_int_t)p->created_at,
+	                      "updated_at", (json_int_t)p->updated_at);
 
-	/*
-	 * Live state (last handshake, rx/tx) joins here, from the peer's DB
-	 * columns, once the health pass records it per peer (issue 9).
-	 */
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "id",
-	                 (json_int_t)p->id, "name", p->name, "device", p->device, "server_id",
-	                 p->server_id, "public_key", p->pubkey, "client_ipv4", addrs ? v4 : NULL,
-	                 "client_ipv6", addrs ? v6 : NULL, "state", peer_state_name(p->state),
-	                 "created_at", (json_int_t)p->created_at, "updated_at",
-	                 (json_int_t)p->updated_at);
+	if (j && (json_object_set_new(j, "last_handshake", json_integer(p->last_handshake)) < 0 ||
+	          json_object_set_new(j, "rx_bytes", json_integer((json_int_t)p->rx_bytes)) < 0 ||
+	          json_object_set_new(j, "tx_bytes", json_integer((json_int_t)p->tx_bytes)) < 0 ||
+	          json_object_set_new(j, "psk_kept", json_boolean(p->has_psk)) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 /* {"devices": [distinct names in first-seen order], "peers": [...]} into u; -1 on ENOMEM. */

@@ -131,13 +131,6 @@ int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int ctl_user_id_is_valid(const char *s)
-{
-	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
-
-	return n >= 1 && n <= CTL_USER_MAX && s[n] == '\0';
-}
-
 int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier,
                  unsigned gen)
 {
@@ -175,7 +168,7 @@ int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user,
 	const char *t = pv_tier_name(tier);
 	int r, n;
 
-	if (!ctl_user_id_is_valid(user) || tier == PV_TIER_NONE)
+	if (!pv_user_id_is_valid(user) || tier == PV_TIER_NONE)
 		return PV_EINVAL;
 	if ((r = ctl_key_sign(sig, secret, user, t, gen)) < 0)
 		return r;
@@ -250,7 +243,7 @@ int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enu
 	if (!sig)
 		return PV_EAUTH;
 	*sig++ = '\0';
-	if (strchr(sig, '_') || sig_part_parse(sig, &g) < 0 || !ctl_user_id_is_valid(u))
+	if (strchr(sig, '_') || sig_part_parse(sig, &g) < 0 || !pv_user_id_is_valid(u))
 		return PV_EAUTH;
 	parsed = pv_tier_parse(t);
 	if (parsed == PV_TIER_NONE)

@@ -39,8 +39,11 @@ struct ctl_metrics;
 enum ctl_err {
 	CTL_EMETHOD = -100,   /* known path, wrong method */
 	CTL_ETOOLARGE = -101, /* request body over the limit */
-	CTL_ENOPATH = -102    /* no such path */
+	CTL_ENOPATH = -102,   /* no such path */
+	CTL_ESSHAUTH = -103   /* a server refused the controller's SSH key (not the caller's) */
 };
+#define CTL_ERR_MAX CTL_EMETHOD /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
+#define CTL_ERR_MIN CTL_ESSHAUTH
 
 /* ---- config.c ------------------------------------------------------------ */
 
@@ -56,7 +59,7 @@ struct ctl_config {
 	char *tls_cert, *tls_key;
 	char *db_path, *fleet_path;
 	char *ssh_identity, *known_hosts;
-	char *secrets_file, *admin_token_file;
+	char *secrets_file, *admin_token_file, *state_key_file;
 	char *client_dns;         /* optional DNS line of client configs */
 	char *client_allowed_ips; /* AllowedIPs of client configs */
 	long max_body_bytes, max_header_bytes;
@@ -90,7 +93,7 @@ struct ctl_secrets {
 	char *previous;
 };
 
-#define CTL_USER_MAX    64
+#define CTL_USER_MAX    PV_USER_ID_MAX
 #define CTL_SIG_HEX     16
 #define CTL_KEY_GEN_MAX 2147483647U /* key generations fit SQLite's and C's int */
 
@@ -102,8 +105,6 @@ int ctl_secrets_load(struct ctl_secrets *s, const char *path, char *err, size_t 
 void ctl_secrets_clear(struct ctl_secrets *s);
 /* Load the admin token file (one line, >= 16 chars, 0600); *out owned by caller. */
 int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen);
-/* 1 if user ids match [A-Za-z0-9.-]{1,64}. */
-int ctl_user_id_is_valid(const char *s);
 /*
  * sig = first 16 hex of HMAC-SHA256(secret, "user:tier") for key generation
  * 0 (the seed's snippet), of "user:tier:GEN" for a later generation.
@@ -131,13 +132,12 @@ int ctl_admin_verify(const char *token, const char *header);
 
 /* HTTP status and JSON "code" for a PV_E* or CTL_E* error (docs/api.md). */
 int ctl_err_status(int err, const char **code);
+/* The error to answer for a failed push: the server's SSH refusal is not the caller's 401. */
+int ctl_push_cause(int err);
 /* snprintf into an error buffer (the err/errlen pair every loader takes). */
 void ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- wgconf.c --------------------------------------------------------------- */
-
-/* Client addresses of host N in a server's subnets ("10.7.0.N", "fddd:...::N"). */
-int ctl_peer_addresses(const struct pv_server *srv, unsigned host, char v4[16], char v6[46]);
 
 /* The server's WireGuard endpoint "host:port" ("[v6]:port"). */
 void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv);
@@ -160,6 +160,14 @@ int ctl_wgconf_render(char **out, const struct ctl_wgconf *c);
 
 /* ---- the daemon ------------------------------------------------------------ */
 
+/* A `pv<N>` block the DB does not know, first seen at first_seen_ms (reconcile.c). */
+struct ctl_stale {
+	char server_id[PV_SERVER_ID_MAX + 1];
+	char name[PV_PEER_NAME_MAX + 1];
+	uint64_t first_seen_ms;
+};
+#define CTL_STALE_MAX 1024
+
 struct ctl {
 	struct ctl_config *cfg;
 	struct ctl_secrets secrets;
@@ -172,9 +180,11 @@ struct ctl {
 	struct pv_fleet *fleet;
 	struct agentless *pool;
 	struct event *health_timer;
-	unsigned health_pending;     /* dumps of the current pass still out */
-	int health_startup;          /* 1 during the startup pass */
-	int64_t started_at;          /* unix seconds; older non-ACTIVE rows are leftovers */
+	unsigned health_pending; /* dumps of the current pass still out */
+	int health_startup;      /* 1 during the startup pass */
+	int64_t started_at;      /* unix seconds; older non-ACTIVE rows are leftovers */
+	struct ctl_stale *stale; /* CTL_STALE_MAX slots, owned */
+	size_t nstale;
 	struct ctl_metrics *metrics; /* owned; metrics.c */
 };
 
@@ -279,6 +289,7 @@ void api_user_tier(struct ctl_req *rq);
 void api_user_rotate_key(struct ctl_req *rq);
 void api_users_list(struct ctl_req *rq);
 void api_user_show(struct ctl_req *rq);
+void api_server_reconcile(struct ctl_req *rq);
 
 /* ---- push.c: agentless results back onto the loop thread ----------------------- */
 
@@ -293,7 +304,7 @@ struct ctl_job {
 	void *arg;
 	size_t index; /* caller's slot (which peer of a batch) */
 	int err;
-	char detail[200];
+	char detail[1024];           /* as long as the pool's messages */
 	struct agentless_dump *dump; /* dump jobs: a private copy, NULL on error */
 };
 
@@ -303,8 +314,12 @@ struct ctl_job {
  */
 int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit *edit,
              ctl_job_done done, void *arg, size_t index);
-/* Dump a server's live peers; same contract as ctl_push. */
-int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
+/* Queue n edits as one batch (one round trip); done(job) per edit, job->index = i. */
+int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
+                   size_t n, ctl_job_done done, void *arg);
+/* Dump a server (and the PSKs of the blocks in psk_names[n]); same contract as ctl_push. */
+int ctl_dump(struct ctl *ctl, const char *server_id, const char *const *psk_names, size_t n,
+             ctl_job_done done, void *arg);
 /* Remove a peer the DB knows (name + public key) from its server. */
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
                     size_t index);
@@ -348,6 +363,20 @@ void ctl_metrics_free(struct ctl *ctl);
 void ctl_metrics_request(struct ctl *ctl, const struct ctl_req *rq, int status, uint64_t us);
 /* GET /metrics: text exposition format 0.0.4. */
 void api_metrics(struct ctl_req *rq);
+/* ---- reconcile.c ------------------------------------------------------------------ */
+
+/*
+ * Bring srv back to the DB from its dump d (borrowed; used before return),
+ * in one batch (docs/reconcile.md).  With rq, answer it with what was
+ * repaired once the batch is back; without, log only.
+ */
+void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct agentless_dump *d,
+                   struct ctl_req *rq);
+/*
+ * Read a server for a reconcile: its dump, plus the PSKs of its ACTIVE
+ * peers that predate sealed PSKs, which the reconcile then seals and keeps.
+ */
+int ctl_reconcile_read(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
 
 /* ---- health.c ------------------------------------------------------------------- */
 

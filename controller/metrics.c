@@ -5,8 +5,7 @@
  * reply (http.c) and every SQLite COMMIT (db/'s commit observer); the fleet
  * gauges are read from the DB and the SSH pool at scrape time.  What is
  * exposed is one table of metric families; a per-server gauge is one row
- * with a getter, so new per-server figures (active peers, rx/tx, seconds
- * since the last pass, repairs) are one row each.
+ * with a getter over the server's DB status.
  *
  * Label values are route paths from the route table, error codes from the
  * error table and server ids (servers.json allows [a-z0-9-] only), so none
@@ -14,6 +13,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -169,6 +169,7 @@ struct scrape {
 	size_t n;
 	struct db_peer *peers; /* ACTIVE peers of the whole fleet, owned */
 	size_t npeers;
+	int64_t now; /* unix seconds of the scrape */
 };
 
 struct family;
@@ -302,6 +303,40 @@ static int server_last_check(struct scrape *sc, const struct db_server_status *s
 	return s->checked_at > 0;
 }
 
+static int server_check_age(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	*v = (double)(sc->now - s->checked_at);
+	return s->checked_at > 0;
+}
+
+static int server_handshakes(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	(void)sc;
+	*v = s->active_peers;
+	return s->up >= 0;
+}
+
+static int server_rx(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	(void)sc;
+	*v = (double)s->rx_bytes;
+	return s->up >= 0;
+}
+
+static int server_tx(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	(void)sc;
+	*v = (double)s->tx_bytes;
+	return s->up >= 0;
+}
+
+static int server_repairs(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	(void)sc;
+	*v = s->repairs;
+	return s->reconciled_at > 0;
+}
+
 static int server_queue(struct scrape *sc, const struct db_server_status *s, double *v)
 {
 	size_t depth;
@@ -335,6 +370,19 @@ static const struct family families[] = {
          server_leases_free},
         {"pv_server_last_check_timestamp_seconds", "gauge",
          "Unix time of the server's last health check", emit_per_server, server_last_check},
+        {"pv_server_last_check_age_seconds", "gauge",
+         "Seconds since the server's last health check", emit_per_server, server_check_age},
+        {"pv_server_handshake_peers", "gauge",
+         "Peers with a handshake in the last 180 s at the last health pass", emit_per_server,
+         server_handshakes},
+        {"pv_server_rx_bytes", "gauge",
+         "Bytes received from the server's live peers (their counters at the last pass)",
+         emit_per_server, server_rx},
+        {"pv_server_tx_bytes", "gauge",
+         "Bytes sent to the server's live peers (their counters at the last pass)", emit_per_server,
+         server_tx},
+        {"pv_server_repairs", "gauge", "What the server's last reconcile repaired", emit_per_server,
+         server_repairs},
         {"pv_ssh_queue_depth", "gauge",
          "SSH jobs queued for the server's worker, the round trip in flight not counted",
          emit_per_server, server_queue},
@@ -344,7 +392,7 @@ void api_metrics(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
 	struct db_peer_filter active = {NULL, NULL, NULL, DB_PEER_ACTIVE};
-	struct scrape sc = {ctl, evbuffer_new(), NULL, 0, NULL, 0};
+	struct scrape sc = {ctl, evbuffer_new(), NULL, 0, NULL, 0, (int64_t)time(NULL)};
 	size_t i;
 	int r;
 

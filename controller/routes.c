@@ -48,6 +48,7 @@ static const struct route routes[] = {
         {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers", api_admin_servers, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
         {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
 };
 
@@ -218,7 +219,7 @@ static void dispatch(const struct route *table, size_t n, struct evhttp_request 
 	const struct route *rt;
 	char err[256];
 	const char *body;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (!rq) {
@@ -238,8 +239,9 @@ static void dispatch(const struct route *table, size_t n, struct evhttp_request 
 		                rq->ctl->cfg->max_body_bytes);
 		return;
 	}
-	if (rt->method == EVHTTP_REQ_POST) {
-		body = ctl_req_body(rq, &len);
+	body = rt->method == EVHTTP_REQ_POST ? ctl_req_body(rq, &len) : NULL;
+	/* A route that takes no fields (an action on the path's id) also takes no body at all. */
+	if (rt->method == EVHTTP_REQ_POST && (rt->allowed || len)) {
 		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
 		                   sizeof(err));
 		if (r < 0) {

@@ -117,7 +117,9 @@ jq -e --arg s1 "$s1" --arg s2 "$s2" --arg ip "10.7.0.$ip1" '
 	.devices == ["laptop", "phone"] and (.peers | length) == 2 and
 	(.peers[0] | .server_id == $s1 and .device == "laptop" and .state == "active" and
 		.client_ipv4 == $ip and (.client_ipv6 | startswith("fddd:2c4:2c4:2c4::"))) and
-	(.peers[1] | .server_id == $s2 and .device == "phone" and .state == "active")' "$RESP" >/dev/null ||
+	(.peers[1] | .server_id == $s2 and .device == "phone" and .state == "active") and
+	all(.peers[]; (.last_handshake | type) == "number" and (.rx_bytes | type) == "number" and
+		(.tx_bytes | type) == "number" and .psk_kept == true)' "$RESP" >/dev/null ||
 	fail "user detail: $(cat "$RESP")"
 [[ $(jq -r '.peers[0].public_key' "$RESP") == \
 	"$(db_sql "SELECT pubkey FROM peers WHERE user_id = 'u1' AND server_id = '$s1'")" ]] ||
@@ -188,6 +190,11 @@ for id in "${ids[@]}"; do
 	[[ $(sample "$CTL_T/metrics.txt" "pv_server_up{server=\"$id\"}") == 1 ]] || fail "pv_server_up of $id"
 	[[ $(sample "$CTL_T/metrics.txt" "pv_ssh_queue_depth{server=\"$id\"}") =~ ^[0-9]+$ ]] ||
 		fail "pv_ssh_queue_depth of $id"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_server_handshake_peers{server=\"$id\"}") == \
+		"$(db_sql "SELECT active_peers FROM servers WHERE id = '$id'")" ]] ||
+		fail "pv_server_handshake_peers of $id differs from the DB's"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_server_rx_bytes{server=\"$id\"}") == \
+		"$(db_sql "SELECT rx_bytes FROM servers WHERE id = '$id'")" ]] || fail "pv_server_rx_bytes of $id"
 done
 [[ $(sample "$CTL_T/metrics.txt" "pv_server_peers{server=\"$s1\"}") == 1 ]] || fail "u1's peer on $s1 not counted"
 [[ $(sample "$CTL_T/metrics.txt" 'pv_operations_total{op="provision",result="ok"}') == 2 ]] ||

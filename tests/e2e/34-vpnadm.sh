@@ -112,7 +112,7 @@ rc 0 adm servers
 (($(wc -l <"$CTL_T/out") == FLEET_N + 1)) || fail "servers table: $(cat "$CTL_T/out")"
 for id in "${ids[@]}"; do
 	load="$(db_sql "SELECT count(*) FROM peers WHERE server_id = '$id'")/253"
-	grep -qE "^$id +.+ +basic +up +$load +[0-9]+ +[0-9]+s ago\$" "$CTL_T/out" ||
+	grep -qE "^$id +.+ +basic +up +$load +[0-9]+ +[0-9]+ +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9]+s ago\$" "$CTL_T/out" ||
 		fail "servers table row of $id: $(cat "$CTL_T/out")"
 done
 ! grep -q $'\033' "$CTL_T/out" || fail "colour escapes on a pipe"
@@ -122,7 +122,8 @@ ctl env XDG_CONFIG_HOME="$ADM_CONF" script -qec "$VPNADM servers" /dev/null >"$C
 grep -q $'\033\\[32mup\033\\[0m' "$CTL_T/tty" || fail "no green 'up' on a terminal: $(cat -v "$CTL_T/tty")"
 rc 0 adm servers --json
 jq -e --argjson n "$FLEET_N" '(.servers | length) == $n and all(.servers[]; .status == "up" and
-	(.wg_public_key | length) == 44 and .checked_at > 0)' "$CTL_T/out" >/dev/null ||
+	(.public_key | length) == 44 and .checked_at > 0 and (.active_peers | type) == "number" and
+	(.rx_bytes | type) == "number" and .state_since > 0)' "$CTL_T/out" >/dev/null ||
 	fail "servers --json: $(cat "$CTL_T/out")"
 trace "servers: the fleet with state, no colour on a pipe; --json parses"
 

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(key, data, size);
 	key[size] = '\0';
 	if (ctl_key_verify(&s, key, user, &tier, &gen) == 0 &&
-	    (!ctl_user_id_is_valid(user) || tier == PV_TIER_NONE || gen > CTL_KEY_GEN_MAX))
+	    (!pv_user_id_is_valid(user) || tier == PV_TIER_NONE || gen > CTL_KEY_GEN_MAX))
 		abort();
 	ctl_admin_verify("fuzz-admin-token-0123", key);
 	free(key);

@@ -115,7 +115,7 @@ static inline const char *fixture_key(unsigned n)
 static inline struct db_peer fixture_reserve(struct db *db, const char *server, unsigned n)
 {
 	struct db_peer p;
-	int r = db_peer_reserve(db, "alice", "laptop", server, fixture_key(n), &p);
+	int r = db_peer_reserve(db, "alice", "laptop", server, fixture_key(n), NULL, &p);
 
 	if (r != 0)
 		TEST_FAIL("reserve on %s: %s: %s", server, pv_strerror(r), db_errmsg(db));
@@ -137,17 +137,6 @@ static inline long long fixture_query_int(const char *name, const char *sql)
 	sqlite3_finalize(st);
 	sqlite3_close(conn);
 	return v;
-}
-
-/*
- * How many schema_version rows a fully migrated file must have: every
- * number up to the latest, less migration 2 while it is missing, which is
- * reserved for the convergence branch (BRIEF.md) and merges separately.
- */
-static inline long long fixture_versions_expected(const char *name)
-{
-	return fixture_query_int(name, "SELECT max(version) FROM schema_version") -
-	       !fixture_query_int(name, "SELECT count(*) FROM schema_version WHERE version = 2");
 }
 
 #endif

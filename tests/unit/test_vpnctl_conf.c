@@ -155,9 +155,9 @@ static void test_key_and_device_rules(void)
 	ASSERT_TRUE(vpnctl_key_is_valid("u123_pro_0123456789abcdef"));
 	ASSERT_TRUE(!vpnctl_key_is_valid("u1_pro_x\r\nX-Evil: 1"));
 	ASSERT_TRUE(!vpnctl_key_is_valid(""));
-	ASSERT_TRUE(vpnctl_device_is_valid("laptop-2.home"));
-	ASSERT_TRUE(!vpnctl_device_is_valid("a b"));
-	ASSERT_TRUE(!vpnctl_device_is_valid(
+	ASSERT_TRUE(pv_device_is_valid("laptop-2.home"));
+	ASSERT_TRUE(!pv_device_is_valid("a b"));
+	ASSERT_TRUE(!pv_device_is_valid(
 	        "0123456789012345678901234567890123456789012345678901234567890123456789"));
 	TEST_DONE();
 }
