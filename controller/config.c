@@ -39,6 +39,7 @@ struct field {
 static const struct field fields[] = {
         STR(http_listen, "plain HTTP listen address host:port (\"\" = none)"),
         STR(https_listen, "HTTPS listen address host:port (\"\" = none)"),
+        STR(metrics_listen, "loopback address for /metrics without a token (\"\" = none)"),
         STR(tls_cert, "TLS certificate chain (PEM)"),
         STR(tls_key, "TLS private key (PEM)"),
         STR(db_path, "SQLite state file"),
@@ -344,13 +345,16 @@ static int check_listen(const char *name, const char *v, char *err, size_t errle
 	return 0;
 }
 
-/* 1 when a listen host is loopback: 127.0.0.0/8, ::1 or "localhost". */
-static int host_is_loopback(const char *host)
+/* 1 when a listen address's host is a loopback literal: 127.0.0.0/8 or ::1 (a name could resolve
+ * elsewhere). */
+static int listen_is_loopback(const char *v)
 {
-	unsigned char a[16];
+	unsigned char a[sizeof(struct in6_addr)];
+	char host[64];
+	uint16_t port;
 
-	if (strcmp(host, "localhost") == 0)
-		return 1;
+	if (ctl_listen_parse(v, host, sizeof(host), &port) < 0)
+		return 0;
 	if (inet_pton(AF_INET, host, a) == 1)
 		return a[0] == 127;
 	return inet_pton(AF_INET6, host, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
@@ -359,19 +363,26 @@ static int host_is_loopback(const char *host)
 /* Plain HTTP carries API keys and configs in clear: loopback unless allowed. */
 static int check_http_local(const struct ctl_config *cfg, char *err, size_t errlen)
 {
-	char host[64];
-	uint16_t port;
-
-	if (!is_set(cfg->http_listen) || cfg->allow_public_http)
-		return 0;
-	if (ctl_listen_parse(cfg->http_listen, host, sizeof(host), &port) == 0 &&
-	    host_is_loopback(host))
+	if (!is_set(cfg->http_listen) || cfg->allow_public_http ||
+	    listen_is_loopback(cfg->http_listen))
 		return 0;
 	ctl_errf(err, errlen,
 	         "field \"http_listen\": \"%s\" is not a loopback address; plain HTTP sends "
 	         "API keys and WireGuard keys in clear: use https_listen, or set "
 	         "\"allow_public_http\": true if a proxy on this network terminates TLS",
 	         cfg->http_listen);
+	return PV_EINVAL;
+}
+
+/* metrics_listen serves /metrics without a token: only on a loopback address. */
+static int check_metrics_local(const struct ctl_config *cfg, char *err, size_t errlen)
+{
+	if (!is_set(cfg->metrics_listen) || listen_is_loopback(cfg->metrics_listen))
+		return 0;
+	ctl_errf(err, errlen,
+	         "field \"metrics_listen\": \"%s\" is not a loopback host:port (127.0.0.0/8 or "
+	         "[::1]); off loopback, scrape /metrics on the main listener with the admin token",
+	         cfg->metrics_listen);
 	return PV_EINVAL;
 }
 
@@ -397,7 +408,8 @@ int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 	}
 	if (check_listen("http_listen", cfg->http_listen, err, errlen) < 0 ||
 	    check_listen("https_listen", cfg->https_listen, err, errlen) < 0 ||
-	    check_http_local(cfg, err, errlen) < 0)
+	    check_listen("metrics_listen", cfg->metrics_listen, err, errlen) < 0 ||
+	    check_http_local(cfg, err, errlen) < 0 || check_metrics_local(cfg, err, errlen) < 0)
 		return PV_EINVAL;
 	if (is_set(cfg->https_listen) && (!is_set(cfg->tls_cert) || !is_set(cfg->tls_key))) {
 		ctl_errf(err, errlen, "field \"https_listen\" needs \"tls_cert\" and \"tls_key\"");

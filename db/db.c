@@ -261,11 +261,20 @@ int db_begin(struct db *db)
 
 int db_commit(struct db *db)
 {
+	uint64_t start = pv_now_us();
 	int r = db_run(db, SQL_COMMIT);
 
+	if (db->commit_observer)
+		db->commit_observer(db->commit_observer_arg, pv_now_us() - start, r == 0);
 	if (r < 0)
 		db_rollback(db);
 	return r;
+}
+
+void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg)
+{
+	db->commit_observer = fn;
+	db->commit_observer_arg = arg;
 }
 
 /* Keeps the message of the failure that caused the rollback. */

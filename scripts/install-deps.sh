@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs every Debian package privatevpn needs to build, test, benchmark
 # and run its demo.  Idempotent: does nothing when all are present.  Used by
-# the README's commands and by CI alike.
+# the README's commands and by CI alike.  prometheus is there for promtool
+# (tests check /metrics with it); installing it starts no server here.
 set -eu
 
 PKGS="cmake make gcc pkg-config
@@ -10,7 +11,7 @@ wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables ipu
 util-linux procps curl jq openssl strace sqlite3
 wrk hyperfine valgrind clang libclang-rt-14-dev
 shellcheck cppcheck clang-format clang-tidy
-dpkg-dev lintian systemd"
+dpkg-dev lintian systemd prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -10,7 +10,8 @@
 #   (CTL_HTTPS_LISTEN overrides the HTTPS address; CTL_WRAP=(cmd …) prefixes
 #   the controller's command line with a wrapper that execs it, e.g. prlimit)
 #   api METHOD PATH [BODY] [curl args…]    -> prints the status; body in $RESP
-#   seed_key USER TIER [SECRET]            -> the seed portal snippet's key
+#   seed_key USER TIER [SECRET] [GEN]      -> the seed portal snippet's key; with
+#                                             GEN > 0 the key of that key generation
 #   admin_key USER TIER                    -> key from /api/generate-api-key
 #   db_sql SQL                             -> sqlite3 on the controller's DB
 CTL_PORT=8443
@@ -118,15 +119,17 @@ remember_secrets() {
 }
 
 seed_key() {
-	python3 - "$1" "$2" "${3:-$CTL_SECRET}" <<'EOF'
+	python3 - "$1" "$2" "${3:-$CTL_SECRET}" "${4:-0}" <<'EOF'
 import hmac, hashlib, sys
-user_id, tier, SECRET_KEY = sys.argv[1:4]
+user_id, tier, SECRET_KEY, gen = sys.argv[1:5]
+# docs/api.md: generation 0 is the seed's snippet; later ones sign and append ":GEN".
+signed = f"{user_id}:{tier}" + (f":{gen}" if gen != "0" else "")
 signature = hmac.new(
     SECRET_KEY.encode(),
-    f"{user_id}:{tier}".encode(),
+    signed.encode(),
     hashlib.sha256
 ).hexdigest()[:16]
-api_key = f"{user_id}_{tier}_{signature}"
+api_key = f"{user_id}_{tier}_{signature}" + (f"-{gen}" if gen != "0" else "")
 print(api_key)
 EOF
 }
