@@ -31,7 +31,7 @@ struct connect_ctx {
 	size_t old_len;
 	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
-	char endpoint[64];
+	char endpoint[VPNCTL_ENDPOINT_LEN];
 	char client_ipv4[INET_ADDRSTRLEN];
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
 };
@@ -122,23 +122,40 @@ static int provision(struct connect_ctx *x, const char *server_id, const char *p
 	return r < 0 ? vpnctl_api_fail(r, &e, "connect") : VX_OK;
 }
 
-/* Write the tunnel file from the provision reply with our private key in it. */
+/* Remember what the report and the handshake nudge show, from checked values. */
+static void note_endpoint(struct connect_ctx *x, const struct vpnctl_tunnel_spec *spec)
+{
+	size_t i;
+
+	snprintf(x->endpoint, sizeof(x->endpoint), "%s", spec->endpoint);
+	x->client_ipv4[0] = '\0';
+	for (i = 0; i < spec->n_address; i++)
+		if (spec->address[i].family == AF_INET)
+			pv_cidr_format(x->client_ipv4, sizeof(x->client_ipv4), &spec->address[i],
+			               0);
+}
+
+/*
+ * Write the tunnel file from the provision reply's checked fields and our
+ * private key (tunnel.c); a reply that fails a check writes nothing.
+ */
 static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *priv_b64)
 {
-	const char *config, *endpoint = "", *ip4 = "";
+	struct vpnctl_tunnel_spec spec;
 	char err[256], *text = NULL;
-	int r;
+	int r = VX_NETWORK;
 
-	if (json_unpack((json_t *)reply, "{s:s, s?:s, s?:s}", "config", &config, "endpoint",
-	                &endpoint, "client_ipv4", &ip4) < 0) {
-		vpnctl_err("connect: the controller's provision reply has no config");
+	if (vpnctl_tunnel_from_reply(&spec, reply, x->next.server_id, priv_b64, err, sizeof(err)) <
+	    0) {
+		vpnctl_err("connect: refusing the controller's reply: %s.\n  Nothing was written; "
+		           "if this persists, tell your administrator.",
+		           err);
 		return VX_NETWORK;
 	}
-	snprintf(x->endpoint, sizeof(x->endpoint), "%s", endpoint);
-	snprintf(x->client_ipv4, sizeof(x->client_ipv4), "%s", ip4);
-	if (vpnctl_tunnel_build(&text, config, priv_b64, &x->next, err, sizeof(err)) < 0) {
+	note_endpoint(x, &spec);
+	if (vpnctl_tunnel_render(&text, &spec, &x->next, err, sizeof(err)) < 0) {
 		vpnctl_err("connect: %s", err);
-		return VX_NETWORK;
+		goto out;
 	}
 	if (mkdir(VPNCTL_WG_DIR, 0700) < 0 && errno != EEXIST) {
 		vpnctl_err("connect: cannot create %s: %s", VPNCTL_WG_DIR, strerror(errno));
@@ -152,7 +169,10 @@ static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *
 		x->wrote = 1;
 		r = VX_OK;
 	}
-	OPENSSL_clear_free(text, strlen(text));
+out:
+	if (text)
+		OPENSSL_clear_free(text, strlen(text));
+	vpnctl_tunnel_spec_clear(&spec);
 	return r;
 }
 
@@ -346,15 +366,6 @@ out:
 	return r;
 }
 
-/* The fleet file's id rule: [a-z0-9-], shorter than the id buffer. */
-static int server_id_is_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	return n > 0 && n < sizeof(((struct vpnctl_tunnel *)NULL)->server_id) &&
-	       strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 int cmd_connect(const struct vpnctl_args *args)
 {
 	struct connect_ctx x = {.args = args};
@@ -368,7 +379,7 @@ int cmd_connect(const struct vpnctl_args *args)
 	         args->device    ? args->device
 	         : x.conf.device ? x.conf.device
 	                         : "default");
-	if (args->npos == 1 && !server_id_is_valid(args->pos[0])) {
+	if (args->npos == 1 && !vpnctl_server_id_is_valid(args->pos[0])) {
 		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
 		           args->pos[0]);
 		r = VX_USAGE;

@@ -142,19 +142,68 @@ struct vpnctl_tunnel {
 	char address[96]; /* the config's Address value */
 };
 
-/*
- * Build the wg-quick file from the controller's config (which must have
- * exactly one [Interface] line and no PrivateKey): a header with t, then the
- * config with "PrivateKey = priv_b64" right after [Interface].  *out is
- * owned by the caller and holds the key: free with OPENSSL_clear_free(*out,
- * strlen(*out)).  PV_EINVAL with a message in err for a bad config.
- */
-int vpnctl_tunnel_build(char **out, const char *config, const char *priv_b64,
-                        const struct vpnctl_tunnel *t, char *err, size_t errlen);
+/* The header lines that carry struct vpnctl_tunnel in the tunnel file. */
+#define VPNCTL_HDR_SERVER   "# vpnctl-server = "
+#define VPNCTL_HDR_LOCATION "# vpnctl-location = "
+#define VPNCTL_HDR_DEVICE   "# vpnctl-device = "
+
 /* Read the header and Address back from a tunnel file's text. */
 int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text);
 /* Load dir/IFACE.conf's header: PV_ENOTFOUND when there is no tunnel file. */
 int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir);
+
+/* ---- tunnel file from checked fields (tunnel.c) ----------------------------- */
+
+#define VPNCTL_MAX_ADDRS    2 /* one IPv4 and one IPv6 address */
+#define VPNCTL_MAX_DNS      8
+#define VPNCTL_MAX_ALLOWED  512 /* room for split-tunnel complements */
+#define VPNCTL_ENDPOINT_LEN 264 /* a 253-character host name, ':' and a port */
+#define VPNCTL_KEEPALIVE_S  25
+
+/*
+ * Everything the tunnel file holds, as checked values: nothing in it is
+ * text from the controller that was not parsed or matched against a strict
+ * rule.  Holds the private key and PSK: vpnctl_tunnel_spec_clear when done.
+ */
+struct vpnctl_tunnel_spec {
+	char private_key[PV_KEY_B64_LEN + 1];   /* secret */
+	char preshared_key[PV_KEY_B64_LEN + 1]; /* secret */
+	char server_public_key[PV_KEY_B64_LEN + 1];
+	char endpoint[VPNCTL_ENDPOINT_LEN]; /* host:port or [v6]:port */
+	struct pv_cidr address[VPNCTL_MAX_ADDRS];
+	size_t n_address;
+	struct pv_cidr dns[VPNCTL_MAX_DNS];
+	size_t n_dns;
+	struct pv_cidr allowed[VPNCTL_MAX_ALLOWED];
+	size_t n_allowed;
+};
+
+/*
+ * Fill s from a POST /api/provision reply (docs/api.md): server_id must be
+ * server_id; address, server_public_key, preshared_key, endpoint,
+ * allowed_ips and dns are each checked.  local_priv is the key vpnctl
+ * generated (then a private_key in the reply is refused), or NULL for the
+ * server-key mode, where the reply's private_key is checked and used.  The
+ * reply's `config` text is ignored.  PV_EINVAL with the field named in err
+ * (never its value); s is cleansed on failure.
+ */
+int vpnctl_tunnel_from_reply(struct vpnctl_tunnel_spec *s, const json_t *reply,
+                             const char *server_id, const char *local_priv, char *err,
+                             size_t errlen);
+/*
+ * Render the wg-quick file from s, with t in its header lines, by a fixed
+ * template: [Interface] PrivateKey, Address, DNS; [Peer] PublicKey,
+ * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.
+ * *out is owned by the caller and holds secrets: OPENSSL_clear_free(*out,
+ * strlen(*out)).
+ */
+int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
+                         const struct vpnctl_tunnel *t, char *err, size_t errlen);
+void vpnctl_tunnel_spec_clear(struct vpnctl_tunnel_spec *s);
+/* 1 for HOST:PORT ([IPv6]:PORT; HOST an IPv4 address or DNS name), else 0. */
+int vpnctl_endpoint_is_valid(const char *ep);
+/* The fleet file's server id rule: [a-z0-9-]{1,31}.  1 if ok. */
+int vpnctl_server_id_is_valid(const char *id);
 
 /* ---- server choice (probe.c) --------------------------------------------- */
 
