@@ -69,12 +69,10 @@ int pv_cidr_parse(struct pv_cidr *out, const char *s, unsigned flags)
 	c.family = strchr(buf, ':') ? AF_INET6 : AF_INET;
 	if (inet_pton(c.family, buf, c.addr) != 1)
 		return PV_EINVAL;
-	if (!slash) {
-		if (!(flags & PV_CIDR_BARE))
-			return PV_EINVAL;
-		c.prefix = family_bits(c.family);
-	} else if (flags & PV_CIDR_NO_PREFIX)
+	if (slash ? (flags & PV_CIDR_NO_PREFIX) != 0 : (flags & PV_CIDR_BARE) == 0)
 		return PV_EINVAL;
+	if (!slash)
+		c.prefix = family_bits(c.family);
 	else if (parse_prefix(buf + (slash - buf) + 1, family_bits(c.family), &c.prefix) < 0)
 		return PV_EINVAL;
 	if ((flags & PV_CIDR_NETWORK) && !host_bits_zero(&c))
