@@ -36,10 +36,12 @@ struct connect_ctx {
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
 };
 
-/* Is the current tunnel's server id also our choice, and is the tunnel up? */
+/* Is the current tunnel's server id also our choice, and is the tunnel up?
+ * Split options always rebuild the tunnel: the running one may route otherwise. */
 static int already_connected(const struct connect_ctx *x, const char *server_id)
 {
-	return x->have_old && x->old_up && strcmp(x->old.server_id, server_id) == 0;
+	return x->have_old && x->old_up && strcmp(x->old.server_id, server_id) == 0 &&
+	       !vpnctl_split_active(&x->args->split);
 }
 
 static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *loc, size_t loclen)
@@ -151,6 +153,13 @@ static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *
 		           "if this persists, tell your administrator.",
 		           err);
 		return VX_NETWORK;
+	}
+	if (vpnctl_split_active(&x->args->split) &&
+	    vpnctl_split_for_tunnel(&spec, &x->args->split, x->conf.api_url, err, sizeof(err)) <
+	            0) {
+		vpnctl_err("connect: %s", err);
+		r = VX_USAGE;
+		goto out;
 	}
 	note_endpoint(x, &spec);
 	if (vpnctl_tunnel_render(&text, &spec, &x->next, err, sizeof(err)) < 0) {

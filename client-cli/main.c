@@ -16,8 +16,9 @@ static const struct vpnctl_cmd commands[] = {
          "VPNCTL_API_KEY)"},
         {"servers", cmd_servers, OPT_JSON | OPT_TIMEOUT, 0, "",
          "List your tier's servers with health, load and measured latency"},
-        {"connect", cmd_connect, OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON, 1, "[SERVER]",
-         "Connect to SERVER, or to the fastest healthy server of your tier"},
+        {"connect", cmd_connect,
+         OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE | OPT_ALLOW_LAN,
+         1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier"},
         {"disconnect", cmd_disconnect, OPT_JSON, 0, "", "Take the tunnel down (wg-quick down)"},
         {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
          "Show whether the tunnel is up, the server, address, handshake and transfer"},
@@ -39,6 +40,10 @@ static const struct {
         {OPT_CACERT, "cacert", "FILE", "CA certificate(s) to verify the controller with"},
         {OPT_TIMEOUT, "timeout", "MS", "per-server latency probe timeout (default 1500)"},
         {OPT_WAIT, "wait", "S", "seconds to wait for the first handshake (default 15)"},
+        {OPT_EXCLUDE, "exclude", "CIDR",
+         "keep CIDR (or an address) outside the tunnel; repeatable"},
+        {OPT_INCLUDE, "include", "CIDR", "send only CIDR through the tunnel; repeatable"},
+        {OPT_ALLOW_LAN, "allow-lan", NULL, "keep private, link-local and multicast ranges local"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -86,6 +91,23 @@ static int parse_long(const char *s, long min, long max, long *out)
 	if (*end || v < min || v > max)
 		return PV_EINVAL;
 	*out = v;
+	return 0;
+}
+
+/* One more --include/--exclude value: a network CIDR or a plain address. */
+static int add_cidr(const char *name, const char *value, struct pv_cidr *set, size_t *n)
+{
+	if (*n == VPNCTL_MAX_SPLIT) {
+		vpnctl_err("--%s: at most %d of them", name, VPNCTL_MAX_SPLIT);
+		return VX_USAGE;
+	}
+	if (pv_cidr_parse(&set[*n], value, PV_CIDR_BARE | PV_CIDR_NETWORK) < 0) {
+		vpnctl_err("--%s: '%s' is not an IP address or a network CIDR (like 10.0.0.0/8, "
+		           "with no bits set after the prefix)",
+		           name, value);
+		return VX_USAGE;
+	}
+	(*n)++;
 	return 0;
 }
 
@@ -145,6 +167,13 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 			vpnctl_err("--wait: '%s' is not a number of seconds in 1..600", value);
 			return VX_USAGE;
 		}
+		return 0;
+	case OPT_EXCLUDE:
+		return add_cidr(name, value, a->split.exclude, &a->split.n_exclude);
+	case OPT_INCLUDE:
+		return add_cidr(name, value, a->split.include, &a->split.n_include);
+	case OPT_ALLOW_LAN:
+		a->split.allow_lan = 1;
 		return 0;
 	}
 	return VX_USAGE;

@@ -56,38 +56,53 @@ static int port_is_valid(const char *p)
 	return v <= 65535;
 }
 
-int vpnctl_endpoint_is_valid(const char *ep)
+/* Split HOST:PORT / [HOST]:PORT at the last colon; *port points into ep. */
+static int endpoint_split(const char *ep, char *host, size_t len, const char **port)
 {
-	char host[256];
-	const char *end, *port;
-	struct in6_addr a6;
-	struct in_addr a4;
+	const char *end;
 	size_t n;
 
-	if (strlen(ep) >= VPNCTL_ENDPOINT_LEN)
-		return 0;
 	if (ep[0] == '[') {
 		end = strchr(ep, ']');
 		if (!end || end[1] != ':')
-			return 0;
+			return PV_EINVAL;
 		n = (size_t)(end - ep - 1);
-		port = end + 2;
-		if (n >= sizeof(host))
-			return 0;
-		memcpy(host, ep + 1, n);
-		host[n] = '\0';
-		return inet_pton(AF_INET6, host, &a6) == 1 && port_is_valid(port);
+		ep++;
+		*port = end + 2;
+	} else {
+		end = strchr(ep, ':');
+		if (!end || strchr(end + 1, ':'))
+			return PV_EINVAL;
+		n = (size_t)(end - ep);
+		*port = end + 1;
 	}
-	end = strchr(ep, ':');
-	if (!end || strchr(end + 1, ':'))
-		return 0;
-	n = (size_t)(end - ep);
-	if (n >= sizeof(host))
-		return 0;
+	if (n >= len)
+		return PV_EINVAL;
 	memcpy(host, ep, n);
 	host[n] = '\0';
-	return (inet_pton(AF_INET, host, &a4) == 1 || hostname_is_valid(host, n)) &&
-	       port_is_valid(end + 1);
+	return 0;
+}
+
+int vpnctl_endpoint_host(char *host, size_t len, const char *ep)
+{
+	const char *port;
+
+	return endpoint_split(ep, host, len, &port);
+}
+
+int vpnctl_endpoint_is_valid(const char *ep)
+{
+	char host[VPNCTL_ENDPOINT_LEN];
+	const char *port;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (strlen(ep) >= VPNCTL_ENDPOINT_LEN ||
+	    endpoint_split(ep, host, sizeof(host), &port) < 0 || !port_is_valid(port))
+		return 0;
+	if (ep[0] == '[')
+		return inet_pton(AF_INET6, host, &a6) == 1;
+	return inet_pton(AF_INET, host, &a4) == 1 || hostname_is_valid(host, strlen(host));
 }
 
 void vpnctl_tunnel_spec_clear(struct vpnctl_tunnel_spec *s)

@@ -44,6 +44,17 @@ enum vpnctl_exit {
 
 /* ---- command table (main.c) -------------------------------------------------- */
 
+/* Split tunnelling options (split.c applies them). */
+#define VPNCTL_MAX_SPLIT 16 /* --include / --exclude CIDRs each */
+
+struct vpnctl_split {
+	struct pv_cidr include[VPNCTL_MAX_SPLIT]; /* only these through the tunnel */
+	size_t n_include;
+	struct pv_cidr exclude[VPNCTL_MAX_SPLIT]; /* never through the tunnel */
+	size_t n_exclude;
+	int allow_lan; /* private, link-local and multicast ranges stay outside */
+};
+
 /* Options a command may accept; the parser fills struct vpnctl_args. */
 enum vpnctl_optid {
 	OPT_JSON = 1U << 0,
@@ -53,17 +64,21 @@ enum vpnctl_optid {
 	OPT_API = 1U << 4,
 	OPT_CACERT = 1U << 5,
 	OPT_TIMEOUT = 1U << 6,
-	OPT_WAIT = 1U << 7
+	OPT_WAIT = 1U << 7,
+	OPT_EXCLUDE = 1U << 8,
+	OPT_INCLUDE = 1U << 9,
+	OPT_ALLOW_LAN = 1U << 10
 };
 
 struct vpnctl_args {
 	int json, verbose, all;
-	const char *device; /* --device NAME */
-	const char *api;    /* --api URL */
-	const char *cacert; /* --cacert FILE */
-	long timeout_ms;    /* --timeout MS: per-probe timeout */
-	long wait_s;        /* --wait S: first-handshake timeout */
-	int npos;           /* positional arguments after the options */
+	const char *device;        /* --device NAME */
+	const char *api;           /* --api URL */
+	const char *cacert;        /* --cacert FILE */
+	long timeout_ms;           /* --timeout MS: per-probe timeout */
+	long wait_s;               /* --wait S: first-handshake timeout */
+	struct vpnctl_split split; /* --include, --exclude, --allow-lan */
+	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
 
@@ -202,8 +217,42 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 void vpnctl_tunnel_spec_clear(struct vpnctl_tunnel_spec *s);
 /* 1 for HOST:PORT ([IPv6]:PORT; HOST an IPv4 address or DNS name), else 0. */
 int vpnctl_endpoint_is_valid(const char *ep);
+/* The HOST of a valid endpoint, without brackets, into host. */
+int vpnctl_endpoint_host(char *host, size_t len, const char *ep);
 /* The fleet file's server id rule: [a-z0-9-]{1,31}.  1 if ok. */
 int vpnctl_server_id_is_valid(const char *id);
+
+/* ---- split tunnelling (split.c) --------------------------------------------- */
+
+/* 1 if any split option is set. */
+int vpnctl_split_active(const struct vpnctl_split *sp);
+/*
+ * The tunnel's AllowedIPs, exactly: the controller's list (allowed, *n
+ * entries, room for max), cut to --include plus the tunnel subnets when
+ * includes are given, minus --exclude, minus the LAN ranges with allow_lan,
+ * minus bypass (the endpoint's and the controller's addresses).  Nothing
+ * inside the tunnel subnets is ever removed.  The result is the minimal
+ * sorted set of disjoint prefixes; PV_EINVAL if it needs more than max.
+ */
+int vpnctl_split_apply(struct pv_cidr *allowed, size_t *n, size_t max,
+                       const struct vpnctl_split *sp, const struct pv_cidr *tunnel, size_t ntunnel,
+                       const struct pv_cidr *bypass, size_t nbypass);
+/* CIDR set arithmetic on disjoint prefix sets (exposed for tests). */
+int vpnctl_cidr_contains(const struct pv_cidr *outer, const struct pv_cidr *inner);
+void vpnctl_cidr_normalize(struct pv_cidr *set, size_t *n);
+int vpnctl_cidr_subtract(struct pv_cidr *set, size_t *n, size_t max, const struct pv_cidr *x);
+int vpnctl_cidr_intersect(struct pv_cidr *out, size_t *n, size_t max, const struct pv_cidr *a,
+                          size_t na, const struct pv_cidr *b, size_t nb);
+/*
+ * Apply sp to s->allowed for this tunnel: the tunnel subnets come from
+ * s->address, the bypass addresses from resolving s->endpoint's host and
+ * api_url's host.  PV_EUNREACH (a name does not resolve) or PV_EINVAL (too
+ * many entries, or nothing left), with a message in err.
+ */
+int vpnctl_split_for_tunnel(struct vpnctl_tunnel_spec *s, const struct vpnctl_split *sp,
+                            const char *api_url, char *err, size_t errlen);
+/* Every address host resolves to, as /32 or /128 entries; PV_EUNREACH if none. */
+int vpnctl_resolve_host(const char *host, struct pv_cidr *out, size_t max, size_t *n);
 
 /* ---- server choice (probe.c) --------------------------------------------- */
 
