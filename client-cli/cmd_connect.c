@@ -316,10 +316,36 @@ static int report(const struct connect_ctx *x)
 	return VX_OK;
 }
 
+/* With --kill-switch or the setting, the table goes in before any packet leaves. */
+static int lock(const struct connect_ctx *x)
+{
+	struct vpnctl_settings s;
+	char err[1024];
+
+	if (vpnctl_settings_load(&s, VPNCTL_WG_DIR) < 0) {
+		vpnctl_err("connect: %s/vpnctl.json is malformed or readable by others",
+		           VPNCTL_WG_DIR);
+		return VX_LOCAL;
+	}
+	if (!x->args->kill_switch && !s.kill_switch)
+		return VX_OK;
+	if (vpnctl_killswitch_on(x->args->split.allow_lan || s.kill_switch_allow_lan, err,
+	                         sizeof(err)) < 0) {
+		vpnctl_err("connect: cannot install the kill switch: %s", err);
+		return VX_LOCAL;
+	}
+	vpnctl_progress(x->args,
+	                "Kill switch on: only the tunnel%s gets through until `vpnctl "
+	                "disconnect`",
+	                x->args->split.allow_lan || s.kill_switch_allow_lan ? " and the LAN" : "");
+	return VX_OK;
+}
+
 static int preflight(struct connect_ctx *x)
 {
 	const char *argv[] = {"wg-quick", "-h", NULL};
 	char err[128];
+	int r;
 
 	if (geteuid() != 0) {
 		vpnctl_err("connect: must run as root: it writes %s and runs wg-quick (try sudo "
@@ -334,7 +360,8 @@ static int preflight(struct connect_ctx *x)
 	}
 	x->have_old = vpnctl_tunnel_load(&x->old, VPNCTL_WG_DIR) == 0;
 	x->old_up = vpnctl_iface_exists(VPNCTL_IFACE);
-	return vpnctl_login_load(&x->conf);
+	r = lock(x);
+	return r ? r : vpnctl_login_load(&x->conf);
 }
 
 static int connect_to(struct connect_ctx *x)

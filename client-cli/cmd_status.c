@@ -32,12 +32,13 @@ static int64_t handshake_age(const struct vpnctl_wg_status *st)
 }
 
 static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
-                      const struct vpnctl_wg_status *st)
+                      const struct vpnctl_wg_status *st, int locked)
 {
-	json_t *j = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?}", "connected", up, "interface",
-	                      VPNCTL_IFACE, "server_id", have_t ? t->server_id : NULL, "location",
-	                      have_t ? t->location : NULL, "device", have_t ? t->device : NULL,
-	                      "address", have_t ? t->address : NULL);
+	json_t *j =
+	        json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b}", "connected", up, "interface",
+	                  VPNCTL_IFACE, "server_id", have_t ? t->server_id : NULL, "location",
+	                  have_t ? t->location : NULL, "device", have_t ? t->device : NULL,
+	                  "address", have_t ? t->address : NULL, "kill_switch", locked);
 	int64_t age = handshake_age(st);
 
 	if (j && up &&
@@ -57,11 +58,14 @@ static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
 }
 
 static void print_human(int up, const struct vpnctl_tunnel *t, int have_t,
-                        const struct vpnctl_wg_status *st, int verbose)
+                        const struct vpnctl_wg_status *st, int verbose, int locked)
 {
 	char rx[32], tx[32], hs[48];
 	int64_t age = handshake_age(st);
 
+	if (locked)
+		printf("Kill switch on: nothing leaves outside the tunnel (`vpnctl disconnect` "
+		       "lifts it).\n");
 	if (!up) {
 		if (have_t)
 			printf("Disconnected (last server %s, %s); `vpnctl connect` reconnects.\n",
@@ -90,7 +94,7 @@ int cmd_status(const struct vpnctl_args *args)
 {
 	struct vpnctl_wg_status st;
 	struct vpnctl_tunnel t;
-	int up = vpnctl_iface_exists(VPNCTL_IFACE), have_t, r;
+	int up = vpnctl_iface_exists(VPNCTL_IFACE), have_t, r, locked;
 
 	memset(&st, 0, sizeof(st));
 	if (up && geteuid() != 0) {
@@ -111,8 +115,9 @@ int cmd_status(const struct vpnctl_args *args)
 			return VX_LOCAL;
 		}
 	}
+	locked = geteuid() == 0 && vpnctl_killswitch_active();
 	if (args->json)
-		return print_json(up, &t, have_t, &st);
-	print_human(up, &t, have_t, &st, args->verbose);
+		return print_json(up, &t, have_t, &st, locked);
+	print_human(up, &t, have_t, &st, args->verbose, locked);
 	return VX_OK;
 }

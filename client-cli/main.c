@@ -17,13 +17,17 @@ static const struct vpnctl_cmd commands[] = {
         {"servers", cmd_servers, OPT_JSON | OPT_TIMEOUT, 0, "",
          "List your tier's servers with health, load and measured latency"},
         {"connect", cmd_connect,
-         OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE | OPT_ALLOW_LAN,
+         OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE |
+                 OPT_ALLOW_LAN | OPT_KILL_SWITCH,
          1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier"},
-        {"disconnect", cmd_disconnect, OPT_JSON, 0, "", "Take the tunnel down (wg-quick down)"},
+        {"disconnect", cmd_disconnect, OPT_JSON | OPT_KEEP_LOCKED, 0, "",
+         "Take the tunnel down (wg-quick down) and lift the kill switch"},
         {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
          "Show whether the tunnel is up, the server, address, handshake and transfer"},
         {"revoke", cmd_revoke, OPT_ALL | OPT_JSON, 0, "",
          "Remove this device's peer (or all your peers with --all) and the local config"},
+        {"set", cmd_set, OPT_ALLOW_LAN | OPT_JSON, 2, "kill-switch on|off | rotate-after DAYS",
+         "Change a persistent setting (root)"},
 };
 
 static const struct {
@@ -44,6 +48,9 @@ static const struct {
          "keep CIDR (or an address) outside the tunnel; repeatable"},
         {OPT_INCLUDE, "include", "CIDR", "send only CIDR through the tunnel; repeatable"},
         {OPT_ALLOW_LAN, "allow-lan", NULL, "keep private, link-local and multicast ranges local"},
+        {OPT_KILL_SWITCH, "kill-switch", NULL,
+         "drop all traffic outside the tunnel until disconnect"},
+        {OPT_KEEP_LOCKED, "keep-locked", NULL, "leave the kill switch on"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -174,6 +181,12 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return add_cidr(name, value, a->split.include, &a->split.n_include);
 	case OPT_ALLOW_LAN:
 		a->split.allow_lan = 1;
+		return 0;
+	case OPT_KILL_SWITCH:
+		a->kill_switch = 1;
+		return 0;
+	case OPT_KEEP_LOCKED:
+		a->keep_locked = 1;
 		return 0;
 	}
 	return VX_USAGE;

@@ -246,11 +246,11 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 	n = snprintf(buf, cap,
 	             "# Written by vpnctl connect from checked fields; vpnctl disconnect/revoke "
 	             "manage it.\n%s%s\n%s%s\n%s%s\n"
-	             "[Interface]\nPrivateKey = %s\nAddress = %s\n%s%s%s\n"
+	             "[Interface]\nPrivateKey = %s\nAddress = %s\nFwMark = %u\n%s%s%s\n"
 	             "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = %s\n"
 	             "Endpoint = %s\nPersistentKeepalive = %d\n",
 	             VPNCTL_HDR_SERVER, t->server_id, VPNCTL_HDR_LOCATION, t->location,
-	             VPNCTL_HDR_DEVICE, t->device, s->private_key, address,
+	             VPNCTL_HDR_DEVICE, t->device, s->private_key, address, VPNCTL_FWMARK,
 	             s->n_dns ? "DNS = " : "", dns, s->n_dns ? "\n" : "", s->server_public_key,
 	             s->preshared_key, allowed, s->endpoint, VPNCTL_KEEPALIVE_S);
 	if (n < 0 || (size_t)n >= cap) {

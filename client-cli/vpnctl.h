@@ -67,7 +67,9 @@ enum vpnctl_optid {
 	OPT_WAIT = 1U << 7,
 	OPT_EXCLUDE = 1U << 8,
 	OPT_INCLUDE = 1U << 9,
-	OPT_ALLOW_LAN = 1U << 10
+	OPT_ALLOW_LAN = 1U << 10,
+	OPT_KILL_SWITCH = 1U << 11,
+	OPT_KEEP_LOCKED = 1U << 12
 };
 
 struct vpnctl_args {
@@ -78,6 +80,8 @@ struct vpnctl_args {
 	long timeout_ms;           /* --timeout MS: per-probe timeout */
 	long wait_s;               /* --wait S: first-handshake timeout */
 	struct vpnctl_split split; /* --include, --exclude, --allow-lan */
+	int kill_switch;           /* --kill-switch */
+	int keep_locked;           /* --keep-locked */
 	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
@@ -97,6 +101,7 @@ int cmd_connect(const struct vpnctl_args *args);
 int cmd_disconnect(const struct vpnctl_args *args);
 int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
+int cmd_set(const struct vpnctl_args *args);
 
 /*
  * Parse argv (argv[0] is the command name) against cmd's option set.
@@ -207,7 +212,7 @@ int vpnctl_tunnel_from_reply(struct vpnctl_tunnel_spec *s, const json_t *reply,
                              size_t errlen);
 /*
  * Render the wg-quick file from s, with t in its header lines, by a fixed
- * template: [Interface] PrivateKey, Address, DNS; [Peer] PublicKey,
+ * template: [Interface] PrivateKey, Address, FwMark (VPNCTL_FWMARK), DNS; [Peer] PublicKey,
  * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.
  * *out is owned by the caller and holds secrets: OPENSSL_clear_free(*out,
  * strlen(*out)).
@@ -253,6 +258,32 @@ int vpnctl_split_for_tunnel(struct vpnctl_tunnel_spec *s, const struct vpnctl_sp
                             const char *api_url, char *err, size_t errlen);
 /* Every address host resolves to, as /32 or /128 entries; PV_EUNREACH if none. */
 int vpnctl_resolve_host(const char *host, struct pv_cidr *out, size_t max, size_t *n);
+
+/* ---- kill switch and settings (killswitch.c) ------------------------------- */
+
+#define VPNCTL_FWMARK    51820u /* the tunnel's FwMark; vpnctl marks its own sockets with it */
+#define VPNCTL_NFT_TABLE "vpnctl"
+
+/* Root's persistent settings, VPNCTL_WG_DIR/vpnctl.json (absent = all off). */
+struct vpnctl_settings {
+	int kill_switch;           /* keep the kill switch on, also while disconnected */
+	int kill_switch_allow_lan; /* ... letting the private ranges through */
+	long rotate_after_days;    /* `status` says a rotation is due; 0 = never */
+};
+
+int vpnctl_settings_load(struct vpnctl_settings *s, const char *dir);
+int vpnctl_settings_save(const struct vpnctl_settings *s, const char *dir);
+/* The `inet vpnctl` table as nft text into buf (exposed for tests). */
+int vpnctl_killswitch_render(char *buf, size_t len, int allow_lan);
+/* Install or replace the table in one transaction; PV_E* with nft's stderr in err. */
+int vpnctl_killswitch_on(int allow_lan, char *err, size_t errlen);
+/* Delete the table if it exists; other tables are never touched. */
+int vpnctl_killswitch_off(char *err, size_t errlen);
+/* 1 if the table exists. */
+int vpnctl_killswitch_active(void);
+/* The mark for vpnctl's own sockets: the tunnel's fwmark, else VPNCTL_FWMARK
+ * when root (so the kill switch lets them out), else 0. */
+uint32_t vpnctl_bypass_mark(void);
 
 /* ---- server choice (probe.c) --------------------------------------------- */
 

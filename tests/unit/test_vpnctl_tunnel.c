@@ -46,6 +46,7 @@ static const char *expected_file =
         "[Interface]\n"
         "PrivateKey = eLY6k1TaEaipiHXeqEy41wcS3pouw9gpsNwRuKwfRUM=\n"
         "Address = 10.7.0.2/24, fddd:2c4:2c4:2c4::2/64\n"
+        "FwMark = 51820\n"
         "DNS = 1.1.1.1, 2606:4700:4700::1111\n"
         "\n"
         "[Peer]\n"
