@@ -31,6 +31,7 @@ struct connect_ctx {
 	size_t old_len;
 	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
+	const char *avoid; /* a failing server the choice must skip (--watch), or NULL */
 	char endpoint[VPNCTL_ENDPOINT_LEN];
 	char client_ipv4[INET_ADDRSTRLEN];
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
@@ -53,6 +54,9 @@ static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *lo
 	r = vpnctl_fetch_servers(&x->conf, x->args, "connect", &v);
 	if (r)
 		return r;
+	for (i = 0; x->avoid && i < (int)v.n; i++)
+		if (strcmp(v.servers[i].id, x->avoid) == 0)
+			v.servers[i].reachable = 0;
 	i = vpnctl_pick(v.servers, v.n, x->have_old ? x->old.server_id : NULL);
 	if (i < 0) {
 		vpnctl_err("connect: none of your tier's %zu servers is both up and reachable.\n"
@@ -402,6 +406,29 @@ out:
 	return r;
 }
 
+int vpnctl_connect_switch(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                          const char *avoid)
+{
+	struct connect_ctx x = {.args = args, .conf = *conf, .avoid = avoid};
+	int r;
+
+	x.t_start_us = pv_now_us();
+	x.have_old = vpnctl_tunnel_load(&x.old, VPNCTL_WG_DIR) == 0;
+	x.old_up = vpnctl_iface_exists(VPNCTL_IFACE);
+	snprintf(x.next.device, sizeof(x.next.device), "%s",
+	         args->device      ? args->device
+	         : x.old.device[0] ? x.old.device
+	         : conf->device    ? conf->device
+	                           : "default");
+	r = choose_server(&x, x.next.server_id, sizeof(x.next.server_id), x.next.location,
+	                  sizeof(x.next.location));
+	if (r == VX_OK)
+		r = connect_to(&x);
+	if (x.old_text)
+		OPENSSL_clear_free(x.old_text, x.old_len);
+	return r; /* x.conf is the caller's */
+}
+
 int cmd_connect(const struct vpnctl_args *args)
 {
 	struct connect_ctx x = {.args = args};
@@ -427,12 +454,13 @@ int cmd_connect(const struct vpnctl_args *args)
 		                  sizeof(x.next.location));
 	if (r)
 		goto out;
-	if (already_connected(&x, x.next.server_id)) {
+	if (already_connected(&x, x.next.server_id))
 		printf("Already connected to %s (%s); `vpnctl status -v` shows the tunnel.\n",
 		       x.old.server_id, x.old.location);
-		goto out;
-	}
-	r = connect_to(&x);
+	else
+		r = connect_to(&x);
+	if (r == VX_OK && args->watch)
+		r = vpnctl_watch(args, &x.conf);
 out:
 	if (x.old_text)
 		OPENSSL_clear_free(x.old_text, x.old_len);

@@ -18,7 +18,7 @@ static const struct vpnctl_cmd commands[] = {
          "List your tier's servers with health, load and measured latency"},
         {"connect", cmd_connect,
          OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE |
-                 OPT_ALLOW_LAN | OPT_KILL_SWITCH,
+                 OPT_ALLOW_LAN | OPT_KILL_SWITCH | OPT_WATCH,
          1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier"},
         {"disconnect", cmd_disconnect, OPT_JSON | OPT_KEEP_LOCKED, 0, "",
          "Take the tunnel down (wg-quick down) and lift the kill switch"},
@@ -51,6 +51,7 @@ static const struct {
         {OPT_KILL_SWITCH, "kill-switch", NULL,
          "drop all traffic outside the tunnel until disconnect"},
         {OPT_KEEP_LOCKED, "keep-locked", NULL, "leave the kill switch on"},
+        {OPT_WATCH, "watch", NULL, "stay in the foreground and fail over to another server"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -187,6 +188,9 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_KEEP_LOCKED:
 		a->keep_locked = 1;
+		return 0;
+	case OPT_WATCH:
+		a->watch = 1;
 		return 0;
 	}
 	return VX_USAGE;

@@ -69,7 +69,8 @@ enum vpnctl_optid {
 	OPT_INCLUDE = 1U << 9,
 	OPT_ALLOW_LAN = 1U << 10,
 	OPT_KILL_SWITCH = 1U << 11,
-	OPT_KEEP_LOCKED = 1U << 12
+	OPT_KEEP_LOCKED = 1U << 12,
+	OPT_WATCH = 1U << 13
 };
 
 struct vpnctl_args {
@@ -82,6 +83,7 @@ struct vpnctl_args {
 	struct vpnctl_split split; /* --include, --exclude, --allow-lan */
 	int kill_switch;           /* --kill-switch */
 	int keep_locked;           /* --keep-locked */
+	int watch;                 /* --watch */
 	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
@@ -151,6 +153,25 @@ void vpnctl_default_device(char *buf, size_t len);
  * rename, fsync dir.  No temp file survives a failure.
  */
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len);
+
+/* ---- automatic failover (cmd_connect.c, watch.c) ---------------------------- */
+
+#define VPNCTL_WATCH_S 5 /* seconds between two checks of the tunnel */
+
+/*
+ * Switch the running tunnel to the best healthy server other than avoid
+ * (the one failing), as `connect` without a name would; the kill switch, if
+ * on, stays in force.  conf stays the caller's.  Returns a VX_* code.
+ */
+int vpnctl_connect_switch(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                          const char *avoid);
+/*
+ * `connect --watch`: stay in the foreground and switch servers when the
+ * tunnel fails (no handshake and nothing received for 3 keepalive periods,
+ * the server reported down or draining, or unreachable from here twice in a
+ * row).  Returns VX_OK on SIGINT/SIGTERM, leaving the tunnel as it is.
+ */
+int vpnctl_watch(const struct vpnctl_args *args, const struct vpnctl_conf *conf);
 
 /* ---- tunnel config (conf.c) --------------------------------------------- */
 
