@@ -11,6 +11,7 @@
 #define PV_VPNCTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -95,7 +96,15 @@ struct vpnctl_cmd {
 	int max_pos;         /* positional arguments accepted */
 	const char *pos_doc; /* "[SERVER]" */
 	const char *summary; /* one line for `vpnctl --help` */
+	const char *words;   /* fixed positional words for completion, or NULL */
 };
+
+/* The table's entry for name, or NULL (cli.c). */
+const struct vpnctl_cmd *vpnctl_find_cmd(const char *name);
+/* `vpnctl --help`, the man page and the bash completion, all from the tables. */
+void vpnctl_print_usage(FILE *f);
+void vpnctl_print_man(FILE *f);
+void vpnctl_print_completion(FILE *f);
 
 int cmd_login(const struct vpnctl_args *args);
 int cmd_servers(const struct vpnctl_args *args);
