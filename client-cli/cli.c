@@ -29,6 +29,8 @@ static const struct vpnctl_cmd commands[] = {
          "Show whether the tunnel is up, the server, address, handshake and transfer", NULL},
         {"revoke", cmd_revoke, OPT_ALL | OPT_JSON, 0, "",
          "Remove this device's peer (or all your peers with --all) and the local config", NULL},
+        {"rotate", cmd_rotate, OPT_JSON | OPT_WAIT, 0, "",
+         "Replace this device's key pair and peer on the same server, make-before-break", NULL},
         {"set", cmd_set, OPT_ALLOW_LAN | OPT_JSON, 2, "kill-switch on|off | rotate-after DAYS",
          "Change a persistent setting (root)", "kill-switch rotate-after on off"},
 };

@@ -96,36 +96,41 @@ static void lookup_location(struct connect_ctx *x)
 	json_decref(reply);
 }
 
-/* Best-effort removal of a peer we no longer want; reports but never fails. */
-static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
+void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
+                           const char *device)
 {
 	struct vpnctl_api_error e;
 	json_t *body = json_pack("{s:s, s:s}", "server_id", server_id, "device", device);
 	json_t *reply = NULL;
 
-	if (body && vpnctl_api(&x->conf, "POST", "/api/revoke", body, &reply, &e) < 0)
-		vpnctl_err("connect: could not revoke the peer on %s (%s); `vpnctl revoke --all` "
+	if (body && vpnctl_api(conf, "POST", "/api/revoke", body, &reply, &e) < 0)
+		vpnctl_err("%s: could not revoke the peer on %s (%s); `vpnctl revoke --all` "
 		           "cleans up later",
-		           server_id, e.msg);
+		           what, server_id, e.msg);
 	json_decref(body);
 	json_decref(reply);
 }
 
-static int provision(struct connect_ctx *x, const char *server_id, const char *pub_b64,
-                     json_t **reply)
+static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
+{
+	vpnctl_revoke_quietly(&x->conf, "connect", server_id, device);
+}
+
+int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                     const char *what, const char *server_id, const char *device,
+                     const char *pub_b64, json_t **reply)
 {
 	struct vpnctl_api_error e;
-	json_t *body = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "device",
-	                         x->next.device, "public_key", pub_b64);
+	json_t *body = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "device", device,
+	                         "public_key", pub_b64);
 	int r;
 
 	if (!body)
 		return VX_LOCAL;
-	vpnctl_progress(x->args, "Provisioning a peer for device %s on %s ...", x->next.device,
-	                server_id);
-	r = vpnctl_api(&x->conf, "POST", "/api/provision", body, reply, &e);
+	vpnctl_progress(args, "Provisioning a peer for device %s on %s ...", device, server_id);
+	r = vpnctl_api(conf, "POST", "/api/provision", body, reply, &e);
 	json_decref(body);
-	return r < 0 ? vpnctl_api_fail(r, &e, "connect") : VX_OK;
+	return r < 0 ? vpnctl_api_fail(r, &e, what) : VX_OK;
 }
 
 /* Remember what the report and the handshake nudge show, from checked values. */
@@ -189,13 +194,12 @@ out:
 	return r;
 }
 
-/* One datagram into the tunnel makes WireGuard start its handshake now. */
-static void nudge(const struct connect_ctx *x)
+void vpnctl_nudge(const char *client_ipv4)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
 	int fd;
 
-	if (inet_pton(AF_INET, x->client_ipv4, &sa.sin_addr) != 1)
+	if (inet_pton(AF_INET, client_ipv4, &sa.sin_addr) != 1)
 		return;
 	/* The server is .1 of the client's /24 (wireguard-install.sh's layout). */
 	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
@@ -214,7 +218,7 @@ static int wait_handshake(struct connect_ctx *x)
 
 	vpnctl_progress(x->args, "Waiting up to %ld s for the first handshake with %s ...",
 	                x->args->wait_s, x->endpoint);
-	nudge(x);
+	vpnctl_nudge(x->client_ipv4);
 	while (pv_now_us() < deadline) {
 		if (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
 		    st.peer.latest_handshake > 0) {
@@ -382,7 +386,8 @@ static int connect_to(struct connect_ctx *x)
 	pv_key_to_base64(priv_b64, priv);
 	pv_key_to_base64(pub_b64, pub);
 	OPENSSL_cleanse(priv, sizeof(priv));
-	r = provision(x, x->next.server_id, pub_b64, &reply);
+	r = vpnctl_provision(x->args, &x->conf, "connect", x->next.server_id, x->next.device,
+	                     pub_b64, &reply);
 	x->t_prov_us = pv_now_us();
 	if (r)
 		goto out;
@@ -395,8 +400,10 @@ static int connect_to(struct connect_ctx *x)
 		roll_back(x);
 		goto out;
 	}
-	/* The old server's peer is useless now; the same server's was replaced. */
-	if (x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0)
+	/* The old peer is useless now, unless it was this one (same server and device:
+	 * the provision replaced it).  After a `rotate` the device name differs. */
+	if (x->have_old && (strcmp(x->old.server_id, x->next.server_id) != 0 ||
+	                    (x->old.device[0] && strcmp(x->old.device, x->next.device) != 0)))
 		revoke_quietly(x, x->old.server_id,
 		               x->old.device[0] ? x->old.device : x->next.device);
 	r = report(x);

@@ -5,6 +5,7 @@
  * come from the tunnel file's header and `wg show pvpn0 dump`.
  */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,8 +32,33 @@ static int64_t handshake_age(const struct vpnctl_wg_status *st)
 	return (int64_t)time(NULL) - st->peer.latest_handshake;
 }
 
+/* Key age from the tunnel file's mtime (written at connect and rotate), and the setting. */
+struct rotation {
+	int known;     /* a tunnel file exists */
+	long age_days; /* whole days since the key was made */
+	long after_days;
+	int due;
+};
+
+static void rotation_check(struct rotation *rot)
+{
+	struct vpnctl_settings s;
+	struct stat sb;
+	char path[128];
+
+	memset(rot, 0, sizeof(*rot));
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+	if (stat(path, &sb) < 0)
+		return;
+	rot->known = 1;
+	rot->age_days = (long)((time(NULL) - sb.st_mtime) / 86400);
+	if (geteuid() == 0 && vpnctl_settings_load(&s, VPNCTL_WG_DIR) == 0)
+		rot->after_days = s.rotate_after_days;
+	rot->due = rot->after_days > 0 && rot->age_days >= rot->after_days;
+}
+
 static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
-                      const struct vpnctl_wg_status *st, int locked)
+                      const struct vpnctl_wg_status *st, int locked, const struct rotation *rot)
 {
 	json_t *j =
 	        json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b}", "connected", up, "interface",
@@ -41,6 +67,13 @@ static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
 	                  "address", have_t ? t->address : NULL, "kill_switch", locked);
 	int64_t age = handshake_age(st);
 
+	if (j && rot->known &&
+	    (json_object_set_new(j, "key_age_days", json_integer(rot->age_days)) < 0 ||
+	     json_object_set_new(j, "rotate_after_days", json_integer(rot->after_days)) < 0 ||
+	     json_object_set_new(j, "rotation_due", json_boolean(rot->due)) < 0)) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (j && up &&
 	    (json_object_set_new(j, "public_key", json_string(st->public_key)) < 0 ||
 	     json_object_set_new(j, "endpoint", json_string(st->peer.endpoint)) < 0 ||
@@ -58,11 +91,16 @@ static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
 }
 
 static void print_human(int up, const struct vpnctl_tunnel *t, int have_t,
-                        const struct vpnctl_wg_status *st, int verbose, int locked)
+                        const struct vpnctl_wg_status *st, int verbose, int locked,
+                        const struct rotation *rot)
 {
 	char rx[32], tx[32], hs[48];
 	int64_t age = handshake_age(st);
 
+	if (rot->due)
+		printf("Key rotation due: the key is %ld days old (rotate-after %ld); run `vpnctl "
+		       "rotate`.\n",
+		       rot->age_days, rot->after_days);
 	if (locked)
 		printf("Kill switch on: nothing leaves outside the tunnel (`vpnctl disconnect` "
 		       "lifts it).\n");
@@ -94,6 +132,7 @@ int cmd_status(const struct vpnctl_args *args)
 {
 	struct vpnctl_wg_status st;
 	struct vpnctl_tunnel t;
+	struct rotation rot;
 	int up = vpnctl_iface_exists(VPNCTL_IFACE), have_t, r, locked;
 
 	memset(&st, 0, sizeof(st));
@@ -116,8 +155,9 @@ int cmd_status(const struct vpnctl_args *args)
 		}
 	}
 	locked = geteuid() == 0 && vpnctl_killswitch_active();
+	rotation_check(&rot);
 	if (args->json)
-		return print_json(up, &t, have_t, &st, locked);
-	print_human(up, &t, have_t, &st, args->verbose, locked);
+		return print_json(up, &t, have_t, &st, locked, &rot);
+	print_human(up, &t, have_t, &st, args->verbose, locked, &rot);
 	return VX_OK;
 }

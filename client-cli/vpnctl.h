@@ -113,6 +113,7 @@ int cmd_disconnect(const struct vpnctl_args *args);
 int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
 int cmd_set(const struct vpnctl_args *args);
+int cmd_rotate(const struct vpnctl_args *args);
 
 /*
  * Parse argv (argv[0] is the command name) against cmd's option set.
@@ -162,6 +163,19 @@ void vpnctl_default_device(char *buf, size_t len);
  * rename, fsync dir.  No temp file survives a failure.
  */
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len);
+
+/* ---- provisioning shared by connect and rotate (cmd_connect.c) ------------- */
+
+/* POST /api/provision for device on server_id with our public key; *reply
+ * owned by the caller.  Errors are printed ("what: ..."); returns VX_*. */
+int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                     const char *what, const char *server_id, const char *device,
+                     const char *pub_b64, json_t **reply);
+/* One empty datagram to .1 of the client's IPv4 /24: WireGuard handshakes now. */
+void vpnctl_nudge(const char *client_ipv4);
+/* Best-effort POST /api/revoke of one device's peer; reports, never fails. */
+void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
+                           const char *device);
 
 /* ---- automatic failover (cmd_connect.c, watch.c) ---------------------------- */
 

@@ -12,7 +12,7 @@
 #include "vpnctl.h"
 
 static const char *const commands[] = {"login",  "servers", "connect", "disconnect",
-                                       "status", "revoke",  "set"};
+                                       "status", "revoke",  "rotate",  "set"};
 
 /* Output of `vpnctl ARGS` (a new string), or a test failure. */
 static char *run(const char *args)
