@@ -19,7 +19,7 @@
 
 #include "vpnctl.h"
 
-#define STALE_S (3 * VPNCTL_KEEPALIVE_S)
+#define STALE_S (3L * VPNCTL_KEEPALIVE_S)
 
 static volatile sig_atomic_t stop_requested;
 
