@@ -21,7 +21,7 @@ static const struct vpnctl_cmd commands[] = {
          "List your tier's servers with health, load and measured latency", NULL},
         {"connect", cmd_connect,
          OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE |
-                 OPT_ALLOW_LAN | OPT_KILL_SWITCH | OPT_WATCH,
+                 OPT_ALLOW_LAN | OPT_KILL_SWITCH | OPT_WATCH | OPT_VIA,
          1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier", NULL},
         {"disconnect", cmd_disconnect, OPT_JSON | OPT_KEEP_LOCKED, 0, "",
          "Take the tunnel down (wg-quick down) and lift the kill switch", NULL},
@@ -57,6 +57,7 @@ static const struct {
          "drop all traffic outside the tunnel until disconnect"},
         {OPT_KEEP_LOCKED, "keep-locked", NULL, "leave the kill switch on"},
         {OPT_WATCH, "watch", NULL, "stay in the foreground and fail over to another server"},
+        {OPT_VIA, "via", "ENTRY", "multi-hop: enter the fleet at ENTRY, leave at SERVER"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -196,6 +197,14 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_WATCH:
 		a->watch = 1;
+		return 0;
+	case OPT_VIA:
+		if (!vpnctl_server_id_is_valid(value)) {
+			vpnctl_err("--via: '%s' is not a server name (see `vpnctl servers`)",
+			           value);
+			return VX_USAGE;
+		}
+		a->via = value;
 		return 0;
 	}
 	return VX_USAGE;

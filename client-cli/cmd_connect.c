@@ -32,6 +32,8 @@ struct connect_ctx {
 	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
 	const char *avoid; /* a failing server the choice must skip (--watch), or NULL */
+	struct vpnctl_tunnel old_hop, hop; /* multi-hop entry tunnels, before and after */
+	int have_old_hop, hop_written;
 	char endpoint[VPNCTL_ENDPOINT_LEN];
 	char client_ipv4[INET_ADDRSTRLEN];
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
@@ -42,7 +44,7 @@ struct connect_ctx {
 static int already_connected(const struct connect_ctx *x, const char *server_id)
 {
 	return x->have_old && x->old_up && strcmp(x->old.server_id, server_id) == 0 &&
-	       !vpnctl_split_active(&x->args->split);
+	       !vpnctl_split_active(&x->args->split) && !x->args->via && !x->have_old_hop;
 }
 
 static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *loc, size_t loclen)
@@ -247,6 +249,10 @@ static void roll_back(struct connect_ctx *x)
 		unlink(path);
 	}
 	revoke_quietly(x, x->next.server_id, x->next.device);
+	if (x->hop_written) {
+		vpnctl_hop_down(err, sizeof(err));
+		revoke_quietly(x, x->hop.server_id, x->hop.device);
+	}
 	if (!x->old_down || !x->old_text)
 		return;
 	if (vpnctl_write_secret_file(VPNCTL_WG_DIR, VPNCTL_IFACE ".conf", x->old_text,
@@ -279,10 +285,12 @@ static int bring_up(struct connect_ctx *x)
 /* The old tunnel goes down before the new one comes up (same interface). */
 static int take_old_down(struct connect_ctx *x)
 {
-	char err[1024];
+	char err[1024], path[128];
 
-	char path[128];
-
+	if (x->have_old_hop && vpnctl_hop_down(err, sizeof(err)) < 0) {
+		vpnctl_err("connect: wg-quick down %s failed:\n%s", VPNCTL_HOP_IFACE, err);
+		return VX_LOCAL;
+	}
 	if (!x->old_up)
 		return VX_OK;
 	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
@@ -309,14 +317,15 @@ static int report(const struct connect_ctx *x)
 
 	if (x->args->json) {
 		return vpnctl_print_json(json_pack(
-		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:s?}", "server_id",
+		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:s?, s:s?}", "server_id",
 		        x->next.server_id, "location", x->next.location, "interface", VPNCTL_IFACE,
 		        "address", x->client_ipv4, "endpoint", x->endpoint, "until_provisioned_ms",
 		        prov_ms, "wg_quick_up_ms", up_ms, "handshake_after_up_ms", hs_ms,
 		        "connect_ms", total_ms, "switched_from",
 		        x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0
 		                ? x->old.server_id
-		                : NULL));
+		                : NULL,
+		        "via", x->args->via));
 	}
 	printf("Connected to %s (%s) as %s via %s; first handshake %.0f ms after wg-quick up, "
 	       "%.0f ms in all.\n",
@@ -368,8 +377,24 @@ static int preflight(struct connect_ctx *x)
 	}
 	x->have_old = vpnctl_tunnel_load(&x->old, VPNCTL_WG_DIR) == 0;
 	x->old_up = vpnctl_iface_exists(VPNCTL_IFACE);
+	x->have_old_hop = vpnctl_hop_load(&x->old_hop) == 0;
 	r = lock(x);
 	return r ? r : vpnctl_login_load(&x->conf);
+}
+
+/* Multi-hop: the entry tunnel, carrying only the exit tunnel's packets (hop.c). */
+static int entry_hop(struct connect_ctx *x)
+{
+	char err[1024];
+	int r;
+
+	snprintf(x->hop.server_id, sizeof(x->hop.server_id), "%s", x->args->via);
+	snprintf(x->hop.device, sizeof(x->hop.device), "%s", x->next.device);
+	x->hop_written = 1;
+	r = vpnctl_hop_up(x->args, &x->conf, &x->hop, x->endpoint, err, sizeof(err));
+	if (r)
+		vpnctl_err("connect: entry hop via %s: %s", x->args->via, err);
+	return r;
 }
 
 static int connect_to(struct connect_ctx *x)
@@ -394,6 +419,8 @@ static int connect_to(struct connect_ctx *x)
 	r = take_old_down(x);
 	if (r == VX_OK)
 		r = write_tunnel(x, reply, priv_b64);
+	if (r == VX_OK && x->args->via)
+		r = entry_hop(x);
 	if (r == VX_OK)
 		r = bring_up(x);
 	if (r) {
@@ -406,6 +433,9 @@ static int connect_to(struct connect_ctx *x)
 	                    (x->old.device[0] && strcmp(x->old.device, x->next.device) != 0)))
 		revoke_quietly(x, x->old.server_id,
 		               x->old.device[0] ? x->old.device : x->next.device);
+	/* An old entry hop's peer, unless this connect's provision replaced it. */
+	if (x->have_old_hop && (!x->args->via || strcmp(x->old_hop.server_id, x->args->via) != 0))
+		revoke_quietly(x, x->old_hop.server_id, x->old_hop.device);
 	r = report(x);
 out:
 	OPENSSL_cleanse(priv_b64, sizeof(priv_b64));
@@ -449,7 +479,11 @@ int cmd_connect(const struct vpnctl_args *args)
 	         args->device    ? args->device
 	         : x.conf.device ? x.conf.device
 	                         : "default");
-	if (args->npos == 1 && !vpnctl_server_id_is_valid(args->pos[0])) {
+	if (args->via && (args->npos != 1 || args->watch || strcmp(args->via, args->pos[0]) == 0)) {
+		vpnctl_err("connect: --via ENTRY needs the EXIT server named after it, a different "
+		           "one, and no --watch");
+		r = VX_USAGE;
+	} else if (args->npos == 1 && !vpnctl_server_id_is_valid(args->pos[0])) {
 		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
 		           args->pos[0]);
 		r = VX_USAGE;

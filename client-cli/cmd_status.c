@@ -58,7 +58,8 @@ static void rotation_check(struct rotation *rot)
 }
 
 static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
-                      const struct vpnctl_wg_status *st, int locked, const struct rotation *rot)
+                      const struct vpnctl_wg_status *st, int locked, const struct rotation *rot,
+                      const struct vpnctl_tunnel *hop, int have_hop)
 {
 	json_t *j =
 	        json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b}", "connected", up, "interface",
@@ -67,6 +68,10 @@ static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
 	                  "address", have_t ? t->address : NULL, "kill_switch", locked);
 	int64_t age = handshake_age(st);
 
+	if (j && have_hop && json_object_set_new(j, "via", json_string(hop->server_id)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (j && rot->known &&
 	    (json_object_set_new(j, "key_age_days", json_integer(rot->age_days)) < 0 ||
 	     json_object_set_new(j, "rotate_after_days", json_integer(rot->after_days)) < 0 ||
@@ -131,7 +136,7 @@ static void print_human(int up, const struct vpnctl_tunnel *t, int have_t,
 int cmd_status(const struct vpnctl_args *args)
 {
 	struct vpnctl_wg_status st;
-	struct vpnctl_tunnel t;
+	struct vpnctl_tunnel t, hop;
 	struct rotation rot;
 	int up = vpnctl_iface_exists(VPNCTL_IFACE), have_t, r, locked;
 
@@ -157,7 +162,8 @@ int cmd_status(const struct vpnctl_args *args)
 	locked = geteuid() == 0 && vpnctl_killswitch_active();
 	rotation_check(&rot);
 	if (args->json)
-		return print_json(up, &t, have_t, &st, locked, &rot);
+		return print_json(up, &t, have_t, &st, locked, &rot, &hop,
+		                  vpnctl_hop_load(&hop) == 0);
 	print_human(up, &t, have_t, &st, args->verbose, locked, &rot);
 	return VX_OK;
 }

@@ -34,6 +34,7 @@ enum vpnctl_exit {
 
 /* One tunnel per machine; fits IFNAMSIZ (15), unlike the seed's privatevpn_<server>. */
 #define VPNCTL_IFACE          "pvpn0"
+#define VPNCTL_HOP_IFACE      "pvpn1" /* multi-hop: the entry tunnel */
 #define VPNCTL_WG_DIR         "/etc/wireguard"
 #define VPNCTL_PROBE_MS       1500 /* default per-probe timeout */
 #define VPNCTL_HANDSHAKE_S    15   /* default wait for the first handshake */
@@ -71,7 +72,8 @@ enum vpnctl_optid {
 	OPT_ALLOW_LAN = 1U << 10,
 	OPT_KILL_SWITCH = 1U << 11,
 	OPT_KEEP_LOCKED = 1U << 12,
-	OPT_WATCH = 1U << 13
+	OPT_WATCH = 1U << 13,
+	OPT_VIA = 1U << 14
 };
 
 struct vpnctl_args {
@@ -85,6 +87,7 @@ struct vpnctl_args {
 	int kill_switch;           /* --kill-switch */
 	int keep_locked;           /* --keep-locked */
 	int watch;                 /* --watch */
+	const char *via;           /* --via ENTRY: multi-hop entry server */
 	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
@@ -270,6 +273,23 @@ int vpnctl_endpoint_is_valid(const char *ep);
 int vpnctl_endpoint_host(char *host, size_t len, const char *ep);
 /* The fleet file's server id rule: [a-z0-9-]{1,31}.  1 if ok. */
 int vpnctl_server_id_is_valid(const char *id);
+
+/* ---- multi-hop (hop.c) ------------------------------------------------------ */
+
+/*
+ * Provision a peer on entry->server_id for entry->device, write
+ * VPNCTL_HOP_IFACE's file from its checked reply with AllowedIPs = the
+ * exit_endpoint's addresses only, bring it up and wait for its handshake.
+ * Returns a VX_* code with the reason in err; the caller undoes (hop_down,
+ * revoke) on failure.
+ */
+int vpnctl_hop_up(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                  const struct vpnctl_tunnel *entry, const char *exit_endpoint, char *err,
+                  size_t errlen);
+/* Take the hop down if it is up and delete its file; 0 or a PV_E* code. */
+int vpnctl_hop_down(char *err, size_t errlen);
+/* The hop file's header: PV_ENOTFOUND when there is no hop. */
+int vpnctl_hop_load(struct vpnctl_tunnel *t);
 
 /* ---- split tunnelling (split.c) --------------------------------------------- */
 
