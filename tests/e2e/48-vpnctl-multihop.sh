@@ -35,6 +35,9 @@ hop_pub=$(cli hop wg show pvpn1 public-key)
 [[ $(cli hop wg show pvpn1 allowed-ips | cut -f2) == "$(srv_addr "$exit_id")/32" ]] ||
 	fail "the hop carries more than the exit's endpoint: $(cli hop wg show pvpn1 allowed-ips)"
 
+mtu() { cli hop cat "/sys/class/net/$1/mtu"; }
+(($(mtu pvpn0) == $(mtu pvpn1) - 80)) || fail "MTU: pvpn0 $(mtu pvpn0), pvpn1 $(mtu pvpn1)"
+
 trace "the exit sees the entry's address, never the client's"
 cli hop ping -c 3 -W 3 10.7.0.1 >/dev/null || fail "no ping through the exit"
 exit_ep=$(srv "$exit_id" wg show wg0 endpoints | awk -v k="$exit_pub" '$1 == k { print $2 }')
