@@ -315,12 +315,17 @@ int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text)
 
 int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir)
 {
+	return vpnctl_tunnel_load_iface(t, dir, VPNCTL_IFACE);
+}
+
+int vpnctl_tunnel_load_iface(struct vpnctl_tunnel *t, const char *dir, const char *iface)
+{
 	char path[PATH_MAX], *text = NULL;
 	size_t len = 0;
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, VPNCTL_IFACE) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, iface) >= (int)sizeof(path))
 		return PV_EINVAL;
 	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
 	if (r < 0)

@@ -24,18 +24,7 @@
 
 int vpnctl_hop_load(struct vpnctl_tunnel *t)
 {
-	char path[128], *text = NULL;
-	size_t len = 0;
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(path, sizeof(path), "%s/%s", VPNCTL_WG_DIR, HOP_FILE);
-	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
-	if (r < 0)
-		return r;
-	r = vpnctl_tunnel_parse(t, text);
-	OPENSSL_clear_free(text, len);
-	return r;
+	return vpnctl_tunnel_load_iface(t, VPNCTL_WG_DIR, VPNCTL_HOP_IFACE);
 }
 
 int vpnctl_hop_down(char *err, size_t errlen)
@@ -62,7 +51,8 @@ static int hop_routes(struct vpnctl_tunnel_spec *s, const char *exit_endpoint, c
 		s->address[i].prefix = s->address[i].family == AF_INET ? 32u : 128u;
 	s->n_dns = 0;
 	if (vpnctl_endpoint_host(host, sizeof(host), exit_endpoint) < 0 ||
-	    vpnctl_resolve_host(host, s->allowed, VPNCTL_MAX_ADDRS * 4, &s->n_allowed) < 0) {
+	    vpnctl_resolve_host(host, s->allowed, (size_t)VPNCTL_MAX_ADDRS * 4, &s->n_allowed) <
+	            0) {
 		snprintf(err, errlen, "cannot resolve the exit's endpoint %s", exit_endpoint);
 		return PV_EUNREACH;
 	}

@@ -218,6 +218,8 @@ struct vpnctl_tunnel {
 int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text);
 /* Load dir/IFACE.conf's header: PV_ENOTFOUND when there is no tunnel file. */
 int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir);
+/* Same for another interface's file (the multi-hop entry). */
+int vpnctl_tunnel_load_iface(struct vpnctl_tunnel *t, const char *dir, const char *iface);
 
 /* ---- tunnel file from checked fields (tunnel.c) ----------------------------- */
 
