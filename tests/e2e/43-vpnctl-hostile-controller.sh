@@ -10,8 +10,9 @@
 # replies: `PostUp = touch MARKER` in the free-text config (vpnctl ignores it:
 # the connect works, ping goes through, the file has only whitelisted lines),
 # a line break plus PostUp in each field in turn, and an "older controller"
-# reply without the fields (vpnctl refuses: exit 4, a message naming the
-# field, no file, no interface, the new peer revoked again).  MARKER never
+# reply without the fields, and a line break in the server list's location
+# (vpnctl refuses: exit 4, a clear message, no file, no interface, the new
+# peer revoked again).  MARKER never
 # appears.  Last, the real controller's reply carries the new fields, with
 # private_key only when it generated the pair.
 #
@@ -74,6 +75,15 @@ vc victim connect "$server" 2>"$tmp/old.err" || rc=$?
 [[ $rc == 4 ]] || fail "old reply: connect exited $rc, not 4: $(cat "$tmp/old.err")"
 grep -q "lacks a field vpnctl needs" "$tmp/old.err" || fail "old reply: $(cat "$tmp/old.err")"
 nothing_left "old reply"
+
+trace "a line break and PostUp in the server list's location (the tunnel file's header): refused"
+echo location >"$mode"
+rc=0
+vc victim connect 2>"$tmp/location.err" || rc=$?
+[[ $rc == 4 ]] || fail "hostile location: connect exited $rc, not 4: $(cat "$tmp/location.err")"
+grep -q "location or device has characters a tunnel file header cannot hold" "$tmp/location.err" ||
+	fail "hostile location: $(cat "$tmp/location.err")"
+nothing_left "hostile location"
 
 trace "PostUp/PreUp/Table in the free-text config: ignored, the tunnel works from the fields"
 echo config >"$mode"

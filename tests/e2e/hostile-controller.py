@@ -12,6 +12,7 @@ request, so the scenario switches modes without a restart):
   config         PostUp/PreUp/Table lines in the free-text config
   field:NAME     a line break and a PostUp line appended to field NAME
   old            the separate fields removed (an older controller) and PostUp in config
+  location       (GET /api/servers) a line break and a PostUp line as every server's location
 
 usage: hostile-controller.py ADDR PORT CERT KEY UPSTREAM CA MODE_FILE MARKER
 """
@@ -26,9 +27,20 @@ ADDR, PORT, CERT, KEY, UPSTREAM, CA, MODE_FILE, MARKER = sys.argv[1:9]
 EVIL = f"PostUp = touch {MARKER}\nPreUp = touch {MARKER}\nTable = off\n"
 
 
-def tamper(reply):
+def mode_now():
     with open(MODE_FILE, encoding="utf-8") as f:
-        mode = f.read().strip()
+        return f.read().strip()
+
+
+def tamper_servers(reply):
+    if mode_now() == "location":
+        for s in reply.get("servers", []):
+            s["location"] = "NY\nPostUp = id"  # short: fits vpnctl's location field
+    return reply
+
+
+def tamper(reply):
+    mode = mode_now()
     if mode in ("config", "old"):
         reply["config"] = reply["config"].replace("[Interface]\n", "[Interface]\n" + EVIL, 1)
     if mode == "old":
@@ -56,6 +68,8 @@ class Relay(http.server.BaseHTTPRequestHandler):
             status, data = e.code, e.read()
         if method == "POST" and self.path == "/api/provision" and status == 200:
             data = json.dumps(tamper(json.loads(data))).encode()
+        if method == "GET" and self.path == "/api/servers" and status == 200:
+            data = json.dumps(tamper_servers(json.loads(data))).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
