@@ -32,12 +32,14 @@ enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
  * One peer edit.  name follows wireguard-install.sh's rule
  * ([A-Za-z0-9_-]{1,15}); host is the host number N of 10.7.0.N and
  * fddd:2c4:2c4:2c4::N (2..254).  For REMOVE only name and pubkey matter.
- * The pool copies the edit and cleanses its PSK copy when done.
+ * The public key travels in the form the DB and wg keep it (base64); the
+ * PSK as the 32 bytes it was made as.  The pool copies the edit and
+ * cleanses its PSK copy when done.
  */
 struct agentless_edit {
 	enum agentless_op op;
-	char name[16];
-	uint8_t pubkey[PV_KEY_LEN];
+	char name[PV_PEER_NAME_MAX + 1];
+	char pubkey[PV_KEY_B64_LEN + 1]; /* canonical base64 */
 	uint8_t psk[PV_KEY_LEN];
 	unsigned host;
 };
@@ -53,7 +55,8 @@ struct agentless_edit {
  *
  * err codes: PV_EUNREACH (connect/session failure), PV_ETIMEOUT (deadline),
  * PV_EAUTH (SSH key refused), PV_EHOSTKEY (unknown/changed host key),
- * PV_EEXIST (name, key or address already used differently on the server),
+ * PV_EEXIST (name or key already used differently on the server),
+ * PV_EINUSE (the address is held by another peer on the server),
  * PV_EREMOTE (remote command failed; detail carries its stderr), PV_EIO.
  */
 struct agentless_result {
@@ -65,23 +68,33 @@ struct agentless_result {
 
 typedef void (*agentless_edit_cb)(const struct agentless_result *res, void *arg);
 
-/* A peer as `wg show wg0 dump` reports it (the interface line is skipped). */
-struct agentless_peer {
-	char pubkey[PV_KEY_B64_LEN + 1];
-	char endpoint[64];        /* "(none)" when unknown */
-	char allowed_ips[128];    /* comma-separated, as wg prints it */
-	int64_t latest_handshake; /* unix seconds, 0 = never */
-	uint64_t rx_bytes, tx_bytes;
+/* One [Peer] section of the server's IFACE.conf. */
+struct agentless_block {
+	char name[PV_PEER_NAME_MAX + 1]; /* BEGIN_PEER name; "" outside any block */
+	char pubkey[PV_KEY_B64_LEN + 1]; /* "" if the section has none */
+	char *allowed_ips;               /* owned: "a/32,b/128" as written, blanks removed */
 };
 
+/* The PSK of a block, asked for by name (agentless_dump_psks). */
+struct agentless_psk {
+	char name[PV_PEER_NAME_MAX + 1];
+	uint8_t psk[PV_KEY_LEN];
+};
+
+/* A server's actual state: the live interface and its config file. */
 struct agentless_dump {
-	char iface_pubkey[PV_KEY_B64_LEN + 1]; /* server's public key (never the private) */
-	unsigned listen_port;
-	size_t n;
-	struct agentless_peer *peers; /* owned by the dump */
+	struct pv_wg_dump *live; /* owned: `wg show IFACE dump`, secrets masked on the server */
+	size_t nblocks;
+	struct agentless_block *blocks; /* owned: IFACE.conf's [Peer] sections, in file order */
+	size_t npsks;
+	struct agentless_psk *psks; /* owned, cleansed when freed: only the PSKs asked for */
 };
 
-/* Callback of agentless_dump(); dump is owned by the pool, valid during the call. */
+/*
+ * Callback of agentless_dump(); dump is owned by the pool and valid during
+ * the call only (one dump answers every request queued for the server):
+ * keep it with agentless_dump_dup().
+ */
 typedef void (*agentless_dump_cb)(int err, const char *detail, const struct agentless_dump *dump,
                                   void *arg);
 
@@ -107,15 +120,39 @@ int agentless_submit(struct agentless *pool, const char *server_id,
                      const struct agentless_edit *edit, agentless_edit_cb cb, void *arg);
 
 /*
+ * Queue n edits for a server at once, so they go out in one round trip
+ * (the reconcile's repairs).  Same contract as agentless_submit per edit:
+ * cb(res, args[i]) exactly once each; on an immediate error none is called.
+ */
+int agentless_submit_batch(struct agentless *pool, const char *server_id,
+                           const struct agentless_edit *edits, size_t n, agentless_edit_cb cb,
+                           void *const *args);
+
+/*
  * Read the live peers of a server; cb is called exactly once on success
  * return.  The private key and PSKs are masked on the server and never sent.
  */
 int agentless_dump(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
 /*
+ * Same, and also bring back the PSKs of the blocks named in names[n] (for
+ * rows kept from before the controller sealed PSKs: the one time a PSK
+ * travels from a server, inside the SSH channel).  Dumps queued together
+ * share one round trip; each callback sees the PSKs all of them asked for.
+ */
+int agentless_dump_psks(struct agentless *pool, const char *server_id, const char *const *names,
+                        size_t n, agentless_dump_cb cb, void *arg);
+/*
  * Run `true` on the server's (warm) session: a health probe and the floor of
  * a round trip.  cb gets dump == NULL.
  */
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
+
+/*
+ * Jobs (edits, dumps, pings) queued for a server and not yet taken by its
+ * worker: the round trip in flight is not counted.  PV_ENOTFOUND for an
+ * unknown server.  Safe from any thread.
+ */
+int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth);
 
 /* Blocking convenience wrappers for tools and tests (not for event loops). */
 int agentless_submit_wait(struct agentless *pool, const char *server_id,
@@ -126,5 +163,7 @@ int agentless_dump_wait(struct agentless *pool, const char *server_id, struct ag
 int agentless_ping_wait(struct agentless *pool, const char *server_id, char *detail,
                         size_t detail_len);
 void agentless_dump_free(struct agentless_dump *dump);
+/* Deep copy of src into a new *out owned by the caller; PV_ENOMEM. */
+int agentless_dump_dup(struct agentless_dump **out, const struct agentless_dump *src);
 
 #endif

@@ -44,16 +44,15 @@ struct al_op_result {
  */
 int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen);
 /*
- * The peer's addresses in srv's subnets, in wireguard-install.sh's layout:
- * "10.7.0.N/32" and "fddd:2c4:2c4:2c4::N/128" (N written in decimal, as the
- * script does).  PV_EINVAL if the subnets cannot hold it.
+ * The AllowedIPs of host N on the server: pv_peer_addrs() with "/32" and
+ * "/128" appended.  PV_EINVAL if the subnets cannot hold it.
  */
 int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64]);
 /* Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse). */
 int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
                     const struct agentless_edit *edits, size_t n);
-/* Encode a dump request. */
-int al_dump_encode(struct al_buf *in, const struct pv_server *srv);
+/* Encode a dump request, asking for the PSKs of the blocks named in psk_names ("NAME\n"...). */
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names);
 /*
  * Parse the script's stdout for n ops into res[n].  A missing, duplicate or
  * malformed line fails that op (PV_EREMOTE); stderr text is appended to

@@ -51,21 +51,51 @@ static const struct command commands[] = {
          "--server ID|all [--sequential] < lines \"add NAME KEY HOST\" / \"remove NAME KEY\""},
 };
 
+/* --help and the man page print these, so the two cannot drift. */
+static const char synopsis[] =
+        "agentless-cli --fleet FILE --identity KEY --known-hosts FILE\n"
+        "              [--timeout-ms MS] [--connect-timeout-ms MS] [--no-batching]\n"
+        "              COMMAND ...";
+static const char output_doc[] =
+        "An add without --psk-file gets a fresh random PSK.\n"
+        "Each edit prints \"SERVER NAME ok changed|unchanged [retried] MS\" or\n"
+        "\"SERVER NAME error MS CODE: DETAIL\".";
+static const char exit_doc[] =
+        "exit: 0 all done, 1 an edit or read failed on a server, 2 usage or invalid\n"
+        "input (nothing was sent), 3 fleet, identity or known_hosts unusable.";
+
 static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f,
-	        "usage: agentless-cli --fleet FILE --identity KEY --known-hosts FILE\n"
-	        "                     [--timeout-ms MS] [--connect-timeout-ms MS] [--no-batching]\n"
-	        "                     COMMAND ...\n\ncommands:\n");
+	fprintf(f, "usage: %s\n\ncommands:\n", synopsis);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].usage);
-	fprintf(f, "\nAn add without --psk-file gets a fresh random PSK.\n"
-	           "Each edit prints \"SERVER NAME ok changed|unchanged [retried] MS\" or\n"
-	           "\"SERVER NAME error MS CODE: DETAIL\".\n"
-	           "exit: 0 all done, 1 an edit or read failed on a server, 2 usage or invalid\n"
-	           "input (nothing was sent), 3 fleet, identity or known_hosts unusable.\n");
+	fprintf(f, "\n%s\n%s\n", output_doc, exit_doc);
+}
+
+/* `agentless-cli --man`: the agentless-cli(1) page in roff. */
+static void print_man(FILE *f)
+{
+	size_t i;
+
+	pv_man_begin(f, "agentless-cli",
+	             "push WireGuard peer edits to privatevpn servers over SSH");
+	pv_man_section(f, "SYNOPSIS");
+	pv_man_verbatim(f, synopsis);
+	pv_man_section(f, "DESCRIPTION");
+	pv_man_text(f, "agentless-cli drives the controller's pooled libssh2 sessions by hand, "
+	               "for operations, tests and benchmarks: it reads the fleet file, the "
+	               "controller's SSH identity and its known_hosts, and prints one line per "
+	               "edit naming the server.");
+	pv_man_text(f, output_doc);
+	pv_man_section(f, "COMMANDS");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		pv_man_item(f, commands[i].name, NULL, commands[i].usage);
+	pv_man_section(f, "EXIT STATUS");
+	pv_man_text(f, exit_doc);
+	pv_man_section(f, "SEE ALSO");
+	pv_man_text(f, "vpn-controller(1); docs/agentless.md in the source.");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -99,6 +129,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	        {"json", no_argument, NULL, 'j'},
 	        {"sequential", no_argument, NULL, 'S'},
 	        {"help", no_argument, NULL, 'h'},
+	        {"man", no_argument, NULL, 'M'},
 	        {NULL, 0, NULL, 0},
 	};
 	unsigned v;
@@ -155,6 +186,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			exit(EXIT_OK);
+		case 'M':
+			print_man(stdout);
+			exit(EXIT_OK);
 		default:
 			return -1;
 		}
@@ -177,13 +211,14 @@ static int make_edit(struct agentless_edit *e, enum agentless_op op, const char 
 		return -1;
 	}
 	snprintf(e->name, sizeof(e->name), "%s", name);
-	if (!pubkey || pv_key_from_base64(e->pubkey, pubkey) < 0) {
+	if (!pubkey || !pv_key_is_valid_base64(pubkey)) {
 		fprintf(stderr,
 		        "agentless-cli: %s: public key: not a canonical 44-character "
 		        "WireGuard key\n",
 		        name);
 		return -1;
 	}
+	memcpy(e->pubkey, pubkey, sizeof(e->pubkey));
 	if (op == AGENTLESS_REMOVE)
 		return 0;
 	if (host < 2 || host > 254) {
@@ -317,16 +352,29 @@ static int cmd_remove(struct ctx *c)
 	return one_edit(c, AGENTLESS_REMOVE);
 }
 
+static json_t *blocks_json(const struct agentless_dump *d)
+{
+	json_t *blocks = json_array();
+	size_t i;
+
+	for (i = 0; blocks && i < d->nblocks; i++)
+		json_array_append_new(blocks,
+		                      json_pack("{s:s, s:s, s:s}", "name", d->blocks[i].name,
+		                                "public_key", d->blocks[i].pubkey, "allowed_ips",
+		                                d->blocks[i].allowed_ips));
+	return blocks;
+}
+
 static void print_dump_json(const struct agentless_dump *d)
 {
 	json_t *root = json_object(), *peers = json_array();
 	char *text;
 	size_t i;
 
-	json_object_set_new(root, "public_key", json_string(d->iface_pubkey));
-	json_object_set_new(root, "listen_port", json_integer(d->listen_port));
-	for (i = 0; i < d->n; i++) {
-		const struct agentless_peer *p = &d->peers[i];
+	json_object_set_new(root, "public_key", json_string(d->live->pubkey));
+	json_object_set_new(root, "listen_port", json_integer(d->live->listen_port));
+	for (i = 0; i < d->live->n; i++) {
+		const struct pv_wg_peer *p = &d->live->peers[i];
 
 		json_array_append_new(
 		        peers,
@@ -336,6 +384,7 @@ static void print_dump_json(const struct agentless_dump *d)
 		                  (json_int_t)p->rx_bytes, "tx_bytes", (json_int_t)p->tx_bytes));
 	}
 	json_object_set_new(root, "peers", peers);
+	json_object_set_new(root, "conf_peers", blocks_json(d));
 	text = json_dumps(root, JSON_INDENT(2));
 	if (text)
 		puts(text);
@@ -343,11 +392,27 @@ static void print_dump_json(const struct agentless_dump *d)
 	json_decref(root);
 }
 
+static void print_dump_text(const struct agentless_dump *d)
+{
+	const struct pv_wg_dump *w = d->live;
+	size_t i;
+
+	printf("interface %s %u\n", w->pubkey, w->listen_port);
+	for (i = 0; i < w->n; i++)
+		printf("peer %s %s %s %lld %llu %llu\n", w->peers[i].pubkey, w->peers[i].endpoint,
+		       w->peers[i].allowed_ips, (long long)w->peers[i].latest_handshake,
+		       (unsigned long long)w->peers[i].rx_bytes,
+		       (unsigned long long)w->peers[i].tx_bytes);
+	for (i = 0; i < d->nblocks; i++)
+		printf("conf %s %s %s\n", d->blocks[i].name[0] ? d->blocks[i].name : "-",
+		       d->blocks[i].pubkey[0] ? d->blocks[i].pubkey : "-",
+		       d->blocks[i].allowed_ips[0] ? d->blocks[i].allowed_ips : "-");
+}
+
 static int cmd_dump(struct ctx *c)
 {
 	struct agentless_dump *d = NULL;
 	char detail[1024];
-	size_t i;
 	int r;
 
 	if (need_server(c) < 0)
@@ -358,17 +423,10 @@ static int cmd_dump(struct ctx *c)
 		        detail);
 		return r == PV_ENOTFOUND ? EXIT_USAGE : EXIT_FAILED;
 	}
-	if (c->o.json) {
+	if (c->o.json)
 		print_dump_json(d);
-	} else {
-		printf("interface %s %u\n", d->iface_pubkey, d->listen_port);
-		for (i = 0; i < d->n; i++)
-			printf("peer %s %s %s %lld %llu %llu\n", d->peers[i].pubkey,
-			       d->peers[i].endpoint, d->peers[i].allowed_ips,
-			       (long long)d->peers[i].latest_handshake,
-			       (unsigned long long)d->peers[i].rx_bytes,
-			       (unsigned long long)d->peers[i].tx_bytes);
-	}
+	else
+		print_dump_text(d);
 	agentless_dump_free(d);
 	return EXIT_OK;
 }

@@ -1,184 +1,201 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Strict parser of `wg show IFACE dump` (wireguard-tools src/show.c format):
- * interface line  private-key, public-key, listen-port, fwmark;
- * peer lines      public-key, preshared-key, endpoint, allowed-ips,
- *                 latest-handshake, rx, tx, persistent-keepalive.
- * Untrusted text from a server: exact field counts, numbers with end and
- * range checks, canonical keys.  The private key and PSKs are never stored
- * (the remote script masks them before they leave the server anyway).
+ * What the remote script's dump mode returns (remote.sh): the server's
+ * `wg show IFACE dump` with its secrets masked, parsed by the one dump
+ * parser in common/, then a "privatevpn-conf" line and one line per [Peer]
+ * section of IFACE.conf:
+ *     peer <TAB> NAME <TAB> PUBKEY <TAB> ALLOWEDIPS
+ * NAME is the BEGIN_PEER block's name or "(none)" for a section outside any
+ * block; PUBKEY and ALLOWEDIPS are "(none)" when the section has none.
+ * Last, "pskof <TAB> NAME <TAB> PSK" for each block whose PSK the request
+ * asked for (kept in dump->psks, cleansed when freed).
+ * Untrusted text: every field is checked; nothing but names, keys and
+ * addresses is kept.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "agentless_int.h"
 
-#define MAX_FIELDS  8
-#define MAX_PEERS   65536
-#define MAX_LINELEN 4096
-
-static int fail(char *err, size_t errlen, size_t lineno, const char *what)
-{
-	snprintf(err, errlen, "wg show dump: line %zu: %s", lineno, what);
-	return PV_EINVAL;
-}
-
-/* Split line (NUL-terminated, modified) at tabs; returns the field count. */
-static size_t split_tabs(char *line, char *fields[MAX_FIELDS + 1])
-{
-	size_t n = 0;
-
-	for (;;) {
-		char *tab = strchr(line, '\t');
-
-		if (n <= MAX_FIELDS)
-			fields[n] = line;
-		n++;
-		if (!tab)
-			return n;
-		*tab = '\0';
-		line = tab + 1;
-	}
-}
-
-/* Decimal unsigned, no sign, no spaces, fits in max. */
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int copy_field(char *dst, size_t dstlen, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= dstlen || strpbrk(s, " \r\n"))
-		return -1;
-	memcpy(dst, s, n + 1);
-	return 0;
-}
-
-static int parse_iface(struct agentless_dump *d, char **f, size_t nf, size_t lineno, char *err,
-                       size_t errlen)
-{
-	uint64_t port, fwmark;
-
-	if (nf != 4)
-		return fail(err, errlen, lineno, "interface line needs 4 fields");
-	if (!*f[0])
-		return fail(err, errlen, lineno, "empty private-key field");
-	if (!pv_key_is_valid_base64(f[1]) && strcmp(f[1], "(none)") != 0)
-		return fail(err, errlen, lineno, "bad public key");
-	if (parse_u64(f[2], 65535, &port) < 0)
-		return fail(err, errlen, lineno, "bad listen port");
-	if (strcmp(f[3], "off") != 0 && parse_u64(f[3], UINT32_MAX, &fwmark) < 0)
-		return fail(err, errlen, lineno, "bad fwmark");
-	snprintf(d->iface_pubkey, sizeof(d->iface_pubkey), "%s", f[1]);
-	d->listen_port = (unsigned)port;
-	return 0;
-}
-
-static int parse_peer(struct agentless_peer *p, char **f, size_t nf, size_t lineno, char *err,
-                      size_t errlen)
-{
-	uint64_t hs, ka;
-
-	if (nf != 8)
-		return fail(err, errlen, lineno, "peer line needs 8 fields");
-	if (!pv_key_is_valid_base64(f[0]))
-		return fail(err, errlen, lineno, "bad peer public key");
-	memcpy(p->pubkey, f[0], PV_KEY_B64_LEN + 1);
-	if (!*f[1])
-		return fail(err, errlen, lineno, "empty preshared-key field");
-	if (copy_field(p->endpoint, sizeof(p->endpoint), f[2]) < 0)
-		return fail(err, errlen, lineno, "bad endpoint");
-	if (copy_field(p->allowed_ips, sizeof(p->allowed_ips), f[3]) < 0)
-		return fail(err, errlen, lineno, "bad allowed-ips");
-	if (parse_u64(f[4], INT64_MAX, &hs) < 0)
-		return fail(err, errlen, lineno, "bad latest-handshake");
-	p->latest_handshake = (int64_t)hs;
-	if (parse_u64(f[5], UINT64_MAX, &p->rx_bytes) < 0)
-		return fail(err, errlen, lineno, "bad transfer-rx");
-	if (parse_u64(f[6], UINT64_MAX, &p->tx_bytes) < 0)
-		return fail(err, errlen, lineno, "bad transfer-tx");
-	if (strcmp(f[7], "off") != 0 && parse_u64(f[7], 65535, &ka) < 0)
-		return fail(err, errlen, lineno, "bad persistent-keepalive");
-	return 0;
-}
+#define CONF_MARK   "\nprivatevpn-conf\n"
+#define MAX_BLOCKS  65536
+#define MAX_LINELEN 8192
 
 void agentless_dump_free(struct agentless_dump *dump)
 {
+	size_t i;
+
 	if (!dump)
 		return;
-	free(dump->peers);
+	pv_wg_dump_free(dump->live);
+	for (i = 0; i < dump->nblocks; i++)
+		free(dump->blocks[i].allowed_ips);
+	free(dump->blocks);
+	if (dump->psks)
+		OPENSSL_clear_free(dump->psks, dump->npsks * sizeof(*dump->psks));
 	free(dump);
+}
+
+static int conf_fail(char *err, size_t errlen, size_t lineno, const char *what)
+{
+	snprintf(err, errlen, "wg0.conf listing: line %zu: %s", lineno, what);
+	return PV_EINVAL;
+}
+
+/* "peer NAME KEY IPS" (tab-separated, modified in place) into b. */
+static int parse_block(struct agentless_block *b, char *line, size_t lineno, char *err,
+                       size_t errlen)
+{
+	char *f[4], *p = line;
+	size_t n;
+
+	for (n = 0; n < 4; n++) {
+		f[n] = p;
+		p = strchr(p, '\t');
+		if (!p)
+			break;
+		*p++ = '\0';
+	}
+	if (n != 3 || strcmp(f[0], "peer") != 0)
+		return conf_fail(err, errlen, lineno, "want: peer NAME KEY ALLOWEDIPS");
+	if (strcmp(f[1], "(none)") != 0 && !pv_peer_name_is_valid(f[1]))
+		return conf_fail(err, errlen, lineno, "bad block name");
+	if (strcmp(f[2], "(none)") != 0 && !pv_key_is_valid_base64(f[2]))
+		return conf_fail(err, errlen, lineno, "bad public key");
+	if (!*f[3] || strpbrk(f[3], " \r\t"))
+		return conf_fail(err, errlen, lineno, "bad allowed-ips");
+	b->allowed_ips = strdup(strcmp(f[3], "(none)") ? f[3] : "");
+	if (!b->allowed_ips)
+		return PV_ENOMEM;
+	snprintf(b->name, sizeof(b->name), "%s", strcmp(f[1], "(none)") ? f[1] : "");
+	snprintf(b->pubkey, sizeof(b->pubkey), "%s", strcmp(f[2], "(none)") ? f[2] : "");
+	return 0;
+}
+
+/* "pskof NAME PSK": one PSK the request asked for (line modified in place). */
+static int parse_psk(struct agentless_dump *d, char *line, size_t lineno, char *err, size_t errlen)
+{
+	char *name = line + 6, *psk = strchr(name, '\t');
+	struct agentless_psk *np;
+	int r = PV_EINVAL;
+
+	if (!psk)
+		return conf_fail(err, errlen, lineno, "want: pskof NAME PSK");
+	*psk++ = '\0';
+	if (!pv_peer_name_is_valid(name))
+		return conf_fail(err, errlen, lineno, "bad block name");
+	np = realloc(d->psks, (d->npsks + 1) * sizeof(*np));
+	if (!np)
+		return PV_ENOMEM;
+	d->psks = np;
+	memset(&np[d->npsks], 0, sizeof(*np));
+	memcpy(np[d->npsks].name, name, strlen(name) + 1); /* checked: at most 15 */
+	if (pv_key_from_base64(np[d->npsks].psk, psk) == 0) {
+		d->npsks++;
+		r = 0;
+	}
+	OPENSSL_cleanse(psk, strlen(psk));
+	return r < 0 ? conf_fail(err, errlen, lineno, "bad PSK") : 0;
+}
+
+static int parse_blocks(struct agentless_dump *d, const char *text, size_t len, char *err,
+                        size_t errlen)
+{
+	size_t pos = 0, lineno = 0, cap = 0;
+	char line[MAX_LINELEN];
+	int r;
+
+	while ((r = pv_line_next(text, len, &pos, line, sizeof(line))) > 0) {
+		lineno++;
+		if (strncmp(line, "pskof\t", 6) == 0) {
+			r = parse_psk(d, line, lineno, err, errlen);
+			OPENSSL_cleanse(line, sizeof(line));
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (d->nblocks == cap) {
+			struct agentless_block *nb;
+
+			cap = cap ? cap * 2 : 16;
+			if (cap > MAX_BLOCKS)
+				return conf_fail(err, errlen, lineno, "too many peers");
+			nb = realloc(d->blocks, cap * sizeof(*nb));
+			if (!nb)
+				return PV_ENOMEM;
+			d->blocks = nb;
+		}
+		memset(&d->blocks[d->nblocks], 0, sizeof(d->blocks[0]));
+		if ((r = parse_block(&d->blocks[d->nblocks], line, lineno, err, errlen)) < 0)
+			return r;
+		d->nblocks++;
+	}
+	return r < 0 ? conf_fail(err, errlen, lineno + 1, "line too long or contains NUL") : 0;
 }
 
 int al_dump_parse(struct agentless_dump **out, const char *text, size_t len, char *err,
                   size_t errlen)
 {
 	struct agentless_dump *d = calloc(1, sizeof(*d));
-	size_t lineno = 0, cap = 0, pos = 0;
+	const char *mark = text ? memmem(text, len, CONF_MARK, strlen(CONF_MARK)) : NULL;
+	size_t live_len = mark ? (size_t)(mark - text) + 1 : len;
 	int r = PV_ENOMEM;
 
 	*out = NULL;
 	if (!d)
 		goto out;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		char line[MAX_LINELEN], *f[MAX_FIELDS + 1];
-		size_t nf;
-
-		lineno++;
-		r = PV_EINVAL;
-		if (n >= sizeof(line) || memchr(text + pos, '\0', n)) {
-			fail(err, errlen, lineno, "line too long or contains NUL");
-			goto out;
-		}
-		memcpy(line, text + pos, n);
-		line[n] = '\0';
-		pos += n + (nl ? 1 : 0);
-		nf = split_tabs(line, f);
-		if (lineno == 1) {
-			r = parse_iface(d, f, nf, lineno, err, errlen);
-			if (r < 0)
-				goto out;
-			continue;
-		}
-		if (d->n == cap) {
-			struct agentless_peer *np;
-
-			cap = cap ? cap * 2 : 16;
-			if (cap > MAX_PEERS) {
-				fail(err, errlen, lineno, "too many peers");
-				goto out;
-			}
-			np = realloc(d->peers, cap * sizeof(*np));
-			r = PV_ENOMEM;
-			if (!np)
-				goto out;
-			d->peers = np;
-		}
-		r = parse_peer(&d->peers[d->n], f, nf, lineno, err, errlen);
-		if (r < 0)
-			goto out;
-		d->n++;
-	}
-	if (lineno == 0) {
-		r = fail(err, errlen, 1, "no interface line");
+	if (!mark) {
+		r = conf_fail(err, errlen, 0, "no privatevpn-conf section (old remote script?)");
 		goto out;
+	}
+	if ((r = pv_wg_dump_parse(&d->live, text, live_len, err, errlen)) < 0)
+		goto out;
+	mark += strlen(CONF_MARK);
+	if ((r = parse_blocks(d, mark, len - (size_t)(mark - text), err, errlen)) < 0)
+		goto out;
+	*out = d;
+	d = NULL;
+	r = 0;
+out:
+	agentless_dump_free(d);
+	return r;
+}
+
+int agentless_dump_dup(struct agentless_dump **out, const struct agentless_dump *src)
+{
+	struct agentless_dump *d = calloc(1, sizeof(*d));
+	size_t i;
+	int r = PV_ENOMEM;
+
+	*out = NULL;
+	if (!d || !(d->live = calloc(1, sizeof(*d->live))))
+		goto out;
+	*d->live = *src->live;
+	d->live->n = 0;
+	d->live->peers = src->live->n ? calloc(src->live->n, sizeof(*d->live->peers)) : NULL;
+	d->blocks = src->nblocks ? calloc(src->nblocks, sizeof(*d->blocks)) : NULL;
+	if ((src->live->n && !d->live->peers) || (src->nblocks && !d->blocks))
+		goto out;
+	for (; d->live->n < src->live->n; d->live->n++) {
+		struct pv_wg_peer *p = &d->live->peers[d->live->n];
+
+		*p = src->live->peers[d->live->n];
+		if (!(p->allowed_ips = strdup(p->allowed_ips)))
+			goto out;
+	}
+	if (src->npsks) {
+		if (!(d->psks = malloc(src->npsks * sizeof(*d->psks))))
+			goto out;
+		memcpy(d->psks, src->psks, src->npsks * sizeof(*d->psks));
+		d->npsks = src->npsks;
+	}
+	for (i = 0; i < src->nblocks; i++, d->nblocks++) {
+		d->blocks[i] = src->blocks[i];
+		if (!(d->blocks[i].allowed_ips = strdup(src->blocks[i].allowed_ips)))
+			goto out;
 	}
 	*out = d;
 	d = NULL;

@@ -5,7 +5,6 @@
  * Nothing from a user ever reaches a command line: the exec command is the
  * constant script, and this file only writes validated tokens to stdin.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +23,15 @@ int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max)
 
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		p = realloc(b->p, cap);
+		/* Not realloc: the old block may hold PSK lines, cleansed before it is freed. */
+		p = malloc(cap);
 		if (!p)
 			return PV_ENOMEM;
+		if (b->p) {
+			memcpy(p, b->p, b->len + 1);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
 		b->p = p;
 		b->cap = cap;
 	}
@@ -66,6 +71,11 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
 		         "edit: field \"name\": not a peer name ([A-Za-z0-9_-]{1,15})");
 		return PV_EINVAL;
 	}
+	if (!memchr(e->pubkey, '\0', sizeof(e->pubkey)) || !pv_key_is_valid_base64(e->pubkey)) {
+		snprintf(err, errlen, "edit %s: field \"pubkey\": not a canonical WireGuard key",
+		         e->name);
+		return PV_EINVAL;
+	}
 	if (e->op == AGENTLESS_ADD && (e->host < 2 || e->host > 254)) {
 		snprintf(err, errlen, "edit %s: field \"host\": %u is outside 2..254", e->name,
 		         e->host);
@@ -74,38 +84,15 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* The network address of a "prefix/len" subnet from the fleet file. */
-static int subnet_addr(const char *cidr, int family, unsigned char *buf)
-{
-	const char *slash = strchr(cidr, '/');
-	char net[INET6_ADDRSTRLEN];
-
-	if (!slash || (size_t)(slash - cidr) >= sizeof(net))
-		return PV_EINVAL;
-	snprintf(net, sizeof(net), "%.*s", (int)(slash - cidr), cidr);
-	return inet_pton(family, net, buf) == 1 ? 0 : PV_EINVAL;
-}
-
 int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64])
 {
-	unsigned char a4[4], a6[16];
-	char t4[INET_ADDRSTRLEN], t6[INET6_ADDRSTRLEN], dec[8];
-	unsigned long hexval;
+	char a4[PV_ADDR4_MAX], a6[PV_ADDR6_MAX];
+	int r = pv_peer_addrs(srv, host, a4, a6);
 
-	if (host < 2 || host > 254 || subnet_addr(srv->subnet4, AF_INET, a4) < 0 ||
-	    subnet_addr(srv->subnet6, AF_INET6, a6) < 0)
-		return PV_EINVAL;
-	a4[3] = (unsigned char)host;
-	/* wireguard-install.sh writes the octet's decimal digits as the last
-	 * group (::10 for .10), so read those digits as hex. */
-	snprintf(dec, sizeof(dec), "%u", host);
-	hexval = strtoul(dec, NULL, 16);
-	a6[14] = (unsigned char)(hexval >> 8);
-	a6[15] = (unsigned char)hexval;
-	if (!inet_ntop(AF_INET, a4, t4, sizeof(t4)) || !inet_ntop(AF_INET6, a6, t6, sizeof(t6)))
-		return PV_EINVAL;
-	snprintf(v4, 32, "%s/32", t4);
-	snprintf(v6, 64, "%s/128", t6);
+	if (r < 0)
+		return r;
+	snprintf(v4, 32, "%s/32", a4);
+	snprintf(v6, 64, "%s/128", a6);
 	return 0;
 }
 
@@ -129,13 +116,12 @@ static int encode_end(struct al_buf *in)
 static int encode_edit(struct al_buf *in, const struct pv_server *srv,
                        const struct agentless_edit *e)
 {
-	char key[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
-	const char *del[] = {"del ", e->name, " ", key};
-	const char *add[] = {"add ", e->name, " ", key, " ", v4, " ", v6};
+	char psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
+	const char *del[] = {"del ", e->name, " ", e->pubkey};
+	const char *add[] = {"add ", e->name, " ", e->pubkey, " ", v4, " ", v6};
 	const char *psk_line[] = {"psk ", psk};
 	int r;
 
-	pv_key_to_base64(key, e->pubkey);
 	if (e->op == AGENTLESS_REMOVE)
 		return al_buf_line(in, del, 4);
 	r = al_peer_addrs(srv, e->host, v4, v6);
@@ -164,10 +150,21 @@ int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
 	return r < 0 ? r : encode_end(in);
 }
 
-int al_dump_encode(struct al_buf *in, const struct pv_server *srv)
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names)
 {
 	int r = encode_header(in, srv, "dump");
+	const char *p = psk_names;
 
+	while (r == 0 && *p) {
+		size_t n = strcspn(p, "\n");
+		char name[PV_PEER_NAME_MAX + 1];
+		const char *line[] = {"psk ", name};
+
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), p);
+		if (pv_peer_name_is_valid(name))
+			r = al_buf_line(in, line, 2);
+		p += n + (p[n] ? 1 : 0);
+	}
 	return r < 0 ? r : encode_end(in);
 }
 
@@ -196,9 +193,16 @@ static void parse_op_line(const char *line, size_t n, struct al_op_result *res, 
 		live_del[idx - 1] = (unsigned char)flag(end[8]);
 		return;
 	}
-	res->err = strncmp(end, " error conflict ", 16) == 0 ? PV_EEXIST : PV_EREMOTE;
-	snprintf(res->detail, sizeof(res->detail), "%s",
-	         res->err == PV_EEXIST ? end + 16 : "malformed result line");
+	if (strncmp(end, " error conflict ", 16) == 0) {
+		res->err = PV_EEXIST;
+		snprintf(res->detail, sizeof(res->detail), "%s", end + 16);
+	} else if (strncmp(end, " error inuse ", 13) == 0) {
+		res->err = PV_EINUSE;
+		snprintf(res->detail, sizeof(res->detail), "%s", end + 13);
+	} else {
+		res->err = PV_EREMOTE;
+		snprintf(res->detail, sizeof(res->detail), "malformed result line");
+	}
 }
 
 static void fail_live(struct al_op_result *res, size_t n, const unsigned char *flags,

@@ -10,13 +10,19 @@
 # stdin:  privatevpn-batch 1
 #         iface IFACE
 #         edit | dump
+#         psk NAME                          (dump: PSKs wanted, any number)
 #         add NAME PUBKEY V4/32 V6/128      (edit; followed by)
 #         psk PSK
 #         del NAME PUBKEY
 #         end
-# stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op,
+# stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op
+#         (CODE: conflict = name or key used otherwise, inuse = address taken),
 #         then "live-add ok|error", "live-del ok|error", "done".
-# stdout (dump): `wg show IFACE dump` with the private key and PSKs masked.
+# stdout (dump): `wg show IFACE dump` with the private key and PSKs masked,
+#         then "privatevpn-conf" and "peer NAME KEY ALLOWEDIPS" (tab-separated)
+#         per [Peer] section of IFACE.conf ("(none)" for a missing field),
+#         then "pskof NAME PSK" for each block asked for by a "psk NAME" line
+#         of the request (and no other PSK, ever).
 # Exit 0 when the batch was processed (per-op errors are in the result
 # lines); 3 for a bad or truncated batch, lock or write failure (nothing was
 # changed then).
@@ -45,7 +51,21 @@ dir=/etc/wireguard
 conf=$dir/$iface.conf
 
 if [ "$mode" = dump ]; then
-	IFS= read -r line && [ "$line" = end ] || die "truncated batch"
+	# "psk NAME" lines ask for those blocks' PSKs (rows kept from before the
+	# controller sealed PSKs); names are checked like every other token.
+	wanted=" "
+	while IFS= read -r line; do
+		case $line in
+		end) break ;;
+		"psk "*) name=${line#psk } ;;
+		*) die "malformed dump request" ;;
+		esac
+		case $name in
+		"" | *[!A-Za-z0-9_-]*) die "bad peer name in dump request" ;;
+		esac
+		wanted="$wanted$name "
+	done
+	[ "$line" = end ] || die "truncated batch"
 	out=$(wg show "$iface" dump) || die "wg show $iface dump failed"
 	# Secrets stay on the server: field 1 of the interface line is its
 	# private key, field 2 of a peer line its PSK.
@@ -53,6 +73,36 @@ if [ "$mode" = dump ]; then
 		NR == 1 { $1 = "(hidden)" }
 		NR > 1 && $2 != "(none)" { $2 = "(hidden)" }
 		{ print }'
+	echo "privatevpn-conf"
+	# Every [Peer] section of the file: block name, key, addresses (no PSK).
+	[ ! -f "$conf" ] || awk -v wanted="$wanted" '
+	function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
+	function isname(s) { return length(s) >= 1 && length(s) <= 15 && s !~ /[^A-Za-z0-9_-]/ }
+	function iskey(s) {
+		return length(s) == 44 && s ~ /^[A-Za-z0-9+\/]+=$/ &&
+		    substr(s, 43, 1) ~ /[AEIMQUYcgkosw048]/
+	}
+	# Hand-edited files may hold anything: odd names and keys read as absent.
+	function emit() {
+		if (inpeer)
+			print "peer\t" (isname(name) ? name : "(none)") "\t" \
+			    (iskey(key) ? key : "(none)") "\t" (ips != "" ? ips : "(none)")
+		if (inpeer && isname(name) && index(wanted, " " name " ") && iskey(psk))
+			PSKS[name] = psk
+		inpeer = 0; key = ""; ips = ""; psk = ""
+	}
+	substr($0, 1, 13) == "# BEGIN_PEER " { emit(); name = substr($0, 14); next }
+	substr($0, 1, 11) == "# END_PEER " { emit(); name = ""; next }
+	/^[ \t]*\[/ { emit(); if (trim($0) == "[Peer]") inpeer = 1; next }
+	inpeer && index($0, "=") {
+		k = tolower(trim(substr($0, 1, index($0, "=") - 1)))
+		v = trim(substr($0, index($0, "=") + 1))
+		if (k == "publickey") key = v
+		if (k == "presharedkey") psk = v
+		if (k == "allowedips") { gsub(/[ \t]/, "", v); ips = (ips != "" ? ips "," : "") v }
+	}
+	END { emit(); for (n in PSKS) print "pskof\t" n "\t" PSKS[n] }' "$conf" ||
+		die "cannot read $conf"
 	exit 0
 fi
 [ "$mode" = edit ] || die "unknown mode"
@@ -122,6 +172,7 @@ function keyused(k) { return KEYS[k] > 0 }
 function addrused(a) { return ADDRS[a] > 0 }
 function result(i, f, la, ld) { print i " ok " f " " la " " ld }
 function refuse(i, msg) { print i " error conflict " msg }
+function inuse(i, msg) { print i " error inuse " msg }
 function do_add(i,   b, e, j, blk, fchanged) {
 	blk[1] = "# BEGIN_PEER " NAME[i]
 	blk[2] = "[Peer]"
@@ -142,15 +193,14 @@ function do_add(i,   b, e, j, blk, fchanged) {
 		if (keyused(KEY[i]))
 			return refuse(i, "public key of " NAME[i] " is already configured")
 		if (addrused(V4[i]) || addrused(V6[i]))
-			return refuse(i, "address " V4[i] " is already in use")
+			return inuse(i, "address " V4[i] " is already in use")
 		for (j = 1; j <= 6; j++)
 			push(blk[j])
 		fchanged = dirty = 1
 	}
 	if (fchanged || !(KEY[i] in LIVE)) {
-		nfrag++
-		print "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
-		    "\nAllowedIPs = " V4[i] ", " V6[i] > frag
+		ADDQ[KEY[i]] = "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
+		    "\nAllowedIPs = " V4[i] ", " V6[i]
 		LIVE[KEY[i]] = 1
 		return result(i, fchanged, 1, 0)
 	}
@@ -172,8 +222,10 @@ function do_del(i,   b, e, j, k, fchanged) {
 	}
 	# The live peer goes unless a block we do not own still lists its key.
 	if ((KEY[i] in LIVE) && !keyused(KEY[i])) {
-		ndels++
-		print KEY[i] > dels
+		# Cancel an add of this batch; a peer live before the batch goes.
+		delete ADDQ[KEY[i]]
+		if (KEY[i] in ORIG)
+			DELQ[KEY[i]] = 1
 		delete LIVE[KEY[i]]
 		return result(i, fchanged, 0, 1)
 	}
@@ -182,7 +234,7 @@ function do_del(i,   b, e, j, k, fchanged) {
 BEGIN {
 	NONE = "\001"
 	while ((r = getline line < livef) > 0)
-		LIVE[line] = 1
+		LIVE[line] = ORIG[line] = 1
 	if (r < 0)
 		fail("cannot read live peers")
 	while ((r = getline line < conf) > 0)
@@ -213,6 +265,10 @@ END {
 			do_add(i)
 		else
 			do_del(i)
+	# Removals go first: a key deleted and re-added in one batch comes back
+	# fresh (its old AllowedIPs and PSK gone), exactly as the file says.
+	for (k in DELQ) { print k > dels; ndels++ }
+	for (k in ADDQ) { print ADDQ[k] > frag; nfrag++ }
 	if ((nfrag && close(frag) < 0) || (ndels && close(dels) < 0))
 		fail("cannot write the live changes")
 	if (!dirty)
@@ -230,14 +286,14 @@ case ${st:-0} in
 9) { sync "$new" && mv -f "$new" "$conf"; } || die "cannot replace $conf" ;;
 *) exit 3 ;;
 esac
-if [ -s "$frag" ]; then
-	if wg addconf "$iface" "$frag"; then echo "live-add ok"; else echo "live-add error"; fi
-	: >"$frag"
-fi
 if [ -s "$dels" ]; then
 	set --
 	while IFS= read -r key; do set -- "$@" peer "$key" remove; done <"$dels"
 	if wg set "$iface" "$@"; then echo "live-del ok"; else echo "live-del error"; fi
 	: >"$dels"
+fi
+if [ -s "$frag" ]; then
+	if wg addconf "$iface" "$frag"; then echo "live-add ok"; else echo "live-add error"; fi
+	: >"$frag"
 fi
 echo "done"

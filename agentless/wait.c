@@ -84,33 +84,15 @@ int agentless_submit_wait(struct agentless *pool, const char *server_id,
 	return r;
 }
 
-static struct agentless_dump *dump_copy(const struct agentless_dump *d)
-{
-	struct agentless_dump *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	*c = *d;
-	c->peers = NULL;
-	if (d->n) {
-		c->peers = calloc(d->n, sizeof(*c->peers));
-		if (!c->peers) {
-			free(c);
-			return NULL;
-		}
-		memcpy(c->peers, d->peers, d->n * sizeof(*c->peers));
-	}
-	return c;
-}
-
 static void read_done(int err, const char *detail, const struct agentless_dump *dump, void *arg)
 {
 	struct waiter *wt = arg;
 
 	if (err == 0 && wt->want_dump) {
-		wt->dump = dump_copy(dump);
-		if (!wt->dump)
-			err = PV_ENOMEM;
+		int r = agentless_dump_dup(&wt->dump, dump);
+
+		if (r < 0)
+			err = r;
 	}
 	waiter_done(wt, err, detail);
 }

@@ -1,39 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vpnctl's command line: the subcommand and option tables, argument parsing,
- * and everything printed from those tables, so it never disagrees with them:
- * --help (after wireguard-tools' src/wg.c), the man page (`vpnctl --man`)
- * and the bash completion (`vpnctl --completion bash`).
+ * The command-line runner both client tools share (vpnctl, vpnadm): a tool
+ * is a table of commands, each with the options it accepts and a one-line
+ * summary; options, --help at every level, --version and the exit code of
+ * a usage error all come from here, so the two tools behave alike (after
+ * wireguard-tools' src/wg.c and curl's src/tool_getparam.c).  A command
+ * name may have two words ("user show"): `TOOL user --help` lists the group.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 
 #include "vpnctl.h"
 
-static const struct vpnctl_cmd commands[] = {
-        {"login", cmd_login, OPT_API | OPT_CACERT | OPT_DEVICE | OPT_JSON, 1, "[KEY | -]",
-         "Check an API key with the controller and store it (key from KEY, stdin with -, or "
-         "VPNCTL_API_KEY)",
-         NULL},
-        {"servers", cmd_servers, OPT_JSON | OPT_TIMEOUT, 0, "",
-         "List your tier's servers with health, load and measured latency", NULL},
-        {"connect", cmd_connect,
-         OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE |
-                 OPT_ALLOW_LAN | OPT_KILL_SWITCH | OPT_WATCH | OPT_VIA,
-         1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier", NULL},
-        {"disconnect", cmd_disconnect, OPT_JSON | OPT_KEEP_LOCKED, 0, "",
-         "Take the tunnel down (wg-quick down) and lift the kill switch", NULL},
-        {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
-         "Show whether the tunnel is up, the server, address, handshake and transfer", NULL},
-        {"revoke", cmd_revoke, OPT_ALL | OPT_JSON, 0, "",
-         "Remove this device's peer (or all your peers with --all) and the local config", NULL},
-        {"rotate", cmd_rotate, OPT_JSON | OPT_WAIT, 0, "",
-         "Replace this device's key pair and peer on the same server, make-before-break", NULL},
-        {"set", cmd_set, OPT_ALLOW_LAN | OPT_JSON, 2, "kill-switch on|off | rotate-after DAYS",
-         "Change a persistent setting (root)", "kill-switch rotate-after on off"},
-};
+const char *cli_program = "vpnctl";
 
 static const struct {
 	unsigned id;
@@ -49,6 +31,8 @@ static const struct {
         {OPT_CACERT, "cacert", "FILE", "CA certificate(s) to verify the controller with"},
         {OPT_TIMEOUT, "timeout", "MS", "per-server latency probe timeout (default 1500)"},
         {OPT_WAIT, "wait", "S", "seconds to wait for the first handshake (default 15)"},
+        {OPT_LIMIT, "limit", "N", "one page of at most N entries (1..1000) instead of all"},
+        {OPT_CURSOR, "cursor", "ID", "start the page after ID (the previous page's last)"},
         {OPT_EXCLUDE, "exclude", "CIDR",
          "keep CIDR (or an address) outside the tunnel; repeatable"},
         {OPT_INCLUDE, "include", "CIDR", "send only CIDR through the tunnel; repeatable"},
@@ -66,7 +50,8 @@ static void print_cmd_usage(FILE *f, const struct vpnctl_cmd *cmd)
 {
 	size_t i;
 
-	fprintf(f, "Usage: vpnctl %s [OPTIONS] %s\n  %s\n", cmd->name, cmd->pos_doc, cmd->summary);
+	fprintf(f, "Usage: %s %s [OPTIONS] %s\n  %s\n", cli_program, cmd->name, cmd->pos_doc,
+	        cmd->summary);
 	if (!cmd->opts)
 		return;
 	fprintf(f, "Options:\n");
@@ -81,17 +66,118 @@ static void print_cmd_usage(FILE *f, const struct vpnctl_cmd *cmd)
 	}
 }
 
-void vpnctl_print_usage(FILE *f)
+/* 1 if cmd's name starts with the word w (a group like "user"). */
+static int in_group(const struct vpnctl_cmd *cmd, const char *w)
+{
+	size_t n = strlen(w);
+
+	return strncmp(cmd->name, w, n) == 0 && (cmd->name[n] == ' ' || cmd->name[n] == '\0');
+}
+
+/* The tool's commands (only group's when non-NULL) and the footer. */
+static void print_usage(FILE *f, const struct cli_tool *t, const char *group)
 {
 	size_t i;
 
-	fprintf(f, "Usage: vpnctl COMMAND [OPTIONS]\n\nCommands:\n");
-	for (i = 0; i < ARRAY_LEN(commands); i++)
-		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "Usage: %s %s%sCOMMAND [OPTIONS]\n\nCommands:\n", t->name, group ? group : "",
+	        group ? " " : "");
+	for (i = 0; i < t->ncmds; i++)
+		if (!group || in_group(&t->cmds[i], group))
+			fprintf(f, "  %-16s %s\n", t->cmds[i].name, t->cmds[i].summary);
 	fprintf(f,
-	        "\n`vpnctl COMMAND --help` shows a command's options. Exit codes: 0 ok, 1 usage, "
-	        "2 auth, 3 not in tier or full,\n4 controller or servers unreachable, 5 local "
-	        "(root, wg-quick, files). See docs/vpnctl.md.\n");
+	        "\n`%s COMMAND --help` shows a command's options. Exit codes: 0 ok, 1 usage, "
+	        "2 auth, 3 refused\n(not in tier, full), 4 controller or servers unreachable, 5 "
+	        "local (root, files). See %s.\n",
+	        t->name, t->doc);
+}
+
+/* `TOOL --man`: the TOOL(1) page in roff, from the same tables as --help. */
+static void print_man(FILE *f, const struct cli_tool *t)
+{
+	size_t i, j;
+	char synopsis[128], see[128];
+
+	pv_man_begin(f, t->name, t->summary);
+	pv_man_section(f, "SYNOPSIS");
+	snprintf(synopsis, sizeof(synopsis),
+	         "%s COMMAND [OPTIONS] [ARGS]\n%s --help | --version | --man | --completion bash",
+	         t->name, t->name);
+	pv_man_verbatim(f, synopsis);
+	pv_man_section(f, "COMMANDS");
+	for (i = 0; i < t->ncmds; i++) {
+		char text[400];
+		int n = snprintf(text, sizeof(text), "%s.%s", t->cmds[i].summary,
+		                 t->cmds[i].opts ? " Options:" : "");
+
+		for (j = 0; j < ARRAY_LEN(options) && n > 0 && (size_t)n < sizeof(text); j++)
+			if (t->cmds[i].opts & options[j].id)
+				n += snprintf(text + n, sizeof(text) - (size_t)n, " --%s",
+				              options[j].name);
+		pv_man_item(f, t->cmds[i].name, t->cmds[i].pos_doc[0] ? t->cmds[i].pos_doc : NULL,
+		            text);
+	}
+	pv_man_section(f, "OPTIONS");
+	for (j = 0; j < ARRAY_LEN(options); j++) {
+		char tag[32];
+
+		snprintf(tag, sizeof(tag), "--%s", options[j].name);
+		pv_man_item(f, tag, options[j].arg, options[j].help);
+	}
+	pv_man_section(f, "EXIT STATUS");
+	pv_man_text(f, "0 ok, 1 usage, 2 auth, 3 not in tier or full, 4 controller or servers "
+	               "unreachable, 5 local (root, wg-quick, files).");
+	pv_man_section(f, "SEE ALSO");
+	snprintf(see, sizeof(see), "vpn-controller(1), wg-quick(8); %s in the source.", t->doc);
+	pv_man_text(f, see);
+}
+
+/* The words of a command's name after `skip` words ("user show" -> "show"). */
+static const char *word_after(const char *name, int skip)
+{
+	while (skip-- > 0 && name)
+		name = strchr(name, ' ') ? strchr(name, ' ') + 1 : NULL;
+	return name;
+}
+
+void cli_print_completion(FILE *f, const struct cli_tool *t)
+{
+	size_t i, j;
+
+	fprintf(f,
+	        "# bash completion for %s, generated by `%s --completion bash` from its tables\n"
+	        "_%s() {\n"
+	        "\tlocal cur=${COMP_WORDS[COMP_CWORD]} words=\"\"\n"
+	        "\tif ((COMP_CWORD == 1)); then\n\t\twords=\"--help --version --man",
+	        t->name, t->name, t->name);
+	for (i = 0; i < t->ncmds; i++) /* first words, each once */
+		if (i == 0 || strncmp(t->cmds[i].name, t->cmds[i - 1].name,
+		                      strcspn(t->cmds[i].name, " ") + 1) != 0)
+			fprintf(f, " %.*s", (int)strcspn(t->cmds[i].name, " "), t->cmds[i].name);
+	fputs("\"\n\telse\n\t\tcase \"${COMP_WORDS[1]} ${COMP_WORDS[2]}\" in\n", f);
+	for (i = 0; i < t->ncmds; i++) {
+		const char *second = word_after(t->cmds[i].name, 1);
+
+		/* "user show" matches `user show …`; a one-word command matches any second word. */
+		fprintf(f, "\t\t\"%s\"%s) words=\"--help", t->cmds[i].name, second ? "*" : "\\ *");
+		for (j = 0; j < ARRAY_LEN(options); j++)
+			if (t->cmds[i].opts & options[j].id)
+				fprintf(f, " --%s", options[j].name);
+		fputs("\" ;;\n", f);
+	}
+	fputs("\t\tesac\n", f);
+	for (i = 0; i < t->ncmds; i++) /* a group's second words, after its first word */
+		if (word_after(t->cmds[i].name, 1))
+			fprintf(f,
+			        "\t\t((COMP_CWORD == 2)) && [[ ${COMP_WORDS[1]} == %.*s ]] && "
+			        "words=\"$words %s\"\n",
+			        (int)strcspn(t->cmds[i].name, " "), t->cmds[i].name,
+			        word_after(t->cmds[i].name, 1));
+	fprintf(f,
+	        "\tfi\n"
+	        "\tmapfile -t COMPREPLY < <(compgen -W \"$words\" -- \"$cur\")\n"
+	        "}\n"
+	        "complete -F _%s %s\n",
+	        t->name, t->name);
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -158,7 +244,7 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_DEVICE:
 		a->device = value;
-		if (!vpnctl_device_is_valid(value)) {
+		if (!pv_device_is_valid(value)) {
 			vpnctl_err("--device: '%s' is not [A-Za-z0-9._-]{1,64}", value);
 			return VX_USAGE;
 		}
@@ -182,6 +268,15 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 			return VX_USAGE;
 		}
 		return 0;
+	case OPT_LIMIT:
+		if (parse_long(value, 1, 1000, &a->limit) < 0) {
+			vpnctl_err("--limit: '%s' is not a number in 1..1000", value);
+			return VX_USAGE;
+		}
+		return 0;
+	case OPT_CURSOR:
+		a->cursor = value;
+		return 0;
 	case OPT_EXCLUDE:
 		return add_cidr(name, value, a->split.exclude, &a->split.n_exclude);
 	case OPT_INCLUDE:
@@ -199,7 +294,7 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		a->watch = 1;
 		return 0;
 	case OPT_VIA:
-		if (!vpnctl_server_id_is_valid(value)) {
+		if (!pv_server_id_is_valid(value)) {
 			vpnctl_err("--via: '%s' is not a server name (see `vpnctl servers`)",
 			           value);
 			return VX_USAGE;
@@ -268,107 +363,89 @@ usage:
 	return VX_USAGE;
 }
 
-const struct vpnctl_cmd *vpnctl_find_cmd(const char *name)
+/* The command argv[1..] names: one or two words; *words says how many. */
+static const struct vpnctl_cmd *cmd_find(const struct cli_tool *t, int argc, char **argv,
+                                         int *words)
 {
+	char name[64];
 	size_t i;
 
-	for (i = 0; i < ARRAY_LEN(commands); i++)
-		if (strcmp(name, commands[i].name) == 0)
-			return &commands[i];
+	for (i = 0; i < t->ncmds; i++) {
+		*words = strchr(t->cmds[i].name, ' ') ? 2 : 1;
+		if (*words == 2 && argc < 3)
+			continue;
+		snprintf(name, sizeof(name), *words == 2 ? "%s %s" : "%s", argv[1],
+		         *words == 2 ? argv[2] : "");
+		if (strcmp(name, t->cmds[i].name) == 0)
+			return &t->cmds[i];
+	}
 	return NULL;
 }
 
-/* roff text: backslashes and hyphens escaped, no line starting with a control character. */
-static void roff(FILE *f, const char *s)
+/* 1 if some command's first word is w. */
+static int is_group(const struct cli_tool *t, const char *w)
 {
-	if (*s == '.' || *s == '\'')
-		fputs("\\&", f);
-	for (; *s; s++) {
-		if (*s == '\\')
-			fputs("\\e", f);
-		else if (*s == '-')
-			fputs("\\-", f);
-		else
-			fputc(*s, f);
-	}
+	size_t i;
+
+	for (i = 0; i < t->ncmds; i++)
+		if (strchr(t->cmds[i].name, ' ') && in_group(&t->cmds[i], w))
+			return 1;
+	return 0;
 }
 
-static void man_option(FILE *f, size_t i)
+int cli_main(const struct cli_tool *t, int argc, char **argv)
 {
-	fputs(".TP\n.B ", f);
-	roff(f, "--");
-	roff(f, options[i].name);
-	if (options[i].arg) {
-		fputs(" \\fI", f);
-		roff(f, options[i].arg);
-		fputs("\\fR", f);
+	const struct vpnctl_cmd *cmd;
+	struct vpnctl_args args;
+	int r, words = 1;
+
+	cli_program = t->name;
+	if (argc < 2) {
+		print_usage(stderr, t, NULL);
+		return VX_USAGE;
 	}
-	fputc('\n', f);
-	roff(f, options[i].help);
-	fputc('\n', f);
-}
-
-void vpnctl_print_man(FILE *f)
-{
-	size_t i, j;
-
-	fprintf(f, ".TH VPNCTL 1 \"\" \"privatevpn %s\" \"User Commands\"\n.nh\n.ad l\n",
-	        PV_VERSION);
-	fputs(".SH NAME\nvpnctl \\- the privatevpn client: log in, pick a server, connect\n"
-	      ".SH SYNOPSIS\n.B vpnctl\n.I COMMAND\n[\\fIOPTIONS\\fR]\n.SH COMMANDS\n",
-	      f);
-	for (i = 0; i < ARRAY_LEN(commands); i++) {
-		fputs(".TP\n.B ", f);
-		roff(f, commands[i].name);
-		fputc(' ', f);
-		roff(f, commands[i].pos_doc);
-		fputc('\n', f);
-		roff(f, commands[i].summary);
-		fputs(".\nOptions:", f);
-		for (j = 0; j < ARRAY_LEN(options); j++)
-			if (commands[i].opts & options[j].id) {
-				fputs(" \\fB", f);
-				roff(f, "--");
-				roff(f, options[j].name);
-				fputs("\\fR", f);
-			}
-		fputs(commands[i].opts ? "\n" : " none\n", f);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		print_usage(stdout, t, NULL);
+		return VX_OK;
 	}
-	fputs(".SH OPTIONS\n", f);
-	for (i = 0; i < ARRAY_LEN(options); i++)
-		man_option(f, i);
-	fputs(".SH EXIT STATUS\n0 ok, 1 usage, 2 authentication, 3 not in the tier or server full, "
-	      "4 controller or servers unreachable, 5 local (root, wg\\-quick, files).\n"
-	      ".SH FILES\n$XDG_CONFIG_HOME/vpnctl/config.json (login), "
-	      "/etc/wireguard/pvpn0.conf (tunnel), /etc/wireguard/vpnctl.json (settings)\n"
-	      ".SH SEE ALSO\n.BR wg (8),\n.BR wg\\-quick (8),\n.BR nft (8)\n",
-	      f);
-}
-
-void vpnctl_print_completion(FILE *f)
-{
-	size_t i, j;
-
-	fputs("# bash completion for vpnctl, generated by `vpnctl --completion bash`\n"
-	      "_vpnctl() {\n"
-	      "\tlocal cur=${COMP_WORDS[COMP_CWORD]} words\n"
-	      "\tif ((COMP_CWORD == 1)); then\n"
-	      "\t\twords=\"--help --version",
-	      f);
-	for (i = 0; i < ARRAY_LEN(commands); i++)
-		fprintf(f, " %s", commands[i].name);
-	fputs("\"\n\telse\n\t\tcase ${COMP_WORDS[1]} in\n", f);
-	for (i = 0; i < ARRAY_LEN(commands); i++) {
-		fprintf(f, "\t\t%s) words=\"--help", commands[i].name);
-		for (j = 0; j < ARRAY_LEN(options); j++)
-			if (commands[i].opts & options[j].id)
-				fprintf(f, " --%s", options[j].name);
-		fprintf(f, "%s%s\" ;;\n", commands[i].words ? " " : "",
-		        commands[i].words ? commands[i].words : "");
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("%s %s (%s)\n", t->name, PV_VERSION, curl_version());
+		return VX_OK;
 	}
-	fputs("\t\t*) words=\"\" ;;\n\t\tesac\n\tfi\n"
-	      "\tmapfile -t COMPREPLY < <(compgen -W \"$words\" -- \"$cur\")\n"
-	      "}\n"
-	      "complete -F _vpnctl vpnctl\n",
-	      f);
+	if (strcmp(argv[1], "--man") == 0) {
+		print_man(stdout, t);
+		return VX_OK;
+	}
+	if (strcmp(argv[1], "--completion") == 0 && argc == 3 && strcmp(argv[2], "bash") == 0) {
+		cli_print_completion(stdout, t);
+		return VX_OK;
+	}
+	cmd = cmd_find(t, argc, argv, &words);
+	if (!cmd && is_group(t, argv[1])) {
+		/* `TOOL user --help` lists the group; `TOOL user` alone is a usage error. */
+		if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+			print_usage(stdout, t, argv[1]);
+			return VX_OK;
+		}
+		vpnctl_err("%s: expected a subcommand%s%s", argv[1], argc > 2 ? ", not " : "",
+		           argc > 2 ? argv[2] : "");
+		print_usage(stderr, t, argv[1]);
+		return VX_USAGE;
+	}
+	if (!cmd) {
+		vpnctl_err("unknown command '%s'", argv[1]);
+		print_usage(stderr, t, NULL);
+		return VX_USAGE;
+	}
+	r = vpnctl_parse_args(cmd, argc - words, argv + words, &args);
+	if (r)
+		return r < 0 ? VX_OK : r;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		vpnctl_err("libcurl failed to initialise");
+		return VX_LOCAL;
+	}
+	r = cmd->run(&args);
+	curl_global_cleanup();
+	return r;
 }

@@ -34,17 +34,31 @@ struct connect_ctx {
 	const char *avoid; /* a failing server the choice must skip (--watch), or NULL */
 	struct vpnctl_tunnel old_hop, hop; /* multi-hop entry tunnels, before and after */
 	int have_old_hop, hop_written;
+	char next_key[PV_KEY_B64_LEN + 1]; /* the chosen server's WireGuard key, "" if unknown */
 	char endpoint[VPNCTL_ENDPOINT_LEN];
 	char client_ipv4[INET_ADDRSTRLEN];
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
 };
 
-/* Is the current tunnel's server id also our choice, and is the tunnel up?
- * Split options always rebuild the tunnel: the running one may route otherwise. */
+/*
+ * Is the current tunnel up, to our choice, and made with the server's
+ * current key?  A server redeployed with a new key is provisioned again.
+ * Split options and multi-hop always rebuild the tunnel: the running one may
+ * route otherwise.
+ */
 static int already_connected(const struct connect_ctx *x, const char *server_id)
 {
-	return x->have_old && x->old_up && strcmp(x->old.server_id, server_id) == 0 &&
-	       !vpnctl_split_active(&x->args->split) && !x->args->via && !x->have_old_hop;
+	struct vpnctl_wg_status st;
+
+	if (!x->have_old || !x->old_up || strcmp(x->old.server_id, server_id) != 0 ||
+	    vpnctl_split_active(&x->args->split) || x->args->via || x->have_old_hop)
+		return 0;
+	if (!x->next_key[0] || (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
+	                        strcmp(st.peer.public_key, x->next_key) == 0))
+		return 1;
+	vpnctl_progress(x->args, "Server %s has a new WireGuard key (redeployed): connecting again",
+	                server_id);
+	return 0;
 }
 
 static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *loc, size_t loclen)
@@ -75,11 +89,12 @@ static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *lo
 	                        : "");
 	snprintf(id, idlen, "%s", v.servers[i].id);
 	snprintf(loc, loclen, "%s", v.servers[i].location);
+	snprintf(x->next_key, sizeof(x->next_key), "%s", v.servers[i].public_key);
 	free(v.servers);
 	return VX_OK;
 }
 
-/* A named server's location, for the tunnel header and messages; best effort
+/* A named server's location and key, for the tunnel header and messages; best effort
  * (the provision itself says whether the server exists and is in the tier). */
 static void lookup_location(struct connect_ctx *x)
 {
@@ -91,9 +106,11 @@ static void lookup_location(struct connect_ctx *x)
 	if (vpnctl_api(&x->conf, "GET", "/api/servers", NULL, &reply, &e) == 0 &&
 	    vpnctl_servers_parse(reply, &s, &n) == 0)
 		for (i = 0; i < n; i++)
-			if (strcmp(s[i].id, x->next.server_id) == 0)
+			if (strcmp(s[i].id, x->next.server_id) == 0) {
 				snprintf(x->next.location, sizeof(x->next.location), "%s",
 				         s[i].location);
+				snprintf(x->next_key, sizeof(x->next_key), "%s", s[i].public_key);
+			}
 	free(s);
 	json_decref(reply);
 }
@@ -483,7 +500,7 @@ int cmd_connect(const struct vpnctl_args *args)
 		vpnctl_err("connect: --via ENTRY needs the EXIT server named after it, a different "
 		           "one, and no --watch");
 		r = VX_USAGE;
-	} else if (args->npos == 1 && !vpnctl_server_id_is_valid(args->pos[0])) {
+	} else if (args->npos == 1 && !pv_server_id_is_valid(args->pos[0])) {
 		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
 		           args->pos[0]);
 		r = VX_USAGE;

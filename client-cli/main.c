@@ -1,53 +1,34 @@
 /* SPDX-License-Identifier: MIT */
-/* vpnctl's entry point: global flags, then the command from the table in cli.c. */
-#include <stdio.h>
-#include <string.h>
-
-#include <curl/curl.h>
-
+/* vpnctl's entry point: its command table; cli.c parses, helps and dispatches. */
 #include "vpnctl.h"
+
+static const struct vpnctl_cmd commands[] = {
+        {"login", cmd_login, OPT_API | OPT_CACERT | OPT_DEVICE | OPT_JSON, 1, "[KEY | -]",
+         "Check an API key with the controller and store it (key from KEY, stdin with -, or "
+         "VPNCTL_API_KEY)"},
+        {"servers", cmd_servers, OPT_JSON | OPT_TIMEOUT, 0, "",
+         "List your tier's servers with health, load and measured latency"},
+        {"connect", cmd_connect,
+         OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE |
+                 OPT_ALLOW_LAN | OPT_KILL_SWITCH | OPT_WATCH | OPT_VIA,
+         1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier"},
+        {"disconnect", cmd_disconnect, OPT_JSON | OPT_KEEP_LOCKED, 0, "",
+         "Take the tunnel down (wg-quick down) and lift the kill switch"},
+        {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
+         "Show whether the tunnel is up, the server, address, handshake and transfer"},
+        {"revoke", cmd_revoke, OPT_ALL | OPT_JSON, 0, "",
+         "Remove this device's peer (or all your peers with --all) and the local config"},
+        {"rotate", cmd_rotate, OPT_JSON | OPT_WAIT, 0, "",
+         "Replace this device's key pair and peer on the same server, make-before-break"},
+        {"set", cmd_set, OPT_ALLOW_LAN | OPT_JSON, 2, "kill-switch on|off | rotate-after DAYS",
+         "Change a persistent setting (root)"},
+};
 
 int main(int argc, char **argv)
 {
-	const struct vpnctl_cmd *cmd;
-	struct vpnctl_args args;
-	int r;
+	static const struct cli_tool tool = {
+	        "vpnctl", commands, sizeof(commands) / sizeof(commands[0]), "docs/vpnctl.md",
+	        "privatevpn's client: log in, pick a server, connect"};
 
-	if (argc < 2) {
-		vpnctl_print_usage(stderr);
-		return VX_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		vpnctl_print_usage(stdout);
-		return VX_OK;
-	}
-	if (strcmp(argv[1], "--man") == 0) {
-		vpnctl_print_man(stdout);
-		return VX_OK;
-	}
-	if (strcmp(argv[1], "--completion") == 0 && argc == 3 && strcmp(argv[2], "bash") == 0) {
-		vpnctl_print_completion(stdout);
-		return VX_OK;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("vpnctl %s (%s)\n", PV_VERSION, curl_version());
-		return VX_OK;
-	}
-	cmd = vpnctl_find_cmd(argv[1]);
-	if (!cmd) {
-		vpnctl_err("unknown command '%s'", argv[1]);
-		vpnctl_print_usage(stderr);
-		return VX_USAGE;
-	}
-	r = vpnctl_parse_args(cmd, argc - 1, argv + 1, &args);
-	if (r)
-		return r < 0 ? VX_OK : r;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		vpnctl_err("libcurl failed to initialise");
-		return VX_LOCAL;
-	}
-	r = cmd->run(&args);
-	curl_global_cleanup();
-	return r;
+	return cli_main(&tool, argc, argv);
 }

@@ -202,15 +202,6 @@ static int comment_value_ok(const char *v)
 	return 1;
 }
 
-/* The fleet file's server id rule: [a-z0-9-], shorter than the id buffer. */
-int vpnctl_server_id_is_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	return n > 0 && n < sizeof(((struct vpnctl_tunnel *)NULL)->server_id) &&
-	       strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
                          const struct vpnctl_tunnel *t, char *err, size_t errlen)
 {
@@ -221,8 +212,8 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 	int n, r = PV_EINVAL;
 
 	*out = NULL;
-	if (!vpnctl_server_id_is_valid(t->server_id) || !comment_value_ok(t->location) ||
-	    !vpnctl_device_is_valid(t->device)) {
+	if (!pv_server_id_is_valid(t->server_id) || !comment_value_ok(t->location) ||
+	    !pv_device_is_valid(t->device)) {
 		snprintf(err, errlen,
 		         "server id, location or device has characters a tunnel file "
 		         "header cannot hold");

@@ -2,8 +2,8 @@
 /*
  * Running wg and wg-quick: fork + execvp with an argv array, never a shell,
  * and never a key in argv (wg-quick reads keys from the 0600 config file).
- * Also parses `wg show IFACE dump`, whose first line holds the interface's
- * private key: that column is skipped and the text cleansed.
+ * Also reads `wg show IFACE dump` (parsed by common/'s one dump parser,
+ * which never copies the private key) into vpnctl's status view.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,93 +171,30 @@ int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t er
 	return r == 0 ? 0 : r < 0 ? r : PV_EREMOTE;
 }
 
-/* Split line at tabs into at most max fields (in place); returns the count. */
-static int split_tabs(char *line, char **f, int max)
-{
-	int n = 0;
-
-	while (line && n < max) {
-		char *tab = strchr(line, '\t');
-
-		f[n++] = line;
-		if (tab)
-			*tab = '\0';
-		line = tab ? tab + 1 : NULL;
-	}
-	return line ? max + 1 : n;
-}
-
-static int parse_u64(const char *s, int base, uint64_t *v)
-{
-	char *end;
-
-	if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-		return PV_EINVAL;
-	errno = 0;
-	*v = strtoull(s, &end, base);
-	return *end || errno ? PV_EINVAL : 0;
-}
-
-static int parse_iface_line(char *line, struct vpnctl_wg_status *st)
-{
-	char *f[5];
-	uint64_t mark = 0;
-	int n = split_tabs(line, f, 4);
-
-	/* private-key public-key listen-port fwmark (0x-hex or "off"); f[0] is never copied. */
-	if (n != 4 || !pv_key_is_valid_base64(f[1]))
-		return PV_EINVAL;
-	if (strcmp(f[3], "off") != 0 && (strncmp(f[3], "0x", 2) != 0 ||
-	                                 parse_u64(f[3] + 2, 16, &mark) < 0 || mark > UINT32_MAX))
-		return PV_EINVAL;
-	snprintf(st->public_key, sizeof(st->public_key), "%s", f[1]);
-	st->fwmark = (uint32_t)mark;
-	return 0;
-}
-
-static int parse_peer_line(char *line, struct vpnctl_wg_peer *p)
-{
-	char *f[9];
-	uint64_t hs;
-	int n = split_tabs(line, f, 8);
-
-	/* public-key psk endpoint allowed-ips latest-handshake rx tx keepalive */
-	if (n != 8 || !pv_key_is_valid_base64(f[0]) || parse_u64(f[4], 10, &hs) < 0 ||
-	    parse_u64(f[5], 10, &p->rx) < 0 || parse_u64(f[6], 10, &p->tx) < 0 || hs > INT64_MAX)
-		return PV_EINVAL;
-	snprintf(p->public_key, sizeof(p->public_key), "%s", f[0]);
-	snprintf(p->endpoint, sizeof(p->endpoint), "%s", f[2]);
-	snprintf(p->allowed_ips, sizeof(p->allowed_ips), "%s", f[3]);
-	p->latest_handshake = (int64_t)hs;
-	return 0;
-}
-
 int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st)
 {
-	size_t len = strlen(dump);
-	char *copy = strdup(dump), *line, *next;
-	int r = PV_EINVAL, i;
+	struct pv_wg_dump *d = NULL;
+	char err[128];
+	int r;
 
 	memset(st, 0, sizeof(*st));
-	if (!copy)
-		return PV_ENOMEM;
-	for (line = copy, i = 0; line && *line; line = next, i++) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (i == 0) {
-			if (parse_iface_line(line, st) < 0)
-				goto out;
-			continue;
-		}
-		if (st->npeers == 0 && parse_peer_line(line, &st->peer) < 0)
-			goto out;
-		st->npeers++;
+	if ((r = pv_wg_dump_parse(&d, dump, strlen(dump), err, sizeof(err))) < 0)
+		return r;
+	snprintf(st->public_key, sizeof(st->public_key), "%s", d->pubkey);
+	st->fwmark = d->fwmark;
+	st->npeers = (int)d->n;
+	if (d->n) {
+		const struct pv_wg_peer *p = &d->peers[0];
+
+		snprintf(st->peer.public_key, sizeof(st->peer.public_key), "%s", p->pubkey);
+		snprintf(st->peer.endpoint, sizeof(st->peer.endpoint), "%s", p->endpoint);
+		snprintf(st->peer.allowed_ips, sizeof(st->peer.allowed_ips), "%s", p->allowed_ips);
+		st->peer.latest_handshake = p->latest_handshake;
+		st->peer.rx = p->rx_bytes;
+		st->peer.tx = p->tx_bytes;
 	}
-	r = i > 0 ? 0 : PV_EINVAL;
-out:
-	OPENSSL_clear_free(copy, len + 1);
-	return r;
+	pv_wg_dump_free(d);
+	return 0;
 }
 
 int vpnctl_wg_status(const char *iface, struct vpnctl_wg_status *st)

@@ -196,7 +196,7 @@ static int parse_wireguard(struct fleet_ctx *c, json_t *wg, struct pv_server *s)
 	if (!host_ok(s->wg_host))
 		return fail(c, "wireguard.host", "not an IP address or host name");
 	/* wg-quick's own rule for interface names. */
-	if (!charset_ok(s->iface, "_=+.-", 1))
+	if (!pv_iface_is_valid(s->iface))
 		return fail(c, "wireguard.interface", "must match [A-Za-z0-9_=+.-]{1,15}");
 	if (!subnet_ok(s->subnet4, AF_INET))
 		return fail(c, "wireguard.ipv4", "must be an IPv4 network with prefix /24");
@@ -235,7 +235,7 @@ static int parse_server(struct fleet_ctx *c, json_t *e, struct pv_server *s)
 		return fail(c, "(entry)", "must be an object");
 	if ((r = get_str(c, e, "id", "id", s->id, sizeof(s->id))) < 0)
 		return r;
-	if (!charset_ok(s->id, "-", 0))
+	if (!pv_server_id_is_valid(s->id))
 		return fail(c, "id", "must match [a-z0-9-]{1,31}");
 	c->id = s->id;
 	if ((r = only_keys(c, e, "", keys)) < 0 ||

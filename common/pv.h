@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -32,9 +33,10 @@ enum pv_err {
 	PV_EREMOTE = -12,  /* remote command failed; stderr carries detail */
 	PV_EDB = -13,      /* SQLite error */
 	PV_EBUSY = -14,    /* resource temporarily busy; try again */
-	PV_ECRYPTO = -15,  /* OpenSSL failure (keygen, RNG, HMAC) */
-	PV_EDISABLED = -16 /* user exists but is not active */
+	PV_ECRYPTO = -15,  /* OpenSSL failure (keygen, RNG, HMAC, a seal that does not open) */
+	PV_EINUSE = -16    /* the address is taken on the server by a peer we do not own */
 };
+#define PV_ERR_MIN PV_EINUSE /* the most negative code: tests walk 0..PV_ERR_MIN */
 
 /* Static string naming the code; never NULL. */
 const char *pv_strerror(int err);
@@ -72,10 +74,25 @@ int pv_pubkey_from_private(uint8_t pub[PV_KEY_LEN], const uint8_t priv[PV_KEY_LE
 /* 32 random bytes from the CSPRNG, for a preshared key. */
 int pv_psk_generate(uint8_t psk[PV_KEY_LEN]);
 
-/* ---- names ---------------------------------------------------------------- */
+/* ---- names and numbers (names.c) ------------------------------------------ */
 
-/* wireguard-install.sh's client-name rule: [A-Za-z0-9_-]{1,15}. 1 if ok. */
-int pv_peer_name_is_valid(const char *name);
+#define PV_PEER_NAME_MAX 15 /* wireguard-install.sh's client names */
+#define PV_IFACE_MAX     15 /* Linux IFNAMSIZ - 1 */
+#define PV_SERVER_ID_MAX 31
+#define PV_DEVICE_MAX    64
+#define PV_USER_ID_MAX   64
+
+/* Each returns 1 if s follows the rule, else 0 (NULL is invalid). */
+int pv_peer_name_is_valid(const char *s); /* [A-Za-z0-9_-]{1,15}, the script's rule */
+int pv_iface_is_valid(const char *s);     /* [A-Za-z0-9_=+.-]{1,15}, wg-quick's rule */
+int pv_server_id_is_valid(const char *s); /* [a-z0-9-]{1,31} */
+int pv_device_is_valid(const char *s);    /* [A-Za-z0-9._-]{1,64} */
+int pv_user_id_is_valid(const char *s);   /* [A-Za-z0-9.-]{1,64} */
+/*
+ * Strict unsigned number in base 10 or 16: digits only (no sign, blank or
+ * 0x prefix), nothing after them, at most max.  0 and *out, or PV_EINVAL.
+ */
+int pv_parse_u64(const char *s, int base, uint64_t max, uint64_t *out);
 
 /* ---- IP addresses and CIDR blocks (net.c) ---------------------------------- */
 
@@ -147,6 +164,70 @@ void pv_fleet_free(struct pv_fleet *fleet);
 /* Borrowed pointer into fleet, or NULL. */
 const struct pv_server *pv_fleet_find(const struct pv_fleet *fleet, const char *id);
 
+/* ---- the peer's addresses (addr.c) ------------------------------------------ */
+
+/* Host numbers N handed to peers: .2 .. .254 of the server's /24. */
+#define PV_HOST_MIN  2
+#define PV_HOST_MAX  254
+#define PV_ADDR4_MAX 16 /* INET_ADDRSTRLEN */
+#define PV_ADDR6_MAX 46 /* INET6_ADDRSTRLEN */
+
+/*
+ * The addresses of host N in srv's subnets, without prefix length, in
+ * wireguard-install.sh's layout: "10.7.0.N" and "fddd:2c4:2c4:2c4::N" with
+ * N's decimal digits as the last IPv6 group.  The only place that rule is
+ * written.  PV_EINVAL for N outside PV_HOST_MIN..PV_HOST_MAX.
+ */
+int pv_peer_addrs(const struct pv_server *srv, unsigned host, char v4[PV_ADDR4_MAX],
+                  char v6[PV_ADDR6_MAX]);
+/* N of "10.7.0.N" or "10.7.0.N/32" in srv's IPv4 subnet; 0 if it is not a host there. */
+unsigned pv_peer_host_of(const struct pv_server *srv, const char *v4);
+
+/* ---- `wg show IFACE dump` (wgdump.c) ----------------------------------------- */
+
+struct pv_wg_peer {
+	char pubkey[PV_KEY_B64_LEN + 1];
+	char endpoint[64];        /* "(none)" when unknown */
+	char *allowed_ips;        /* owned: comma-separated as wg prints it, "(none)" if empty */
+	int64_t latest_handshake; /* unix seconds, 0 = never */
+	uint64_t rx_bytes, tx_bytes;
+	unsigned keepalive; /* seconds, 0 = off */
+};
+
+struct pv_wg_dump {
+	char pubkey[PV_KEY_B64_LEN + 1]; /* the interface's public key, "" if none */
+	unsigned listen_port;
+	uint32_t fwmark; /* 0 = off */
+	size_t n;
+	struct pv_wg_peer *peers; /* owned, n entries */
+};
+
+/*
+ * Parse len bytes of dump text.  The private key and PSK fields are checked
+ * for presence and never stored.  Returns 0 and *out (pv_wg_dump_free), or
+ * PV_EINVAL naming the line and field in err, or PV_ENOMEM.
+ */
+int pv_wg_dump_parse(struct pv_wg_dump **out, const char *text, size_t len, char *err,
+                     size_t errlen);
+void pv_wg_dump_free(struct pv_wg_dump *d);
+
+/* ---- sealed PSKs (seal.c) ----------------------------------------------------- */
+
+#define PV_SEALED_LEN 60 /* nonce 12 + ciphertext 32 + tag 16 */
+
+/*
+ * Read the state key: a 0600 (or stricter) file holding 32 bytes in
+ * canonical base64, as `wg genpsk` prints.  PV_EINVAL/PV_EIO with the reason
+ * in err.
+ */
+int pv_state_key_load(uint8_t key[PV_KEY_LEN], const char *path, char *err, size_t errlen);
+/* AES-256-GCM seal of a PSK bound to aad (the row's identity).  0 or PV_ECRYPTO. */
+int pv_seal(uint8_t out[PV_SEALED_LEN], const uint8_t key[PV_KEY_LEN],
+            const uint8_t psk[PV_KEY_LEN], const void *aad, size_t aadlen);
+/* Open it; PV_ECRYPTO (psk cleansed) for a wrong key, other aad or tampering. */
+int pv_unseal(uint8_t psk[PV_KEY_LEN], const uint8_t key[PV_KEY_LEN],
+              const uint8_t in[PV_SEALED_LEN], const void *aad, size_t aadlen);
+
 /* ---- small helpers -------------------------------------------------------- */
 
 /* Monotonic clock in milliseconds / microseconds. */
@@ -159,5 +240,28 @@ uint64_t pv_now_us(void);
  * readable by group or others, like OpenSSH's sshkey_perm_ok().
  */
 int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secret);
+/*
+ * Copy the next line of text[0..len) from *pos into line (NUL-terminated,
+ * without its newline) and move *pos past it.  1 for a line, 0 at the end,
+ * PV_EINVAL for a line of cap bytes or more or one holding a NUL (untrusted
+ * text: a server's output).
+ */
+int pv_line_next(const char *text, size_t len, size_t *pos, char *line, size_t cap);
+/* write(2) all len bytes, retrying short writes and EINTR; 0 or PV_EIO (errno kept). */
+int pv_write_all(int fd, const void *buf, size_t len);
+
+/* ---- man pages (man.c) ---------------------------------------------------- */
+
+/*
+ * Roff for the tools' `--man` mode, printed from the same tables as --help.
+ * Text is escaped here (backslash, hyphen, a leading . or '); '\n' splits
+ * lines.  begin: .TH and the NAME line; item: a tagged paragraph, tag in
+ * bold, arg (may be NULL) in italics; verbatim: a no-fill block.
+ */
+void pv_man_begin(FILE *f, const char *name, const char *summary);
+void pv_man_section(FILE *f, const char *title);
+void pv_man_text(FILE *f, const char *text);
+void pv_man_verbatim(FILE *f, const char *text);
+void pv_man_item(FILE *f, const char *tag, const char *arg, const char *text);
 
 #endif

@@ -9,20 +9,6 @@
 
 #include "controller.h"
 
-static int server_id_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-");
-
-	return n >= 1 && n < 32 && s[n] == '\0';
-}
-
-static int device_ok(const char *s)
-{
-	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
-
-	return n >= 1 && n <= 64 && s[n] == '\0';
-}
-
 static int tier_ok(const char *s)
 {
 	return pv_tier_parse(s) != PV_TIER_NONE;
@@ -42,11 +28,11 @@ struct body_field {
 	}
 
 static const struct body_field body_fields[] = {
-        ARG_STR("server_id", CTL_ARG_SERVER, server_id, server_id_ok, "[a-z0-9-]{1,31}"),
-        ARG_STR("device", CTL_ARG_DEVICE, device, device_ok, "[A-Za-z0-9._-]{1,64}"),
+        ARG_STR("server_id", CTL_ARG_SERVER, server_id, pv_server_id_is_valid, "[a-z0-9-]{1,31}"),
+        ARG_STR("device", CTL_ARG_DEVICE, device, pv_device_is_valid, "[A-Za-z0-9._-]{1,64}"),
         ARG_STR("public_key", CTL_ARG_PUBKEY, public_key, pv_key_is_valid_base64,
                 "a canonical base64 WireGuard key (44 characters)"),
-        ARG_STR("user_id", CTL_ARG_USER, user_id, ctl_user_id_is_valid, "[A-Za-z0-9.-]{1,64}"),
+        ARG_STR("user_id", CTL_ARG_USER, user_id, pv_user_id_is_valid, "[A-Za-z0-9.-]{1,64}"),
         {"tier", CTL_ARG_TIER, 0, 0, tier_ok, "\"basic\" or \"pro\""},
         {"all", CTL_ARG_ALL, 0, 0, NULL, "true"},
 };

@@ -41,6 +41,7 @@ struct db_user {
 	char id[DB_USER_ID_MAX + 1];
 	enum pv_tier tier;
 	int active;
+	unsigned key_gen; /* key generation: only keys of this generation are accepted */
 };
 
 struct db_peer {
@@ -53,6 +54,9 @@ struct db_peer {
 	unsigned host;                   /* N of 10.7.0.N */
 	enum db_peer_state state;
 	int64_t created_at, updated_at; /* unix seconds */
+	int64_t last_handshake;         /* as the last health pass saw it, 0 = never */
+	uint64_t rx_bytes, tx_bytes;    /* the server's counters at the last pass */
+	int has_psk;                    /* a sealed PSK is kept (rows from before have none) */
 };
 
 /*
@@ -70,6 +74,13 @@ int db_open(struct db **out, const char *path);
  */
 #define DB_OPEN_SYNC_NORMAL (1U << 0)
 int db_open_flags(struct db **out, const char *path, unsigned flags);
+/*
+ * Called after every COMMIT of an explicit transaction (db_begin … commit,
+ * as the peer reservation and migrations use) with how long the COMMIT
+ * itself took, in microseconds, and whether it succeeded.  NULL removes it.
+ */
+typedef void (*db_commit_observer)(void *arg, uint64_t us, int ok);
+void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg);
 /* Finalizes every statement and closes the file; accepts NULL. */
 void db_close(struct db *db);
 /*
@@ -84,13 +95,30 @@ const char *db_errmsg(struct db *db);
  * and cannot receive new peers.  Health and learnt keys are kept.
  */
 int db_servers_sync(struct db *db, const struct pv_fleet *fleet);
+/* What a health pass learnt about one server. */
+struct db_server_health {
+	int up;                      /* 1 = its dump came back, 0 = not */
+	int live_peers;              /* peers on the live interface */
+	int active_peers;            /* of those, with a handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes; /* totals over the live peers */
+	const char *wg_pubkey;       /* the interface's key as read, or NULL when unknown */
+};
+/* One live peer's counters as the server reports them. */
+struct db_peer_stats {
+	char pubkey[PV_KEY_B64_LEN + 1];
+	int64_t latest_handshake;
+	uint64_t rx_bytes, tx_bytes;
+};
 /*
- * Record a server's health after a check: up = 1/0, its live peer count and,
- * when known (non-NULL), its WireGuard public key as learnt from the server.
- * PV_ENOTFOUND for an unknown server, PV_EINVAL for a malformed key.
+ * Record a health pass in one transaction: the server's row (state_since
+ * moves when up changes) and the counters of the peers in peers[n] that
+ * the DB knows on that server (others are ignored).  PV_ENOTFOUND for an
+ * unknown server, PV_EINVAL for out-of-range values or a malformed key.
  */
-int db_server_set_health(struct db *db, const char *server_id, int up, int live_peers,
-                         const char *wg_pubkey_b64);
+int db_server_record(struct db *db, const char *server_id, const struct db_server_health *h,
+                     const struct db_peer_stats *peers, size_t n);
+/* How many repairs the server's last reconcile made, stamped now. */
+int db_server_set_repairs(struct db *db, const char *server_id, int repairs);
 struct db_server_status {
 	char id[DB_SERVER_ID_MAX + 1];
 	int up;                             /* last health pass, -1 = never checked */
@@ -98,6 +126,11 @@ struct db_server_status {
 	int live_peers;                     /* peers seen by the last health pass */
 	char wg_pubkey[PV_KEY_B64_LEN + 1]; /* "" until learnt */
 	int64_t checked_at;                 /* unix seconds, 0 = never */
+	int active_peers;                   /* handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes;        /* totals of the live peers */
+	int64_t state_since;                /* when up last changed */
+	int repairs;                        /* what the last reconcile repaired */
+	int64_t reconciled_at;              /* unix seconds, 0 = never */
 };
 /* Status of one server (retired ones included); PV_ENOTFOUND if unknown. */
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out);
@@ -110,25 +143,91 @@ int db_servers_list(struct db *db, struct db_server_status **out, size_t *n);
 /* Counts of non-retired servers by their last health: up, down, never checked. */
 int db_servers_count(struct db *db, int *up, int *down, int *unknown);
 
-/* Create or update a user (tier change, deactivation and reactivation included). */
+/*
+ * Create or update a user (tier change, deactivation and reactivation
+ * included).  A tier change or a deactivation bumps the key generation in
+ * the same statement, so the key that worked before can never work again,
+ * not even after the tier is set back or the user re-enabled.
+ */
 int db_user_upsert(struct db *db, const char *user_id, enum pv_tier tier, int active);
 /* PV_ENOTFOUND if no such user. */
 int db_user_get(struct db *db, const char *user_id, struct db_user *out);
+/*
+ * Bump the user's key generation (rotate-key); *gen is the new one.
+ * PV_ENOTFOUND if no such user.
+ */
+int db_user_rotate_key(struct db *db, const char *user_id, unsigned *gen);
+
+/* A user with the counts the admin list shows. */
+struct db_user_summary {
+	struct db_user user;
+	int peers;   /* peer rows in any state */
+	int devices; /* distinct device names among them */
+};
+/*
+ * Up to limit users with ids greater than after (NULL or "": from the
+ * first), ordered by id: keyset paging, stable while users are added.
+ * *out is a new array owned by the caller (free()); *n may be 0.
+ */
+int db_users_list(struct db *db, const char *after, int limit, struct db_user_summary **out,
+                  size_t *n);
 
 /*
  * Reserve a peer: in one BEGIN IMMEDIATE transaction allocate the lowest
  * free host number on the server and insert a PENDING peer row.  A name is
- * generated from the row id ("pv" + id; ids are never reused).
- * PV_EFULL when 2..254 are all taken, PV_ENOTFOUND for an unknown user or
+ * generated from the row id ("pv" + id; ids are never reused), and psk (32
+ * bytes, or NULL for none) is sealed into the row bound to (server, name,
+ * public key).  PV_EFULL when 2..254 are all taken, PV_ENOTFOUND for an unknown user or
  * an unknown/retired server, PV_EEXIST when the server already has a peer
  * with this public key (nothing is written then).  *out is filled on success.
  */
 int db_peer_reserve(struct db *db, const char *user_id, const char *device, const char *server_id,
-                    const char *pubkey_b64, struct db_peer *out);
+                    const char *pubkey_b64, const uint8_t *psk, struct db_peer *out);
+/*
+ * The PSK sealing key (32 bytes, copied, cleansed by db_close).  Without it
+ * db_peer_reserve refuses a PSK and db_peer_psk cannot open one.
+ */
+void db_set_seal_key(struct db *db, const uint8_t key[PV_KEY_LEN]);
+/*
+ * Open p's sealed PSK into psk.  PV_ENOTFOUND when the row has none (made
+ * before sealed PSKs), PV_ECRYPTO when it does not open (other state key,
+ * tampered, or copied from another row).
+ */
+int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN]);
+/*
+ * Seal psk into a row that has none (made before sealed PSKs); a row that
+ * has one is left as it is (PV_EEXIST).  PV_ENOTFOUND if the row is gone.
+ */
+int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN]);
+/* How many distinct devices other than `device` the user has peers for (any server, state). */
+int db_user_other_devices(struct db *db, const char *user_id, const char *device, int *n);
+/* The peer holding pubkey on the server, in any state; PV_ENOTFOUND if none. */
+int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
+                     struct db_peer *out);
+/*
+ * The server refused p's address (a peer we do not own holds it): in one
+ * transaction that address becomes a foreign reservation and p moves to the
+ * lowest free host (p->host updated).  PV_EFULL when none is left.
+ */
+int db_peer_relocate(struct db *db, struct db_peer *p);
+
+/* An address held on a server by a peer the controller does not own. */
+struct db_foreign {
+	unsigned host;                   /* N of the server's IPv4 subnet */
+	char pubkey[PV_KEY_B64_LEN + 1]; /* "" when the peer has none */
+};
+/*
+ * Make the server's foreign reservations exactly f[n] in one transaction:
+ * new ones are reserved (an address one of our peers holds stays ours),
+ * gone ones released.  Counts go to *reserved and *released.
+ */
+int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
+                    int *reserved, int *released);
 /*
  * PENDING -> ACTIVE once the push succeeded, and in the same transaction
  * delete the peer it replaces, releasing its lease (0 = none; an already
- * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist.
+ * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist or is no
+ * longer PENDING (a revoke took it over meanwhile).
  */
 int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id);
 /*

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""A deliberately malicious controller for tests/e2e/43-vpnctl-hostile-controller.sh.
+"""A deliberately malicious controller for tests/e2e/49-vpnctl-hostile-controller.sh.
 
 A compromised or impersonated controller is a fault that no real part of
 privatevpn produces, so this fake stands in for one.  It serves HTTPS with the

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the `wg show dump` parser (agentless/dump.c): any
+ * libFuzzer target for the remote dump (agentless/dump.c: the one `wg show
+ * dump` parser of common/ plus the wg0.conf listing): any
  * bytes must parse or be refused, never crash, leak or read out of bounds.
  * Built and run by tests/fuzz/run.sh; seeds in corpus/fuzz_agentless_dump/.
  */

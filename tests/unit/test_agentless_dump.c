@@ -1,128 +1,137 @@
 /* SPDX-License-Identifier: MIT */
-/* The `wg show dump` parser: real output parses, hostile lines are refused with the line named. */
+/*
+ * The remote dump: the masked `wg show dump` followed by the listing of
+ * wg0.conf's [Peer] sections.  Real output parses into live peers and
+ * blocks; a listing that is missing or hostile is refused with the line.
+ */
 #include <string.h>
 
 #include "agentless_int.h"
 #include "test.h"
 
-#define IFACE "(hidden)\tfVqRUdZ6/pw7AvWZ/g0l9TmxjzR+JXW8oNIHIeAm5n4=\t51820\toff\n"
 #define PUB1  "gm+ReLG11ZIa3BtN0SM6TL+1NXytjLwL1ajq9Tb6u1c="
 #define PUB2  "6SE8YL7RVDB63Ayzj48gLOnbVRSVDzUbaAPmgliijF8="
-#define PEER1                                                                                      \
-	PUB1 "\t(hidden)\t203.0.113.101:41414\t10.7.0.2/32,fddd:2c4:2c4:2c4::2/128\t1764051000\t1234\t5678\t25\n"
-#define PEER2 PUB2 "\t(none)\t(none)\t(none)\t0\t0\t0\toff\n"
+#define IFACE "(hidden)\tfVqRUdZ6/pw7AvWZ/g0l9TmxjzR+JXW8oNIHIeAm5n4=\t51820\toff\n"
+#define LIVE1 PUB1 "\t(hidden)\t(none)\t10.7.0.12/32,fddd:2c4:2c4:2c4::12/128\t0\t0\t0\toff\n"
 
 static int parse(const char *text, struct agentless_dump **d, char *err, size_t errlen)
 {
 	return al_dump_parse(d, text, strlen(text), err, errlen);
 }
 
-static void test_real_dump_parses(void)
+static void test_live_and_blocks(void)
 {
-	struct agentless_dump *d = NULL;
+	struct agentless_dump *d = NULL, *copy = NULL;
 	char err[256] = "";
 
-	TEST_START("a dump with an interface and two peers parses into structs");
-	ASSERT_INT_EQ(parse(IFACE PEER1 PEER2, &d, err, sizeof(err)), 0);
-	ASSERT_STR_EQ(d->iface_pubkey, "fVqRUdZ6/pw7AvWZ/g0l9TmxjzR+JXW8oNIHIeAm5n4=");
-	ASSERT_INT_EQ(d->listen_port, 51820);
-	ASSERT_INT_EQ(d->n, 2);
-	ASSERT_STR_EQ(d->peers[0].pubkey, PUB1);
-	ASSERT_STR_EQ(d->peers[0].endpoint, "203.0.113.101:41414");
-	ASSERT_STR_EQ(d->peers[0].allowed_ips, "10.7.0.2/32,fddd:2c4:2c4:2c4::2/128");
-	ASSERT_INT_EQ(d->peers[0].latest_handshake, 1764051000);
-	ASSERT_INT_EQ(d->peers[0].rx_bytes, 1234);
-	ASSERT_INT_EQ(d->peers[0].tx_bytes, 5678);
-	ASSERT_STR_EQ(d->peers[1].endpoint, "(none)");
-	ASSERT_INT_EQ(d->peers[1].latest_handshake, 0);
+	TEST_START("live peers and wg0.conf sections (named, unnamed) both come back");
+	ASSERT_INT_EQ(parse(IFACE LIVE1 "privatevpn-conf\n"
+	                                "peer\tpv7\t" PUB1
+	                                "\t10.7.0.12/32,fddd:2c4:2c4:2c4::12/128\n"
+	                                "peer\t(none)\t" PUB2 "\t10.7.0.3/32\n"
+	                                "peer\tphone\t(none)\t(none)\n",
+	                    &d, err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(d->live->n, 1);
+	ASSERT_STR_EQ(d->live->peers[0].pubkey, PUB1);
+	ASSERT_INT_EQ(d->nblocks, 3);
+	ASSERT_STR_EQ(d->blocks[0].name, "pv7");
+	ASSERT_STR_EQ(d->blocks[0].allowed_ips, "10.7.0.12/32,fddd:2c4:2c4:2c4::12/128");
+	ASSERT_STR_EQ(d->blocks[1].name, "");
+	ASSERT_STR_EQ(d->blocks[1].pubkey, PUB2);
+	ASSERT_STR_EQ(d->blocks[2].pubkey, "");
+	ASSERT_STR_EQ(d->blocks[2].allowed_ips, "");
+	ASSERT_INT_EQ(agentless_dump_dup(&copy, d), 0);
 	agentless_dump_free(d);
+	ASSERT_STR_EQ(copy->blocks[0].allowed_ips, "10.7.0.12/32,fddd:2c4:2c4:2c4::12/128");
+	ASSERT_STR_EQ(copy->live->peers[0].allowed_ips, "10.7.0.12/32,fddd:2c4:2c4:2c4::12/128");
+	agentless_dump_free(copy);
 	TEST_DONE();
 }
 
-static void test_private_key_is_not_kept(void)
-{
-	const char *priv = "eLY6k1TaEaipiHXeqEy41wcS3pouw9gpsNwRuKwfRUM=";
-	char text[512], err[256];
-	struct agentless_dump *d = NULL;
-
-	TEST_START("an unmasked interface line parses but its private key is stored nowhere");
-	snprintf(text, sizeof(text), "%s\t%s\t51820\t0\n", priv, PUB1);
-	ASSERT_INT_EQ(parse(text, &d, err, sizeof(err)), 0);
-	ASSERT_TRUE(memmem(d, sizeof(*d), priv, strlen(priv)) == NULL);
-	ASSERT_STR_EQ(d->iface_pubkey, PUB1);
-	agentless_dump_free(d);
-	TEST_DONE();
-}
-
-static void test_interface_only(void)
+static void test_empty_conf(void)
 {
 	struct agentless_dump *d = NULL;
 	char err[256];
 
-	TEST_START("an interface without peers parses with n == 0");
-	ASSERT_INT_EQ(parse(IFACE, &d, err, sizeof(err)), 0);
-	ASSERT_INT_EQ(d->n, 0);
+	TEST_START("a server without peers has an empty listing");
+	ASSERT_INT_EQ(parse(IFACE "privatevpn-conf\n", &d, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(d->live->n, 0);
+	ASSERT_INT_EQ(d->nblocks, 0);
 	agentless_dump_free(d);
 	TEST_DONE();
 }
 
-static void refuse_len(const char *name, const char *text, size_t len, const char *want)
+static void test_psks_asked_for(void)
 {
-	struct agentless_dump *d = (struct agentless_dump *)1;
-	char err[256] = "";
+	struct agentless_dump *d = NULL, *copy = NULL;
+	uint8_t want[PV_KEY_LEN];
+	char err[256];
 
-	TEST_START(name);
-	ASSERT_INT_EQ(al_dump_parse(&d, text, len, err, sizeof(err)), PV_EINVAL);
-	ASSERT_TRUE(d == NULL);
-	ASSERT_STR_CONTAINS(err, want);
+	TEST_START("the PSKs a request asked for come back as bytes, also in a copy");
+	ASSERT_INT_EQ(parse(IFACE "privatevpn-conf\npeer\tpv7\t" PUB1 "\t10.7.0.2/32\n"
+	                          "pskof\tpv7\t" PUB2 "\n",
+	                    &d, err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(d->nblocks, 1);
+	ASSERT_INT_EQ(d->npsks, 1);
+	ASSERT_STR_EQ(d->psks[0].name, "pv7");
+	ASSERT_INT_EQ(pv_key_from_base64(want, PUB2), 0);
+	ASSERT_TRUE(memcmp(d->psks[0].psk, want, sizeof(want)) == 0);
+	ASSERT_INT_EQ(agentless_dump_dup(&copy, d), 0);
+	ASSERT_TRUE(memcmp(copy->psks[0].psk, want, sizeof(want)) == 0);
+	agentless_dump_free(copy);
+	agentless_dump_free(d);
+	TEST_DONE();
+}
+
+static void test_dump_request(void)
+{
+	struct pv_server s = {.id = "s", .iface = "wg0"};
+	struct al_buf in = {0};
+
+	TEST_START("a dump request asks for valid names' PSKs only");
+	ASSERT_INT_EQ(al_dump_encode(&in, &s, "pv7\nbad name\npv12\n"), 0);
+	ASSERT_STR_EQ(in.p, "privatevpn-batch 1\niface wg0\ndump\npsk pv7\npsk pv12\nend\n");
+	al_buf_free(&in, 0);
 	TEST_DONE();
 }
 
 static void refuse(const char *name, const char *text, const char *want)
 {
-	refuse_len(name, text, strlen(text), want);
+	struct agentless_dump *d = (struct agentless_dump *)1;
+	char err[256] = "";
+
+	TEST_START(name);
+	ASSERT_INT_EQ(parse(text, &d, err, sizeof(err)), PV_EINVAL);
+	ASSERT_TRUE(d == NULL);
+	ASSERT_STR_CONTAINS(err, want);
+	TEST_DONE();
 }
 
 int main(void)
 {
-	char big[8192];
-
-	test_real_dump_parses();
-	test_private_key_is_not_kept();
-	test_interface_only();
-	refuse("an empty dump is refused", "", "no interface line");
-	refuse("an interface line with 5 fields is refused", "a\t" PUB1 "\t51820\toff\tx\n",
-	       "line 1: interface line needs 4");
-	refuse("a listen port above 65535 is refused", "x\t" PUB1 "\t65536\toff\n", "listen port");
-	refuse("a peer line with 7 fields is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t0\t0\t0\n", "line 2: peer line needs 8");
-	refuse("a peer line with 9 fields is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t0\t0\t0\toff\textra\n", "line 2: peer line");
-	refuse("a non-canonical peer key is refused",
+	test_live_and_blocks();
+	test_empty_conf();
+	test_psks_asked_for();
+	test_dump_request();
+	refuse("a PSK line with a bad key is refused", IFACE "privatevpn-conf\npskof\tpv1\tnope\n",
+	       "bad PSK");
+	refuse("a dump without the listing (an old remote script) is refused", IFACE LIVE1,
+	       "no privatevpn-conf");
+	refuse("a broken live part is refused by the one dump parser",
+	       IFACE PUB1 "\tx\n"
+	                  "privatevpn-conf\n",
+	       "peer line needs 8");
+	refuse("a block name that could not come from the script is refused",
+	       IFACE "privatevpn-conf\npeer\ta;b\t(none)\t(none)\n", "bad block name");
+	refuse("a listing line with too few fields is refused",
+	       IFACE "privatevpn-conf\npeer\tpv1\t" PUB1 "\n", "line 1");
+	refuse("a non-canonical key in the listing is refused",
 	       IFACE
-	       "gm+ReLG11ZIa3BtN0SM6TL+1NXytjLwL1ajq9Tb6u1d=\t(none)\t(none)\t(none)\t0\t0\t0\toff\n",
-	       "bad peer public key");
-	refuse("a negative handshake is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t-1\t0\t0\toff\n", "latest-handshake");
-	refuse("a number with trailing junk is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t0\t12x\t0\toff\n", "transfer-rx");
-	refuse("a number with a leading space is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t0\t0\t 1\toff\n", "transfer-tx");
-	refuse("a counter above 2^64 is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t0\t18446744073709551616\t0\toff\n",
-	       "transfer-rx");
-	refuse("an endpoint with a space is refused",
-	       IFACE PUB1 "\t(none)\t1.2.3.4 :5\t(none)\t0\t0\t0\toff\n", "endpoint");
-	refuse("an empty field is refused", IFACE PUB1 "\t(none)\t\t(none)\t0\t0\t0\toff\n",
-	       "endpoint");
-	refuse("a blank line between peers is refused", IFACE PEER1 "\n" PEER2,
-	       "line 3: peer line needs 8");
-	refuse("a bad keepalive is refused",
-	       IFACE PUB1 "\t(none)\t(none)\t(none)\t0\t0\t0\t70000\n", "persistent-keepalive");
-	refuse_len("a line with NUL is refused", IFACE "ab\0cd\n", sizeof(IFACE "ab\0cd\n") - 1,
-	           "NUL");
-	memset(big, 'A', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	refuse("a line longer than 4 KiB is refused", big, "too long");
+	       "privatevpn-conf\npeer\tpv1\tgm+ReLG11ZIa3BtN0SM6TL+1NXytjLwL1ajq9Tb6u1d=\tx\n",
+	       "bad public key");
+	refuse("addresses with a blank are refused",
+	       IFACE "privatevpn-conf\npeer\tpv1\t(none)\t10.7.0.2/32, x\n", "allowed-ips");
 	TEST_SUMMARY();
 }

