@@ -36,7 +36,10 @@ on_server() {
 	alive
 	vc wes status --json | jq -e --arg s "$1" '.connected and .server_id == $s' >/dev/null
 }
-WAIT_S=60 wait_for on_server "$first"
+# The connect result is printed after the first handshake (status says connected earlier).
+first_reported() { alive && jq -se --arg f "$first" '.[0].server_id == $f' "$tmp/watch.out"; }
+WAIT_S=60 wait_for first_reported
+on_server "$first" || fail "status does not show $first"
 cli wes ping -c 1 -W 3 10.7.0.1 >/dev/null || fail "no ping through the first tunnel"
 
 trace "$first's WireGuard stops; the watcher moves to another server"
