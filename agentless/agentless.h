@@ -147,6 +147,13 @@ int agentless_dump_psks(struct agentless *pool, const char *server_id, const cha
  */
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
 
+/*
+ * Jobs (edits, dumps, pings) queued for a server and not yet taken by its
+ * worker: the round trip in flight is not counted.  PV_ENOTFOUND for an
+ * unknown server.  Safe from any thread.
+ */
+int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth);
+
 /* Blocking convenience wrappers for tools and tests (not for event loops). */
 int agentless_submit_wait(struct agentless *pool, const char *server_id,
                           const struct agentless_edit *edit, int *changed, char *detail,

@@ -781,6 +781,22 @@ static struct worker *find_worker(struct agentless *pool, const char *server_id)
 	return NULL;
 }
 
+int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth)
+{
+	struct worker *w = pool ? find_worker(pool, server_id) : NULL;
+	const struct job *j;
+	size_t n = 0;
+
+	if (!w)
+		return PV_ENOTFOUND;
+	pthread_mutex_lock(&w->mu);
+	for (j = w->head; j; j = j->next)
+		n++;
+	pthread_mutex_unlock(&w->mu);
+	*depth = n;
+	return 0;
+}
+
 /* Append the chain first..last in one critical section: one round trip takes them all. */
 static int enqueue_chain(struct agentless *pool, const char *server_id, struct job *first,
                          struct job *last)

@@ -23,9 +23,15 @@ int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max)
 
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		p = realloc(b->p, cap);
+		/* Not realloc: the old block may hold PSK lines, cleansed before it is freed. */
+		p = malloc(cap);
 		if (!p)
 			return PV_ENOMEM;
+		if (b->p) {
+			memcpy(p, b->p, b->len + 1);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
 		b->p = p;
 		b->cap = cap;
 	}

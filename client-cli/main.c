@@ -1,286 +1,34 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * vpnctl's entry point: the subcommand table, the global flags, and the help
- * text, which is printed from the table (after wireguard-tools' src/wg.c).
- */
-#include <stdio.h>
-#include <string.h>
-
-#include <curl/curl.h>
-
+/* vpnctl's entry point: its command table; cli.c parses, helps and dispatches. */
 #include "vpnctl.h"
 
 static const struct vpnctl_cmd commands[] = {
-        {"login", cmd_login, OPT_API | OPT_CACERT | OPT_DEVICE, 1, "[KEY | -]",
+        {"login", cmd_login, OPT_API | OPT_CACERT | OPT_DEVICE | OPT_JSON, 1, "[KEY | -]",
          "Check an API key with the controller and store it (key from KEY, stdin with -, or "
          "VPNCTL_API_KEY)"},
         {"servers", cmd_servers, OPT_JSON | OPT_TIMEOUT, 0, "",
          "List your tier's servers with health, load and measured latency"},
-        {"connect", cmd_connect, OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON, 1, "[SERVER]",
-         "Connect to SERVER, or to the fastest healthy server of your tier"},
-        {"disconnect", cmd_disconnect, OPT_JSON, 0, "", "Take the tunnel down (wg-quick down)"},
+        {"connect", cmd_connect,
+         OPT_DEVICE | OPT_TIMEOUT | OPT_WAIT | OPT_JSON | OPT_EXCLUDE | OPT_INCLUDE |
+                 OPT_ALLOW_LAN | OPT_KILL_SWITCH | OPT_WATCH | OPT_VIA,
+         1, "[SERVER]", "Connect to SERVER, or to the fastest healthy server of your tier"},
+        {"disconnect", cmd_disconnect, OPT_JSON | OPT_KEEP_LOCKED, 0, "",
+         "Take the tunnel down (wg-quick down) and lift the kill switch"},
         {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
          "Show whether the tunnel is up, the server, address, handshake and transfer"},
         {"revoke", cmd_revoke, OPT_ALL | OPT_JSON, 0, "",
          "Remove this device's peer (or all your peers with --all) and the local config"},
+        {"rotate", cmd_rotate, OPT_JSON | OPT_WAIT, 0, "",
+         "Replace this device's key pair and peer on the same server, make-before-break"},
+        {"set", cmd_set, OPT_ALLOW_LAN | OPT_JSON, 2, "kill-switch on|off | rotate-after DAYS",
+         "Change a persistent setting (root)"},
 };
-
-static const struct {
-	unsigned id;
-	const char *name;
-	const char *arg; /* NULL: a flag */
-	const char *help;
-} options[] = {
-        {OPT_JSON, "json", NULL, "machine-readable output on stdout"},
-        {OPT_VERBOSE, "verbose", NULL, "more detail (also -v)"},
-        {OPT_ALL, "all", NULL, "every server where you have peers"},
-        {OPT_DEVICE, "device", "NAME", "device name (default: from login, else the host name)"},
-        {OPT_API, "api", "URL", "controller URL, https://host[:port]"},
-        {OPT_CACERT, "cacert", "FILE", "CA certificate(s) to verify the controller with"},
-        {OPT_TIMEOUT, "timeout", "MS", "per-server latency probe timeout (default 1500)"},
-        {OPT_WAIT, "wait", "S", "seconds to wait for the first handshake (default 15)"},
-};
-
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-static void print_cmd_usage(FILE *f, const struct vpnctl_cmd *cmd)
-{
-	size_t i;
-
-	fprintf(f, "Usage: vpnctl %s [OPTIONS] %s\n  %s\n", cmd->name, cmd->pos_doc, cmd->summary);
-	if (!cmd->opts)
-		return;
-	fprintf(f, "Options:\n");
-	for (i = 0; i < ARRAY_LEN(options); i++) {
-		char left[32];
-
-		if (!(cmd->opts & options[i].id))
-			continue;
-		snprintf(left, sizeof(left), "--%s%s%s", options[i].name, options[i].arg ? " " : "",
-		         options[i].arg ? options[i].arg : "");
-		fprintf(f, "  %-16s %s\n", left, options[i].help);
-	}
-}
-
-static void print_usage(FILE *f)
-{
-	size_t i;
-
-	fprintf(f, "Usage: vpnctl COMMAND [OPTIONS]\n\nCommands:\n");
-	for (i = 0; i < ARRAY_LEN(commands); i++)
-		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f,
-	        "\n`vpnctl COMMAND --help` shows a command's options. Exit codes: 0 ok, 1 usage, "
-	        "2 auth, 3 not in tier or full,\n4 controller or servers unreachable, 5 local "
-	        "(root, wg-quick, files). See docs/vpnctl.md.\n");
-}
-
-/* `vpnctl --man`: the vpnctl(1) page in roff, from the same tables as --help. */
-static void print_man(FILE *f)
-{
-	size_t i, j;
-
-	pv_man_begin(f, "vpnctl", "privatevpn's client: log in, pick a server, connect");
-	pv_man_section(f, "SYNOPSIS");
-	pv_man_verbatim(f, "vpnctl COMMAND [OPTIONS] [ARGS]\nvpnctl --help | --version | --man");
-	pv_man_section(f, "COMMANDS");
-	for (i = 0; i < ARRAY_LEN(commands); i++) {
-		char text[400];
-		int n = snprintf(text, sizeof(text), "%s.%s", commands[i].summary,
-		                 commands[i].opts ? " Options:" : "");
-
-		for (j = 0; j < ARRAY_LEN(options) && n > 0 && (size_t)n < sizeof(text); j++)
-			if (commands[i].opts & options[j].id)
-				n += snprintf(text + n, sizeof(text) - (size_t)n, " --%s",
-				              options[j].name);
-		pv_man_item(f, commands[i].name,
-		            commands[i].pos_doc[0] ? commands[i].pos_doc : NULL, text);
-	}
-	pv_man_section(f, "OPTIONS");
-	for (j = 0; j < ARRAY_LEN(options); j++) {
-		char tag[32];
-
-		snprintf(tag, sizeof(tag), "--%s", options[j].name);
-		pv_man_item(f, tag, options[j].arg, options[j].help);
-	}
-	pv_man_section(f, "EXIT STATUS");
-	pv_man_text(f, "0 ok, 1 usage, 2 auth, 3 not in tier or full, 4 controller or servers "
-	               "unreachable, 5 local (root, wg-quick, files).");
-	pv_man_section(f, "SEE ALSO");
-	pv_man_text(f, "vpn-controller(1), wg-quick(8); docs/vpnctl.md in the source.");
-}
-
-static int parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	if (!s || !*s)
-		return PV_EINVAL;
-	v = strtol(s, &end, 10);
-	if (*end || v < min || v > max)
-		return PV_EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* Apply one --name[=value]; *used tells whether value was consumed. */
-static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const char *value,
-                        int *used, struct vpnctl_args *a)
-{
-	size_t i;
-
-	*used = 0;
-	for (i = 0; i < ARRAY_LEN(options); i++)
-		if ((cmd->opts & options[i].id) && strcmp(options[i].name, name) == 0)
-			break;
-	if (i == ARRAY_LEN(options)) {
-		vpnctl_err("%s: unknown option --%s", cmd->name, name);
-		return VX_USAGE;
-	}
-	if (options[i].arg) {
-		if (!value) {
-			vpnctl_err("%s: --%s needs %s", cmd->name, name, options[i].arg);
-			return VX_USAGE;
-		}
-		*used = 1;
-	}
-	switch (options[i].id) {
-	case OPT_JSON:
-		a->json = 1;
-		return 0;
-	case OPT_VERBOSE:
-		a->verbose = 1;
-		return 0;
-	case OPT_ALL:
-		a->all = 1;
-		return 0;
-	case OPT_DEVICE:
-		a->device = value;
-		if (!pv_device_is_valid(value)) {
-			vpnctl_err("--device: '%s' is not [A-Za-z0-9._-]{1,64}", value);
-			return VX_USAGE;
-		}
-		return 0;
-	case OPT_API:
-		a->api = value;
-		return 0;
-	case OPT_CACERT:
-		a->cacert = value;
-		return 0;
-	case OPT_TIMEOUT:
-		if (parse_long(value, 50, 60000, &a->timeout_ms) < 0) {
-			vpnctl_err("--timeout: '%s' is not a number of milliseconds in 50..60000",
-			           value);
-			return VX_USAGE;
-		}
-		return 0;
-	case OPT_WAIT:
-		if (parse_long(value, 1, 600, &a->wait_s) < 0) {
-			vpnctl_err("--wait: '%s' is not a number of seconds in 1..600", value);
-			return VX_USAGE;
-		}
-		return 0;
-	}
-	return VX_USAGE;
-}
-
-int vpnctl_parse_args(const struct vpnctl_cmd *cmd, int argc, char **argv, struct vpnctl_args *a)
-{
-	int i, r, used, only_pos = 0;
-
-	memset(a, 0, sizeof(*a));
-	a->timeout_ms = VPNCTL_PROBE_MS;
-	a->wait_s = VPNCTL_HANDSHAKE_S;
-	a->pos = argv + argc; /* positional args are compacted to the end below */
-	for (i = 1; i < argc; i++) {
-		char *arg = argv[i], name[32];
-		const char *eq, *value;
-
-		if (only_pos || arg[0] != '-' || strcmp(arg, "-") == 0) {
-			/* Compact positionals into argv[1..] so pos points at them. */
-			argv[1 + a->npos++] = arg;
-			continue;
-		}
-		if (strcmp(arg, "--") == 0) {
-			only_pos = 1;
-			continue;
-		}
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			print_cmd_usage(stdout, cmd);
-			return -1;
-		}
-		if (strcmp(arg, "-v") == 0 && (cmd->opts & OPT_VERBOSE)) {
-			a->verbose = 1;
-			continue;
-		}
-		if (strncmp(arg, "--", 2) != 0) {
-			vpnctl_err("%s: unknown option %s", cmd->name, arg);
-			goto usage;
-		}
-		eq = strchr(arg + 2, '=');
-		snprintf(name, sizeof(name), "%.*s",
-		         eq ? (int)(eq - arg - 2) : (int)strlen(arg + 2), arg + 2);
-		value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-		r = apply_option(cmd, name, value, &used, a);
-		if (r)
-			goto usage;
-		if (used && !eq)
-			i++;
-		else if (eq && !used) {
-			vpnctl_err("%s: --%s takes no value", cmd->name, name);
-			goto usage;
-		}
-	}
-	a->pos = argv + 1;
-	if (a->npos > cmd->max_pos) {
-		vpnctl_err("%s: unexpected argument '%s'", cmd->name, a->pos[cmd->max_pos]);
-		goto usage;
-	}
-	return 0;
-usage:
-	print_cmd_usage(stderr, cmd);
-	return VX_USAGE;
-}
 
 int main(int argc, char **argv)
 {
-	struct vpnctl_args args;
-	size_t i;
-	int r;
+	static const struct cli_tool tool = {
+	        "vpnctl", commands, sizeof(commands) / sizeof(commands[0]), "docs/vpnctl.md",
+	        "privatevpn's client: log in, pick a server, connect"};
 
-	if (argc < 2) {
-		print_usage(stderr);
-		return VX_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		print_usage(stdout);
-		return VX_OK;
-	}
-	if (strcmp(argv[1], "--man") == 0) {
-		print_man(stdout);
-		return VX_OK;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("vpnctl %s (%s)\n", PV_VERSION, curl_version());
-		return VX_OK;
-	}
-	for (i = 0; i < ARRAY_LEN(commands); i++) {
-		if (strcmp(argv[1], commands[i].name) != 0)
-			continue;
-		r = vpnctl_parse_args(&commands[i], argc - 1, argv + 1, &args);
-		if (r)
-			return r < 0 ? VX_OK : r;
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			vpnctl_err("libcurl failed to initialise");
-			return VX_LOCAL;
-		}
-		r = commands[i].run(&args);
-		curl_global_cleanup();
-		return r;
-	}
-	vpnctl_err("unknown command '%s'", argv[1]);
-	print_usage(stderr);
-	return VX_USAGE;
+	return cli_main(&tool, argc, argv);
 }

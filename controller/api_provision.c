@@ -51,16 +51,38 @@ static void provision_free(struct provision *pv)
 	OPENSSL_clear_free(pv, sizeof(*pv));
 }
 
+/*
+ * The reply: the peer's values as separate fields, so a client can build its
+ * tunnel file from checked values (docs/api.md), and the rendered config for
+ * old clients.  private_key only when the controller generated the pair.
+ */
 static json_t *success_body(struct provision *pv, const char *config)
 {
-	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], endpoint[80];
+	const struct ctl_config *cfg = pv->rq->ctl->cfg;
+	const char *len4 = strchr(pv->srv->subnet4, '/'), *len6 = strchr(pv->srv->subnet6, '/');
+	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], endpoint[80], address[128];
+	char psk[PV_KEY_B64_LEN + 1], priv[PV_KEY_B64_LEN + 1];
+	json_t *j;
 
 	pv_peer_addrs(pv->srv, pv->peer.host, v4, v6);
 	ctl_endpoint(endpoint, sizeof(endpoint), pv->srv);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id", pv->srv->id,
-	                 "device", pv->device, "peer_name", pv->peer.name, "client_ipv4", v4,
-	                 "client_ipv6", v6, "server_public_key", pv->server_pub, "endpoint",
-	                 endpoint, "config", config);
+	snprintf(address, sizeof(address), "%s/%s, %s/%s", v4, len4 ? len4 + 1 : "24", v6,
+	         len6 ? len6 + 1 : "64");
+	pv_key_to_base64(psk, pv->psk);
+	pv_key_to_base64(priv, pv->priv);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id",
+	              pv->srv->id, "device", pv->device, "peer_name", pv->peer.name, "client_ipv4",
+	              v4, "client_ipv6", v6, "address", address, "server_public_key",
+	              pv->server_pub, "preshared_key", psk, "endpoint", endpoint, "allowed_ips",
+	              cfg->client_allowed_ips, "dns", cfg->client_dns ? cfg->client_dns : "",
+	              "config", config);
+	if (j && pv->generated && json_object_set_new(j, "private_key", json_string(priv)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	OPENSSL_cleanse(psk, sizeof(psk));
+	OPENSSL_cleanse(priv, sizeof(priv));
+	return j;
 }
 
 static void reply_config(struct provision *pv)
@@ -404,6 +426,33 @@ static int provision_in_flight(struct provision *pv)
 }
 
 /*
+ * A user may have peers for at most max_devices_<tier> devices, so one
+ * account cannot take every address of its tier's servers.  The device
+ * being provisioned again does not count.  Replies 429 and returns
+ * CTL_EQUOTA when a new device would be one too many, else 0.
+ */
+static int provision_quota(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	const struct ctl_config *cfg = rq->ctl->cfg;
+	long max = rq->tier == PV_TIER_PRO ? cfg->max_devices_pro : cfg->max_devices_basic;
+	int others = 0, r = db_user_other_devices(rq->ctl->db, rq->user, pv->device, &others);
+
+	if (r < 0) {
+		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return r;
+	}
+	if (others < max)
+		return 0;
+	ctl_reply_error(rq, CTL_EQUOTA,
+	                "the %s tier allows %ld devices and this account has %d; revoke one first "
+	                "(vpnctl revoke --device NAME)",
+	                pv_tier_name(rq->tier), max, others);
+	return CTL_EQUOTA;
+}
+
+/*
  * Tier, server key, keys, replaced peers and lease; replies itself on
  * failure (< 0).  1 when a same-key re-push took the request over.
  */
@@ -436,7 +485,7 @@ static int provision_prepare(struct provision *pv)
 	}
 	if ((r = provision_same_key(pv, pv->pub)) != 0)
 		return r; /* 1: it took the request over */
-	if ((r = provision_in_flight(pv)) != 0)
+	if ((r = provision_in_flight(pv)) != 0 || (r = provision_quota(pv)) != 0)
 		return r;
 	if ((r = db_peers_list(ctl->db, &f, &pv->old, &pv->n_old)) < 0)
 		goto db_fail;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * GET /api/health (liveness, DB reachable, fleet up/down counts) and
- * GET /api/servers (the caller's tier's servers with health and load).
+ * GET /api/servers (the caller's tier's servers with health and load) and
+ * GET /api/admin/servers (every server with what the DB knows of it).
  *
  * GET /api/servers answers from an in-memory snapshot per tier, built from
  * one query and kept until the DB changes: a write by this controller (a
@@ -18,20 +18,6 @@
 static const char *status_name(int up)
 {
 	return up > 0 ? "up" : up == 0 ? "down" : "unknown";
-}
-
-void api_health(struct ctl_req *rq)
-{
-	struct ctl *ctl = rq->ctl;
-	int up = 0, down = 0, unknown = 0,
-	    db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
-
-	if (!db_ok)
-		ctl_log("health: db: %s", db_errmsg(ctl->db));
-	ctl_reply(rq, db_ok ? 200 : 503,
-	          json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "status", db_ok ? "ok" : "degraded",
-	                    "db", db_ok ? "ok" : "error", "servers_up", up, "servers_down", down,
-	                    "servers_unknown", unknown, "version", PV_VERSION));
 }
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
@@ -135,4 +121,49 @@ void ctl_servers_view_free(struct ctl *ctl)
 	view_clear(ctl->servers_view);
 	free(ctl->servers_view);
 	ctl->servers_view = NULL;
+}
+
+/* The operators' view of one server: the public fields plus what the health pass recorded. */
+static json_t *admin_server_json(const struct pv_server *s, const struct db_server_status *st)
+{
+	json_t *j = server_json(s, st);
+	json_t *more =
+	        json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I}", "live_peers", st->live_peers,
+	                  "active_peers", st->active_peers, "rx_bytes", (json_int_t)st->rx_bytes,
+	                  "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
+	                  (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since,
+	                  "repairs", st->repairs, "reconciled_at", (json_int_t)st->reconciled_at);
+
+	if (!j || !more || json_object_update(j, more) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	json_decref(more);
+	return j;
+}
+
+void api_admin_servers(struct ctl_req *rq)
+{
+	struct ctl *ctl = rq->ctl;
+	struct db_server_status *st = NULL;
+	json_t *list;
+	size_t i, n = 0;
+	int r;
+
+	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
+		ctl_log("admin servers: %s", db_errmsg(ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return;
+	}
+	list = json_array();
+	for (i = 0; list && i < n; i++) {
+		const struct pv_server *s = pv_fleet_find(ctl->fleet, st[i].id);
+
+		if (s && json_array_append_new(list, admin_server_json(s, &st[i])) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	free(st);
+	ctl_reply(rq, 200, list ? json_pack("{s:o}", "servers", list) : NULL);
 }

@@ -24,6 +24,8 @@ static const struct {
         {PV_EFULL, 409, "server_full"},
         {PV_EINUSE, 409, "address_in_use"},
         {CTL_ETOOLARGE, 413, "too_large"},
+        {CTL_ELIMITED, 429, "rate_limited"},
+        {CTL_EQUOTA, 429, "quota_exceeded"},
         /* A server could not be changed: the code says why, the status that it is not ours. */
         {PV_EUNREACH, 503, "unreachable"},
         {PV_ETIMEOUT, 503, "timeout"},

@@ -93,6 +93,11 @@ static const struct migration migrations[] = {
          "INSERT INTO lease_v2 (server_id, ip, peer_id) SELECT server_id, ip, peer_id FROM lease;"
          "DROP TABLE lease;"
          "ALTER TABLE lease_v2 RENAME TO lease;"},
+        /* 3: ops tools.  A user's key generation: keys carry it, and every
+         * revocation (rotate-key, disable, tier change) bumps it, so a revoked
+         * key never comes back.  Existing users start at 0: the seed's keys. */
+        {3, "ALTER TABLE users ADD COLUMN"
+            " key_gen INTEGER NOT NULL DEFAULT 0 CHECK (key_gen BETWEEN 0 AND 2147483647);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -32,6 +32,8 @@ static const char SQL_PEER_INSERT[] =
         "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at,"
         " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)";
 static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2, psk_sealed = ?3 WHERE id = ?1";
+static const char SQL_OTHER_DEVICES[] =
+        "SELECT count(DISTINCT device) FROM peers WHERE user_id = ?1 AND device <> ?2";
 static const char SQL_PEER_PSK[] = "SELECT psk_sealed FROM peers WHERE id = ?1";
 static const char SQL_PEER_ADOPT_PSK[] =
         "UPDATE peers SET psk_sealed = ?2 WHERE id = ?1 AND psk_sealed IS NULL";
@@ -340,6 +342,18 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
 	    (r = db_bind_int(db, st, 4, f->state)) < 0)
 		return r;
 	return db_collect(db, st, sizeof(**out), read_peer, (void **)out, n);
+}
+
+int db_user_other_devices(struct db *db, const char *user_id, const char *device, int *n)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, user_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, device)) < 0 || (r = db_one(db, st, db_read_int, n)) < 0)
+		return r;
+	return 0;
 }
 
 int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,

@@ -1,16 +1,17 @@
 #!/bin/sh
 # Installs every Debian package privatevpn needs to build, test, benchmark
 # and run its demo.  Idempotent: does nothing when all are present.  Used by
-# the README's commands and by CI alike.
+# the README's commands and by CI alike.  prometheus is there for promtool
+# (tests check /metrics with it); installing it starts no server here.
 set -eu
 
 PKGS="cmake make gcc pkg-config
 libssh2-1-dev libevent-dev libjansson-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
 wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables iputils-ping ufw iptables
-util-linux procps curl jq openssl strace sqlite3
+util-linux procps curl jq openssl strace sqlite3 python3
 wrk hyperfine valgrind clang libclang-rt-14-dev
 shellcheck cppcheck clang-format clang-tidy
-dpkg-dev lintian systemd"
+dpkg-dev lintian systemd prometheus"
 
 missing=""
 for p in $PKGS; do

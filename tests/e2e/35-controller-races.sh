@@ -8,7 +8,10 @@
 # - a user disabled while their provision is out: the provision answers 401
 #   and no peer of theirs stays, in the DB or on the server;
 # - a Pro user moved to Basic while provisioning a Pro server: 403, and the
-#   peer does not stay.
+#   peer does not stay;
+# - the per-tier device quota: a Basic account's third device (quota 2) gets
+#   429 quota_exceeded as JSON, provisioning a device it has still works,
+#   and revoking a device makes room.
 #
 #   hub ns (br0) ── ctl 203.0.113.2 (vpn-controller :8443 TLS)
 #               ├── s1 Basic 203.0.113.11 (sshd + wg0)
@@ -22,6 +25,7 @@ require curl openssl sqlite3 jq flock
 fleet_up 4
 read -r -a ids <<<"$SERVER_IDS"
 basic=${ids[0]} pro=${ids[3]}
+CTL_QUOTA='"max_devices_basic": 2, "max_devices_pro": 10,'
 ctl_start '"push_timeout_ms": 20000, "health_interval_s": 3600'
 
 # hold_lock ID SECONDS: the server's edit lock, taken the way remote.sh takes it.
@@ -92,4 +96,18 @@ WAIT_S=60 wait_for test -s "$CTL_T/climber.status"
 WAIT_S=30 wait_for no_rows climber
 [[ $(srv "$pro" wg show wg0 peers | wc -l) == 0 ]] || fail "the downgraded user's peer is on $pro"
 trace "a user moved to Basic mid-provision of a Pro server keeps no peer there"
+
+# ---- the device quota -----------------------------------------------------------------------------
+key=$(admin_key hoarder basic)
+prov() { api POST /api/provision "{\"server_id\":\"$1\",\"device\":\"$2\"}" -H "X-API-Key: $key"; }
+[[ $(prov "$basic" one) == 200 && $(prov "${ids[1]}" two) == 200 ]] || fail "two devices: $(cat "$RESP")"
+st=$(prov "${ids[2]}" three)
+[[ $st == 429 && $(jq -r .code "$RESP") == quota_exceeded ]] || fail "third device: $st $(cat "$RESP")"
+[[ $(db_sql "SELECT count(*) FROM peers WHERE user_id = 'hoarder' AND device = 'three'") == 0 ]] ||
+	fail "the refused device left a row"
+[[ $(prov "${ids[2]}" two) == 200 ]] || fail "a device the account has, on another server: $(cat "$RESP")"
+st=$(api POST /api/revoke '{"device":"one"}' -H "X-API-Key: $key")
+[[ $st == 200 ]] || fail "revoke: $st $(cat "$RESP")"
+[[ $(prov "${ids[2]}" three) == 200 ]] || fail "after a revoke the third device fits: $(cat "$RESP")"
+trace "device quota: the third Basic device gets 429 quota_exceeded; a revoke makes room"
 pass

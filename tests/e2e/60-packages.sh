@@ -56,6 +56,7 @@ drwxr-xr-x root/root ./usr/
 drwxr-xr-x root/root ./usr/bin/
 -rwxr-xr-x root/root ./usr/bin/agentless-cli
 -rwxr-xr-x root/root ./usr/bin/vpn-controller
+-rwxr-xr-x root/root ./usr/bin/vpnadm
 drwxr-xr-x root/root ./usr/lib/
 drwxr-xr-x root/root ./usr/lib/systemd/
 drwxr-xr-x root/root ./usr/lib/systemd/system/
@@ -65,6 +66,9 @@ drwxr-xr-x root/root ./usr/lib/sysusers.d/
 drwxr-xr-x root/root ./usr/lib/tmpfiles.d/
 -rw-r--r-- root/root ./usr/lib/tmpfiles.d/privatevpn.conf
 drwxr-xr-x root/root ./usr/share/
+drwxr-xr-x root/root ./usr/share/bash-completion/
+drwxr-xr-x root/root ./usr/share/bash-completion/completions/
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/vpnadm
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root $DOC/
 -rw-r--r-- root/root $DOC/README.md
@@ -78,11 +82,14 @@ drwxr-xr-x root/root $DOC/examples/
 -rw-r--r-- root/root $DOC/examples/controller.json
 -rw-r--r-- root/root $DOC/examples/servers.json
 -rw-r--r-- root/root $DOC/packaging.md
+-rw-r--r-- root/root $DOC/reconcile.md
 -rw-r--r-- root/root $DOC/servers-json.md
+-rw-r--r-- root/root $DOC/vpnadm.md
 drwxr-xr-x root/root ./usr/share/man/
 drwxr-xr-x root/root ./usr/share/man/man1/
 -rw-r--r-- root/root ./usr/share/man/man1/agentless-cli.1.gz
 -rw-r--r-- root/root ./usr/share/man/man1/vpn-controller.1.gz
+-rw-r--r-- root/root ./usr/share/man/man1/vpnadm.1.gz
 drwxr-xr-x root/root ./usr/share/privatevpn/
 -rwxr-xr-x root/root ./usr/share/privatevpn/bootstrap.sh
 EOF
@@ -92,7 +99,14 @@ diff_or_fail "privatevpn-client contents" "$(
 drwxr-xr-x root/root ./usr/
 drwxr-xr-x root/root ./usr/bin/
 -rwxr-xr-x root/root ./usr/bin/vpnctl
+drwxr-xr-x root/root ./usr/lib/
+drwxr-xr-x root/root ./usr/lib/systemd/
+drwxr-xr-x root/root ./usr/lib/systemd/system/
+-rw-r--r-- root/root ./usr/lib/systemd/system/vpnctl-watch.service
 drwxr-xr-x root/root ./usr/share/
+drwxr-xr-x root/root ./usr/share/bash-completion/
+drwxr-xr-x root/root ./usr/share/bash-completion/completions/
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/vpnctl
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/privatevpn-client/
 -rw-r--r-- root/root ./usr/share/doc/privatevpn-client/README.md
@@ -148,13 +162,13 @@ trace "installed into R; postinst made user privatevpn ($PV_UID) and /etc/privat
 CTL_BIN=$R/usr/bin/vpn-controller
 "$CTL_BIN" --help 2>"$T/help" || fail "installed vpn-controller --help failed"
 grep -q -- '--db-path' "$T/help" || fail "--help lists no config flags"
-for tool in vpn-controller agentless-cli vpnctl; do
+for tool in vpn-controller agentless-cli vpnadm vpnctl; do
 	page=$R/usr/share/man/man1/$tool.1.gz
 	cmp <(zcat "$page") <("$R/usr/bin/$tool" --man) || fail "$tool: shipped man page differs from --man"
 	warn=$(man --warnings -l "$page" 2>&1 >/dev/null)
 	[[ -z $warn ]] || fail "man $tool: $warn"
 done
-trace "installed --help works; the three man pages are the tools' --man and render cleanly"
+trace "installed --help works; the four man pages are the tools' --man and render cleanly"
 
 # As the service user, with R's passwd (ssh-keygen looks its user up).
 as_privatevpn() {
@@ -198,7 +212,7 @@ in_installed() {
 	unshare -m --propagation private sh -c \
 		'mount -t overlay pv-pkg -o "lowerdir=$1/usr:/usr" /usr && shift && exec "$@"' sh "$R" "$@"
 }
-in_installed systemd-analyze verify vpn-controller.service >"$T/verify.log" 2>&1 ||
+in_installed systemd-analyze verify vpn-controller.service vpnctl-watch.service >"$T/verify.log" 2>&1 ||
 	fail "systemd-analyze verify: $(cat "$T/verify.log")"
 [[ ! -s $T/verify.log ]] || fail "systemd-analyze verify: $(cat "$T/verify.log")"
 in_installed systemd-analyze security --offline=true vpn-controller.service >"$T/security.log" 2>&1
