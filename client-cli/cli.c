@@ -33,6 +33,9 @@ static const struct {
         {OPT_WAIT, "wait", "S", "seconds to wait for the first handshake (default 15)"},
         {OPT_LIMIT, "limit", "N", "one page of at most N entries (1..1000) instead of all"},
         {OPT_CURSOR, "cursor", "ID", "start the page after ID (the previous page's last)"},
+        {OPT_QR, "qr", NULL, "show the config as a QR code (the default without a FILE)"},
+        {OPT_QR_PNG, "qr-png", "FILE", "write the QR code as a PNG to FILE (new, 0600)"},
+        {OPT_OUTPUT, "output", "FILE", "write the config to FILE (new, 0600)"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -200,6 +203,15 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_CURSOR:
 		a->cursor = value;
+		return 0;
+	case OPT_QR:
+		a->qr = 1;
+		return 0;
+	case OPT_QR_PNG:
+		a->qr_png = value;
+		return 0;
+	case OPT_OUTPUT:
+		a->output = value;
 		return 0;
 	}
 	return VX_USAGE;

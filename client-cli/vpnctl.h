@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -60,7 +61,10 @@ enum vpnctl_optid {
 	OPT_TIMEOUT = 1U << 6,
 	OPT_WAIT = 1U << 7,
 	OPT_LIMIT = 1U << 8,
-	OPT_CURSOR = 1U << 9
+	OPT_CURSOR = 1U << 9,
+	OPT_QR = 1U << 10,
+	OPT_QR_PNG = 1U << 11,
+	OPT_OUTPUT = 1U << 12
 };
 
 struct vpnctl_args {
@@ -72,6 +76,9 @@ struct vpnctl_args {
 	long wait_s;        /* --wait S: first-handshake timeout */
 	long limit;         /* --limit N: one page of N (0 = every page) */
 	const char *cursor; /* --cursor ID: the page after ID */
+	int qr;             /* --qr: the exported config as a QR code on the terminal */
+	const char *qr_png; /* --qr-png FILE: ... as a PNG file */
+	const char *output; /* --output FILE: ... as a wg-quick file */
 	int npos;           /* positional arguments after the options */
 	char **pos;
 };
@@ -106,6 +113,7 @@ int cmd_connect(const struct vpnctl_args *args);
 int cmd_disconnect(const struct vpnctl_args *args);
 int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
+int cmd_export(const struct vpnctl_args *args);
 
 /* vpnadm's commands (adm_*.c, docs/vpnadm.md). */
 int adm_login(const struct vpnctl_args *args);
@@ -116,6 +124,7 @@ int adm_user_issue_key(const struct vpnctl_args *args);
 int adm_user_rotate_key(const struct vpnctl_args *args);
 int adm_user_disable(const struct vpnctl_args *args);
 int adm_user_tier(const struct vpnctl_args *args);
+int adm_user_config(const struct vpnctl_args *args);
 /* vpnadm's failure message for a vpnctl_api error; returns the exit code. */
 int adm_fail(int r, const struct vpnctl_api_error *e, const char *what);
 /*
@@ -330,5 +339,59 @@ int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st);
 uint32_t vpnctl_tunnel_fwmark(void);
 /* `wg-quick VERB IFACE`; stderr tail in errbuf on failure. */
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen);
+
+/* ---- exported configs: QR codes (qr.c), the check (conf_check.c), delivery (export.c) ---- */
+
+/* Light modules around the code on every side: the QR standard's quiet zone. */
+#define CLI_QR_QUIET 4
+/* Pixels per module in a --qr-png file. */
+#define CLI_QR_PNG_SCALE 8
+
+/* A QR code's modules; dark[y * width + x] is 1 for a dark module. */
+struct cli_qr {
+	int width;
+	unsigned char dark[];
+};
+
+/* Encode text (byte mode, level L) with libqrencode; *out owned by the caller
+ * (cli_qr_free cleanses it).  PV_EINVAL for text too long for any version. */
+int cli_qr_encode(const char *text, struct cli_qr **out);
+void cli_qr_free(struct cli_qr *q);
+/* The side in modules, quiet zone included. */
+int cli_qr_size(const struct cli_qr *q);
+/* 1 for a dark module at (x, y), quiet zone included (0..size-1; anything outside is light). */
+int cli_qr_is_dark(const struct cli_qr *q, int x, int y);
+/* The code as UTF-8 half blocks, light modules drawn; ansi: white on black colours. */
+int cli_qr_print(const struct cli_qr *q, FILE *f, int ansi);
+/* The same matrix as a grey-scale PNG, scale pixels per module. */
+int cli_qr_write_png(const struct cli_qr *q, FILE *f, int scale);
+
+/*
+ * Check a complete wg-quick config for an app: exactly one [Interface]
+ * (PrivateKey, Address, optional DNS) and one [Peer] (PublicKey, AllowedIPs,
+ * Endpoint, optional PresharedKey, PersistentKeepalive), every value parsed,
+ * no other key (no PostUp).  PV_EINVAL with the reason in err (never a value).
+ */
+int cli_config_check(const char *config, char *err, size_t errlen);
+
+/* One export: the files it writes (opened before anything is provisioned). */
+struct cli_export {
+	const struct vpnctl_args *args;
+	const char *what;   /* "export": the command, for messages */
+	int png_fd, out_fd; /* -1 when not asked for */
+	int delivered;      /* the files are complete: keep them */
+};
+
+/* Create --qr-png and --output FILEs, 0600 from the first instant and never over
+ * an existing file; prints why not, returns a VX_* code. */
+int cli_export_open(struct cli_export *x, const struct vpnctl_args *args, const char *what);
+/* Check the provision reply (every field, the config by cli_config_check) and write it
+ * to the files and/or the terminal; prints why not, returns a VX_* code. */
+int cli_export_finish(struct cli_export *x, json_t *reply);
+/* Close the files; those of an export that did not finish are deleted. */
+void cli_export_close(struct cli_export *x);
+/* Cleanse the reply's config (it holds the private key) before json_decref:
+ * jansson frees without cleansing. */
+void cli_export_cleanse(json_t *reply);
 
 #endif

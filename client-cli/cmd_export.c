@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpnctl export [SERVER] --device NAME`: a tunnel for a phone or tablet
+ * (the official WireGuard apps), which cannot run vpnctl.  The controller
+ * makes the key pair (POST /api/provision without public_key) and never
+ * stores the private key; vpnctl shows the config as a QR code or writes it
+ * to the files asked for (export.c) and keeps nothing: no tunnel file, no
+ * config field.  The device is a device like any other (its own peer,
+ * lease, quota slot); `vpnctl revoke --device NAME` removes it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vpnctl.h"
+
+/* 1 if name is this machine's own device (connect's default, or its tunnel's):
+ * exporting it would replace this machine's peer. */
+static int own_device(const struct vpnctl_conf *c, const char *name)
+{
+	struct vpnctl_tunnel t;
+
+	return strcmp(c->device ? c->device : "default", name) == 0 ||
+	       (vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0 && strcmp(t.device, name) == 0);
+}
+
+/* The fastest healthy server as seen from here, as `connect` picks. */
+static int pick_server(const struct vpnctl_conf *c, const struct vpnctl_args *args, char *id,
+                       size_t len)
+{
+	struct vpnctl_fleet_view v;
+	char lat[32];
+	int r = vpnctl_fetch_servers(c, args, "export", &v), i;
+
+	if (r)
+		return r;
+	i = vpnctl_pick(v.servers, v.n, NULL);
+	if (i < 0) {
+		vpnctl_err("export: none of your tier's %zu servers is both up and reachable; "
+		           "name one (see `vpnctl servers`)",
+		           v.n);
+		free(v.servers);
+		return VX_NETWORK;
+	}
+	vpnctl_format_latency(lat, sizeof(lat), &v.servers[i]);
+	vpnctl_progress(args, "Picked %s (%s), %s from this machine", v.servers[i].id,
+	                v.servers[i].location, lat);
+	snprintf(id, len, "%s", v.servers[i].id);
+	free(v.servers);
+	return VX_OK;
+}
+
+/* An export that provisioned but did not deliver leaves a peer whose key nobody has. */
+static void undo_provision(const struct vpnctl_conf *c, const char *server, const char *device)
+{
+	struct vpnctl_api_error e;
+	json_t *body = json_pack("{s:s, s:s}", "server_id", server, "device", device);
+	json_t *reply = NULL;
+
+	if (body && vpnctl_api(c, "POST", "/api/revoke", body, &reply, &e) < 0)
+		vpnctl_err("export: could not revoke the unused peer on %s (%s); `vpnctl revoke "
+		           "--device %s` removes it later",
+		           server, e.msg, device);
+	json_decref(body);
+	json_decref(reply);
+}
+
+static int export_to(const struct vpnctl_conf *c, struct cli_export *x, const char *server)
+{
+	const struct vpnctl_args *args = x->args;
+	struct vpnctl_api_error e;
+	json_t *body = json_pack("{s:s, s:s}", "server_id", server, "device", args->device);
+	json_t *reply = NULL;
+	int r;
+
+	if (!body)
+		return VX_LOCAL;
+	vpnctl_progress(args, "Provisioning a peer for device %s on %s ...", args->device, server);
+	r = vpnctl_api(c, "POST", "/api/provision", body, &reply, &e);
+	json_decref(body);
+	if (r < 0)
+		return vpnctl_api_fail(r, &e, "export");
+	r = cli_export_finish(x, reply);
+	cli_export_cleanse(reply);
+	json_decref(reply);
+	if (r != VX_OK)
+		undo_provision(c, server, args->device);
+	else
+		vpnctl_progress(args,
+		                "Device %s has its own peer on %s; `vpnctl revoke --device %s` "
+		                "removes it.",
+		                args->device, server, args->device);
+	return r;
+}
+
+int cmd_export(const struct vpnctl_args *args)
+{
+	struct vpnctl_conf c = {0};
+	struct cli_export x = {.png_fd = -1, .out_fd = -1};
+	char server[32];
+	int r;
+
+	if (!args->device) {
+		vpnctl_err("export: --device NAME is required: the phone's or tablet's own name");
+		return VX_USAGE;
+	}
+	if (args->npos == 1 && !pv_server_id_is_valid(args->pos[0])) {
+		vpnctl_err("export: '%s' is not a server name (see `vpnctl servers`)",
+		           args->pos[0]);
+		return VX_USAGE;
+	}
+	r = vpnctl_login_load(&c);
+	if (r)
+		goto out;
+	if (own_device(&c, args->device)) {
+		vpnctl_err("export: %s is this machine's device: its peer would be replaced; "
+		           "name the phone's own device",
+		           args->device);
+		r = VX_USAGE;
+		goto out;
+	}
+	r = cli_export_open(&x, args, "export");
+	if (r)
+		goto out;
+	if (args->npos == 1)
+		snprintf(server, sizeof(server), "%s", args->pos[0]);
+	else
+		r = pick_server(&c, args, server, sizeof(server));
+	if (r == VX_OK)
+		r = export_to(&c, &x, server);
+out:
+	cli_export_close(&x);
+	vpnctl_conf_clear(&c);
+	return r;
+}
