@@ -51,6 +51,7 @@ ctl_files() {
 # Load scenarios give one account many devices, so the per-tier device quota
 # is lifted unless CTL_QUOTA says otherwise ("" keeps the product defaults).
 ctl_start() {
+	local quota=${CTL_QUOTA-'"max_devices_basic": 100000, "max_devices_pro": 100000,'}
 	[[ -n ${CTL_T:-} ]] || ctl_files
 	cat >"$CTL_T/controller.json" <<EOF
 {
@@ -61,7 +62,7 @@ ctl_start() {
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
   "state_key_file": "$CTL_T/state.key",
-  ${CTL_QUOTA-"max_devices_basic": 100000, "max_devices_pro": 100000,}
+  $quota
   "client_allowed_ips": "10.7.0.0/24, fddd:2c4:2c4:2c4::/64"${1:+,
   $1}
 }
