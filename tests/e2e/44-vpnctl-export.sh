@@ -90,14 +90,13 @@ done
 ! grep -q chmod "$tmp/strace.log" || fail "export changed a mode after creating a file"
 
 trace "zbarimg decodes the PNG to exactly the config (zbarimg adds one newline)"
-zbarimg -q --raw "$tmp/phone.png" | head -c -1 | cmp -s - "$tmp/phone.conf" ||
+zbarimg -q --raw "$tmp/phone.png" 2>"$tmp/zbar.err" | head -c -1 | cmp -s - "$tmp/phone.conf" ||
 	fail "the PNG's QR code does not decode to phone.conf"
 keys=$(grep -v '^\[\|^$' "$tmp/phone.conf" | sed 's/ = .*//' | sort | tr '\n' ' ')
 [[ $keys == "Address AllowedIPs Endpoint PersistentKeepalive PresharedKey PrivateKey PublicKey " ]] ||
 	fail "the config has other keys than the wg-quick basics: $keys"
 priv=$(sed -n 's/^PrivateKey = //p' "$tmp/phone.conf")
 pub=$(wg pubkey <<<"$priv")
-echo "$priv" >>"$CTL_SEEN"
 [[ $(peer_of phone) == "$pub" ]] || fail "the DB's phone peer is not wg pubkey of the config's key"
 server=$(db_sql "SELECT server_id FROM peers WHERE user_id = 'alice' AND device = 'phone'")
 srv "$server" wg show wg0 peers | grep -xF "$pub" >/dev/null || fail "$server lacks the phone's peer"
@@ -113,6 +112,7 @@ grep -aqF "$pub" "$CTL_DB" "$CTL_DB-wal" 2>/dev/null ||
 	fail "the public key is not in the DB files (the search below would prove nothing)"
 found=$(grep -rlaF -- "$priv" "$CTL_T" "$FLEET_DIR" 2>/dev/null || true)
 [[ $found == "$tmp/phone.conf" ]] || fail "the private key is in other files: $found"
+echo "$priv" >>"$CTL_SEEN" # for check_log_clean, after the search of every file
 ! in_alice grep -rqaF -- "$priv" /etc/wireguard || fail "the private key is in the laptop's /etc/wireguard"
 ! in_phone grep -rqaF -- "$priv" /etc/wireguard || fail "the private key is in the phone's /etc/wireguard"
 ! srv "$server" grep -qaF -- "$priv" /etc/wireguard/wg0.conf || fail "the private key reached the server"
@@ -131,7 +131,7 @@ trace "the terminal QR (no file) decodes to a config of the tablet's peer"
 vc alice export us-east-1 --device tablet >"$tmp/tablet.txt" 2>/dev/null || fail "export --qr failed"
 grep -q $'\xe2\x96\x88' "$tmp/tablet.txt" || fail "no half blocks on stdout"
 term_to_pgm <"$tmp/tablet.txt" >"$tmp/tablet.pgm"
-tablet_pub=$(zbarimg -q --raw "$tmp/tablet.pgm" | sed -n 's/^PrivateKey = //p' | wg pubkey) ||
+tablet_pub=$(zbarimg -q --raw "$tmp/tablet.pgm" 2>"$tmp/zbar.err" | sed -n 's/^PrivateKey = //p' | wg pubkey) ||
 	fail "the terminal QR does not decode to a config with a PrivateKey"
 rm -f "$tmp/tablet.pgm" "$tmp/tablet.txt"
 [[ $(peer_of tablet) == "$tablet_pub" ]] || fail "the terminal QR's key is not the tablet's peer"
@@ -155,15 +155,15 @@ adm user config alice --device watch --qr-png "$tmp/watch.png" --output "$tmp/wa
 	2>"$tmp/adm.err" || fail "vpnadm user config failed: $(cat "$tmp/adm.err")"
 [[ $(stat -c %a "$tmp/watch.conf") == 600 && $(stat -c %a "$tmp/watch.png") == 600 ]] ||
 	fail "vpnadm's files are not 0600"
-zbarimg -q --raw "$tmp/watch.png" | head -c -1 | cmp -s - "$tmp/watch.conf" ||
+zbarimg -q --raw "$tmp/watch.png" 2>"$tmp/zbar.err" | head -c -1 | cmp -s - "$tmp/watch.conf" ||
 	fail "vpnadm's PNG does not decode to its config"
 wpriv=$(sed -n 's/^PrivateKey = //p' "$tmp/watch.conf")
-echo "$wpriv" >>"$CTL_SEEN"
 [[ $(peer_of watch) == "$(wg pubkey <<<"$wpriv")" ]] || fail "the watch's peer is not alice's"
 audit=$(db_sql "SELECT actor || ' ' || action || ' ' || subject FROM audit WHERE action = 'user.config'")
 [[ $audit == "admin user.config alice" ]] || fail "audit row: $audit"
 found=$(grep -rlaF -- "$wpriv" "$CTL_T" 2>/dev/null || true)
 [[ $found == "$tmp/watch.conf" ]] || fail "the watch's private key is in other files: $found"
+echo "$wpriv" >>"$CTL_SEEN"
 rc=0
 adm user config nobody --device watch --output "$tmp/nobody.conf" 2>/dev/null || rc=$?
 [[ $rc != 0 && ! -e $tmp/nobody.conf ]] || fail "config for an unknown user: exit $rc"
