@@ -24,32 +24,6 @@ static int own_device(const struct vpnctl_conf *c, const char *name)
 	       (vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0 && strcmp(t.device, name) == 0);
 }
 
-/* The fastest healthy server as seen from here, as `connect` picks. */
-static int pick_server(const struct vpnctl_conf *c, const struct vpnctl_args *args, char *id,
-                       size_t len)
-{
-	struct vpnctl_fleet_view v;
-	char lat[32];
-	int r = vpnctl_fetch_servers(c, args, "export", &v), i;
-
-	if (r)
-		return r;
-	i = vpnctl_pick(v.servers, v.n, NULL);
-	if (i < 0) {
-		vpnctl_err("export: none of your tier's %zu servers is both up and reachable; "
-		           "name one (see `vpnctl servers`)",
-		           v.n);
-		free(v.servers);
-		return VX_NETWORK;
-	}
-	vpnctl_format_latency(lat, sizeof(lat), &v.servers[i]);
-	vpnctl_progress(args, "Picked %s (%s), %s from this machine", v.servers[i].id,
-	                v.servers[i].location, lat);
-	snprintf(id, len, "%s", v.servers[i].id);
-	free(v.servers);
-	return VX_OK;
-}
-
 /* An export that provisioned but did not deliver leaves a peer whose key nobody has. */
 static void undo_provision(const struct vpnctl_conf *c, const char *server, const char *device)
 {
@@ -97,7 +71,7 @@ int cmd_export(const struct vpnctl_args *args)
 {
 	struct vpnctl_conf c = {0};
 	struct cli_export x = {.png_fd = -1, .out_fd = -1};
-	char server[32];
+	struct vpnctl_server server;
 	int r;
 
 	if (!args->device) {
@@ -123,11 +97,11 @@ int cmd_export(const struct vpnctl_args *args)
 	if (r)
 		goto out;
 	if (args->npos == 1)
-		snprintf(server, sizeof(server), "%s", args->pos[0]);
+		snprintf(server.id, sizeof(server.id), "%s", args->pos[0]);
 	else
-		r = pick_server(&c, args, server, sizeof(server));
+		r = vpnctl_choose_server(&c, args, "export", NULL, &server);
 	if (r == VX_OK)
-		r = export_to(&c, &x, server);
+		r = export_to(&c, &x, server.id);
 out:
 	cli_export_close(&x);
 	vpnctl_conf_clear(&c);
