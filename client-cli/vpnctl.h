@@ -253,6 +253,14 @@ int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fw
  * clearly faster (VPNCTL_KEEP_PERCENT and VPNCTL_KEEP_MIN_US).  -1 if none is healthy.
  */
 int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current);
+/*
+ * Fetch and probe the servers, then pick one by vpnctl_pick (keeping current,
+ * may be NULL): *out is a copy of the chosen server.  Prints the pick, or why
+ * there is none; returns a VX_* code.  `connect` and `export` choose with it
+ * (vpnctl_fetch_servers: cmd_servers.c).
+ */
+int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *args,
+                         const char *what, const char *current, struct vpnctl_server *out);
 
 /* ---- controller API (api.c) ---------------------------------------------- */
 
@@ -302,13 +310,6 @@ int vpnctl_login_load(struct vpnctl_conf *c);
 /* GET /api/servers then probe them all; prints errors, returns a VX_* code. */
 int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,
                          const char *what, struct vpnctl_fleet_view *v);
-/*
- * Fetch and probe the servers, then pick one by vpnctl_pick (keeping current,
- * may be NULL): *out is a copy of the chosen server.  Prints the pick, or why
- * there is none; returns a VX_* code.  `connect` and `export` choose with it.
- */
-int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *args,
-                         const char *what, const char *current, struct vpnctl_server *out);
 /* "0.4 ms" or "unreachable". */
 void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s);
 
