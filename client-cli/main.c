@@ -14,9 +14,10 @@ static const struct vpnctl_cmd commands[] = {
         {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
          "Show whether the tunnel is up, the server, address, handshake and transfer"},
         {"revoke", cmd_revoke, OPT_ALL | OPT_DEVICE | OPT_JSON, 0, "",
-         "Remove this device's peer (or all your peers with --all) and the local config"},
+         "Remove this device's peer and the local config (--device NAME: that device's; --all: all)"},
         {"export", cmd_export, OPT_DEVICE | OPT_QR | OPT_QR_PNG | OPT_OUTPUT | OPT_TIMEOUT, 1,
-         "[SERVER]", "A tunnel for a phone's WireGuard app: QR code or file (server-made key)"},
+         "--device NAME [SERVER]",
+         "A tunnel for a phone's WireGuard app: QR code or file (server-made key)"},
 };
 
 int main(int argc, char **argv)
