@@ -24,41 +24,20 @@ static int own_device(const struct vpnctl_conf *c, const char *name)
 	       (vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0 && strcmp(t.device, name) == 0);
 }
 
-/* An export that provisioned but did not deliver leaves a peer whose key nobody has. */
-static void undo_provision(const struct vpnctl_conf *c, const char *server, const char *device)
-{
-	struct vpnctl_api_error e;
-	json_t *body = json_pack("{s:s, s:s}", "server_id", server, "device", device);
-	json_t *reply = NULL;
-
-	if (body && vpnctl_api(c, "POST", "/api/revoke", body, &reply, &e) < 0)
-		vpnctl_err("export: could not revoke the unused peer on %s (%s); `vpnctl revoke "
-		           "--device %s` removes it later",
-		           server, e.msg, device);
-	json_decref(body);
-	json_decref(reply);
-}
-
 static int export_to(const struct vpnctl_conf *c, struct cli_export *x, const char *server)
 {
 	const struct vpnctl_args *args = x->args;
-	struct vpnctl_api_error e;
-	json_t *body = json_pack("{s:s, s:s}", "server_id", server, "device", args->device);
 	json_t *reply = NULL;
-	int r;
+	int r = vpnctl_provision(args, c, "export", server, args->device, NULL, &reply);
 
-	if (!body)
-		return VX_LOCAL;
-	vpnctl_progress(args, "Provisioning a peer for device %s on %s ...", args->device, server);
-	r = vpnctl_api(c, "POST", "/api/provision", body, &reply, &e);
-	json_decref(body);
-	if (r < 0)
-		return vpnctl_api_fail(r, &e, "export");
+	if (r)
+		return r;
 	r = cli_export_finish(x, reply);
 	cli_export_cleanse(reply);
 	json_decref(reply);
+	/* A peer whose config was not delivered has a key nobody has: take it back. */
 	if (r != VX_OK)
-		undo_provision(c, server, args->device);
+		vpnctl_revoke_quietly(c, "export", server, args->device);
 	else
 		vpnctl_progress(args,
 		                "Device %s has its own peer on %s; `vpnctl revoke --device %s` "
@@ -99,7 +78,7 @@ int cmd_export(const struct vpnctl_args *args)
 	if (args->npos == 1)
 		snprintf(server.id, sizeof(server.id), "%s", args->pos[0]);
 	else
-		r = vpnctl_choose_server(&c, args, "export", NULL, &server);
+		r = vpnctl_choose_server(&c, args, "export", NULL, NULL, &server);
 	if (r == VX_OK)
 		r = export_to(&c, &x, server.id);
 out:

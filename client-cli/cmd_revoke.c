@@ -2,10 +2,10 @@
 /*
  * `vpnctl revoke [--all | --device NAME]`: POST /api/revoke for this
  * device's peer on the current server (or {"all":true}, or {"device":NAME}:
- * that device's peers everywhere, e.g. an exported phone's), then take the
- * tunnel down and delete the tunnel file when the revoke covered this
- * machine's tunnel.  If the controller refuses or cannot be reached, the
- * local files stay so the command can be repeated.
+ * that device's peers everywhere, e.g. an exported phone's), and of a
+ * multi-hop entry, then take the tunnels down and delete their files when
+ * the revoke covered this machine's tunnel.  If the controller refuses or
+ * cannot be reached, the local files stay so the command can be repeated.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +28,10 @@ static int remove_local(char *path, size_t len)
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
 		vpnctl_err("revoke: cannot delete %s: %s", path, strerror(errno));
+		return VX_LOCAL;
+	}
+	if (vpnctl_hop_down(err, sizeof(err)) < 0) {
+		vpnctl_err("revoke: cannot take the entry hop %s down:\n%s", VPNCTL_HOP_IFACE, err);
 		return VX_LOCAL;
 	}
 	return VX_OK;
@@ -71,7 +75,7 @@ int cmd_revoke(const struct vpnctl_args *args)
 {
 	struct vpnctl_api_error e;
 	struct vpnctl_conf c;
-	struct vpnctl_tunnel t;
+	struct vpnctl_tunnel t, hop;
 	struct stat sb;
 	json_t *body = NULL, *reply = NULL;
 	char path[128];
@@ -79,7 +83,7 @@ int cmd_revoke(const struct vpnctl_args *args)
 
 	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
 	have_t = vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0;
-	/* Another device's peers (an exported phone's) leave this machine's tunnel alone. */
+	/* Another device's peers (an exported phone's) leave this machine's tunnels alone. */
 	local = args->all || !args->device || (have_t && strcmp(t.device, args->device) == 0);
 	if (local && geteuid() != 0 &&
 	    (stat(path, &sb) == 0 || vpnctl_iface_exists(VPNCTL_IFACE))) {
@@ -97,6 +101,9 @@ int cmd_revoke(const struct vpnctl_args *args)
 	if (r)
 		goto out;
 	r = vpnctl_api(&c, "POST", "/api/revoke", body, &reply, &e);
+	/* A multi-hop entry peer goes too ({"all":true} already covers it). */
+	if (r == 0 && local && !args->all && vpnctl_hop_load(&hop) == 0)
+		vpnctl_revoke_quietly(&c, "revoke", hop.server_id, hop.device);
 	vpnctl_conf_clear(&c);
 	if (r < 0) {
 		r = vpnctl_api_fail(r, &e, "revoke");

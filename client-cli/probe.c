@@ -159,7 +159,8 @@ int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current)
 }
 
 int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *args,
-                         const char *what, const char *current, struct vpnctl_server *out)
+                         const char *what, const char *current, const char *avoid,
+                         struct vpnctl_server *out)
 {
 	struct vpnctl_fleet_view v;
 	char lat[32];
@@ -167,6 +168,9 @@ int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *
 
 	if (r)
 		return r;
+	for (i = 0; avoid && i < (int)v.n; i++)
+		if (strcmp(v.servers[i].id, avoid) == 0)
+			v.servers[i].reachable = 0;
 	i = vpnctl_pick(v.servers, v.n, current);
 	if (i < 0) {
 		vpnctl_err("%s: none of your tier's %zu servers is both up and reachable.\n"
