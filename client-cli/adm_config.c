@@ -84,7 +84,7 @@ int adm_user_config(const struct vpnctl_args *args)
 	r = body ? adm_call("user config", "POST", path, body, &reply) : VX_LOCAL;
 	if (r)
 		goto out;
-	r = cli_export_finish(&x, reply);
+	r = cli_export_finish(&x, server, reply);
 	if (r == VX_OK)
 		vpnctl_progress(args,
 		                "%s's device %s has its own peer on %s; the user removes it "

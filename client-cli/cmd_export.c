@@ -32,7 +32,7 @@ static int export_to(const struct vpnctl_conf *c, struct cli_export *x, const ch
 
 	if (r)
 		return r;
-	r = cli_export_finish(x, reply);
+	r = cli_export_finish(x, server, reply);
 	cli_export_cleanse(reply);
 	json_decref(reply);
 	/* A peer whose config was not delivered has a key nobody has: take it back. */

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Delivery of an exported tunnel, shared by `vpnctl export` and `vpnadm user
- * config`: the config the controller made with a private key of its own
- * (which it never stores) goes to a QR code on the terminal, a PNG of the
- * same matrix and/or a wg-quick file, and nowhere else.  Files are created
+ * config`: the provision reply carries a private key the controller made
+ * (and never stores); its fields are checked as connect checks them and
+ * the app's config is rendered from them by tunnel.c's fixed template (the
+ * reply's free-text config is never used).  That config goes to a QR code on
+ * the terminal, a PNG of the same matrix and/or a file, and nowhere else.  Files are created
  * 0600 with O_EXCL before anything is provisioned, so an existing file is
  * never overwritten and a refused path costs no peer; they are deleted
  * again when the export does not finish.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -61,47 +62,34 @@ void cli_export_close(struct cli_export *x)
 	x->png_fd = x->out_fd = -1;
 }
 
-/* 1 if config has the line "key = value". */
-static int has_line(const char *config, const char *key, const char *value)
+/*
+ * The app's config from the reply's checked fields, as connect checks them
+ * (server-key mode: the reply's private_key), never the reply's free text.
+ * *config owned by the caller, holds the key: OPENSSL_clear_free.
+ */
+static int build_config(const struct cli_export *x, const char *server_id, const json_t *reply,
+                        char **config)
 {
-	char line[256];
-
-	snprintf(line, sizeof(line), "\n%s = %s\n", key, value);
-	return strstr(config, line) != NULL;
-}
-
-/* Every field of the reply, and the config's agreement with them; the config on success. */
-static int check_reply(const struct cli_export *x, json_t *reply, const char **config)
-{
-	const char *server, *device, *peer, *ip4, *ip6, *server_key, *endpoint;
-	unsigned char addr[16];
+	struct vpnctl_tunnel_spec spec;
+	const char *device = NULL;
 	char err[256];
+	int r;
 
-	if (json_unpack(reply, "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id", &server,
-	                "device", &device, "peer_name", &peer, "client_ipv4", &ip4, "client_ipv6",
-	                &ip6, "server_public_key", &server_key, "endpoint", &endpoint, "config",
-	                config) < 0) {
-		snprintf(err, sizeof(err), "a field is missing or not a string");
-	} else if (!pv_server_id_is_valid(server) || !pv_device_is_valid(device) ||
-	           strcmp(device, x->args->device) != 0 || !pv_peer_name_is_valid(peer)) {
-		snprintf(err, sizeof(err),
-		         "server_id, device or peer_name is malformed or not ours");
-	} else if (inet_pton(AF_INET, ip4, addr) != 1 || inet_pton(AF_INET6, ip6, addr) != 1 ||
-	           !pv_key_is_valid_base64(server_key)) {
-		snprintf(err, sizeof(err),
-		         "client_ipv4, client_ipv6 or server_public_key is malformed");
-	} else if (cli_config_check(*config, err, sizeof(err)) < 0) {
-		/* err says why */
-	} else if (!has_line(*config, "PublicKey", server_key) ||
-	           !has_line(*config, "Endpoint", endpoint)) {
-		snprintf(err, sizeof(err),
-		         "the config's [Peer] is not server_public_key at endpoint");
+	*config = NULL;
+	if (json_unpack((json_t *)reply, "{s:s}", "device", &device) < 0 ||
+	    strcmp(device, x->args->device) != 0) {
+		snprintf(err, sizeof(err), "the controller's provision reply is not for device %s",
+		         x->args->device);
+		r = PV_EINVAL;
 	} else {
-		return VX_OK;
+		r = vpnctl_tunnel_from_reply(&spec, reply, server_id, NULL, err, sizeof(err));
+		if (r == 0)
+			r = vpnctl_tunnel_render(config, &spec, NULL, err, sizeof(err));
+		vpnctl_tunnel_spec_clear(&spec);
 	}
-	vpnctl_err("%s: the controller's reply is not a usable config (%s); nothing written",
-	           x->what, err);
-	return VX_NETWORK;
+	if (r < 0)
+		vpnctl_err("%s: %s; nothing written", x->what, err);
+	return r == PV_ENOMEM ? VX_LOCAL : r < 0 ? VX_NETWORK : VX_OK;
 }
 
 static int write_png(const struct cli_export *x, const struct cli_qr *q)
@@ -135,20 +123,20 @@ static int write_conf(const struct cli_export *x, const char *config)
 	return VX_LOCAL;
 }
 
-int cli_export_finish(struct cli_export *x, json_t *reply)
+int cli_export_finish(struct cli_export *x, const char *server_id, const json_t *reply)
 {
 	const struct vpnctl_args *a = x->args;
 	struct cli_qr *q = NULL;
-	const char *config = NULL;
-	int r = check_reply(x, reply, &config);
+	char *config = NULL;
+	int r = build_config(x, server_id, reply, &config);
 
 	if (r)
 		return r;
 	if ((a->qr || a->qr_png || !a->output) && cli_qr_encode(config, &q) < 0) {
 		vpnctl_err("%s: the config does not fit in a QR code", x->what);
-		return VX_LOCAL;
+		r = VX_LOCAL;
 	}
-	if (x->out_fd >= 0)
+	if (r == VX_OK && x->out_fd >= 0)
 		r = write_conf(x, config);
 	if (r == VX_OK && x->png_fd >= 0)
 		r = write_png(x, q);
@@ -160,15 +148,21 @@ int cli_export_finish(struct cli_export *x, json_t *reply)
 		}
 	}
 	cli_qr_free(q);
+	OPENSSL_clear_free(config, strlen(config));
 	x->delivered = r == VX_OK;
 	return r;
 }
 
-/* The config string of a reply, cleansed in place: jansson frees without cleansing. */
+/* The reply's secrets, cleansed in place: jansson frees without cleansing. */
 void cli_export_cleanse(json_t *reply)
 {
-	json_t *config = json_object_get(reply, "config");
+	static const char *const secrets[] = {"private_key", "preshared_key", "config"};
+	size_t i;
 
-	if (json_is_string(config))
-		OPENSSL_cleanse((char *)json_string_value(config), json_string_length(config));
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		json_t *v = json_object_get(reply, secrets[i]);
+
+		if (json_is_string(v))
+			OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+	}
 }

@@ -321,7 +321,8 @@ int vpnctl_tunnel_from_reply(struct vpnctl_tunnel_spec *s, const json_t *reply,
 /*
  * Render the wg-quick file from s, with t in its header lines, by a fixed
  * template: [Interface] PrivateKey, Address, FwMark (VPNCTL_FWMARK), DNS; [Peer] PublicKey,
- * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.
+ * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.  With t
+ * NULL, a config for the WireGuard apps (`export`): no header, no FwMark.
  * *out is owned by the caller and holds secrets: OPENSSL_clear_free(*out,
  * strlen(*out)).
  */
@@ -536,7 +537,7 @@ uint32_t vpnctl_tunnel_fwmark(void);
 /* `wg-quick VERB IFACE`; stderr tail in errbuf on failure. */
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen);
 
-/* ---- exported configs: QR codes (qr.c), the check (conf_check.c), delivery (export.c) ---- */
+/* ---- exported configs: QR codes (qr.c), delivery (export.c) ---- */
 
 /* Light modules around the code on every side: the QR standard's quiet zone. */
 #define CLI_QR_QUIET 4
@@ -562,14 +563,6 @@ int cli_qr_print(const struct cli_qr *q, FILE *f, int ansi);
 /* The same matrix as a grey-scale PNG, scale pixels per module. */
 int cli_qr_write_png(const struct cli_qr *q, FILE *f, int scale);
 
-/*
- * Check a complete wg-quick config for an app: exactly one [Interface]
- * (PrivateKey, Address, optional DNS) and one [Peer] (PublicKey, AllowedIPs,
- * Endpoint, optional PresharedKey, PersistentKeepalive), every value parsed,
- * no other key (no PostUp).  PV_EINVAL with the reason in err (never a value).
- */
-int cli_config_check(const char *config, char *err, size_t errlen);
-
 /* One export: the files it writes (opened before anything is provisioned). */
 struct cli_export {
 	const struct vpnctl_args *args;
@@ -581,12 +574,13 @@ struct cli_export {
 /* Create --qr-png and --output FILEs, 0600 from the first instant and never over
  * an existing file; prints why not, returns a VX_* code. */
 int cli_export_open(struct cli_export *x, const struct vpnctl_args *args, const char *what);
-/* Check the provision reply (every field, the config by cli_config_check) and write it
- * to the files and/or the terminal; prints why not, returns a VX_* code. */
-int cli_export_finish(struct cli_export *x, json_t *reply);
+/* Build the app's config from the provision reply for server_id (every field checked by
+ * vpnctl_tunnel_from_reply in server-key mode; the reply's free-text config is never
+ * used) and write it to the files and/or the terminal; prints why not, returns VX_*. */
+int cli_export_finish(struct cli_export *x, const char *server_id, const json_t *reply);
 /* Close the files; those of an export that did not finish are deleted. */
 void cli_export_close(struct cli_export *x);
-/* Cleanse the reply's config (it holds the private key) before json_decref:
+/* Cleanse the reply's private_key, preshared_key and config before json_decref:
  * jansson frees without cleansing. */
 void cli_export_cleanse(json_t *reply);
 
