@@ -87,9 +87,10 @@ static int build_config(const struct cli_export *x, const char *server_id, const
 			r = vpnctl_tunnel_render(config, &spec, NULL, err, sizeof(err));
 		vpnctl_tunnel_spec_clear(&spec);
 	}
-	if (r < 0)
-		vpnctl_err("%s: %s; nothing written", x->what, err);
-	return r == PV_ENOMEM ? VX_LOCAL : r < 0 ? VX_NETWORK : VX_OK;
+	if (r == 0)
+		return VX_OK;
+	vpnctl_err("%s: %s; nothing written", x->what, err);
+	return r == PV_ENOMEM ? VX_LOCAL : VX_NETWORK;
 }
 
 static int write_png(const struct cli_export *x, const struct cli_qr *q)

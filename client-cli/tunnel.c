@@ -207,7 +207,7 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 {
 	/* Each list item takes at most PV_CIDR_STRLEN + 2 (", ") characters. */
 	size_t list_cap = (s->n_allowed + VPNCTL_MAX_ADDRS + VPNCTL_MAX_DNS) * (PV_CIDR_STRLEN + 2);
-	size_t cap = list_cap + 1024 + sizeof(t->location);
+	size_t cap = list_cap + 1024 + sizeof(struct vpnctl_tunnel); /* the header's fields */
 	char *buf = NULL, *address = NULL, *allowed = NULL, *dns = NULL, fwmark[32] = "";
 	int head = 0, n, r = PV_EINVAL;
 
@@ -250,7 +250,7 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 	             s->private_key, address, fwmark, s->n_dns ? "DNS = " : "", dns,
 	             s->n_dns ? "\n" : "", s->server_public_key, s->preshared_key, allowed,
 	             s->endpoint, VPNCTL_KEEPALIVE_S);
-	if (n < 0 || (size_t)(head + n) >= cap) {
+	if (n < 0 || (size_t)head + (size_t)n >= cap) {
 		snprintf(err, errlen, "tunnel file too long");
 		goto out;
 	}
