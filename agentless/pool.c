@@ -258,7 +258,7 @@ static void flight_fail(struct flight *f, int err, const char *detail)
 
 static int encode_edits(struct worker *w, struct flight *f)
 {
-	struct agentless_edit *edits = calloc(f->n, sizeof(*edits));
+	struct agentless_edit *edits = calloc(f->n ? f->n : 1, sizeof(*edits));
 	struct job *j;
 	size_t i = 0;
 	int r;
@@ -364,7 +364,7 @@ static void flight_send(struct worker *w, struct flight *f)
 
 static void finish_edits(struct worker *w, struct flight *f, const char *ans)
 {
-	struct al_op_result *res = calloc(f->n, sizeof(*res));
+	struct al_op_result *res = calloc(f->n ? f->n : 1, sizeof(*res));
 	char detail[1024] = "", stray[512];
 	struct job *j;
 	size_t i;

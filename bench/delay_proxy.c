@@ -54,8 +54,8 @@ struct conn {
 };
 
 struct map {
-	int lfd;
 	struct sockaddr_storage to;
+	int lfd;
 	socklen_t tolen;
 };
 
