@@ -431,8 +431,12 @@ static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, siz
 /*
  * Move what the script's channel holds into rbuf.  stderr is merged into
  * stdout by the script; anything on it (the login shell's own complaints) is
- * read and dropped so it cannot stall the channel.  >0 progress, 0 nothing,
- * <0 libssh2 error.
+ * read and dropped so it cannot stall the channel.  stderr is read first:
+ * each read drains the socket into libssh2's packet queue, so a stderr read
+ * can queue stdout data that no later poll() would announce (the socket is
+ * empty by then).  Reading stdout last, until it would block, leaves nothing
+ * queued that the socket will not signal.  >0 progress, 0 nothing, <0
+ * libssh2 error.
  */
 static int loop_drain(struct al_session *ss)
 {
@@ -440,7 +444,7 @@ static int loop_drain(struct al_session *ss)
 	char buf[16384];
 	int progress = 0, stream;
 
-	for (stream = 0; stream < 2; stream++) {
+	for (stream = 1; stream >= 0; stream--) {
 		ssize_t n;
 
 		while ((n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf))) > 0) {
