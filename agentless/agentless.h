@@ -148,6 +148,37 @@ int agentless_dump_psks(struct agentless *pool, const char *server_id, const cha
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
 
 /*
+ * Add a server to a running pool: its worker starts at once, its session
+ * opens on the first job.  srv is borrowed and must outlive the pool (like
+ * the fleet of agentless_new); its ssh_hostkey, when set, is pinned besides
+ * known_hosts.  PV_EEXIST for an id the pool has, PV_EFULL past PV_FLEET_MAX.
+ */
+int agentless_add_server(struct agentless *pool, const struct pv_server *srv);
+
+/*
+ * Result of agentless_exec: err is 0 when the command ran (then exit_status
+ * is its exit status, out and errtext its stdout and stderr, valid during
+ * the call), else a PV_E* code with detail naming the server.
+ */
+typedef void (*agentless_exec_cb)(int err, const char *detail, int exit_status, const char *out,
+                                  const char *errtext, void *arg);
+/*
+ * Run cmd on the server's session with in[inlen] on its stdin, alone in its
+ * round trip, within timeout_ms from now (not the pool's op_timeout_ms).
+ * Like the pool's own commands it may be re-sent once on a fresh session
+ * when the warm one turns out dead: only idempotent commands (the
+ * bootstrap).  Same contract as agentless_submit; cb is called exactly once.
+ */
+int agentless_exec(struct agentless *pool, const char *server_id, const char *cmd, const char *in,
+                   size_t inlen, int timeout_ms, agentless_exec_cb cb, void *arg);
+
+/*
+ * "SHA256:…" fingerprint (as ssh-keygen -l prints it) of an
+ * "ssh-ed25519 AAAA…" key into out; PV_EINVAL if it is not one.
+ */
+int agentless_hostkey_fingerprint(const char *key, char out[64]);
+
+/*
  * Jobs (edits, dumps, pings) queued for a server and not yet taken by its
  * worker: the round trip in flight is not counted.  PV_ENOTFOUND for an
  * unknown server.  Safe from any thread.

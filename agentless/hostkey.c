@@ -2,8 +2,9 @@
 /*
  * Host-key pinning: the server's key must already be in the controller's
  * known_hosts (OpenSSH format, hashed entries fine, "[host]:port" for ports
- * other than 22).  Unknown or changed keys refuse the connection; there is no
- * trust-on-first-use in the push path.
+ * other than 22) or be the key pinned in its fleet entry (ssh.host_key: the
+ * servers an operator added at runtime).  Unknown or changed keys refuse the
+ * connection; there is no trust-on-first-use in the push path.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,32 @@ void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len)
 	while (n > 0 && b64[n - 1] == '=') /* OpenSSH prints it unpadded */
 		n--;
 	snprintf(out, 64, "SHA256:%.*s", n, (const char *)b64);
+}
+
+int agentless_hostkey_fingerprint(const char *key, char out[64])
+{
+	unsigned char blob[PV_HOSTKEY_BLOB_LEN];
+
+	if (!pv_hostkey_parse(key, blob))
+		return PV_EINVAL;
+	al_hostkey_fingerprint(out, blob, sizeof(blob));
+	return 0;
+}
+
+/* Add the fleet entry's pinned key to kh as a known_hosts line for its host and port. */
+static int add_pinned(LIBSSH2_KNOWNHOSTS *kh, const struct pv_server *srv)
+{
+	char line[PV_HOSTKEY_MAX + 96];
+	int n;
+
+	if (srv->ssh_port == 22)
+		n = snprintf(line, sizeof(line), "%s %s", srv->ssh_host, srv->ssh_hostkey);
+	else
+		n = snprintf(line, sizeof(line), "[%s]:%u %s", srv->ssh_host,
+		             (unsigned)srv->ssh_port, srv->ssh_hostkey);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return libssh2_knownhost_readline(kh, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
 }
 
 static int knownhost_type(int hostkey_type)
@@ -72,6 +99,10 @@ int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_h
 		r = PV_EIO;
 		goto out;
 	}
+	if (srv->ssh_hostkey[0] && add_pinned(kh, srv) < 0) {
+		snprintf(detail, detail_len, "server %s: cannot use its pinned host key", srv->id);
+		goto out;
+	}
 	check = libssh2_knownhost_checkp(
 	        kh, srv->ssh_host, srv->ssh_port, key, len,
 	        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_type(type),
@@ -87,7 +118,7 @@ int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_h
 		                                                   : "host key",
 		         fp,
 		         check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH ? "does not match" : "is not in",
-		         known_hosts,
+		         srv->ssh_hostkey[0] ? "the pinned ssh.host_key or known_hosts" : known_hosts,
 		         check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND ? " (no trust on first use)"
 		                                                   : "");
 	} else {
