@@ -33,6 +33,9 @@ static const struct {
         {OPT_WAIT, "wait", "S", "seconds to wait for the first handshake (default 15)"},
         {OPT_LIMIT, "limit", "N", "one page of at most N entries (1..1000) instead of all"},
         {OPT_CURSOR, "cursor", "ID", "start the page after ID (the previous page's last)"},
+        {OPT_FORCE, "force", NULL, "revoke the server's peers first"},
+        {OPT_FROM, "from", "DAY", "first day, YYYY-MM-DD (UTC)"},
+        {OPT_TO, "to", "DAY", "last day, YYYY-MM-DD (UTC)"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -200,6 +203,18 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_CURSOR:
 		a->cursor = value;
+		return 0;
+	case OPT_FORCE:
+		a->force = 1;
+		return 0;
+	case OPT_FROM:
+	case OPT_TO:
+		if (strlen(value) != 10 || strspn(value, "0123456789-") != 10 || value[4] != '-' ||
+		    value[7] != '-') {
+			vpnctl_err("--%s: '%s' is not a day YYYY-MM-DD", name, value);
+			return VX_USAGE;
+		}
+		*(options[i].id == OPT_FROM ? &a->from : &a->to) = value;
 		return 0;
 	}
 	return VX_USAGE;

@@ -60,7 +60,10 @@ enum vpnctl_optid {
 	OPT_TIMEOUT = 1U << 6,
 	OPT_WAIT = 1U << 7,
 	OPT_LIMIT = 1U << 8,
-	OPT_CURSOR = 1U << 9
+	OPT_CURSOR = 1U << 9,
+	OPT_FORCE = 1U << 10,
+	OPT_FROM = 1U << 11,
+	OPT_TO = 1U << 12
 };
 
 struct vpnctl_args {
@@ -72,6 +75,9 @@ struct vpnctl_args {
 	long wait_s;        /* --wait S: first-handshake timeout */
 	long limit;         /* --limit N: one page of N (0 = every page) */
 	const char *cursor; /* --cursor ID: the page after ID */
+	int force;          /* --force */
+	const char *from;   /* --from DAY (YYYY-MM-DD) */
+	const char *to;     /* --to DAY */
 	int npos;           /* positional arguments after the options */
 	char **pos;
 };
@@ -116,6 +122,15 @@ int adm_user_issue_key(const struct vpnctl_args *args);
 int adm_user_rotate_key(const struct vpnctl_args *args);
 int adm_user_disable(const struct vpnctl_args *args);
 int adm_user_tier(const struct vpnctl_args *args);
+int adm_server_show(const struct vpnctl_args *args);
+int adm_server_add(const struct vpnctl_args *args);
+int adm_server_bootstrap(const struct vpnctl_args *args);
+int adm_server_drain(const struct vpnctl_args *args);
+int adm_server_undrain(const struct vpnctl_args *args);
+int adm_server_remove(const struct vpnctl_args *args);
+int adm_server_reconcile(const struct vpnctl_args *args);
+int adm_server_export(const struct vpnctl_args *args);
+int adm_usage(const struct vpnctl_args *args);
 /* vpnadm's failure message for a vpnctl_api error; returns the exit code. */
 int adm_fail(int r, const struct vpnctl_api_error *e, const char *what);
 /*

@@ -160,6 +160,8 @@ int db_server_set_entry(struct db *db, const struct pv_server *s, const char *en
  * *n how many ("[]" and 0 before the first import).
  */
 int db_fleet_entries(struct db *db, char **json, int *n);
+/* The WireGuard key a bootstrap reported (the health pass keeps it current). */
+int db_server_set_wg_pubkey(struct db *db, const char *server_id, const char *key);
 /* Draining on (1) or off (0); PV_ENOTFOUND for an unknown or retired server. */
 int db_server_set_draining(struct db *db, const char *server_id, int draining);
 /*

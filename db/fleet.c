@@ -17,6 +17,7 @@ static const char SQL_SET_ENTRY[] = "UPDATE servers SET entry = ?2, ssh_hostkey 
 static const char SQL_ENTRIES[] =
         "SELECT json_group_array(json(entry)), count(*) FROM"
         " (SELECT entry FROM servers WHERE retired = 0 AND entry IS NOT NULL ORDER BY rowid)";
+static const char SQL_SET_KEY[] = "UPDATE servers SET wg_pubkey = ?2 WHERE id = ?1";
 static const char SQL_DRAIN[] = "UPDATE servers SET draining = ?2 WHERE id = ?1 AND retired = 0";
 static const char SQL_RETIRE[] =
         "UPDATE servers SET retired = 1, draining = 0 WHERE id = ?1 AND retired = 0"
@@ -94,6 +95,21 @@ int db_fleet_entries(struct db *db, char **json, int *n)
 	*json = e.json;
 	*n = e.n;
 	return 0;
+}
+
+int db_server_set_wg_pubkey(struct db *db, const char *server_id, const char *key)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (!pv_key_is_valid_base64(key))
+		return db_failf(db, PV_EINVAL, "server %s: malformed WireGuard public key", server_id);
+	if ((r = db_stmt(db, SQL_SET_KEY, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 || (r = db_bind_text(db, st, 2, key)) < 0 ||
+	    (r = db_step_done(db, st)) < 0)
+		return r;
+	return sqlite3_changes(db->conn) ? 0
+	                                 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 }
 
 int db_server_set_draining(struct db *db, const char *server_id, int draining)
