@@ -60,6 +60,7 @@ static int reply_to_err(const char *code, long status)
 	        {"unreachable", PV_EUNREACH},       {"timeout", PV_ETIMEOUT},
 	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
 	        {"remote_error", PV_EUNREACH},      {"busy", PV_EBUSY},
+	        {"draining", PV_EFULL}, /* takes no new peers: pick another, as when full */
 	};
 	size_t i;
 

@@ -77,7 +77,7 @@ static void print_usage(FILE *f, const struct cli_tool *t, const char *group)
 	        group ? " " : "");
 	for (i = 0; i < t->ncmds; i++)
 		if (!group || in_group(&t->cmds[i], group))
-			fprintf(f, "  %-16s %s\n", t->cmds[i].name, t->cmds[i].summary);
+			fprintf(f, "  %-17s %s\n", t->cmds[i].name, t->cmds[i].summary);
 	fprintf(f,
 	        "\n`%s COMMAND --help` shows a command's options. Exit codes: 0 ok, 1 usage, "
 	        "2 auth, 3 refused\n(not in tier, full), 4 controller or servers unreachable, 5 "

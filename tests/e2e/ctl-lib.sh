@@ -52,6 +52,9 @@ ctl_files() {
 # is lifted unless CTL_QUOTA says otherwise ("" keeps the product defaults).
 ctl_start() {
 	[[ -n ${CTL_T:-} ]] || ctl_files
+	# Not inline in the here-document: bash drops the quotes of a ${X-"…"} default there.
+	local quota='"max_devices_basic": 100000, "max_devices_pro": 100000,'
+	[[ -z ${CTL_QUOTA+set} ]] || quota=$CTL_QUOTA
 	cat >"$CTL_T/controller.json" <<EOF
 {
   "https_listen": "${CTL_HTTPS_LISTEN:-$FLEET_CTL_ADDR:$CTL_PORT}",
@@ -61,7 +64,7 @@ ctl_start() {
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
   "state_key_file": "$CTL_T/state.key",
-  ${CTL_QUOTA-"max_devices_basic": 100000, "max_devices_pro": 100000,}
+  $quota
   "client_allowed_ips": "10.7.0.0/24, fddd:2c4:2c4:2c4::/64"${1:+,
   $1}
 }
