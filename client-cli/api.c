@@ -57,6 +57,7 @@ static int reply_to_err(const char *code, long status)
 	        {"unauthorized", PV_EAUTH},         {"forbidden_tier", PV_ETIER},
 	        {"not_found", PV_ENOTFOUND},        {"conflict", PV_EEXIST},
 	        {"server_full", PV_EFULL},          {"address_in_use", PV_EEXIST},
+	        {"quota_exceeded", PV_EFULL},       {"rate_limited", PV_EAUTH},
 	        {"unreachable", PV_EUNREACH},       {"timeout", PV_ETIMEOUT},
 	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
 	        {"remote_error", PV_EUNREACH},      {"busy", PV_EBUSY},
@@ -307,6 +308,19 @@ int vpnctl_api_exit(int r)
 
 int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what)
 {
+	/* Two refusals share their class with others but need their own advice. */
+	if (strcmp(e->code, "quota_exceeded") == 0) {
+		vpnctl_err("%s: %s.\n  Your account has as many devices as its tier allows: "
+		           "`vpnctl revoke` one of them first.",
+		           what, e->msg);
+		return VX_REFUSED;
+	}
+	if (strcmp(e->code, "rate_limited") == 0) {
+		vpnctl_err("%s: %s.\n  Too many failed attempts came from this address; wait, then "
+		           "check the key (`vpnctl login`).",
+		           what, e->msg);
+		return VX_AUTH;
+	}
 	switch (r) {
 	case PV_EUNREACH:
 		vpnctl_err("%s: cannot reach the controller: %s\n  Check the URL (vpnctl login "

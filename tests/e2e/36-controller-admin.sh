@@ -27,7 +27,9 @@ fleet_up 2
 read -r -a ids <<<"$SERVER_IDS"
 s1=${ids[0]} s2=${ids[1]}
 METRICS_ADDR=127.0.0.1:9108
-ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000, "metrics_listen": "'$METRICS_ADDR'"'
+# Dozens of bad tokens on purpose (every admin route, twice): the failed-auth
+# limiter, which would answer 429 after 20, is 33-controller-abuse's subject.
+ctl_start '"push_timeout_ms": 8000, "connect_timeout_ms": 3000, "auth_fail_max": 1000, "metrics_listen": "'$METRICS_ADDR'"'
 
 expect() { # expect STATUS CODE|- WHAT  (after an api call stored in $st)
 	[[ $st == "$1" ]] || fail "$3: status $st, expected $1: $(head -c 300 "$RESP")"

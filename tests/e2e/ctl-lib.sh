@@ -51,6 +51,7 @@ ctl_files() {
 # Load scenarios give one account many devices, so the per-tier device quota
 # is lifted unless CTL_QUOTA says otherwise ("" keeps the product defaults).
 ctl_start() {
+	local quota=${CTL_QUOTA-'"max_devices_basic": 100000, "max_devices_pro": 100000,'}
 	[[ -n ${CTL_T:-} ]] || ctl_files
 	# Not inline in the here-document: bash drops the quotes of a ${X-"…"} default there.
 	local quota='"max_devices_basic": 100000, "max_devices_pro": 100000,'
