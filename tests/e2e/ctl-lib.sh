@@ -53,9 +53,6 @@ ctl_files() {
 ctl_start() {
 	local quota=${CTL_QUOTA-'"max_devices_basic": 100000, "max_devices_pro": 100000,'}
 	[[ -n ${CTL_T:-} ]] || ctl_files
-	# Not inline in the here-document: bash drops the quotes of a ${X-"…"} default there.
-	local quota='"max_devices_basic": 100000, "max_devices_pro": 100000,'
-	[[ -z ${CTL_QUOTA+set} ]] || quota=$CTL_QUOTA
 	cat >"$CTL_T/controller.json" <<EOF
 {
   "https_listen": "${CTL_HTTPS_LISTEN:-$FLEET_CTL_ADDR:$CTL_PORT}",
