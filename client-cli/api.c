@@ -199,8 +199,10 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 		goto out;
 	if (payload)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-	else if (strcmp(method, "GET") != 0)
+	else if (strcmp(method, "POST") == 0)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method); /* DELETE */
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		r = b.overflow ? PV_EREMOTE : PV_EUNREACH;

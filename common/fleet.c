@@ -219,9 +219,9 @@ int pv_hostkey_parse(const char *s, unsigned char blob[PV_HOSTKEY_BLOB_LEN])
 		return 0;
 	b64 = s + sizeof(type);
 	len = strlen(b64);
-	/* 51 bytes are 68 base64 characters with one "=" of padding. */
-	if (len != 68 || b64[67] != '=' || strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	                                                "qrstuvwxyz0123456789+/") != 67)
+	/* 51 bytes are exactly 68 base64 characters, without padding. */
+	if (len != 68 || strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                             "0123456789+/") != 68)
 		return 0;
 	if (EVP_DecodeBlock(out, (const unsigned char *)b64, 68) != 51 ||
 	    memcmp(out, head, sizeof(head)) != 0)

@@ -45,6 +45,7 @@ status_of() { # status_of ID: the admin view's status
 	jq -r .status "$RESP"
 }
 is_up() { [[ $(status_of "$1") == up ]]; }
+seen() { cli "$1" sed -n 's/^\(PrivateKey\|PresharedKey\) = //p' /etc/wireguard/pvpn0.conf >>"$CTL_SEEN"; }
 echo "$CTL_ADMIN" | rc 0 adm login "$CTL_URL" --cacert "$CTL_CA"
 
 # ---- every new route: no token or a wrong one is 401 JSON and changes nothing ---------
@@ -102,11 +103,16 @@ trace "bootstrap: over the controller's SSH session, key registered, up; idempot
 vpnctl_client alice pro
 vpnctl_client bob pro
 vc alice servers --json >"$CTL_T/servers.json" || fail "alice: servers"
-jq -e --arg s "$new" --arg k "$wgkey" '(.servers | length) == 3 and
-	any(.servers[]; .id == $s and .status == "up" and .public_key == $k)' "$CTL_T/servers.json" \
+jq -e --arg s "$new" '(.servers | length) == 3 and
+	any(.servers[]; .id == $s and .status == "up" and .reachable)' "$CTL_T/servers.json" \
 	>/dev/null || fail "Pro users do not see $new: $(cat "$CTL_T/servers.json")"
+alice_key=$(jq -r .api_key "$CTL_T/xdg-alice/vpnctl/config.json")
+[[ $(api GET /api/servers '' -H "X-API-Key: $alice_key") == 200 &&
+	$(jq -r --arg s "$new" '.servers[] | select(.id == $s) | .public_key' "$RESP") == "$wgkey" ]] ||
+	fail "/api/servers lacks $new's key: $(cat "$RESP")"
 vc alice connect "$new" --json >"$CTL_T/connect.json" || fail "alice: connect $new"
 cli alice ping -c 1 -W 3 10.7.0.1 >/dev/null || fail "no ping through the tunnel to $new"
+seen alice
 trace "Pro users see $new; a provision there handshakes and pings"
 
 # ---- restart: the DB holds the fleet --------------------------------------------------------
@@ -131,6 +137,7 @@ st=$(api POST /api/provision "{\"server_id\":\"$new\",\"device\":\"x\"}" -H "X-A
 [[ $(status_of "$new") == draining ]] || fail "admin view: $(cat "$RESP")"
 rc 0 vc bob connect --json
 [[ $(jq -r .server_id "$CTL_T/out") != "$new" ]] || fail "vpnctl picked the draining server"
+seen bob
 cli alice ping -c 1 -W 3 10.7.0.1 >/dev/null || fail "the draining server's tunnel stopped"
 rc 3 vc bob connect "$new"
 trace "drain: 409 draining, listed draining, never picked, its tunnel still pings"
