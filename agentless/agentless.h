@@ -24,6 +24,13 @@ struct agentless_config {
 	int connect_timeout_ms;  /* TCP connect + handshake + auth; 0 = 5000 */
 	int keepalive_s;         /* keepalive interval; 0 = 15 */
 	int no_batching;         /* 1: one edit per round trip (bench only) */
+	/*
+	 * Optional timing hook, called on the worker after every round trip of
+	 * edits, dumps and pings (a reconnect included when the session was
+	 * cold; not agentless_exec) with its duration and result (0 or PV_E*).
+	 */
+	void (*round_trip)(void *arg, const char *server_id, uint64_t us, int err);
+	void *round_trip_arg;
 };
 
 enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };

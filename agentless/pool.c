@@ -164,6 +164,19 @@ static size_t list_len(const struct job *list)
 	return n;
 }
 
+/* al_session_run, timed for the config's round-trip hook. */
+static int timed_run(struct worker *w, struct al_exec *x, uint64_t deadline_ms, int *retried,
+                     char *detail, size_t len)
+{
+	uint64_t t0 = pv_now_us();
+	int r = al_session_run(&w->ss, x, deadline_ms, retried, detail, len);
+
+	if (w->pool->cfg.round_trip)
+		w->pool->cfg.round_trip(w->pool->cfg.round_trip_arg, w->srv->id, pv_now_us() - t0,
+		                        r);
+	return r;
+}
+
 /* All queued edits of a server in one exec of the remote script. */
 static void run_edits(struct worker *w, struct job *list)
 {
@@ -187,7 +200,7 @@ static void run_edits(struct worker *w, struct job *list)
 	}
 	x.in = in.p;
 	x.inlen = in.len;
-	r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
+	r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	if (r == 0 && al_batch_parse(x.out.p, x.err.p, n, res) < 0) {
@@ -246,8 +259,7 @@ static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 	x.in = in.p;
 	x.inlen = in.len;
 	if (r == 0)
-		r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail,
-		                   sizeof(detail));
+		r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	if (r == 0 && kind == JOB_DUMP &&

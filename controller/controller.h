@@ -461,6 +461,8 @@ int ctl_metrics_new(struct ctl *ctl);
 void ctl_metrics_free(struct ctl *ctl);
 /* Count one reply: route and status, its latency, and the result of provisions and revokes. */
 void ctl_metrics_request(struct ctl *ctl, const struct ctl_req *rq, int status, uint64_t us);
+/* The pool's round-trip hook (arg: ctl->metrics); safe from its worker threads. */
+void ctl_metrics_round_trip(void *arg, const char *server_id, uint64_t us, int err);
 /* GET /metrics: text exposition format 0.0.4. */
 void api_metrics(struct ctl_req *rq);
 /* ---- reconcile.c ------------------------------------------------------------------ */

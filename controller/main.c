@@ -100,6 +100,8 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 	}
 	if ((r = ctl_fleet_open(ctl, err, errlen)) < 0)
 		return r;
+	ac.round_trip = ctl_metrics_round_trip;
+	ac.round_trip_arg = ctl->metrics;
 	if ((r = agentless_new(&ctl->pool, ctl->fleet, &ac)) < 0) {
 		ctl_errf(err, errlen,
 		         "ssh_identity %s / known_hosts %s: cannot start the SSH pool: %s",
