@@ -118,7 +118,8 @@ int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_h
 		                                                   : "host key",
 		         fp,
 		         check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH ? "does not match" : "is not in",
-		         srv->ssh_hostkey[0] ? "the pinned ssh.host_key or known_hosts" : known_hosts,
+		         srv->ssh_hostkey[0] ? "the pinned ssh.host_key or known_hosts"
+		                             : known_hosts,
 		         check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND ? " (no trust on first use)"
 		                                                   : "");
 	} else {

@@ -457,7 +457,8 @@ int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
 	pool->identity = strdup(cfg->identity);
 	pool->known_hosts = strdup(cfg->known_hosts);
 	pthread_mutex_init(&pool->add_mu, NULL);
-	pool->workers = fleet->n <= PV_FLEET_MAX ? calloc(PV_FLEET_MAX, sizeof(*pool->workers)) : NULL;
+	pool->workers =
+	        fleet->n <= PV_FLEET_MAX ? calloc(PV_FLEET_MAX, sizeof(*pool->workers)) : NULL;
 	r = PV_ENOMEM;
 	if (!pool->identity || !pool->known_hosts || !pool->workers)
 		goto out;
@@ -682,7 +683,8 @@ int agentless_exec(struct agentless *pool, const char *server_id, const char *cm
 	if (!find_worker(pool, server_id))
 		return PV_ENOTFOUND;
 	j = calloc(1, sizeof(*j));
-	if (!j || !(j->cmd = strdup(cmd)) || (inlen && al_buf_add(&j->in, in, inlen, SIZE_MAX) < 0)) {
+	if (!j || !(j->cmd = strdup(cmd)) ||
+	    (inlen && al_buf_add(&j->in, in, inlen, SIZE_MAX) < 0)) {
 		job_free(j);
 		return PV_ENOMEM;
 	}

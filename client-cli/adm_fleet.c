@@ -56,8 +56,8 @@ static void show_server(const json_t *s)
 	            &key, "host", &host, "port", &port, "state_since", &since, "checked_at",
 	            &checked, "load", &peers, "live_peers", &live, "active_peers", &active,
 	            "rx_bytes", &rx, "tx_bytes", &tx, "repairs", &repairs, "reconciled_at", &rec,
-	            "host_key_source", &src, "host_key_fingerprint", &fp, "ssh", "host",
-	            &sshhost, "port", &sshport);
+	            "host_key_source", &src, "host_key_fingerprint", &fp, "ssh", "host", &sshhost,
+	            "port", &sshport);
 	cli_human_bytes(r, sizeof(r), (uint64_t)rx);
 	cli_human_bytes(t, sizeof(t), (uint64_t)tx);
 	printf("server:        %s (%s, %s)\n", id, loc, tier);
@@ -119,14 +119,15 @@ static void show_bootstrap(const json_t *reply)
 	       (long long)json_integer_value(json_object_get(b, "listen_port")),
 	       json_string_value(json_object_get(b, "endpoint")));
 	json_array_foreach(json_object_get(b, "changed"), i, c)
-	printf("  changed: %s\n", json_string_value(c));
+	        printf("  changed: %s\n", json_string_value(c));
 }
 
 int adm_server_bootstrap(const struct vpnctl_args *args)
 {
 	if (args->npos >= 1)
-		vpnctl_progress(args, "bootstrapping %s over the controller's SSH session "
-		                      "(a fresh server may take minutes)...",
+		vpnctl_progress(args,
+		                "bootstrapping %s over the controller's SSH session "
+		                "(a fresh server may take minutes)...",
 		                args->pos[0]);
 	return server_call(args, "server bootstrap", "POST", "/bootstrap", show_bootstrap);
 }

@@ -53,14 +53,22 @@ static int reply_to_err(const char *code, long status)
 		const char *code;
 		int err;
 	} codes[] = {
-	        {"bad_request", PV_EINVAL},         {"too_large", PV_EINVAL},
-	        {"unauthorized", PV_EAUTH},         {"forbidden_tier", PV_ETIER},
-	        {"not_found", PV_ENOTFOUND},        {"conflict", PV_EEXIST},
-	        {"server_full", PV_EFULL},          {"address_in_use", PV_EEXIST},
-	        {"quota_exceeded", PV_EFULL},       {"rate_limited", PV_EAUTH},
-	        {"unreachable", PV_EUNREACH},       {"timeout", PV_ETIMEOUT},
-	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
-	        {"remote_error", PV_EUNREACH},      {"busy", PV_EBUSY},
+	        {"bad_request", PV_EINVAL},
+	        {"too_large", PV_EINVAL},
+	        {"unauthorized", PV_EAUTH},
+	        {"forbidden_tier", PV_ETIER},
+	        {"not_found", PV_ENOTFOUND},
+	        {"conflict", PV_EEXIST},
+	        {"server_full", PV_EFULL},
+	        {"address_in_use", PV_EEXIST},
+	        {"quota_exceeded", PV_EFULL},
+	        {"rate_limited", PV_EAUTH},
+	        {"unreachable", PV_EUNREACH},
+	        {"timeout", PV_ETIMEOUT},
+	        {"host_key_mismatch", PV_EUNREACH},
+	        {"ssh_auth_failed", PV_EUNREACH},
+	        {"remote_error", PV_EUNREACH},
+	        {"busy", PV_EBUSY},
 	        {"draining", PV_EFULL}, /* takes no new peers: pick another, as when full */
 	};
 	size_t i;

@@ -15,7 +15,7 @@
 
 #include "pv.h"
 
-#define FLEET_MAX_BYTES   (1u << 20)
+#define FLEET_MAX_BYTES (1u << 20)
 
 /* Where we are in the file, for error messages. */
 struct fleet_ctx {
@@ -209,8 +209,8 @@ int pv_hostkey_parse(const char *s, unsigned char blob[PV_HOSTKEY_BLOB_LEN])
 {
 	static const char type[] = "ssh-ed25519";
 	/* The blob: uint32 length + "ssh-ed25519", uint32 length + 32 key bytes. */
-	static const unsigned char head[] = {0, 0, 0, 11, 's', 's', 'h', '-', 'e', 'd',
-	                                     '2', '5', '5', '1', '9', 0, 0, 0, 32};
+	static const unsigned char head[] = {0,   0,   0,   11,  's', 's', 'h', '-', 'e', 'd',
+	                                     '2', '5', '5', '1', '9', 0,   0,   0,   32};
 	unsigned char out[3 * 68 / 4];
 	const char *b64;
 	size_t len;
@@ -242,7 +242,8 @@ static int get_hostkey(struct fleet_ctx *c, json_t *ssh, struct pv_server *s)
 	if (r < 0)
 		return r;
 	if (!pv_hostkey_parse(s->ssh_hostkey, NULL))
-		return fail(c, "ssh.host_key", "must be \"ssh-ed25519 <base64 key>\" without a comment");
+		return fail(c, "ssh.host_key",
+		            "must be \"ssh-ed25519 <base64 key>\" without a comment");
 	return 0;
 }
 

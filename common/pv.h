@@ -113,7 +113,8 @@ struct pv_server {
 	char iface[16];    /* wg0 */
 	char subnet4[19];  /* "10.7.0.0/24" */
 	char subnet6[44];  /* "fddd:2c4:2c4:2c4::/64" */
-	char ssh_hostkey[PV_HOSTKEY_MAX + 1]; /* "ssh-ed25519 AAAA…" pinned besides known_hosts, or "" */
+	char ssh_hostkey[PV_HOSTKEY_MAX +
+	                 1]; /* "ssh-ed25519 AAAA…" pinned besides known_hosts, or "" */
 };
 
 struct pv_fleet {

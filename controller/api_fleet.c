@@ -114,7 +114,8 @@ static void remove_now(struct ctl_req *rq, const struct pv_server *s, json_t *ex
 	if (r < 0) {
 		json_decref(extra);
 		ctl_log("fleet: removing %s: %s", s->id, db_errmsg(rq->ctl->db));
-		ctl_reply_error(rq, r, "cannot remove server %s: %s", s->id, db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "cannot remove server %s: %s", s->id,
+		                db_errmsg(rq->ctl->db));
 		return;
 	}
 	snprintf(id, sizeof(id), "%s", s->id);
@@ -253,15 +254,16 @@ static void bootstrap_finish(evutil_socket_t fd, short what, void *arg)
 	}
 	if (b->exit_status != 0) {
 		ctl_log("bootstrap: %s: exit %d: %s", rq->path_arg, b->exit_status, b->errtext);
-		ctl_reply_error(rq, PV_EREMOTE, "bootstrap of %s failed (exit %d): %s", rq->path_arg,
-		                b->exit_status, last_line(b->errtext));
+		ctl_reply_error(rq, PV_EREMOTE, "bootstrap of %s failed (exit %d): %s",
+		                rq->path_arg, b->exit_status, last_line(b->errtext));
 		goto out;
 	}
 	sum = json_loads(b->out, 0, NULL);
 	key = json_string_value(json_object_get(sum, "server_public_key"));
 	if (!s || !key || !pv_key_is_valid_base64(key)) {
-		ctl_reply_error(rq, PV_EREMOTE, "bootstrap of %s: no JSON summary with a WireGuard "
-		                                "key on its stdout",
+		ctl_reply_error(rq, PV_EREMOTE,
+		                "bootstrap of %s: no JSON summary with a WireGuard "
+		                "key on its stdout",
 		                rq->path_arg);
 		goto out;
 	}

@@ -37,8 +37,8 @@ static json_t *server_json(const struct pv_server *s, const struct db_server_sta
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "id", s->id,
 	                 "location", s->location, "region", s->region, "tier",
 	                 pv_tier_name(s->tier), "host", s->wg_host, "port", (int)s->wg_port,
-	                 "public_key", st->wg_pubkey, "status", status_name(st), "load",
-	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
+	                 "public_key", st->wg_pubkey, "status", status_name(st), "load", st->peers,
+	                 "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 
 /* The status row of server id in list[n] (the DB's order is the fleet file's). */
@@ -85,7 +85,7 @@ static json_t *hostkey_json(const struct pv_server *s)
 	char fp[64];
 
 	return agentless_hostkey_fingerprint(s->ssh_hostkey, fp) == 0 ? json_string(fp)
-	                                                                : json_null();
+	                                                              : json_null();
 }
 
 /* The operators' view of one server: the public fields plus what the health pass recorded. */

@@ -37,10 +37,10 @@ static json_t *usage_json(const struct db_usage *u, size_t n)
 		json_t *t = json_object_get(users, u[i].user_id);
 		uint64_t sum = (uint64_t)u[i].rx_bytes + u[i].tx_bytes;
 
-		json_array_append_new(days, json_pack("{s:s, s:s, s:I, s:I}", "user", u[i].user_id,
-		                                      "day", u[i].day, "rx_bytes",
-		                                      (json_int_t)u[i].rx_bytes, "tx_bytes",
-		                                      (json_int_t)u[i].tx_bytes));
+		json_array_append_new(days,
+		                      json_pack("{s:s, s:s, s:I, s:I}", "user", u[i].user_id, "day",
+		                                u[i].day, "rx_bytes", (json_int_t)u[i].rx_bytes,
+		                                "tx_bytes", (json_int_t)u[i].tx_bytes));
 		json_object_set_new(users, u[i].user_id,
 		                    json_integer(json_integer_value(t) + (json_int_t)sum));
 		rx += u[i].rx_bytes;
@@ -74,8 +74,8 @@ void api_usage(struct ctl_req *rq)
 		                "query: from and to are days YYYY-MM-DD, user a user id");
 		return;
 	}
-	r = db_usage_list(rq->ctl->db, user, from ? from : "0000-00-00", to ? to : "9999-99-99",
-	                  &u, &n);
+	r = db_usage_list(rq->ctl->db, user, from ? from : "0000-00-00", to ? to : "9999-99-99", &u,
+	                  &n);
 	evhttp_clear_headers(&q);
 	if (r < 0) {
 		ctl_log("usage: db: %s", db_errmsg(rq->ctl->db));

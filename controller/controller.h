@@ -235,7 +235,7 @@ struct ctl {
 	struct ssl_ctx_st *ssl_ctx;
 	struct ctl_conns *conns; /* conn.c */
 	struct db *db;
-	struct pv_fleet *fleet;     /* PV_FLEET_MAX slots (fleet.c) */
+	struct pv_fleet *fleet;    /* PV_FLEET_MAX slots (fleet.c) */
 	unsigned char *fleet_gone; /* per slot: 1 once removed */
 	struct agentless *pool;
 	struct event *health_timer;

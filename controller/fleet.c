@@ -173,7 +173,8 @@ int ctl_fleet_add(struct ctl *ctl, json_t *entry, const struct pv_server **out, 
 	}
 	if (!(entries = db_entries(ctl, err, errlen)))
 		return PV_EDB;
-	/* The whole fleet plus the new entry: fleet.c checks it and that ids and endpoints stay unique. */
+	/* The whole fleet plus the new entry: fleet.c checks it and that ids and endpoints stay
+	 * unique. */
 	if (json_array_append(entries, entry) < 0) {
 		json_decref(entries);
 		return PV_ENOMEM;
@@ -182,8 +183,9 @@ int ctl_fleet_add(struct ctl *ctl, json_t *entry, const struct pv_server **out, 
 		return r;
 	if (pv_fleet_find(ctl->fleet, f->servers[f->n - 1].id)) {
 		r = PV_EEXIST;
-		ctl_errf(err, errlen, "server %s is already in the fleet (or was removed since the "
-		                      "last start: ids are never reused)",
+		ctl_errf(err, errlen,
+		         "server %s is already in the fleet (or was removed since the "
+		         "last start: ids are never reused)",
 		         f->servers[f->n - 1].id);
 		goto out;
 	}

@@ -54,8 +54,8 @@ struct ctl_metrics {
 	struct series_set results;  /* provisions and revokes by result */
 	struct hist commit;         /* SQLite COMMIT latency */
 	uint64_t commit_failed;
-	pthread_mutex_t ssh_mu;     /* the pool's workers feed ssh */
-	struct series_set ssh;      /* SSH round trip histogram by server id */
+	pthread_mutex_t ssh_mu; /* the pool's workers feed ssh */
+	struct series_set ssh;  /* SSH round trip histogram by server id */
 };
 
 /* Routes whose requests are counted by result, as an operation. */
@@ -439,8 +439,8 @@ static const struct family families[] = {
          "SSH round trips of the pool by server (edits, dumps, pings; a reconnect included)",
          emit_ssh, NULL},
         {"pv_usage_bytes_total", "counter",
-         "Transfer of every user's peers as the health passes counted it (server view)",
-         emit_usage, NULL},
+         "Transfer of every user's peers as the health passes counted it (server view)", emit_usage,
+         NULL},
         {"pv_ssh_queue_depth", "gauge",
          "SSH jobs queued for the server's worker, the round trip in flight not counted",
          emit_per_server, server_queue},

@@ -323,7 +323,8 @@ static void dispatch(const struct route *table, size_t n, struct evhttp_request 
 	body = rt->method == EVHTTP_REQ_POST ? ctl_req_body(rq, &len) : NULL;
 	/* A route that takes no fields (an action on the path's id) also takes no body at all;
 	 * a server entry is the handler's to check, after authentication. */
-	if (rt->method == EVHTTP_REQ_POST && !(rt->allowed & CTL_ARG_ENTRY) && (rt->allowed || len)) {
+	if (rt->method == EVHTTP_REQ_POST && !(rt->allowed & CTL_ARG_ENTRY) &&
+	    (rt->allowed || len)) {
 		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
 		                   sizeof(err));
 		if (r < 0) {

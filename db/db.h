@@ -122,17 +122,17 @@ int db_server_record(struct db *db, const char *server_id, const struct db_serve
 int db_server_set_repairs(struct db *db, const char *server_id, int repairs);
 struct db_server_status {
 	char id[DB_SERVER_ID_MAX + 1];
-	int up;                             /* last health pass, -1 = never checked */
-	int peers;                          /* leases held on the server */
-	int live_peers;                     /* peers seen by the last health pass */
-	char wg_pubkey[PV_KEY_B64_LEN + 1]; /* "" until learnt */
-	int64_t checked_at;                 /* unix seconds, 0 = never */
-	int active_peers;                   /* handshake in the last 180 s */
-	uint64_t rx_bytes, tx_bytes;        /* totals of the live peers */
-	int64_t state_since;                /* when up last changed */
-	int repairs;                        /* what the last reconcile repaired */
-	int64_t reconciled_at;              /* unix seconds, 0 = never */
-	int draining;                       /* 1: takes no new peers */
+	int up;                               /* last health pass, -1 = never checked */
+	int peers;                            /* leases held on the server */
+	int live_peers;                       /* peers seen by the last health pass */
+	char wg_pubkey[PV_KEY_B64_LEN + 1];   /* "" until learnt */
+	int64_t checked_at;                   /* unix seconds, 0 = never */
+	int active_peers;                     /* handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes;          /* totals of the live peers */
+	int64_t state_since;                  /* when up last changed */
+	int repairs;                          /* what the last reconcile repaired */
+	int64_t reconciled_at;                /* unix seconds, 0 = never */
+	int draining;                         /* 1: takes no new peers */
 	char ssh_hostkey[PV_HOSTKEY_MAX + 1]; /* pinned in the entry, "" when known_hosts only */
 };
 /* Status of one server (retired ones included); PV_ENOTFOUND if unknown. */

@@ -33,18 +33,9 @@ int db_server_add(struct db *db, const struct pv_server *s, const char *entry)
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = db_check_id(db, "server id", s->id, DB_SERVER_ID_MAX)) < 0 ||
-	    (r = db_check_id(db, "server entry", entry, 65536)) < 0)
+	if ((r = db_check_id(db, "server entry", entry, 65536)) < 0)
 		return r;
-	if ((r = db_stmt(db, SQL_ADD, &st)) < 0 || (r = db_bind_text(db, st, 1, s->id)) < 0 ||
-	    (r = db_bind_text(db, st, 2, s->location)) < 0 ||
-	    (r = db_bind_text(db, st, 3, s->region)) < 0 ||
-	    (r = db_bind_int(db, st, 4, s->tier)) < 0 ||
-	    (r = db_bind_text(db, st, 5, s->wg_host)) < 0 ||
-	    (r = db_bind_int(db, st, 6, s->wg_port)) < 0 ||
-	    (r = db_bind_text(db, st, 7, s->ssh_host)) < 0 ||
-	    (r = db_bind_int(db, st, 8, s->ssh_port)) < 0 ||
-	    (r = db_bind_text(db, st, 9, s->ssh_user)) < 0 ||
+	if ((r = db_stmt(db, SQL_ADD, &st)) < 0 || (r = db_bind_server(db, st, s)) < 0 ||
 	    (r = db_bind_text(db, st, 10, or_null(s->ssh_hostkey))) < 0 ||
 	    (r = db_bind_text(db, st, 11, entry)) < 0)
 		return r;
@@ -58,8 +49,8 @@ int db_server_set_entry(struct db *db, const struct pv_server *s, const char *en
 	int r;
 
 	if ((r = db_check_id(db, "server entry", entry, 65536)) < 0 ||
-	    (r = db_stmt(db, SQL_SET_ENTRY, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, s->id)) < 0 || (r = db_bind_text(db, st, 2, entry)) < 0 ||
+	    (r = db_stmt(db, SQL_SET_ENTRY, &st)) < 0 || (r = db_bind_text(db, st, 1, s->id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, entry)) < 0 ||
 	    (r = db_bind_text(db, st, 3, or_null(s->ssh_hostkey))) < 0 ||
 	    (r = db_step_done(db, st)) < 0)
 		return r;
@@ -103,10 +94,11 @@ int db_server_set_wg_pubkey(struct db *db, const char *server_id, const char *ke
 	int r;
 
 	if (!pv_key_is_valid_base64(key))
-		return db_failf(db, PV_EINVAL, "server %s: malformed WireGuard public key", server_id);
+		return db_failf(db, PV_EINVAL, "server %s: malformed WireGuard public key",
+		                server_id);
 	if ((r = db_stmt(db, SQL_SET_KEY, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, server_id)) < 0 || (r = db_bind_text(db, st, 2, key)) < 0 ||
-	    (r = db_step_done(db, st)) < 0)
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, key)) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
 	return sqlite3_changes(db->conn) ? 0
 	                                 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
@@ -118,8 +110,7 @@ int db_server_set_draining(struct db *db, const char *server_id, int draining)
 	int r;
 
 	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0 ||
-	    (r = db_stmt(db, SQL_DRAIN, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_stmt(db, SQL_DRAIN, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0 ||
 	    (r = db_bind_int(db, st, 2, draining ? 1 : 0)) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
 	return sqlite3_changes(db->conn) ? 0

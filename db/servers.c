@@ -34,9 +34,8 @@ static const char SQL_COUNT[] =
         "SELECT coalesce(sum(up = 1), 0), coalesce(sum(up = 0), 0), coalesce(sum(up = -1), 0)"
         " FROM servers WHERE retired = 0";
 
-static int upsert_server(struct db *db, const struct pv_server *s)
+int db_bind_server(struct db *db, sqlite3_stmt *st, const struct pv_server *s)
 {
-	sqlite3_stmt *st;
 	int r;
 
 	if ((r = db_check_id(db, "server id", s->id, DB_SERVER_ID_MAX)) < 0)
@@ -44,8 +43,7 @@ static int upsert_server(struct db *db, const struct pv_server *s)
 	if (s->tier != PV_TIER_BASIC && s->tier != PV_TIER_PRO)
 		return db_failf(db, PV_EINVAL, "server %s: tier %d is neither basic nor pro", s->id,
 		                (int)s->tier);
-	if ((r = db_stmt(db, SQL_SERVER_UPSERT, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, s->id)) < 0 ||
+	if ((r = db_bind_text(db, st, 1, s->id)) < 0 ||
 	    (r = db_bind_text(db, st, 2, s->location)) < 0 ||
 	    (r = db_bind_text(db, st, 3, s->region)) < 0 ||
 	    (r = db_bind_int(db, st, 4, s->tier)) < 0 ||
@@ -54,6 +52,16 @@ static int upsert_server(struct db *db, const struct pv_server *s)
 	    (r = db_bind_text(db, st, 7, s->ssh_host)) < 0 ||
 	    (r = db_bind_int(db, st, 8, s->ssh_port)) < 0 ||
 	    (r = db_bind_text(db, st, 9, s->ssh_user)) < 0)
+		return r;
+	return 0;
+}
+
+static int upsert_server(struct db *db, const struct pv_server *s)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_SERVER_UPSERT, &st)) < 0 || (r = db_bind_server(db, st, s)) < 0)
 		return r;
 	r = db_step_done(db, st);
 	return r < 0 ? db_wrap(db, r, s->id) : 0;

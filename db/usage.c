@@ -20,10 +20,9 @@ static const char SQL_ADD[] =
         " FROM peers WHERE server_id = ?1 AND pubkey = ?2"
         " ON CONFLICT (user_id, day) DO UPDATE SET rx_bytes = rx_bytes + excluded.rx_bytes,"
         " tx_bytes = tx_bytes + excluded.tx_bytes";
-static const char SQL_LIST[] =
-        "SELECT user_id, day, rx_bytes, tx_bytes FROM usage"
-        " WHERE (?1 IS NULL OR user_id = ?1) AND day >= ?2 AND day <= ?3"
-        " ORDER BY user_id, day LIMIT 100000";
+static const char SQL_LIST[] = "SELECT user_id, day, rx_bytes, tx_bytes FROM usage"
+                               " WHERE (?1 IS NULL OR user_id = ?1) AND day >= ?2 AND day <= ?3"
+                               " ORDER BY user_id, day LIMIT 100000";
 static const char SQL_TOTALS[] = "SELECT coalesce(sum(rx_bytes), 0), coalesce(sum(tx_bytes), 0)"
                                  " FROM usage";
 
