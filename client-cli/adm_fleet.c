@@ -111,6 +111,7 @@ int adm_server_add(const struct vpnctl_args *args)
 static void show_bootstrap(const json_t *reply)
 {
 	const json_t *b = json_object_get(reply, "bootstrap"), *c;
+	const json_t *changed = json_object_get(b, "changed");
 	size_t i;
 
 	printf("%s bootstrapped: WireGuard key %s, port %lld, endpoint %s\n",
@@ -118,8 +119,10 @@ static void show_bootstrap(const json_t *reply)
 	       json_string_value(json_object_get(b, "server_public_key")),
 	       (long long)json_integer_value(json_object_get(b, "listen_port")),
 	       json_string_value(json_object_get(b, "endpoint")));
-	json_array_foreach(json_object_get(b, "changed"), i, c)
-	        printf("  changed: %s\n", json_string_value(c));
+	json_array_foreach(changed, i, c)
+	{
+		printf("  changed: %s\n", json_string_value(c));
+	}
 }
 
 int adm_server_bootstrap(const struct vpnctl_args *args)
@@ -177,7 +180,7 @@ static void show_repairs(const json_t *r)
 /* Every server in turn, a progress line each; the first failure is the exit code. */
 static int reconcile_all(const struct vpnctl_args *args)
 {
-	json_t *list = NULL, *all = json_array(), *s;
+	json_t *list = NULL, *all = json_array(), *servers, *s;
 	size_t i, n;
 	int r = adm_call("server reconcile", "GET", "/api/admin/servers", NULL, &list), first = 0;
 
@@ -185,8 +188,9 @@ static int reconcile_all(const struct vpnctl_args *args)
 		json_decref(all);
 		return r;
 	}
-	n = json_array_size(json_object_get(list, "servers"));
-	json_array_foreach(json_object_get(list, "servers"), i, s)
+	servers = json_object_get(list, "servers");
+	n = json_array_size(servers);
+	json_array_foreach(servers, i, s)
 	{
 		const char *id = json_string_value(json_object_get(s, "id"));
 		json_t *reply = NULL;
@@ -232,11 +236,11 @@ static void print_usage_rows(const json_t *reply)
 {
 	static const char *const head[] = {"USER", "DAY", "RX", "TX"};
 	static const int widths[] = {24, 12, 12};
-	const json_t *d;
+	const json_t *days = json_object_get(reply, "days"), *d;
 	size_t i;
 
 	cli_table_row(head, widths, 4);
-	json_array_foreach(json_object_get(reply, "days"), i, d)
+	json_array_foreach(days, i, d)
 	{
 		char rx[24], tx[24];
 		const char *row[4] = {json_string_value(json_object_get(d, "user")),

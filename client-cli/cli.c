@@ -209,8 +209,8 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 		return 0;
 	case OPT_FROM:
 	case OPT_TO:
-		if (strlen(value) != 10 || strspn(value, "0123456789-") != 10 || value[4] != '-' ||
-		    value[7] != '-') {
+		if (!value || strlen(value) != 10 || strspn(value, "0123456789-") != 10 ||
+		    value[4] != '-' || value[7] != '-') {
 			vpnctl_err("--%s: '%s' is not a day YYYY-MM-DD", name, value);
 			return VX_USAGE;
 		}
