@@ -69,7 +69,7 @@ static int reply_to_err(const char *code, long status)
 	        {"ssh_auth_failed", PV_EUNREACH},
 	        {"remote_error", PV_EUNREACH},
 	        {"busy", PV_EBUSY},
-	        {"draining", PV_EFULL}, /* takes no new peers: pick another, as when full */
+	        {"draining", PV_EFULL},
 	};
 	size_t i;
 
@@ -322,6 +322,12 @@ int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what)
 	if (strcmp(e->code, "quota_exceeded") == 0) {
 		vpnctl_err("%s: %s.\n  Your account has as many devices as its tier allows: "
 		           "`vpnctl revoke` one of them first.",
+		           what, e->msg);
+		return VX_REFUSED;
+	}
+	if (strcmp(e->code, "draining") == 0) {
+		vpnctl_err("%s: %s.\n  The server is being taken out of service: pick another one "
+		           "(`vpnctl servers`), or run `vpnctl connect` without a name.",
 		           what, e->msg);
 		return VX_REFUSED;
 	}

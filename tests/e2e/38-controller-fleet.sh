@@ -98,7 +98,10 @@ WAIT_S=30 wait_for is_up "$new"
 rc 0 adm server bootstrap "$new" --json
 jq -e --arg k "$wgkey" '.bootstrap.server_public_key == $k and .bootstrap.changed == []' \
 	"$CTL_T/out" >/dev/null || fail "a second bootstrap changed something: $(cat "$CTL_T/out")"
-trace "bootstrap: over the controller's SSH session, key registered, up; idempotent"
+rc 0 adm server reconcile
+[[ $(grep -c '^\[[1-3]/3\] reconciling ' "$CTL_T/err") == 3 && $(grep -c ': restored 0, removed 0,' "$CTL_T/out") == 3 ]] ||
+	fail "server reconcile of the fleet: $(cat "$CTL_T/err" "$CTL_T/out")"
+trace "bootstrap: over the controller's SSH session, key registered, up; idempotent; fleet reconcile with progress"
 
 vpnctl_client alice pro
 vpnctl_client bob pro
