@@ -40,6 +40,55 @@ int agentless_hostkey_fingerprint(const char *key, char out[64])
 	return 0;
 }
 
+/* The decoded blob of a known_hosts key (base64, maybe padded) into blob[cap]; its length or -1. */
+static int key_blob(const char *b64, unsigned char *blob, size_t cap)
+{
+	size_t len = strlen(b64), pad = 0;
+	int n;
+
+	if (len == 0 || len % 4 || len / 4 * 3 > cap)
+		return -1;
+	while (pad < 2 && b64[len - 1 - pad] == '=')
+		pad++;
+	n = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)len);
+	return n < 0 ? -1 : n - (int)pad;
+}
+
+int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64])
+{
+	LIBSSH2_SESSION *s = libssh2_session_init();
+	LIBSSH2_KNOWNHOSTS *kh = s ? libssh2_knownhost_init(s) : NULL;
+	struct libssh2_knownhost *h = NULL;
+	unsigned char blob[2048];
+	char name[96];
+	int n, r = PV_ENOTFOUND;
+
+	if (srv->ssh_port == 22)
+		snprintf(name, sizeof(name), "%s", srv->ssh_host);
+	else
+		snprintf(name, sizeof(name), "[%s]:%u", srv->ssh_host, (unsigned)srv->ssh_port);
+	if (!kh ||
+	    libssh2_knownhost_readfile(kh, known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		r = kh ? PV_EIO : PV_ENOMEM;
+		goto out;
+	}
+	while (libssh2_knownhost_get(kh, &h, h) == 0) {
+		if (!h->name || strcmp(h->name, name) != 0 || !h->key)
+			continue;
+		if ((n = key_blob(h->key, blob, sizeof(blob))) > 0) {
+			al_hostkey_fingerprint(out, blob, (size_t)n);
+			r = 0;
+		}
+		break;
+	}
+out:
+	if (kh)
+		libssh2_knownhost_free(kh);
+	if (s)
+		libssh2_session_free(s);
+	return r;
+}
+
 /* Add the fleet entry's pinned key to kh as a known_hosts line for its host and port. */
 static int add_pinned(LIBSSH2_KNOWNHOSTS *kh, const struct pv_server *srv)
 {

@@ -79,17 +79,19 @@ void api_servers(struct ctl_req *rq)
 	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
 }
 
-/* The pinned host key's fingerprint, or null when the key is only in known_hosts. */
-static json_t *hostkey_json(const struct pv_server *s)
+/* The pinned host key's fingerprint: the entry's key, else known_hosts' (null if hashed there). */
+static json_t *hostkey_json(const struct ctl *ctl, const struct pv_server *s)
 {
 	char fp[64];
+	int r = s->ssh_hostkey[0] ? agentless_hostkey_fingerprint(s->ssh_hostkey, fp)
+	                          : agentless_known_fingerprint(ctl->cfg->known_hosts, s, fp);
 
-	return agentless_hostkey_fingerprint(s->ssh_hostkey, fp) == 0 ? json_string(fp)
-	                                                              : json_null();
+	return r == 0 ? json_string(fp) : json_null();
 }
 
 /* The operators' view of one server: the public fields plus what the health pass recorded. */
-static json_t *admin_server_json(const struct pv_server *s, const struct db_server_status *st)
+static json_t *admin_server_json(const struct ctl *ctl, const struct pv_server *s,
+                                 const struct db_server_status *st)
 {
 	json_t *j = server_json(s, st);
 	json_t *more = json_pack(
@@ -98,7 +100,7 @@ static json_t *admin_server_json(const struct pv_server *s, const struct db_serv
 	        (json_int_t)st->rx_bytes, "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
 	        (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since, "repairs",
 	        st->repairs, "reconciled_at", (json_int_t)st->reconciled_at, "draining",
-	        st->draining, "host_key_fingerprint", hostkey_json(s), "host_key_source",
+	        st->draining, "host_key_fingerprint", hostkey_json(ctl, s), "host_key_source",
 	        s->ssh_hostkey[0] ? "pinned" : "known_hosts", "ssh", "host", s->ssh_host, "port",
 	        (int)s->ssh_port, "user", s->ssh_user);
 
@@ -127,7 +129,7 @@ void api_admin_servers(struct ctl_req *rq)
 	for (i = 0; list && i < n; i++) {
 		const struct pv_server *s = ctl_server(ctl, st[i].id);
 
-		if (s && json_array_append_new(list, admin_server_json(s, &st[i])) < 0) {
+		if (s && json_array_append_new(list, admin_server_json(ctl, s, &st[i])) < 0) {
 			json_decref(list);
 			list = NULL;
 		}
@@ -151,5 +153,5 @@ void api_server_show(struct ctl_req *rq)
 		ctl_reply_error(rq, r, "state database error");
 		return;
 	}
-	ctl_reply(rq, 200, admin_server_json(s, &st));
+	ctl_reply(rq, 200, admin_server_json(rq->ctl, s, &st));
 }

@@ -85,6 +85,10 @@ rc 0 adm server show "$new" --json
 fp=$(ssh-keygen -lf "$FLEET_DIR/srv/$new/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
 jq -e --arg fp "$fp" '.host_key_fingerprint == $fp and .host_key_source == "pinned" and
 	.public_key == "" and .port == 51820' "$CTL_T/out" >/dev/null || fail "server show: $(cat "$CTL_T/out")"
+rc 0 adm server show "${ids[0]}" --json
+fp0=$(ssh-keygen -lf "$FLEET_DIR/srv/${ids[0]}/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+jq -e --arg fp "$fp0" '.host_key_fingerprint == $fp and .host_key_source == "known_hosts"' \
+	"$CTL_T/out" >/dev/null || fail "server show of a known_hosts server: $(cat "$CTL_T/out")"
 trace "add: entry and host key validated, pinned in the DB, joined without a restart"
 
 # ---- bootstrap over the pool's session --------------------------------------------------
