@@ -58,6 +58,7 @@ static const struct {
         {PV_EHOSTKEY, 503, "host_key_mismatch"},
         {CTL_ESSHAUTH, 503, "ssh_auth_failed"},
         {CTL_EQUOTA, 429, "quota_exceeded"},
+        {CTL_EDRAINING, 409, "draining"},
         {-999, 500, "internal"},
 };
 
