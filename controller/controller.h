@@ -72,6 +72,7 @@ struct ctl_config {
 	long auth_fail_max;            /* failed authentications per address and window */
 	long auth_fail_window_s;
 	long max_devices_basic, max_devices_pro; /* distinct devices with peers, per tier */
+	long peer_max_idle_days;                 /* 0 = keep idle peers forever */
 	int allow_public_http;                   /* plain HTTP off loopback only when set */
 };
 
@@ -426,7 +427,7 @@ int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done,
 /* Same, with job->arg a heap copy of p that done() must free(). */
 int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done done);
 
-/* ---- api_revoke.c: fleet-wide fan-out of removals ----------------------------- */
+/* ---- fanout.c: fleet-wide fan-out of removals ----------------------------- */
 
 struct ctl_fanout;
 typedef void (*ctl_fanout_done)(struct ctl_fanout *fo);
