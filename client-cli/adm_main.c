@@ -20,6 +20,9 @@ static const struct vpnctl_cmd commands[] = {
          "Disable USER: the key stops working and every peer is revoked"},
         {"user tier", adm_user_tier, OPT_JSON, 2, "USER TIER",
          "Move USER to TIER: a new key, peers outside the tier revoked"},
+        {"user config", adm_user_config, OPT_DEVICE | OPT_QR | OPT_QR_PNG | OPT_OUTPUT, 2,
+         "USER [SERVER] --device NAME",
+         "A tunnel for USER's phone app: QR code or file (server-made key)"},
         {"server show", adm_server_show, OPT_JSON, 1, "SERVER",
          "One server: state and since when, last pass, pinned host key, WireGuard key and port, "
          "peers, transfer, last repairs"},

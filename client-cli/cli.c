@@ -42,6 +42,9 @@ static const struct {
         {OPT_KEEP_LOCKED, "keep-locked", NULL, "leave the kill switch on"},
         {OPT_WATCH, "watch", NULL, "stay in the foreground and fail over to another server"},
         {OPT_VIA, "via", "ENTRY", "multi-hop: enter the fleet at ENTRY, leave at SERVER"},
+        {OPT_QR, "qr", NULL, "show the config as a QR code (the default without a FILE)"},
+        {OPT_QR_PNG, "qr-png", "FILE", "write the QR code as a PNG to FILE (new, 0600)"},
+        {OPT_OUTPUT, "output", "FILE", "write the config to FILE (new, 0600)"},
         {OPT_FORCE, "force", NULL, "revoke the server's peers first"},
         {OPT_FROM, "from", "DAY", "first day, YYYY-MM-DD (UTC)"},
         {OPT_TO, "to", "DAY", "last day, YYYY-MM-DD (UTC)"},
@@ -303,6 +306,15 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 			return VX_USAGE;
 		}
 		a->via = value;
+		return 0;
+	case OPT_QR:
+		a->qr = 1;
+		return 0;
+	case OPT_QR_PNG:
+		a->qr_png = value;
+		return 0;
+	case OPT_OUTPUT:
+		a->output = value;
 		return 0;
 	case OPT_FORCE:
 		a->force = 1;

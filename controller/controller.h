@@ -383,6 +383,7 @@ void api_user_tier(struct ctl_req *rq);
 void api_user_rotate_key(struct ctl_req *rq);
 void api_users_list(struct ctl_req *rq);
 void api_user_show(struct ctl_req *rq);
+void api_user_config(struct ctl_req *rq); /* api_user_config.c: provision for a user's phone */
 void api_server_reconcile(struct ctl_req *rq);
 void api_server_show(struct ctl_req *rq);
 void api_server_add(struct ctl_req *rq);

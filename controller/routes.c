@@ -50,6 +50,8 @@ static const struct route routes[] = {
          CTL_ARG_USER, CTL_ARG_USER},
         {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/users/*/config", api_user_config, EVHTTP_REQ_POST, AUTH_ADMIN,
+         CTL_ARG_SERVER | CTL_ARG_DEVICE, CTL_ARG_SERVER | CTL_ARG_DEVICE},
         {"/api/admin/servers", api_admin_servers, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers", api_server_add, EVHTTP_REQ_POST, AUTH_ADMIN, CTL_ARG_ENTRY, 0},
         /* Before the "*" row of the same path: the first matching row wins. */
