@@ -56,6 +56,7 @@
  * re-sent on a fresh session.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,7 @@
 #define HOLD_MAX_MS 100
 #define BATCH_FULL  64 /* a queue this long goes out without waiting */
 
-enum job_kind { JOB_EDIT, JOB_DUMP, JOB_PING };
+enum job_kind { JOB_EDIT, JOB_DUMP, JOB_PING, JOB_EXEC, JOB_KINDS };
 
 struct job {
 	struct job *next;
@@ -83,6 +84,9 @@ struct job {
 	agentless_edit_cb edit_cb;
 	agentless_dump_cb dump_cb; /* dump and ping (dump == NULL) */
 	struct al_buf psk_names;   /* dump: "NAME\n" per block whose PSK is wanted */
+	agentless_exec_cb exec_cb; /* exec: */
+	char *cmd;                 /* owned */
+	struct al_buf in;          /* its stdin */
 	void *arg;
 	uint64_t deadline_ms;
 };
@@ -107,7 +111,7 @@ struct worker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct job *head, **tail;          /* guarded by mu */
-	size_t queued, queued_pings;       /* guarded by mu */
+	size_t queued, queued_solo;        /* guarded by mu; solo: pings and execs (own channel) */
 	uint64_t first_queued_ms;          /* guarded by mu: arrival of the oldest queued job */
 	int stop;                          /* guarded by mu */
 	int wake_fd;                       /* eventfd: wakes a worker waiting on answers */
@@ -124,8 +128,9 @@ struct worker {
 struct agentless {
 	struct agentless_config cfg;
 	char *identity, *known_hosts;
-	size_t n;
-	struct worker *workers;
+	_Atomic size_t n; /* workers started: grows at runtime, never shrinks */
+	pthread_mutex_t add_mu;
+	struct worker *workers; /* PV_FLEET_MAX slots, so a worker never moves */
 };
 
 static pthread_once_t ssh_once = PTHREAD_ONCE_INIT;
@@ -142,6 +147,8 @@ static void job_free(struct job *j)
 		return;
 	OPENSSL_cleanse(&j->edit, sizeof(j->edit));
 	al_buf_free(&j->psk_names, 0);
+	al_buf_free(&j->in, 0);
+	free(j->cmd);
 	free(j);
 }
 
@@ -155,6 +162,8 @@ static void job_finish(struct job *j, int err, int changed, int retried, const c
 		                               .detail = detail};
 
 		j->edit_cb(&res, j->arg);
+	} else if (j->kind == JOB_EXEC) {
+		j->exec_cb(err, detail, -1, "", "", j->arg);
 	} else {
 		j->dump_cb(err, detail, err ? NULL : dump, j->arg);
 	}
@@ -210,6 +219,19 @@ static size_t list_len(const struct job *list)
 	return n;
 }
 
+/* al_session_run, timed for the config's round-trip hook. */
+static int timed_run(struct worker *w, struct al_exec *x, uint64_t deadline_ms, int *retried,
+                     char *detail, size_t len)
+{
+	uint64_t t0 = pv_now_us();
+	int r = al_session_run(&w->ss, x, deadline_ms, retried, detail, len);
+
+	if (w->pool->cfg.round_trip)
+		w->pool->cfg.round_trip(w->pool->cfg.round_trip_arg, w->srv->id, pv_now_us() - t0,
+		                        r);
+	return r;
+}
+
 /* The PSK names every queued dump asks for, gathered in the first job ("" if none). */
 static const char *list_psk_names(struct job *list)
 {
@@ -230,12 +252,31 @@ static void run_pings(struct worker *w, struct job *list)
 	int r, retried;
 	struct job *j;
 
-	r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
+	r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	for (j = list; j; j = j->next)
 		job_finish(j, r, 0, 0, detail, NULL);
 	free_jobs(list);
+	al_buf_free(&x.out, 0);
+	al_buf_free(&x.err, 0);
+}
+
+/* A command of the caller's, alone in its round trip. */
+static void run_exec(struct worker *w, struct job *j)
+{
+	struct al_exec x = {.cmd = j->cmd, .in = j->in.p, .inlen = j->in.len};
+	char detail[1024] = "";
+	int retried, r;
+
+	r = al_session_run(&w->ss, &x, j->deadline_ms, &retried, detail, sizeof(detail));
+	if (r == 0 && x.exit_signal[0])
+		r = exec_status(w, &x, detail, sizeof(detail));
+	if (r < 0)
+		job_finish(j, r, 0, 0, detail, NULL);
+	else
+		j->exec_cb(0, "", x.exit_status, x.out.p ? x.out.p : "", x.err.p ? x.err.p : "",
+		           j->arg);
 	al_buf_free(&x.out, 0);
 	al_buf_free(&x.err, 0);
 }
@@ -318,6 +359,14 @@ static struct flight *flights_detach(struct worker *w)
 
 static void flight_send(struct worker *w, struct flight *f);
 
+/* The config's round-trip hook: a batch answered, lost or never sent, since start_us. */
+static void round_trip_done(struct worker *w, uint64_t start_us, int err)
+{
+	if (w->pool->cfg.round_trip)
+		w->pool->cfg.round_trip(w->pool->cfg.round_trip_arg, w->srv->id,
+		                        pv_now_us() - start_us, err);
+}
+
 /*
  * The session died with batches unanswered (r, detail say how): re-send each
  * once, in order, on a fresh session; fail those already re-sent.
@@ -330,6 +379,7 @@ static void session_lost(struct worker *w, int r, const char *detail)
 	while ((f = list)) {
 		list = f->next;
 		if (f->retried || r != PV_EUNREACH) {
+			round_trip_done(w, f->sent_us, r);
 			flight_fail(f, r, detail);
 			continue;
 		}
@@ -341,12 +391,14 @@ static void session_lost(struct worker *w, int r, const char *detail)
 /* Write f to the remote script; it then waits for its answer in the flight list. */
 static void flight_send(struct worker *w, struct flight *f)
 {
+	uint64_t t0 = pv_now_us();
 	char detail[1024];
 	int lost, r;
 
 	r = al_session_send(&w->ss, f->in.p, f->in.len, f->deadline_ms, &lost, detail,
 	                    sizeof(detail));
 	if (r < 0 && !lost) {
+		round_trip_done(w, t0, r);
 		flight_fail(f, r, detail); /* never sent: no session */
 		return;
 	}
@@ -433,6 +485,7 @@ static void flight_answered(struct worker *w, const struct al_buf *ans, int stat
 	char detail[1024];
 
 	learn_service(w, f);
+	round_trip_done(w, f->sent_us, status ? PV_EREMOTE : 0);
 	w->fl_head = f->next;
 	if (!w->fl_head)
 		w->fl_tail = &w->fl_head;
@@ -475,9 +528,10 @@ static void flights_expire(struct worker *w, uint64_t now)
 	         w->srv->id);
 	while ((f = list)) {
 		list = f->next;
-		if (f->deadline_ms <= now)
+		if (f->deadline_ms <= now) {
+			round_trip_done(w, f->sent_us, PV_ETIMEOUT);
 			flight_fail(f, PV_ETIMEOUT, detail);
-		else
+		} else
 			flight_push(w, f);
 	}
 	snprintf(detail, sizeof(detail), "server %s: session cut after a missed deadline",
@@ -516,15 +570,17 @@ static void await_answers(struct worker *w)
 /* Jobs taken off the queue, split by kind (order kept within each). */
 static void dispatch(struct worker *w, struct job *list)
 {
-	struct job *head[3] = {NULL, NULL, NULL}, **tail[3] = {&head[0], &head[1], &head[2]};
+	struct job *head[JOB_KINDS] = {NULL}, **tail[JOB_KINDS];
 	struct job *late = NULL, **late_tail = &late;
 	uint64_t now = pv_now_ms();
 	char detail[128];
 	struct flight *f;
+	struct job *j;
+	int k;
 
-	while (list) {
-		struct job *j = list;
-
+	for (k = 0; k < JOB_KINDS; k++)
+		tail[k] = &head[k];
+	while ((j = list)) {
 		list = j->next;
 		j->next = NULL;
 		if (j->deadline_ms <= now) {
@@ -538,7 +594,10 @@ static void dispatch(struct worker *w, struct job *list)
 	snprintf(detail, sizeof(detail), "server %s: deadline passed while queued", w->srv->id);
 	fail_jobs(late, PV_ETIMEOUT, 0, detail);
 	if (head[JOB_PING])
-		run_pings(w, head[JOB_PING]); /* taken only with nothing in flight */
+		run_pings(w, head[JOB_PING]); /* pings and execs: only with nothing in flight */
+	for (j = head[JOB_EXEC]; j; j = j->next)
+		run_exec(w, j);
+	free_jobs(head[JOB_EXEC]);
 	/* Edits first, so dumps queued with them see their effect. */
 	if (head[JOB_EDIT] && (f = flight_new(w, JOB_EDIT, head[JOB_EDIT])))
 		flight_send(w, f);
@@ -548,8 +607,8 @@ static void dispatch(struct worker *w, struct job *list)
 
 /*
  * What to send now (called locked): everything queued, unless batches are in
- * flight and the queue should wait -- for a free slot, for pings (they run
- * on a channel of their own, between batches), or for company.
+ * flight and the queue should wait -- for a free slot, for pings and execs
+ * (they run on a channel of their own, between batches), or for company.
  */
 static struct job *take_ready(struct worker *w)
 {
@@ -567,7 +626,7 @@ static struct job *take_ready(struct worker *w)
 		uint64_t free_at = w->busy_until_us > half ? w->busy_until_us - half : 0;
 		uint64_t until = (free_at + 999) / 1000, cap_at = w->first_queued_ms + HOLD_MAX_MS;
 
-		if (w->queued_pings || w->nflight >= cap)
+		if (w->queued_solo || w->nflight >= cap)
 			return NULL;
 		if (until > cap_at)
 			until = cap_at;
@@ -580,11 +639,11 @@ static struct job *take_ready(struct worker *w)
 		w->head = list->next;
 		list->next = NULL;
 		w->queued--;
-		w->queued_pings -= list->kind == JOB_PING;
+		w->queued_solo -= list->kind == JOB_PING || list->kind == JOB_EXEC;
 		w->first_queued_ms = now;
 	} else {
 		w->head = NULL;
-		w->queued = w->queued_pings = 0;
+		w->queued = w->queued_solo = 0;
 	}
 	if (!w->head)
 		w->tail = &w->head;
@@ -721,7 +780,9 @@ int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
 	pool->cfg.keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : 15;
 	pool->identity = strdup(cfg->identity);
 	pool->known_hosts = strdup(cfg->known_hosts);
-	pool->workers = calloc(fleet->n ? fleet->n : 1, sizeof(*pool->workers));
+	pthread_mutex_init(&pool->add_mu, NULL);
+	pool->workers =
+	        fleet->n <= PV_FLEET_MAX ? calloc(PV_FLEET_MAX, sizeof(*pool->workers)) : NULL;
 	r = PV_ENOMEM;
 	if (!pool->identity || !pool->known_hosts || !pool->workers)
 		goto out;
@@ -765,6 +826,7 @@ void agentless_free(struct agentless *pool)
 		if (w->wake_fd >= 0)
 			close(w->wake_fd);
 	}
+	pthread_mutex_destroy(&pool->add_mu);
 	free(pool->workers);
 	free(pool->identity);
 	free(pool->known_hosts);
@@ -773,12 +835,28 @@ void agentless_free(struct agentless *pool)
 
 static struct worker *find_worker(struct agentless *pool, const char *server_id)
 {
-	size_t i;
+	size_t i, n = pool->n;
 
-	for (i = 0; server_id && i < pool->n; i++)
+	for (i = 0; server_id && i < n; i++)
 		if (strcmp(pool->workers[i].srv->id, server_id) == 0)
 			return &pool->workers[i];
 	return NULL;
+}
+
+int agentless_add_server(struct agentless *pool, const struct pv_server *srv)
+{
+	int r = PV_EFULL;
+
+	if (!pool || !srv)
+		return PV_EINVAL;
+	pthread_mutex_lock(&pool->add_mu);
+	if (find_worker(pool, srv->id))
+		r = PV_EEXIST;
+	else if (pool->n < PV_FLEET_MAX &&
+	         (r = worker_start(pool, &pool->workers[pool->n], srv)) == 0)
+		pool->n++;
+	pthread_mutex_unlock(&pool->add_mu);
+	return r;
 }
 
 int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth)
@@ -816,9 +894,10 @@ static int enqueue_chain(struct agentless *pool, const char *server_id, struct j
 	if (!w->head)
 		w->first_queued_ms = pv_now_ms();
 	for (j = first; j; j = j->next) {
-		j->deadline_ms = deadline;
+		if (!j->deadline_ms) /* an exec brings its own */
+			j->deadline_ms = deadline;
 		w->queued++;
-		w->queued_pings += j->kind == JOB_PING;
+		w->queued_solo += j->kind == JOB_PING || j->kind == JOB_EXEC;
 	}
 	*w->tail = first;
 	w->tail = &last->next;
@@ -923,4 +1002,26 @@ int agentless_dump_psks(struct agentless *pool, const char *server_id, const cha
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg)
 {
 	return submit_read(pool, server_id, JOB_PING, NULL, 0, cb, arg);
+}
+
+int agentless_exec(struct agentless *pool, const char *server_id, const char *cmd, const char *in,
+                   size_t inlen, int timeout_ms, agentless_exec_cb cb, void *arg)
+{
+	struct job *j;
+
+	if (!pool || !cmd || (inlen && !in) || timeout_ms <= 0 || !cb)
+		return PV_EINVAL;
+	if (!find_worker(pool, server_id))
+		return PV_ENOTFOUND;
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->cmd = strdup(cmd)) ||
+	    (inlen && al_buf_add(&j->in, in, inlen, SIZE_MAX) < 0)) {
+		job_free(j);
+		return PV_ENOMEM;
+	}
+	j->kind = JOB_EXEC;
+	j->exec_cb = cb;
+	j->arg = arg;
+	j->deadline_ms = pv_now_ms() + (uint64_t)timeout_ms;
+	return enqueue(pool, server_id, j);
 }

@@ -83,7 +83,10 @@ enum vpnctl_optid {
 	OPT_VIA = 1U << 16,
 	OPT_QR = 1U << 17,
 	OPT_QR_PNG = 1U << 18,
-	OPT_OUTPUT = 1U << 19
+	OPT_OUTPUT = 1U << 19,
+	OPT_FORCE = 1U << 20,
+	OPT_FROM = 1U << 21,
+	OPT_TO = 1U << 22
 };
 
 struct vpnctl_args {
@@ -103,6 +106,9 @@ struct vpnctl_args {
 	int qr;                    /* --qr: the exported config as a QR code on the terminal */
 	const char *qr_png;        /* --qr-png FILE: ... as a PNG file */
 	const char *output;        /* --output FILE: ... as a wg-quick file */
+	int force;                 /* --force */
+	const char *from;          /* --from DAY (YYYY-MM-DD) */
+	const char *to;            /* --to DAY */
 	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
@@ -153,6 +159,15 @@ int adm_user_rotate_key(const struct vpnctl_args *args);
 int adm_user_disable(const struct vpnctl_args *args);
 int adm_user_tier(const struct vpnctl_args *args);
 int adm_user_config(const struct vpnctl_args *args);
+int adm_server_show(const struct vpnctl_args *args);
+int adm_server_add(const struct vpnctl_args *args);
+int adm_server_bootstrap(const struct vpnctl_args *args);
+int adm_server_drain(const struct vpnctl_args *args);
+int adm_server_undrain(const struct vpnctl_args *args);
+int adm_server_remove(const struct vpnctl_args *args);
+int adm_server_reconcile(const struct vpnctl_args *args);
+int adm_server_export(const struct vpnctl_args *args);
+int adm_usage(const struct vpnctl_args *args);
 /* vpnadm's failure message for a vpnctl_api error; returns the exit code. */
 int adm_fail(int r, const struct vpnctl_api_error *e, const char *what);
 /*
