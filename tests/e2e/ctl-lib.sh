@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # tests/e2e/ctl-lib.sh: run vpn-controller on a test fleet (sourced after
 # lib.sh and fleet_up).  ctl_start makes a test CA and a server certificate
-# for 203.0.113.2 with openssl, a 0600 secrets file and admin token, a
-# config, and starts the controller in the controller namespace; api talks
-# to it over real HTTPS with curl, verifying the certificate against the CA.
+# for 203.0.113.2 with openssl, a 0600 secrets file, admin token and state
+# key (it seals the PSKs in the DB), a config, and starts the controller in
+# the controller namespace; api talks to it over real HTTPS with curl,
+# verifying the certificate against the CA.
 #
 #   ctl_start [extra config JSON fields]   ctl_stop   ctl_restart
 #   api METHOD PATH [BODY] [curl args…]    -> prints the status; body in $RESP
@@ -35,6 +36,8 @@ ctl_files() {
 		# Secrets: current and previous (the seed snippet's SECRET_KEY).
 		printf 'cur-%s\nprev-%s\n' "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" >secrets
 		openssl rand -hex 24 >admin_token
+		# The key that seals the peers' PSKs in the DB (base64, 32 bytes).
+		wg genpsk >state_key
 	)
 	CTL_SECRET=$(sed -n 1p "$CTL_T/secrets")
 	# shellcheck disable=SC2034 # used by the scenarios
@@ -53,6 +56,7 @@ ctl_start() {
   "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
+  "state_key_file": "$CTL_T/state_key",
   "client_allowed_ips": "10.7.0.0/24, fddd:2c4:2c4:2c4::/64"${1:+,
   $1}
 }
