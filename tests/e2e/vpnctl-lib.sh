@@ -3,8 +3,8 @@
 # tests/e2e/vpnctl-lib.sh: what the vpnctl scenarios and bench/vpnctl.sh share
 # (sourced after lib.sh and ctl-lib.sh).
 #
-#   vpnctl_setup N          fleet of N servers + controller over HTTPS; sets VPNCTL,
-#                           CTL_URL, CTL_CA
+#   vpnctl_setup N [CONFIG] fleet of N servers + controller over HTTPS (CONFIG: extra
+#                           config fields, as for ctl_start); sets VPNCTL, CTL_URL, CTL_CA
 #   vpnctl_client NAME TIER a client namespace logged in with a fresh key of TIER
 #                           (key through VPNCTL_API_KEY, never argv)
 #   vc NAME ARGS…           vpnctl in client NAME's namespaces, its own config dir
@@ -16,7 +16,7 @@ vpnctl_setup() {
 	[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
 	[[ -x $PV_BUILD/controller/vpn-controller ]] || fail "vpn-controller not built"
 	fleet_up "$1"
-	ctl_start
+	ctl_start "${2:-}"
 	CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
 	CTL_CA=$CTL_T/ca.pem
 }
