@@ -47,8 +47,9 @@ for i in 1 2 3 4; do
 	remember_secrets
 done
 read -r hand_octet hand_key < <(wi_add "$id" handmade)
+hand_reserved() { reserved_is "$1" "$hand_octet"; }
 pass_mark "$id"
-within_one_pass "$id" "hand-made .$hand_octet reserved" reserved_is "$id" "$hand_octet"
+within_one_pass "hand-made .$hand_octet reserved" hand_reserved "$id"
 trace "alice connected, 4 more peers, hand-made .$hand_octet reserved by a health pass"
 
 # ---- the server loses every peer ---------------------------------------------------------
@@ -62,14 +63,15 @@ restores=$(audit_n reconcile.restore)
 releases=$(audit_n reconcile.release_foreign)
 pass_mark "$id"
 wipe_peers "$id"
-within_one_pass "$id" "every ACTIVE peer restored" converged "$id"
+within_one_pass "every ACTIVE peer restored" converged "$id"
 [[ $(psks "$id") == "$before_psks" ]] || fail "the restored peers' PSKs differ from before the loss"
 [[ $(active_blocks "$id") == "$before_blocks" ]] || fail "the restored blocks are not byte-identical"
 [[ $(rows) == "$before_rows" ]] || fail "the restore changed the DB's peers: $(rows)"
 [[ $(audit_n reconcile.restore) == $((restores + 5)) ]] ||
 	fail "expected 5 more reconcile.restore audit rows, got $(($(audit_n reconcile.restore) - restores))"
 grep -i "restor" "$CTL_LOG" | grep -q "$id" || fail "no log line about the restore on $id"
-within_one_pass "$id" "the lost hand-made peer's reservation released" reserved_is "$id" ""
+none_reserved() { reserved_is "$1" ""; }
+within_one_pass "the lost hand-made peer's reservation released" none_reserved "$id"
 [[ $(audit_n reconcile.release_foreign) == $((releases + 1)) ]] || fail "no reconcile.release_foreign audit row"
 ! srv "$id" wg show wg0 peers | grep -qxF "$hand_key" || fail "the foreign peer was brought back"
 WAIT_S=60 wait_for cli alice ping -c 1 -W 1 10.7.0.1
@@ -86,8 +88,8 @@ pass_mark "$id"
 new_pub=$(srv "$id" wg show wg0 public-key)
 [[ -n $new_pub && $new_pub != "$old_pub" ]] || fail "the redeploy did not make a new server key"
 [[ -z $(srv "$id" wg show wg0 peers) ]] || fail "the redeployed server has peers already"
-redeploy_seen() { [[ $(audit_n server.redeployed) -ge 1 ]] && converged "$id"; }
-within_one_pass "$id" "redeploy flagged and peers restored" redeploy_seen
+redeploy_seen() { [[ $(audit_n server.redeployed) -ge 1 ]] && converged "$1"; }
+within_one_pass "redeploy flagged and peers restored" redeploy_seen "$id"
 [[ $(audit_n server.redeployed) == 1 ]] || fail "expected one server.redeployed audit row"
 grep -i "redeploy" "$CTL_LOG" | grep -q "$id" || fail "no log line flags the redeploy of $id"
 [[ $(db_sql "SELECT wg_pubkey FROM servers WHERE id = '$id'") == "$new_pub" ]] ||

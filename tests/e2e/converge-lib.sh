@@ -21,8 +21,9 @@
 #                                 the foreign keys given, and wg0.conf holds
 #                                 exactly one pv block per ACTIVE peer, with the
 #                                 DB's key and addresses
-#   pass_mark ID; within_one_pass ID WHAT CMD…
-#                                 CMD holds within one health period of the mark
+#   pass_mark ID…; within_one_pass WHAT CHECK ID…
+#                                 `CHECK ID` holds within one health period of
+#                                 the mark, for every ID
 
 # The server side of wireguard-install.sh's new_client_setup and its
 # "add a new client" menu entry, command for command (lowest free octet of
@@ -152,35 +153,44 @@ conf pv:    $(conf_pv_blocks "$id" | cut -c1-60)
 DB pv:      $(db_pv_blocks "$id" | cut -c1-60)"
 }
 
-# Health passes, counted by servers.checked_at changing: pass_mark ID takes
-# the current value; passes_since ID polls it (call it often) and prints how
-# many changes it has seen since the mark.
+# Health passes, counted per server by servers.checked_at changing:
+# pass_mark ID… takes the current values.
+declare -gA PASS_LAST PASS_N
 pass_mark() {
-	PASS_LAST=$(db_sql "SELECT checked_at FROM servers WHERE id = '$1'")
-	PASS_N=0
+	local id
+	for id in "$@"; do
+		PASS_LAST[$id]=$(db_sql "SELECT checked_at FROM servers WHERE id = '$id'")
+		PASS_N[$id]=0
+	done
 }
-passes_since() {
+pass_tick() {
 	local now
 	now=$(db_sql "SELECT checked_at FROM servers WHERE id = '$1'")
-	if [[ $now != "$PASS_LAST" ]]; then
-		PASS_LAST=$now
-		PASS_N=$((PASS_N + 1))
-	fi
+	[[ $now == "${PASS_LAST[$1]}" ]] || PASS_N[$1]=$((PASS_N[$1] + 1))
+	PASS_LAST[$1]=$now
 }
 
-# within_one_pass ID WHAT CMD…: polls CMD until it succeeds.  The health pass
-# that was running at the mark may finish without the repair, the next one
-# must bring it: CMD must hold before checked_at has changed three times
-# since pass_mark (fails otherwise, or after WAIT_S seconds, default 90).
+# within_one_pass WHAT CHECK ID…: polls `CHECK ID` for every ID until it
+# holds.  The health pass running at the mark may end without the repair;
+# the next one must bring it: CHECK must hold before that server's
+# checked_at has changed three times since pass_mark (fails otherwise, or
+# after WAIT_S seconds, default 90).
 within_one_pass() {
-	local id=$1 what=$2 deadline=$((SECONDS + ${WAIT_S:-90}))
+	local what=$1 check=$2 deadline=$((SECONDS + ${WAIT_S:-90})) id seen left
 	shift 2
-	while true; do
-		passes_since "$id"
-		local seen=$PASS_N
-		! "$@" >/dev/null 2>&1 || return 0
-		((seen < 3)) || fail "$id: $what: not done within one health period ($seen passes since the mark)"
-		((SECONDS < deadline)) || fail "$id: $what: not done after ${WAIT_S:-90} s ($seen passes)"
+	local pending=("$@")
+	while ((${#pending[@]} > 0)); do
+		left=()
+		for id in "${pending[@]}"; do
+			pass_tick "$id"
+			seen=${PASS_N[$id]}
+			"$check" "$id" >/dev/null 2>&1 && continue
+			((seen < 3)) || fail "$id: $what: not done within one health period ($seen passes since the mark)"
+			left+=("$id")
+		done
+		pending=("${left[@]}")
+		((${#pending[@]} > 0)) || return 0
+		((SECONDS < deadline)) || fail "$what: not done after ${WAIT_S:-90} s on ${pending[*]}"
 		sleep 0.2
 	done
 }
