@@ -53,7 +53,8 @@ struct agentless_edit {
  *
  * err codes: PV_EUNREACH (connect/session failure), PV_ETIMEOUT (deadline),
  * PV_EAUTH (SSH key refused), PV_EHOSTKEY (unknown/changed host key),
- * PV_EEXIST (name, key or address already used differently on the server),
+ * PV_EEXIST (name or key already used differently on the server),
+ * PV_EINUSE (the address is held by another peer on the server),
  * PV_EREMOTE (remote command failed; detail carries its stderr), PV_EIO.
  */
 struct agentless_result {
@@ -107,6 +108,15 @@ void agentless_free(struct agentless *pool);
  */
 int agentless_submit(struct agentless *pool, const char *server_id,
                      const struct agentless_edit *edit, agentless_edit_cb cb, void *arg);
+
+/*
+ * Queue n edits for a server at once, so they go out in one round trip
+ * (the reconcile's repairs).  Same contract as agentless_submit per edit:
+ * cb(res, args[i]) exactly once each; on an immediate error none is called.
+ */
+int agentless_submit_batch(struct agentless *pool, const char *server_id,
+                           const struct agentless_edit *edits, size_t n, agentless_edit_cb cb,
+                           void *const *args);
 
 /*
  * Read the live peers of a server; cb is called exactly once on success

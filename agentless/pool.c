@@ -456,21 +456,34 @@ static struct worker *find_worker(struct agentless *pool, const char *server_id)
 	return NULL;
 }
 
-static int enqueue(struct agentless *pool, const char *server_id, struct job *j)
+/* Append the chain first..last in one critical section: one round trip takes them all. */
+static int enqueue_chain(struct agentless *pool, const char *server_id, struct job *first,
+                         struct job *last)
 {
 	struct worker *w = find_worker(pool, server_id);
+	uint64_t deadline = pv_now_ms() + (uint64_t)pool->cfg.op_timeout_ms;
+	struct job *j;
 
 	if (!w) {
-		job_free(j);
+		while ((j = first)) {
+			first = j->next;
+			job_free(j);
+		}
 		return PV_ENOTFOUND;
 	}
-	j->deadline_ms = pv_now_ms() + (uint64_t)pool->cfg.op_timeout_ms;
+	for (j = first; j; j = j->next)
+		j->deadline_ms = deadline;
 	pthread_mutex_lock(&w->mu);
-	*w->tail = j;
-	w->tail = &j->next;
+	*w->tail = first;
+	w->tail = &last->next;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
+}
+
+static int enqueue(struct agentless *pool, const char *server_id, struct job *j)
+{
+	return enqueue_chain(pool, server_id, j, j);
 }
 
 int agentless_submit(struct agentless *pool, const char *server_id,
@@ -491,6 +504,38 @@ int agentless_submit(struct agentless *pool, const char *server_id,
 	j->edit_cb = cb;
 	j->arg = arg;
 	return enqueue(pool, server_id, j);
+}
+
+int agentless_submit_batch(struct agentless *pool, const char *server_id,
+                           const struct agentless_edit *edits, size_t n, agentless_edit_cb cb,
+                           void *const *args)
+{
+	struct job *first = NULL, **tail = &first, *last = NULL, *j;
+	char err[128];
+	size_t i;
+
+	if (!pool || !edits || !n || !cb || !args)
+		return PV_EINVAL;
+	for (i = 0; i < n; i++)
+		if (al_edit_check(&edits[i], err, sizeof(err)) < 0)
+			return PV_EINVAL;
+	if (!find_worker(pool, server_id))
+		return PV_ENOTFOUND;
+	for (i = 0; i < n; i++, tail = &last->next) {
+		if (!(last = calloc(1, sizeof(*last)))) {
+			while ((j = first)) {
+				first = j->next;
+				job_free(j);
+			}
+			return PV_ENOMEM;
+		}
+		last->kind = JOB_EDIT;
+		last->edit = edits[i];
+		last->edit_cb = cb;
+		last->arg = args[i];
+		*tail = last;
+	}
+	return enqueue_chain(pool, server_id, first, last);
 }
 
 static int submit_read(struct agentless *pool, const char *server_id, enum job_kind kind,

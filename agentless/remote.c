@@ -172,9 +172,16 @@ static void parse_op_line(const char *line, size_t n, struct al_op_result *res, 
 		live_del[idx - 1] = (unsigned char)flag(end[8]);
 		return;
 	}
-	res->err = strncmp(end, " error conflict ", 16) == 0 ? PV_EEXIST : PV_EREMOTE;
-	snprintf(res->detail, sizeof(res->detail), "%s",
-	         res->err == PV_EEXIST ? end + 16 : "malformed result line");
+	if (strncmp(end, " error conflict ", 16) == 0) {
+		res->err = PV_EEXIST;
+		snprintf(res->detail, sizeof(res->detail), "%s", end + 16);
+	} else if (strncmp(end, " error inuse ", 13) == 0) {
+		res->err = PV_EINUSE;
+		snprintf(res->detail, sizeof(res->detail), "%s", end + 13);
+	} else {
+		res->err = PV_EREMOTE;
+		snprintf(res->detail, sizeof(res->detail), "malformed result line");
+	}
 }
 
 static void fail_live(struct al_op_result *res, size_t n, const unsigned char *flags,

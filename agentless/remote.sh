@@ -14,7 +14,8 @@
 #         psk PSK
 #         del NAME PUBKEY
 #         end
-# stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op,
+# stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op
+#         (CODE: conflict = name or key used otherwise, inuse = address taken),
 #         then "live-add ok|error", "live-del ok|error", "done".
 # stdout (dump): `wg show IFACE dump` with the private key and PSKs masked,
 #         then "privatevpn-conf" and "peer NAME KEY ALLOWEDIPS" (tab-separated)
@@ -150,6 +151,7 @@ function keyused(k) { return KEYS[k] > 0 }
 function addrused(a) { return ADDRS[a] > 0 }
 function result(i, f, la, ld) { print i " ok " f " " la " " ld }
 function refuse(i, msg) { print i " error conflict " msg }
+function inuse(i, msg) { print i " error inuse " msg }
 function do_add(i,   b, e, j, blk, fchanged) {
 	blk[1] = "# BEGIN_PEER " NAME[i]
 	blk[2] = "[Peer]"
@@ -170,15 +172,14 @@ function do_add(i,   b, e, j, blk, fchanged) {
 		if (keyused(KEY[i]))
 			return refuse(i, "public key of " NAME[i] " is already configured")
 		if (addrused(V4[i]) || addrused(V6[i]))
-			return refuse(i, "address " V4[i] " is already in use")
+			return inuse(i, "address " V4[i] " is already in use")
 		for (j = 1; j <= 6; j++)
 			push(blk[j])
 		fchanged = dirty = 1
 	}
 	if (fchanged || !(KEY[i] in LIVE)) {
-		nfrag++
-		print "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
-		    "\nAllowedIPs = " V4[i] ", " V6[i] > frag
+		ADDQ[KEY[i]] = "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
+		    "\nAllowedIPs = " V4[i] ", " V6[i]
 		LIVE[KEY[i]] = 1
 		return result(i, fchanged, 1, 0)
 	}
@@ -200,8 +201,10 @@ function do_del(i,   b, e, j, k, fchanged) {
 	}
 	# The live peer goes unless a block we do not own still lists its key.
 	if ((KEY[i] in LIVE) && !keyused(KEY[i])) {
-		ndels++
-		print KEY[i] > dels
+		# Cancel an add of this batch; a peer live before the batch goes.
+		delete ADDQ[KEY[i]]
+		if (KEY[i] in ORIG)
+			DELQ[KEY[i]] = 1
 		delete LIVE[KEY[i]]
 		return result(i, fchanged, 0, 1)
 	}
@@ -210,7 +213,7 @@ function do_del(i,   b, e, j, k, fchanged) {
 BEGIN {
 	NONE = "\001"
 	while ((r = getline line < livef) > 0)
-		LIVE[line] = 1
+		LIVE[line] = ORIG[line] = 1
 	if (r < 0)
 		fail("cannot read live peers")
 	while ((r = getline line < conf) > 0)
@@ -241,6 +244,10 @@ END {
 			do_add(i)
 		else
 			do_del(i)
+	# Removals go first: a key deleted and re-added in one batch comes back
+	# fresh (its old AllowedIPs and PSK gone), exactly as the file says.
+	for (k in DELQ) { print k > dels; ndels++ }
+	for (k in ADDQ) { print ADDQ[k] > frag; nfrag++ }
 	if ((nfrag && close(frag) < 0) || (ndels && close(dels) < 0))
 		fail("cannot write the live changes")
 	if (!dirty)
@@ -258,14 +265,14 @@ case ${st:-0} in
 9) { sync "$new" && mv -f "$new" "$conf"; } || die "cannot replace $conf" ;;
 *) exit 3 ;;
 esac
-if [ -s "$frag" ]; then
-	if wg addconf "$iface" "$frag"; then echo "live-add ok"; else echo "live-add error"; fi
-	: >"$frag"
-fi
 if [ -s "$dels" ]; then
 	set --
 	while IFS= read -r key; do set -- "$@" peer "$key" remove; done <"$dels"
 	if wg set "$iface" "$@"; then echo "live-del ok"; else echo "live-del error"; fi
 	: >"$dels"
+fi
+if [ -s "$frag" ]; then
+	if wg addconf "$iface" "$frag"; then echo "live-add ok"; else echo "live-add error"; fi
+	: >"$frag"
 fi
 echo "done"

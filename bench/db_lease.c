@@ -121,7 +121,7 @@ static int run_mode(const char *dir, const struct mode *m, const struct bench *b
 	t0 = pv_now_us();
 	for (i = 0; i < total; i++)
 		if ((r = db_peer_reserve(db, "bench", "d", fleet->servers[i % fleet->n].id,
-		                         b->keys[i], &p)) < 0) {
+		                         b->keys[i], NULL, &p)) < 0) {
 			r = fail(db, "reserve", r);
 			goto out;
 		}
@@ -136,7 +136,7 @@ static int run_mode(const char *dir, const struct mode *m, const struct bench *b
 		int64_t id = (int64_t)(i * fleet->n) + 1; /* b1's peers: ids 1, 1+n, ... */
 
 		if ((r = db_peer_delete(db, id)) < 0 ||
-		    (r = db_peer_reserve(db, "bench", "d", "b1", b->keys[total + i], &p)) < 0) {
+		    (r = db_peer_reserve(db, "bench", "d", "b1", b->keys[total + i], NULL, &p)) < 0) {
 			r = fail(db, "churn", r);
 			goto out;
 		}

@@ -42,8 +42,30 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-static int status_to_err(long status)
+/*
+ * The controller's JSON "code" decides (docs/api.md's table); the status
+ * only when a reply has no code we know (a proxy's error page, an older
+ * controller).
+ */
+static int reply_to_err(const char *code, long status)
 {
+	static const struct {
+		const char *code;
+		int err;
+	} codes[] = {
+	        {"bad_request", PV_EINVAL},      {"too_large", PV_EINVAL},
+	        {"unauthorized", PV_EAUTH},      {"forbidden_tier", PV_ETIER},
+	        {"not_found", PV_ENOTFOUND},     {"conflict", PV_EEXIST},
+	        {"server_full", PV_EFULL},       {"address_in_use", PV_EEXIST},
+	        {"unreachable", PV_EUNREACH},    {"timeout", PV_ETIMEOUT},
+	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
+	        {"remote_error", PV_EUNREACH},   {"busy", PV_EBUSY},
+	};
+	size_t i;
+
+	for (i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(codes[i].code, code) == 0)
+			return codes[i].err;
 	switch (status) {
 	case 400:
 	case 413:
@@ -55,7 +77,7 @@ static int status_to_err(long status)
 	case 404:
 		return PV_ENOTFOUND;
 	case 409:
-		return PV_EFULL;
+		return PV_EEXIST;
 	}
 	return PV_EREMOTE;
 }
@@ -184,7 +206,7 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &e->status);
 	if (e->status < 200 || e->status > 299) {
 		parse_error(&b, e);
-		r = status_to_err(e->status);
+		r = reply_to_err(e->code[0] ? e->code : NULL, e->status);
 		goto out;
 	}
 	*reply = b.data ? json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &je) : NULL;
@@ -282,6 +304,11 @@ int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what)
 	case PV_ENOTFOUND:
 		vpnctl_err("%s: %s.\n  See `vpnctl servers` for the names.", what, e->msg);
 		return VX_USAGE;
+	case PV_EEXIST:
+		vpnctl_err("%s: %s.\n  Another peer holds this key or a change is in progress: "
+		           "try again, or `vpnctl revoke` first.",
+		           what, e->msg);
+		return VX_REFUSED;
 	case PV_EINVAL:
 		vpnctl_err("%s: the controller rejected the request: %s", what, e->msg);
 		return VX_USAGE;

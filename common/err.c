@@ -39,8 +39,8 @@ const char *pv_strerror(int err)
 		return "resource busy";
 	case PV_ECRYPTO:
 		return "cryptographic library failure";
-	case PV_EDISABLED:
-		return "user disabled";
+	case PV_EINUSE:
+		return "address already in use on the server";
 	}
 	return "unknown error";
 }

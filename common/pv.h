@@ -31,9 +31,10 @@ enum pv_err {
 	PV_EREMOTE = -12,  /* remote command failed; stderr carries detail */
 	PV_EDB = -13,      /* SQLite error */
 	PV_EBUSY = -14,    /* resource temporarily busy; try again */
-	PV_ECRYPTO = -15,  /* OpenSSL failure (keygen, RNG, HMAC) */
-	PV_EDISABLED = -16 /* user exists but is not active */
+	PV_ECRYPTO = -15,  /* OpenSSL failure (keygen, RNG, HMAC, a seal that does not open) */
+	PV_EINUSE = -16    /* the address is taken on the server by a peer we do not own */
 };
+#define PV_ERR_MIN PV_EINUSE /* the most negative code: tests walk 0..PV_ERR_MIN */
 
 /* Static string naming the code; never NULL. */
 const char *pv_strerror(int err);
@@ -172,6 +173,23 @@ struct pv_wg_dump {
 int pv_wg_dump_parse(struct pv_wg_dump **out, const char *text, size_t len, char *err,
                      size_t errlen);
 void pv_wg_dump_free(struct pv_wg_dump *d);
+
+/* ---- sealed PSKs (seal.c) ----------------------------------------------------- */
+
+#define PV_SEALED_LEN 60 /* nonce 12 + ciphertext 32 + tag 16 */
+
+/*
+ * Read the state key: a 0600 (or stricter) file holding 32 bytes in
+ * canonical base64, as `wg genpsk` prints.  PV_EINVAL/PV_EIO with the reason
+ * in err.
+ */
+int pv_state_key_load(uint8_t key[PV_KEY_LEN], const char *path, char *err, size_t errlen);
+/* AES-256-GCM seal of a PSK bound to aad (the row's identity).  0 or PV_ECRYPTO. */
+int pv_seal(uint8_t out[PV_SEALED_LEN], const uint8_t key[PV_KEY_LEN],
+            const uint8_t psk[PV_KEY_LEN], const void *aad, size_t aadlen);
+/* Open it; PV_ECRYPTO (psk cleansed) for a wrong key, other aad or tampering. */
+int pv_unseal(uint8_t psk[PV_KEY_LEN], const uint8_t key[PV_KEY_LEN],
+              const uint8_t in[PV_SEALED_LEN], const void *aad, size_t aadlen);
 
 /* ---- small helpers -------------------------------------------------------- */
 

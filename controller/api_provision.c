@@ -18,6 +18,8 @@
 #include "db.h"
 
 #define ADD_INDEX SIZE_MAX
+/* Give up after this many addresses the server says are taken: it is lying or racing us. */
+#define MAX_MOVES 16
 
 struct provision {
 	struct ctl_req *rq;
@@ -29,8 +31,10 @@ struct provision {
 	size_t n_old;
 	size_t pending; /* pushes still out */
 	int add_err;
-	char add_detail[200];
+	char add_detail[1024];
 	int generated; /* the controller made the key pair (seed mode) */
+	int reused;    /* the key already had this user's ACTIVE peer: pushed again as it is */
+	int moves;     /* addresses refused by the server (taken by a foreign peer) so far */
 	uint8_t priv[PV_KEY_LEN], pub[PV_KEY_LEN], psk[PV_KEY_LEN];
 	char server_pub[PV_KEY_B64_LEN + 1];
 };
@@ -122,6 +126,8 @@ static void remove_stray(struct ctl *ctl, const struct db_peer *peer)
 		        peer->name);
 }
 
+static int provision_move(struct provision *pv);
+
 static void provision_finish(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
@@ -130,6 +136,15 @@ static void provision_finish(struct provision *pv)
 	size_t i;
 	int r;
 
+	if (pv->add_err == PV_EINUSE && !pv->reused && pv->moves < MAX_MOVES && provision_move(pv))
+		return;
+	if (pv->add_err < 0 && pv->reused) {
+		ctl_log("provision: re-push of %s to %s failed: %s: %s", pv->peer.name, pv->srv->id,
+		        pv_strerror(pv->add_err), pv->add_detail);
+		ctl_reply_error(rq, ctl_push_cause(pv->add_err), "push to server %s failed (%s)",
+		                pv->srv->id, pv_strerror(pv->add_err));
+		goto out;
+	}
 	if (pv->add_err < 0) {
 		if (db_peer_delete(db, pv->peer.id) < 0)
 			ctl_log("provision: rolling back %s on %s: %s", pv->peer.name, pv->srv->id,
@@ -138,13 +153,19 @@ static void provision_finish(struct provision *pv)
 		ctl_log("provision: push of %s to %s failed: %s: %s", pv->peer.name, pv->srv->id,
 		        pv_strerror(pv->add_err), pv->add_detail);
 		remove_stray(rq->ctl, &pv->peer);
-		ctl_reply_error(rq, PV_EUNREACH, "push to server %s failed (%s); nothing was kept",
-		                pv->srv->id, pv_strerror(pv->add_err));
+		ctl_reply_error(rq, ctl_push_cause(pv->add_err),
+		                "push to server %s failed (%s); nothing was kept", pv->srv->id,
+		                pv_strerror(pv->add_err));
 		goto out;
 	}
 	for (i = 0; i < pv->n_old && !replaced; i++)
 		if (pv->old_err[i] == 0)
 			replaced = pv->old[i].id;
+	if (pv->reused) {
+		drop_removed_olds(pv, 0);
+		reply_config(pv);
+		goto out;
+	}
 	r = db_peer_activate(db, pv->peer.id, replaced);
 	drop_removed_olds(pv, replaced);
 	if (r < 0) {
@@ -176,20 +197,13 @@ static void push_done(struct ctl_job *job)
 		provision_finish(pv);
 }
 
-/* Queue the removals of replaced peers, then the add, in one batch. */
-static void provision_push(struct provision *pv)
+/* Queue the add of the new peer (pv->pending counts it). */
+static void provision_push_add(struct provision *pv)
 {
 	struct ctl *ctl = pv->rq->ctl;
 	struct agentless_edit add;
-	size_t i;
 	int r;
 
-	pv->pending = 1; /* held until everything is queued */
-	for (i = 0; i < pv->n_old; i++) {
-		pv->old_err[i] = ctl_push_remove(ctl, &pv->old[i], push_done, pv, i);
-		if (pv->old_err[i] == 0)
-			pv->pending++;
-	}
 	memset(&add, 0, sizeof(add));
 	add.op = AGENTLESS_ADD;
 	add.host = pv->peer.host;
@@ -202,8 +216,52 @@ static void provision_push(struct provision *pv)
 		pv->pending++;
 	else
 		pv->add_err = r;
+}
+
+/* Queue the removals of replaced peers, then the add, in one batch. */
+static void provision_push(struct provision *pv)
+{
+	size_t i;
+
+	pv->pending = 1; /* held until everything is queued */
+	for (i = 0; i < pv->n_old; i++) {
+		pv->old_err[i] = ctl_push_remove(pv->rq->ctl, &pv->old[i], push_done, pv, i);
+		if (pv->old_err[i] == 0)
+			pv->pending++;
+	}
+	provision_push_add(pv);
 	if (--pv->pending == 0)
 		provision_finish(pv);
+}
+
+/*
+ * The server refused the address: a peer we do not own (added with the
+ * server's own tools since the last reconcile) holds it.  Reserve it, move
+ * to the next free address and push again, inside the same request.
+ * Returns 1 when the new push is out (provision_finish runs again later).
+ */
+static int provision_move(struct provision *pv)
+{
+	struct db *db = pv->rq->ctl->db;
+	unsigned from = pv->peer.host;
+	int r = db_peer_relocate(db, &pv->peer);
+
+	if (r < 0) {
+		ctl_log("provision: %s: moving %s off taken host %u: %s", pv->srv->id,
+		        pv->peer.name, from, db_errmsg(db));
+		pv->add_err = r;
+		return 0;
+	}
+	pv->moves++;
+	ctl_log("provision: %s: host %u is taken on the server by a peer we do not own; "
+	        "reserved it, %s moves to host %u",
+	        pv->srv->id, from, pv->peer.name, pv->peer.host);
+	pv->add_err = 0;
+	pv->pending = 1;
+	provision_push_add(pv);
+	if (--pv->pending == 0)
+		provision_finish(pv);
+	return 1;
 }
 
 /* Keys: the client's public key, or a fresh pair (seed mode); and a PSK. */
@@ -220,7 +278,54 @@ static int provision_keys(struct provision *pv, const struct ctl_args *a)
 	return r < 0 ? r : pv_psk_generate(pv->psk);
 }
 
-/* Tier, server key, keys, replaced peers and lease; replies itself on failure. */
+/*
+ * The key already has a peer on this server.  This user's ACTIVE one is the
+ * same device provisioning again: it is pushed again as it is (same name,
+ * address and PSK) and its config answered, so the client ends with one
+ * working peer.  Anyone else's, or one in flight, is a conflict.  Returns 1
+ * when it took over the request, 0 when the key is new, < 0 after replying.
+ */
+static int provision_same_key(struct provision *pv, const char *pub)
+{
+	struct ctl_req *rq = pv->rq;
+	struct db *db = rq->ctl->db;
+	struct db_peer p;
+	int r = db_peer_find_key(db, pv->srv->id, pub, &p);
+
+	if (r == PV_ENOTFOUND)
+		return 0;
+	if (r < 0) {
+		ctl_log("provision: db: %s", db_errmsg(db));
+		ctl_reply_error(rq, r, "state database error");
+		return r;
+	}
+	if (strcmp(p.user_id, rq->user) != 0 || p.state != DB_PEER_ACTIVE) {
+		ctl_reply_error(rq, PV_EEXIST, "this public key already has a peer on server %s%s",
+		                pv->srv->id, p.state != DB_PEER_ACTIVE ? " (being changed now)" : "");
+		return PV_EEXIST;
+	}
+	if ((r = db_peer_psk(db, &p, pv->psk)) < 0) {
+		ctl_log("provision: %s: %s", p.name, db_errmsg(db));
+		ctl_reply_error(rq, r == PV_ENOTFOUND ? PV_EEXIST : r,
+		                "this key's peer on server %s predates kept PSKs: revoke it first",
+		                pv->srv->id);
+		return r == PV_ENOTFOUND ? PV_EEXIST : r;
+	}
+	pv->peer = p;
+	pv->reused = 1;
+	pv->old_err = calloc(1, sizeof(*pv->old_err));
+	if (!pv->old_err) {
+		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
+		return PV_ENOMEM;
+	}
+	provision_push(pv);
+	return 1;
+}
+
+/*
+ * Tier, server key, keys, replaced peers and lease; replies itself on
+ * failure (< 0).  1 when a same-key re-push took the request over.
+ */
 static int provision_prepare(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
@@ -249,6 +354,9 @@ static int provision_prepare(struct provision *pv)
 		ctl_reply_error(rq, r, "key generation failed");
 		return r;
 	}
+	pv_key_to_base64(pub, pv->pub);
+	if ((r = provision_same_key(pv, pub)) != 0)
+		return r; /* 1: it took the request over */
 	if ((r = db_peers_list(ctl->db, &f, &pv->old, &pv->n_old)) < 0)
 		goto db_fail;
 	pv->old_err = calloc(pv->n_old + 1, sizeof(*pv->old_err));
@@ -256,8 +364,7 @@ static int provision_prepare(struct provision *pv)
 		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
 		return PV_ENOMEM;
 	}
-	pv_key_to_base64(pub, pv->pub);
-	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pub, &pv->peer);
+	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pub, pv->psk, &pv->peer);
 	if (r == PV_EFULL) {
 		ctl_reply_error(rq, r, "server %s is full (%d clients)", pv->srv->id,
 		                DB_HOST_MAX - DB_HOST_MIN + 1);
@@ -275,6 +382,7 @@ db_fail:
 void api_provision(struct ctl_req *rq)
 {
 	struct provision *pv = calloc(1, sizeof(*pv));
+	int r;
 
 	if (!pv) {
 		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
@@ -288,9 +396,9 @@ void api_provision(struct ctl_req *rq)
 		provision_free(pv);
 		return;
 	}
-	if (provision_prepare(pv) < 0) {
+	r = provision_prepare(pv);
+	if (r < 0)
 		provision_free(pv);
-		return;
-	}
-	provision_push(pv);
+	else if (r == 0)
+		provision_push(pv);
 }

@@ -14,22 +14,8 @@ static const char *status_name(int up)
 void api_health(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
-	struct db_server_status st;
-	int up = 0, down = 0, unknown = 0, db_ok = 1;
-	size_t i;
+	int up = 0, down = 0, unknown = 0, db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
 
-	for (i = 0; i < ctl->fleet->n; i++) {
-		if (db_server_status(ctl->db, ctl->fleet->servers[i].id, &st) < 0) {
-			db_ok = 0;
-			break;
-		}
-		if (st.up > 0)
-			up++;
-		else if (st.up == 0)
-			down++;
-		else
-			unknown++;
-	}
 	if (!db_ok)
 		ctl_log("health: db: %s", db_errmsg(ctl->db));
 	ctl_reply(rq, db_ok ? 200 : 503,
@@ -40,9 +26,11 @@ void api_health(struct ctl_req *rq)
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i}", "id", s->id, "location",
-	                 s->location, "region", s->region, "tier", pv_tier_name(s->tier), "host",
-	                 s->wg_host, "port", (int)s->wg_port, "status", status_name(st->up), "load",
+	/* public_key: the server's current WireGuard key, so clients notice a redeployed one. */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "id", s->id,
+	                 "location", s->location, "region", s->region, "tier",
+	                 pv_tier_name(s->tier), "host", s->wg_host, "port", (int)s->wg_port,
+	                 "public_key", st->wg_pubkey, "status", status_name(st->up), "load",
 	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 

@@ -41,6 +41,7 @@ static const struct field fields[] = {
         STR(known_hosts, "servers' SSH host keys (OpenSSH known_hosts)"),
         STR(secrets_file, "API secrets: current, then previous (mode 0600)"),
         STR(admin_token_file, "admin bearer token (mode 0600)"),
+        STR(state_key_file, "key sealing the PSKs in the DB: `wg genpsk` output (mode 0600)"),
         STR(client_dns, "DNS line of client configs (\"\" = none)"),
         STR(client_allowed_ips, "AllowedIPs of client configs"),
         LONG(max_body_bytes, 64, 1048576, "largest request body"),
@@ -275,7 +276,7 @@ int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 {
 	static const char *const required[] = {
 	        "db_path",      "fleet_path",       "ssh_identity",      "known_hosts",
-	        "secrets_file", "admin_token_file", "client_allowed_ips"};
+	        "secrets_file", "admin_token_file", "client_allowed_ips", "state_key_file"};
 	size_t i;
 
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {

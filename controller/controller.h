@@ -37,8 +37,11 @@ struct agentless_dump;
 enum ctl_err {
 	CTL_EMETHOD = -100,   /* known path, wrong method */
 	CTL_ETOOLARGE = -101, /* request body over the limit */
-	CTL_ENOPATH = -102    /* no such path */
+	CTL_ENOPATH = -102,   /* no such path */
+	CTL_ESSHAUTH = -103   /* a server refused the controller's SSH key (not the caller's) */
 };
+#define CTL_ERR_MAX CTL_EMETHOD  /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
+#define CTL_ERR_MIN CTL_ESSHAUTH
 
 /* ---- config.c ------------------------------------------------------------ */
 
@@ -53,7 +56,7 @@ struct ctl_config {
 	char *tls_cert, *tls_key;
 	char *db_path, *fleet_path;
 	char *ssh_identity, *known_hosts;
-	char *secrets_file, *admin_token_file;
+	char *secrets_file, *admin_token_file, *state_key_file;
 	char *client_dns;         /* optional DNS line of client configs */
 	char *client_allowed_ips; /* AllowedIPs of client configs */
 	long max_body_bytes, max_header_bytes;
@@ -115,6 +118,8 @@ int ctl_admin_verify(const char *token, const char *header);
 
 /* HTTP status and JSON "code" for a PV_E* or CTL_E* error (docs/api.md). */
 int ctl_err_status(int err, const char **code);
+/* The error to answer for a failed push: the server's SSH refusal is not the caller's 401. */
+int ctl_push_cause(int err);
 /* snprintf into an error buffer (the err/errlen pair every loader takes). */
 void ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -141,6 +146,14 @@ int ctl_wgconf_render(char **out, const struct ctl_wgconf *c);
 
 /* ---- the daemon ------------------------------------------------------------ */
 
+/* A `pv<N>` block the DB does not know, first seen at first_seen_ms (reconcile.c). */
+struct ctl_stale {
+	char server_id[PV_SERVER_ID_MAX + 1];
+	char name[PV_PEER_NAME_MAX + 1];
+	uint64_t first_seen_ms;
+};
+#define CTL_STALE_MAX 1024
+
 struct ctl {
 	struct ctl_config *cfg;
 	struct ctl_secrets secrets;
@@ -156,6 +169,8 @@ struct ctl {
 	unsigned health_pending; /* dumps of the current pass still out */
 	int health_startup;      /* 1 during the startup pass */
 	int64_t started_at;      /* unix seconds; older non-ACTIVE rows are leftovers */
+	struct ctl_stale *stale; /* CTL_STALE_MAX slots, owned */
+	size_t nstale;
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -185,6 +200,7 @@ struct ctl_req {
 	uint64_t start_us;
 	const char *method;
 	char path[64];
+	char path_arg[65];           /* the "*" segment of the route's path, if it has one */
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
 	enum pv_tier tier;           /* the user's tier once authenticated */
 	struct ctl_args args;
@@ -231,6 +247,7 @@ void api_revoke(struct ctl_req *rq);
 void api_generate_key(struct ctl_req *rq);
 void api_user_disable(struct ctl_req *rq);
 void api_user_tier(struct ctl_req *rq);
+void api_server_reconcile(struct ctl_req *rq);
 
 /* ---- push.c: agentless results back onto the loop thread ----------------------- */
 
@@ -245,7 +262,7 @@ struct ctl_job {
 	void *arg;
 	size_t index; /* caller's slot (which peer of a batch) */
 	int err;
-	char detail[200];
+	char detail[1024]; /* as long as the pool's messages */
 	struct agentless_dump *dump; /* dump jobs: a private copy, NULL on error */
 };
 
@@ -255,6 +272,9 @@ struct ctl_job {
  */
 int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit *edit,
              ctl_job_done done, void *arg, size_t index);
+/* Queue n edits as one batch (one round trip); done(job) per edit, job->index = i. */
+int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
+                   size_t n, ctl_job_done done, void *arg);
 /* Dump a server's live peers; same contract as ctl_push. */
 int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
 /* Remove a peer the DB knows (name + public key) from its server. */
@@ -289,6 +309,16 @@ void ctl_fanout_start(struct ctl_req *rq, struct db_peer *peers, size_t n, ctl_f
 void ctl_fanout_free(struct ctl_fanout *fo);
 /* Reply 200 {"revoked", "servers"} plus extra fields, or 503 naming failed servers. */
 void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra);
+
+/* ---- reconcile.c ------------------------------------------------------------------ */
+
+/*
+ * Bring srv back to the DB from its dump d (borrowed; used before return),
+ * in one batch (docs/reconcile.md).  With rq, answer it with what was
+ * repaired once the batch is back; without, log only.
+ */
+void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct agentless_dump *d,
+                   struct ctl_req *rq);
 
 /* ---- health.c ------------------------------------------------------------------- */
 

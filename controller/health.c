@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The health pass: every health_interval_s, and once at startup before the
- * HTTP front ends accept, read each server's `wg show dump` (through the
- * pool, never blocking the loop) and record up/down, live peers and the
- * server's WireGuard public key.  It also compares desired state (DB) with
- * actual state (server):
- * - PENDING and REMOVING rows from before this start (all of them during the
- *   startup pass, when nothing is in flight yet) are leftovers of a crash:
- *   their peers are removed from the server and the rows deleted, releasing
- *   the leases;
- * - an ACTIVE peer missing on its server is reported (its PSK is not stored,
- *   so only the client provisioning again can restore it);
- * - peers on a server the DB does not know are counted and left alone (they
- *   may have been added by hand).
+ * HTTP front ends accept, read each server's dump (through the pool, never
+ * blocking the loop), record its health (up/down and since when, live and
+ * active peers, transfer, each peer's handshake and counters), flag a server
+ * whose WireGuard key changed (redeployed), and reconcile it (reconcile.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,84 +16,65 @@
 #include "controller.h"
 #include "db.h"
 
-static int dump_has(const struct agentless_dump *d, const char *pubkey)
+#define ACTIVE_WINDOW_S 180 /* a handshake this recent makes a peer "active" */
+
+/* Totals and per-peer counters of a dump, for db_server_record. */
+static int dump_stats(const struct agentless_dump *d, struct db_server_health *h,
+                      struct db_peer_stats **out)
 {
+	int64_t now = (int64_t)time(NULL);
+	struct db_peer_stats *ps = calloc(d->live->n ? d->live->n : 1, sizeof(*ps));
 	size_t i;
 
-	for (i = 0; i < d->live->n; i++)
-		if (strcmp(d->live->peers[i].pubkey, pubkey) == 0)
-			return 1;
+	*out = ps;
+	if (!ps)
+		return PV_ENOMEM;
+	h->live_peers = (int)d->live->n;
+	for (i = 0; i < d->live->n; i++) {
+		const struct pv_wg_peer *p = &d->live->peers[i];
+
+		memcpy(ps[i].pubkey, p->pubkey, sizeof(ps[i].pubkey));
+		ps[i].latest_handshake = p->latest_handshake;
+		ps[i].rx_bytes = p->rx_bytes;
+		ps[i].tx_bytes = p->tx_bytes;
+		h->active_peers += p->latest_handshake && now - p->latest_handshake < ACTIVE_WINDOW_S;
+		h->rx_bytes += p->rx_bytes;
+		h->tx_bytes += p->tx_bytes;
+	}
 	return 0;
 }
 
-static int peers_have(const struct db_peer *p, size_t n, const char *pubkey)
+/* A new WireGuard key means a server rebuilt from scratch: say so, loudly. */
+static void check_redeployed(struct ctl *ctl, const struct pv_server *s, const char *old_key,
+                             const char *new_key)
 {
-	size_t i;
+	char detail[128];
 
-	for (i = 0; i < n; i++)
-		if (strcmp(p[i].pubkey, pubkey) == 0)
-			return 1;
-	return 0;
-}
-
-/* A leftover's removal came back: delete its row when it is gone. */
-static void leftover_removed(struct ctl_job *job)
-{
-	struct db_peer *p = job->arg;
-	struct db *db = job->ctl->db;
-
-	if (job->err < 0)
-		ctl_log("repair: %s: removing leftover peer %s failed: %s: %s", p->server_id,
-		        p->name, pv_strerror(job->err), job->detail);
-	else if (db_peer_delete(db, p->id) < 0)
-		ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
-		        db_errmsg(db));
-	else
-		ctl_log("repair: %s: removed leftover peer %s", p->server_id, p->name);
-	free(p);
-}
-
-static void repair_leftover(struct ctl *ctl, const struct db_peer *p,
-                            const struct agentless_dump *d)
-{
-	if (!dump_has(d, p->pubkey)) {
-		if (db_peer_delete(ctl->db, p->id) < 0)
-			ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
-			        db_errmsg(ctl->db));
-		else
-			ctl_log("repair: %s: released the lease of leftover %s", p->server_id,
-			        p->name);
+	if (!old_key[0] || !new_key[0] || strcmp(old_key, new_key) == 0)
 		return;
-	}
-	if (ctl_push_remove_copy(ctl, p, leftover_removed) < 0)
-		ctl_log("repair: %s: cannot queue the removal of %s", p->server_id, p->name);
+	snprintf(detail, sizeof(detail), "WireGuard key %s -> %s", old_key, new_key);
+	ctl_log("health: %s WAS REDEPLOYED (%s); its peers are put back and clients learn the "
+	        "new key from /api/servers",
+	        s->id, detail);
+	if (db_audit(ctl->db, "health", "server.redeployed", s->id, detail) < 0)
+		ctl_log("health: %s: audit: %s", s->id, db_errmsg(ctl->db));
 }
 
-static void repair(struct ctl *ctl, const char *server_id, const struct agentless_dump *d)
+static void record(struct ctl *ctl, const struct pv_server *s, const struct agentless_dump *d)
 {
-	struct db_peer_filter f = {NULL, server_id, NULL, -1};
-	struct db_peer *peers = NULL;
-	size_t i, n = 0, foreign = 0;
+	struct db_server_health h = {.up = d != NULL};
+	struct db_peer_stats *ps = NULL;
 
-	if (db_peers_list(ctl->db, &f, &peers, &n) < 0) {
-		ctl_log("health: %s: db: %s", server_id, db_errmsg(ctl->db));
-		return;
+	if (d) {
+		if (dump_stats(d, &h, &ps) < 0) {
+			ctl_log("health: %s: out of memory", s->id);
+			return;
+		}
+		h.wg_pubkey = d->live->pubkey[0] ? d->live->pubkey : NULL;
 	}
-	for (i = 0; i < n; i++) {
-		if (peers[i].state != DB_PEER_ACTIVE &&
-		    (ctl->health_startup || peers[i].updated_at < ctl->started_at))
-			repair_leftover(ctl, &peers[i], d);
-		else if (peers[i].state == DB_PEER_ACTIVE && !dump_has(d, peers[i].pubkey))
-			ctl_log("drift: %s: peer %s of user %s is missing on the server; the client "
-			        "must provision again",
-			        server_id, peers[i].name, peers[i].user_id);
-	}
-	for (i = 0; i < d->live->n; i++)
-		foreign += !peers_have(peers, n, d->live->peers[i].pubkey);
-	if (foreign)
-		ctl_log("drift: %s: %zu peer(s) not created by the controller, left alone",
-		        server_id, foreign);
-	free(peers);
+	if (db_server_record(ctl->db, s->id, &h, ps, d ? d->live->n : 0) < 0)
+		ctl_log("health: %s: db: %s", s->id, db_errmsg(ctl->db));
+	free(ps);
 }
 
 static void pass_done(struct ctl *ctl)
@@ -120,20 +93,23 @@ static void dump_done(struct ctl_job *job)
 	struct ctl *ctl = job->ctl;
 	const struct pv_server *s = job->arg;
 	struct db_server_status old;
-	const struct agentless_dump *d = job->dump;
-	int was = db_server_status(ctl->db, s->id, &old) == 0 ? old.up : -1;
-	int up = job->err == 0 && d;
+	const struct agentless_dump *d = job->err == 0 ? job->dump : NULL;
+	int was = -1;
 
-	if (db_server_set_health(ctl->db, s->id, up, up ? (int)d->live->n : 0,
-	                         up && d->live->pubkey[0] ? d->live->pubkey : NULL) < 0)
-		ctl_log("health: %s: db: %s", s->id, db_errmsg(ctl->db));
-	if (up != was)
-		ctl_log("health: %s is %s%s%s", s->id, up ? "up" : "down", up ? "" : ": ",
-		        up               ? ""
+	if (db_server_status(ctl->db, s->id, &old) == 0)
+		was = old.up;
+	else
+		old.wg_pubkey[0] = '\0';
+	if (d)
+		check_redeployed(ctl, s, old.wg_pubkey, d->live->pubkey);
+	record(ctl, s, d);
+	if ((d != NULL) != was)
+		ctl_log("health: %s is %s%s%s", s->id, d ? "up" : "down", d ? "" : ": ",
+		        d                ? ""
 		        : job->detail[0] ? job->detail
 		                         : pv_strerror(job->err));
-	if (up)
-		repair(ctl, s->id, d);
+	if (d)
+		ctl_reconcile(ctl, s, d, NULL);
 	pass_done(ctl);
 }
 

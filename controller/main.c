@@ -72,6 +72,7 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 	        .op_timeout_ms = (int)cfg->push_timeout_ms,
 	        .connect_timeout_ms = (int)cfg->connect_timeout_ms,
 	};
+	uint8_t key[PV_KEY_LEN];
 	int r;
 
 	if ((r = ctl_secrets_load(&ctl->secrets, cfg->secrets_file, err, errlen)) < 0 ||
@@ -79,11 +80,19 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 		return r;
 	if ((r = pv_fleet_load(&ctl->fleet, cfg->fleet_path, err, errlen)) < 0)
 		return r;
+	if (!(ctl->stale = calloc(CTL_STALE_MAX, sizeof(*ctl->stale)))) {
+		ctl_errf(err, errlen, "out of memory");
+		return PV_ENOMEM;
+	}
 	if ((r = db_open(&ctl->db, cfg->db_path)) < 0) {
 		ctl_errf(err, errlen, "db_path %s: %s", cfg->db_path,
 		         ctl->db ? db_errmsg(ctl->db) : pv_strerror(r));
 		return r;
 	}
+	if ((r = pv_state_key_load(key, cfg->state_key_file, err, errlen)) < 0)
+		return r;
+	db_set_seal_key(ctl->db, key);
+	OPENSSL_cleanse(key, sizeof(key));
 	if ((r = db_servers_sync(ctl->db, ctl->fleet)) < 0) {
 		ctl_errf(err, errlen, "db_path %s: syncing fleet_path %s: %s", cfg->db_path,
 		         cfg->fleet_path, db_errmsg(ctl->db));
@@ -124,6 +133,7 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	ctl_http_stop(ctl);
 	db_close(ctl->db);
 	pv_fleet_free(ctl->fleet);
+	free(ctl->stale);
 	ctl_secrets_clear(&ctl->secrets);
 	if (ctl->admin_token)
 		OPENSSL_clear_free(ctl->admin_token, strlen(ctl->admin_token) + 1);

@@ -100,6 +100,26 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 	return r;
 }
 
+int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
+                   size_t n, ctl_job_done done, void *arg)
+{
+	struct ctl_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
+	size_t i;
+	int r = PV_ENOMEM;
+
+	if (!jobs)
+		return r;
+	for (i = 0; i < n; i++)
+		if (!(jobs[i] = job_new(ctl, done, arg, i)))
+			goto out;
+	r = agentless_submit_batch(ctl->pool, server_id, edits, n, edit_done, (void *const *)jobs);
+out:
+	for (i = 0; r < 0 && i < n; i++)
+		job_free(jobs[i]);
+	free(jobs);
+	return r;
+}
+
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
                     size_t index)
 {

@@ -37,6 +37,8 @@ static const struct route routes[] = {
          CTL_ARG_USER},
         {"/api/admin/users/tier", api_user_tier, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
+        {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0,
+         0},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -63,14 +65,37 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
+/*
+ * Does path follow pattern, where a "*" segment stands for one id
+ * ([A-Za-z0-9._-]{1,64}, kept in arg)?  Other segments match exactly.
+ */
+static int path_match(const char *pattern, const char *path, char *arg, size_t arglen)
+{
+	const char *star = strchr(pattern, '*');
+	size_t head, n;
+
+	if (!star)
+		return strcmp(pattern, path) == 0;
+	head = (size_t)(star - pattern);
+	if (strncmp(pattern, path, head) != 0)
+		return 0;
+	path += head;
+	n = strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+	if (n == 0 || n >= arglen || strcmp(path + n, star + 1) != 0)
+		return 0;
+	memcpy(arg, path, n);
+	arg[n] = '\0';
+	return 1;
+}
+
 /* The route for rq's path and method; *err says 404 or 405 when NULL. */
-static const struct route *route_find(const struct ctl_req *rq, enum evhttp_cmd_type m, int *err)
+static const struct route *route_find(struct ctl_req *rq, enum evhttp_cmd_type m, int *err)
 {
 	size_t i;
 
 	*err = CTL_ENOPATH;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(routes[i].path, rq->path) != 0)
+		if (!path_match(routes[i].path, rq->path, rq->path_arg, sizeof(rq->path_arg)))
 			continue;
 		if (routes[i].method == m)
 			return &routes[i];

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "db_int.h"
 
 /* Long enough to ride out a burst of writers, short enough for an HTTP request. */
@@ -142,6 +144,13 @@ int db_bind_text(struct db *db, sqlite3_stmt *st, int i, const char *s)
 int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v)
 {
 	int rc = sqlite3_bind_int64(st, i, v);
+
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+}
+
+int db_bind_blob(struct db *db, sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	int rc = p ? sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 
 	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
 }
@@ -371,6 +380,12 @@ int db_open(struct db **out, const char *path)
 	return db_open_flags(out, path, 0);
 }
 
+void db_set_seal_key(struct db *db, const uint8_t key[PV_KEY_LEN])
+{
+	memcpy(db->seal_key, key, PV_KEY_LEN);
+	db->has_seal_key = 1;
+}
+
 void db_close(struct db *db)
 {
 	size_t i;
@@ -380,5 +395,5 @@ void db_close(struct db *db)
 	for (i = 0; i < db->n_cached; i++)
 		sqlite3_finalize(db->cache[i].stmt);
 	sqlite3_close(db->conn);
-	free(db);
+	OPENSSL_clear_free(db, sizeof(*db));
 }

@@ -53,6 +53,9 @@ struct db_peer {
 	unsigned host;                   /* N of 10.7.0.N */
 	enum db_peer_state state;
 	int64_t created_at, updated_at; /* unix seconds */
+	int64_t last_handshake;         /* as the last health pass saw it, 0 = never */
+	uint64_t rx_bytes, tx_bytes;    /* the server's counters at the last pass */
+	int has_psk;                    /* a sealed PSK is kept (rows from before have none) */
 };
 
 /*
@@ -84,13 +87,30 @@ const char *db_errmsg(struct db *db);
  * and cannot receive new peers.  Health and learnt keys are kept.
  */
 int db_servers_sync(struct db *db, const struct pv_fleet *fleet);
+/* What a health pass learnt about one server. */
+struct db_server_health {
+	int up;                /* 1 = its dump came back, 0 = not */
+	int live_peers;        /* peers on the live interface */
+	int active_peers;      /* of those, with a handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes; /* totals over the live peers */
+	const char *wg_pubkey; /* the interface's key as read, or NULL when unknown */
+};
+/* One live peer's counters as the server reports them. */
+struct db_peer_stats {
+	char pubkey[PV_KEY_B64_LEN + 1];
+	int64_t latest_handshake;
+	uint64_t rx_bytes, tx_bytes;
+};
 /*
- * Record a server's health after a check: up = 1/0, its live peer count and,
- * when known (non-NULL), its WireGuard public key as learnt from the server.
- * PV_ENOTFOUND for an unknown server, PV_EINVAL for a malformed key.
+ * Record a health pass in one transaction: the server's row (state_since
+ * moves when up changes) and the counters of the peers in peers[n] that
+ * the DB knows on that server (others are ignored).  PV_ENOTFOUND for an
+ * unknown server, PV_EINVAL for out-of-range values or a malformed key.
  */
-int db_server_set_health(struct db *db, const char *server_id, int up, int live_peers,
-                         const char *wg_pubkey_b64);
+int db_server_record(struct db *db, const char *server_id, const struct db_server_health *h,
+                     const struct db_peer_stats *peers, size_t n);
+/* How many repairs the server's last reconcile made, stamped now. */
+int db_server_set_repairs(struct db *db, const char *server_id, int repairs);
 struct db_server_status {
 	char id[DB_SERVER_ID_MAX + 1];
 	int up;                             /* last health pass, -1 = never checked */
@@ -98,6 +118,11 @@ struct db_server_status {
 	int live_peers;                     /* peers seen by the last health pass */
 	char wg_pubkey[PV_KEY_B64_LEN + 1]; /* "" until learnt */
 	int64_t checked_at;                 /* unix seconds, 0 = never */
+	int active_peers;                   /* handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes;        /* totals of the live peers */
+	int64_t state_since;                /* when up last changed */
+	int repairs;                        /* what the last reconcile repaired */
+	int64_t reconciled_at;              /* unix seconds, 0 = never */
 };
 /* Status of one server (retired ones included); PV_ENOTFOUND if unknown. */
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out);
@@ -118,13 +143,47 @@ int db_user_get(struct db *db, const char *user_id, struct db_user *out);
 /*
  * Reserve a peer: in one BEGIN IMMEDIATE transaction allocate the lowest
  * free host number on the server and insert a PENDING peer row.  A name is
- * generated from the row id ("pv" + id; ids are never reused).
- * PV_EFULL when 2..254 are all taken, PV_ENOTFOUND for an unknown user or
+ * generated from the row id ("pv" + id; ids are never reused), and psk (32
+ * bytes, or NULL for none) is sealed into the row bound to (server, name,
+ * public key).  PV_EFULL when 2..254 are all taken, PV_ENOTFOUND for an unknown user or
  * an unknown/retired server, PV_EEXIST when the server already has a peer
  * with this public key (nothing is written then).  *out is filled on success.
  */
 int db_peer_reserve(struct db *db, const char *user_id, const char *device, const char *server_id,
-                    const char *pubkey_b64, struct db_peer *out);
+                    const char *pubkey_b64, const uint8_t *psk, struct db_peer *out);
+/*
+ * The PSK sealing key (32 bytes, copied, cleansed by db_close).  Without it
+ * db_peer_reserve refuses a PSK and db_peer_psk cannot open one.
+ */
+void db_set_seal_key(struct db *db, const uint8_t key[PV_KEY_LEN]);
+/*
+ * Open p's sealed PSK into psk.  PV_ENOTFOUND when the row has none (made
+ * before sealed PSKs), PV_ECRYPTO when it does not open (other state key,
+ * tampered, or copied from another row).
+ */
+int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN]);
+/* The peer holding pubkey on the server, in any state; PV_ENOTFOUND if none. */
+int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
+                     struct db_peer *out);
+/*
+ * The server refused p's address (a peer we do not own holds it): in one
+ * transaction that address becomes a foreign reservation and p moves to the
+ * lowest free host (p->host updated).  PV_EFULL when none is left.
+ */
+int db_peer_relocate(struct db *db, struct db_peer *p);
+
+/* An address held on a server by a peer the controller does not own. */
+struct db_foreign {
+	unsigned host;                   /* N of the server's IPv4 subnet */
+	char pubkey[PV_KEY_B64_LEN + 1]; /* "" when the peer has none */
+};
+/*
+ * Make the server's foreign reservations exactly f[n] in one transaction:
+ * new ones are reserved (an address one of our peers holds stays ours),
+ * gone ones released.  Counts go to *reserved and *released.
+ */
+int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
+                    int *reserved, int *released);
 /*
  * PENDING -> ACTIVE once the push succeeded, and in the same transaction
  * delete the peer it replaces, releasing its lease (0 = none; an already

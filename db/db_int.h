@@ -20,6 +20,8 @@ struct db {
 	struct db_stmt_slot cache[DB_STMT_MAX];
 	size_t n_cached;
 	char errmsg[512];
+	uint8_t seal_key[PV_KEY_LEN]; /* PSK sealing key (db_set_seal_key), cleansed at close */
+	int has_seal_key;
 };
 
 /*
@@ -58,6 +60,8 @@ int db_read_int(struct db *db, sqlite3_stmt *st, void *row);
 /* Bind helpers: 0 or a recorded PV_E*.  Text is bound SQLITE_STATIC: keep it alive until reset. */
 int db_bind_text(struct db *db, sqlite3_stmt *st, int i, const char *s);
 int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v);
+/* Bind n bytes (copied by SQLite: SQLITE_TRANSIENT); NULL binds SQL NULL. */
+int db_bind_blob(struct db *db, sqlite3_stmt *st, int i, const void *p, size_t n);
 /* Step a statement that returns no rows, then reset it. */
 int db_step_done(struct db *db, sqlite3_stmt *st);
 /* Copy column i (NULL reads as "") into a buffer of size len; truncation is PV_EDB. */

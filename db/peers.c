@@ -13,6 +13,10 @@
 
 static const char SQL_SERVER_OPEN[] = "SELECT 1 FROM servers WHERE id = ?1 AND retired = 0";
 static const char SQL_USER_EXISTS[] = "SELECT 1 FROM users WHERE id = ?1";
+/* The columns read_peer() expects, then the table. */
+#define PEER_FROM                                                                             \
+	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at,"            \
+	" updated_at, last_handshake, rx_bytes, tx_bytes, psk_sealed IS NOT NULL FROM peers"
 /*
  * Lowest free host number in [?2, ?3] on server ?1, or no row when full:
  * ?2 itself if free, else the first taken number whose successor is free.
@@ -26,16 +30,26 @@ static const char SQL_LOWEST_FREE[] =
 static const char SQL_PEER_INSERT[] =
         "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at,"
         " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)";
-static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2 WHERE id = ?1";
+static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2, psk_sealed = ?3 WHERE id = ?1";
+static const char SQL_PEER_PSK[] = "SELECT psk_sealed FROM peers WHERE id = ?1";
+static const char SQL_PEER_BY_KEY[] = PEER_FROM " WHERE server_id = ?1 AND pubkey = ?2";
+/* Relocation: the refused address becomes a reservation, the peer moves on. */
+static const char SQL_LEASE_TO_FOREIGN[] =
+        "UPDATE lease SET peer_id = NULL, foreign_key = '' WHERE peer_id = ?1";
+static const char SQL_PEER_HOST[] = "UPDATE peers SET host = ?2, updated_at = ?3 WHERE id = ?1";
+/* Foreign reservations of one server, replaced by what the reconcile saw. */
+static const char SQL_FOREIGN_LIST[] =
+        "SELECT ip FROM lease WHERE server_id = ?1 AND peer_id IS NULL ORDER BY ip";
+static const char SQL_FOREIGN_DELETE[] =
+        "DELETE FROM lease WHERE server_id = ?1 AND ip = ?2 AND peer_id IS NULL";
+static const char SQL_FOREIGN_INSERT[] =
+        "INSERT INTO lease (server_id, ip, foreign_key) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (server_id, ip) DO NOTHING";
 static const char SQL_LEASE_INSERT[] =
         "INSERT INTO lease (server_id, ip, peer_id) VALUES (?1, ?2, ?3)";
 static const char SQL_PEER_STATE[] = "UPDATE peers SET state = ?2, updated_at = ?3 WHERE id = ?1";
 static const char SQL_PEER_DELETE[] = "DELETE FROM peers WHERE id = ?1";
 
-/* The columns read_peer() expects, then the table. */
-#define PEER_FROM                                                                                  \
-	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at, updated_at" \
-	" FROM peers"
 /* ?1 user, ?2 server, ?3 device (NULL = any), ?4 state filter. */
 #define PEER_FILTER                                                                                \
 	" AND (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR server_id = ?2)"                     \
@@ -65,6 +79,10 @@ static int read_peer(struct db *db, sqlite3_stmt *st, void *row)
 	p->state = (enum db_peer_state)sqlite3_column_int(st, 7);
 	p->created_at = sqlite3_column_int64(st, 8);
 	p->updated_at = sqlite3_column_int64(st, 9);
+	p->last_handshake = sqlite3_column_int64(st, 10);
+	p->rx_bytes = (uint64_t)sqlite3_column_int64(st, 11);
+	p->tx_bytes = (uint64_t)sqlite3_column_int64(st, 12);
+	p->has_psk = sqlite3_column_int(st, 13);
 	return 0;
 }
 
@@ -113,8 +131,55 @@ static int check_reserve_args(struct db *db, const char *user_id, const char *de
 	return 0;
 }
 
-/* Inside the transaction: the peer row, its generated name, its lease. */
-static int insert_peer(struct db *db, struct db_peer *p)
+/*
+ * The associated data that binds a sealed PSK to its row: server, name and
+ * public key, NUL-separated.  Returns its length.
+ */
+static size_t seal_aad(char out[128], const struct db_peer *p)
+{
+	int n = snprintf(out, 128, "%s%c%s%c%s", p->server_id, 0, p->name, 0, p->pubkey);
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* Name the new row ("pv" + id) and seal its PSK under that identity. */
+static int name_and_seal(struct db *db, struct db_peer *p, const uint8_t *psk)
+{
+	uint8_t sealed[PV_SEALED_LEN];
+	char aad[128];
+	sqlite3_stmt *st;
+	int r;
+
+	snprintf(p->name, sizeof(p->name), "pv%" PRId64, p->id);
+	if (!pv_peer_name_is_valid(p->name))
+		return db_failf(db, PV_EDB, "peer id %" PRId64 " is too large for a client name",
+		                p->id);
+	if (psk && !db->has_seal_key)
+		return db_failf(db, PV_EINVAL, "no state key to seal the PSK with");
+	if (psk && pv_seal(sealed, db->seal_key, psk, aad, seal_aad(aad, p)) < 0)
+		return db_failf(db, PV_ECRYPTO, "sealing the PSK of %s failed", p->name);
+	p->has_psk = psk != NULL;
+	if ((r = db_stmt(db, SQL_PEER_NAME, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, p->name)) < 0 ||
+	    (r = db_bind_blob(db, st, 3, psk ? sealed : NULL, sizeof(sealed))) < 0)
+		return r;
+	return db_step_done(db, st);
+}
+
+static int insert_lease(struct db *db, const struct db_peer *p)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_LEASE_INSERT, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, p->server_id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, p->host)) < 0 || (r = db_bind_int(db, st, 3, p->id)) < 0)
+		return r;
+	return db_step_done(db, st);
+}
+
+/* Inside the transaction: the peer row, its generated name and sealed PSK, its lease. */
+static int insert_peer(struct db *db, struct db_peer *p, const uint8_t *psk)
 {
 	sqlite3_stmt *st;
 	int r;
@@ -132,18 +197,9 @@ static int insert_peer(struct db *db, struct db_peer *p)
 		               ? db_wrap(db, r, "this public key already has a peer on the server")
 		               : r;
 	p->id = sqlite3_last_insert_rowid(db->conn);
-	snprintf(p->name, sizeof(p->name), "pv%" PRId64, p->id);
-	if (!pv_peer_name_is_valid(p->name))
-		return db_failf(db, PV_EDB, "peer id %" PRId64 " is too large for a client name",
-		                p->id);
-	if ((r = db_stmt(db, SQL_PEER_NAME, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
-	    (r = db_bind_text(db, st, 2, p->name)) < 0 || (r = db_step_done(db, st)) < 0)
+	if ((r = name_and_seal(db, p, psk)) < 0)
 		return r;
-	if ((r = db_stmt(db, SQL_LEASE_INSERT, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, p->server_id)) < 0 ||
-	    (r = db_bind_int(db, st, 2, p->host)) < 0 || (r = db_bind_int(db, st, 3, p->id)) < 0)
-		return r;
-	return db_step_done(db, st);
+	return insert_lease(db, p);
 }
 
 /* Inside the transaction: both ends exist, then the lowest free host. */
@@ -161,7 +217,7 @@ static int reserve_checks(struct db *db, struct db_peer *p)
 }
 
 int db_peer_reserve(struct db *db, const char *user_id, const char *device, const char *server_id,
-                    const char *pubkey_b64, struct db_peer *out)
+                    const char *pubkey_b64, const uint8_t *psk, struct db_peer *out)
 {
 	struct db_peer p;
 	int r;
@@ -177,7 +233,7 @@ int db_peer_reserve(struct db *db, const char *user_id, const char *device, cons
 	p.created_at = p.updated_at = db_now();
 	if ((r = db_begin(db)) < 0)
 		return r;
-	if ((r = reserve_checks(db, &p)) < 0 || (r = insert_peer(db, &p)) < 0) {
+	if ((r = reserve_checks(db, &p)) < 0 || (r = insert_peer(db, &p, psk)) < 0) {
 		db_rollback(db);
 		return r;
 	}
@@ -276,4 +332,174 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
 	    (r = db_bind_int(db, st, 4, f->state)) < 0)
 		return r;
 	return db_collect(db, st, sizeof(**out), read_peer, (void **)out, n);
+}
+
+int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
+                     struct db_peer *out)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_PEER_BY_KEY, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, pubkey_b64)) < 0 || (r = db_one(db, st, read_peer, out)) < 0)
+		return r;
+	return r ? 0 : db_failf(db, PV_ENOTFOUND, "no peer with that key on %s", server_id);
+}
+
+/* The sealed blob of a peer (a db_row_reader). */
+static int read_sealed(struct db *db, sqlite3_stmt *st, void *row)
+{
+	const void *blob = sqlite3_column_blob(st, 0);
+
+	if (!blob)
+		return db_failf(db, PV_ENOTFOUND, "no PSK kept (provisioned before sealed PSKs)");
+	if (sqlite3_column_bytes(st, 0) != PV_SEALED_LEN)
+		return db_failf(db, PV_ECRYPTO, "sealed PSK has the wrong length");
+	memcpy(row, blob, PV_SEALED_LEN);
+	return 0;
+}
+
+int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
+{
+	uint8_t sealed[PV_SEALED_LEN];
+	char aad[128];
+	sqlite3_stmt *st;
+	int r;
+
+	if (!db->has_seal_key)
+		return db_failf(db, PV_EINVAL, "no state key to open sealed PSKs with");
+	if ((r = db_stmt(db, SQL_PEER_PSK, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
+	    (r = db_one(db, st, read_sealed, sealed)) < 0)
+		return r;
+	if (r == 0)
+		return db_failf(db, PV_ENOTFOUND, "no peer %" PRId64, p->id);
+	if (pv_unseal(psk, db->seal_key, sealed, aad, seal_aad(aad, p)) < 0)
+		return db_failf(db, PV_ECRYPTO,
+		                "the PSK of %s does not open (another state key, or tampered)",
+		                p->name);
+	return 0;
+}
+
+static int lease_to_foreign(struct db *db, struct db_peer *p)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_LEASE_TO_FOREIGN, &st)) < 0 ||
+	    (r = db_bind_int(db, st, 1, p->id)) < 0 || (r = db_step_done(db, st)) < 0)
+		return r;
+	if ((r = lowest_free_host(db, p->server_id, &p->host)) < 0)
+		return r;
+	if ((r = db_stmt(db, SQL_PEER_HOST, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, p->host)) < 0 || (r = db_bind_int(db, st, 3, db_now())) < 0 ||
+	    (r = db_step_done(db, st)) < 0)
+		return r;
+	return insert_lease(db, p);
+}
+
+int db_peer_relocate(struct db *db, struct db_peer *p)
+{
+	struct db_peer moved = *p;
+	int r;
+
+	if ((r = db_begin(db)) < 0)
+		return r;
+	if ((r = lease_to_foreign(db, &moved)) < 0) {
+		db_rollback(db);
+		return r;
+	}
+	if ((r = db_commit(db)) < 0)
+		return r;
+	*p = moved;
+	return 0;
+}
+
+/* Foreign reservations now held on the server, as a 256-bit set. */
+static int foreign_read(struct db *db, sqlite3_stmt *st, void *row)
+{
+	unsigned char *set = row;
+	int ip = sqlite3_column_int(st, 0);
+
+	(void)db;
+	if (ip >= DB_HOST_MIN && ip <= DB_HOST_MAX)
+		set[ip / 8] |= (unsigned char)(1U << (ip % 8));
+	return 0;
+}
+
+static int foreign_current(struct db *db, const char *server_id, unsigned char held[32])
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	memset(held, 0, 32);
+	if ((r = db_stmt(db, SQL_FOREIGN_LIST, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		foreign_read(db, st, held);
+	db_stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc);
+}
+
+static int foreign_change(struct db *db, const char *sql, const char *server_id, unsigned host,
+                          const char *key)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, host)) < 0 || (key && (r = db_bind_text(db, st, 3, key)) < 0))
+		return r;
+	if ((r = db_step_done(db, st)) < 0)
+		return r;
+	return sqlite3_changes(db->conn);
+}
+
+static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f,
+                         size_t n, int *reserved, int *released)
+{
+	unsigned char held[32], want[32] = {0};
+	unsigned h;
+	size_t i;
+	int r;
+
+	if ((r = foreign_current(db, server_id, held)) < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		h = f[i].host;
+		if (h < DB_HOST_MIN || h > DB_HOST_MAX || (want[h / 8] & (1U << (h % 8))))
+			continue;
+		want[h / 8] |= (unsigned char)(1U << (h % 8));
+		if (held[h / 8] & (1U << (h % 8)))
+			continue;
+		/* An address one of our peers holds stays ours: the clash is logged by the caller. */
+		if ((r = foreign_change(db, SQL_FOREIGN_INSERT, server_id, h, f[i].pubkey)) < 0)
+			return r;
+		*reserved += r;
+	}
+	for (h = DB_HOST_MIN; h <= DB_HOST_MAX; h++) {
+		if (!(held[h / 8] & (1U << (h % 8))) || (want[h / 8] & (1U << (h % 8))))
+			continue;
+		if ((r = foreign_change(db, SQL_FOREIGN_DELETE, server_id, h, NULL)) < 0)
+			return r;
+		*released += r;
+	}
+	return 0;
+}
+
+int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
+                    int *reserved, int *released)
+{
+	int r;
+
+	*reserved = *released = 0;
+	if ((r = db_begin(db)) < 0)
+		return r;
+	if ((r = foreign_apply(db, server_id, f, n, reserved, released)) < 0) {
+		db_rollback(db);
+		*reserved = *released = 0;
+		return r;
+	}
+	return db_commit(db);
 }

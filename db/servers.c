@@ -12,13 +12,22 @@ static const char SQL_SERVER_UPSERT[] =
         " tier = excluded.tier, wg_host = excluded.wg_host, wg_port = excluded.wg_port,"
         " ssh_host = excluded.ssh_host, ssh_port = excluded.ssh_port,"
         " ssh_user = excluded.ssh_user, retired = 0";
-static const char SQL_SET_HEALTH[] = "UPDATE servers SET up = ?2, live_peers = ?3, checked_at = ?4,"
-                                     " wg_pubkey = coalesce(?5, wg_pubkey) WHERE id = ?1";
+/* state_since moves only when up changes, so it says "up since" / "down since". */
+static const char SQL_SET_HEALTH[] =
+        "UPDATE servers SET state_since = CASE WHEN up = ?2 THEN state_since ELSE ?4 END,"
+        " up = ?2, live_peers = ?3, checked_at = ?4, wg_pubkey = coalesce(?5, wg_pubkey),"
+        " active_peers = ?6, rx_bytes = ?7, tx_bytes = ?8 WHERE id = ?1";
+static const char SQL_PEER_STATS[] =
+        "UPDATE peers SET last_handshake = ?3, rx_bytes = ?4, tx_bytes = ?5"
+        " WHERE server_id = ?1 AND pubkey = ?2";
+static const char SQL_SET_REPAIRS[] =
+        "UPDATE servers SET repairs = ?2, reconciled_at = ?3 WHERE id = ?1";
 
 /* The columns read_status() expects, then the table. */
 #define STATUS_FROM                                                                                \
 	"SELECT s.id, s.up, (SELECT count(*) FROM lease l WHERE l.server_id = s.id),"              \
-	" s.live_peers, s.wg_pubkey, s.checked_at FROM servers s"
+	" s.live_peers, s.wg_pubkey, s.checked_at, s.active_peers, s.rx_bytes, s.tx_bytes,"        \
+	" s.state_since, s.repairs, s.reconciled_at FROM servers s"
 static const char SQL_STATUS[] = STATUS_FROM " WHERE s.id = ?1";
 static const char SQL_STATUS_ALL[] = STATUS_FROM " WHERE s.retired = 0 ORDER BY s.rowid";
 static const char SQL_COUNT[] =
@@ -71,29 +80,85 @@ fail:
 	return r;
 }
 
-int db_server_set_health(struct db *db, const char *server_id, int up, int live_peers,
-                         const char *wg_pubkey_b64)
+static int check_health(struct db *db, const char *server_id, const struct db_server_health *h)
 {
-	sqlite3_stmt *st;
 	int r;
 
 	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0)
 		return r;
-	if ((up != 0 && up != 1) || live_peers < 0)
+	if ((h->up != 0 && h->up != 1) || h->live_peers < 0 || h->active_peers < 0)
 		return db_failf(db, PV_EINVAL, "health of %s: up=%d live_peers=%d out of range",
-		                server_id, up, live_peers);
-	if (wg_pubkey_b64 && !pv_key_is_valid_base64(wg_pubkey_b64))
+		                server_id, h->up, h->live_peers);
+	if (h->wg_pubkey && !pv_key_is_valid_base64(h->wg_pubkey))
 		return db_failf(db, PV_EINVAL, "health of %s: malformed WireGuard public key",
 		                server_id);
+	return 0;
+}
+
+static int record_server(struct db *db, const char *server_id, const struct db_server_health *h)
+{
+	sqlite3_stmt *st;
+	int r;
+
 	if ((r = db_stmt(db, SQL_SET_HEALTH, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, server_id)) < 0 || (r = db_bind_int(db, st, 2, up)) < 0 ||
-	    (r = db_bind_int(db, st, 3, live_peers)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 || (r = db_bind_int(db, st, 2, h->up)) < 0 ||
+	    (r = db_bind_int(db, st, 3, h->live_peers)) < 0 ||
 	    (r = db_bind_int(db, st, 4, db_now())) < 0 ||
-	    (r = db_bind_text(db, st, 5, wg_pubkey_b64)) < 0 || (r = db_step_done(db, st)) < 0)
+	    (r = db_bind_text(db, st, 5, h->wg_pubkey)) < 0 ||
+	    (r = db_bind_int(db, st, 6, h->active_peers)) < 0 ||
+	    (r = db_bind_int(db, st, 7, (int64_t)h->rx_bytes)) < 0 ||
+	    (r = db_bind_int(db, st, 8, (int64_t)h->tx_bytes)) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
 	if (sqlite3_changes(db->conn) == 0)
 		return db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 	return 0;
+}
+
+static int record_peer(struct db *db, const char *server_id, const struct db_peer_stats *p)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_PEER_STATS, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, p->pubkey)) < 0 ||
+	    (r = db_bind_int(db, st, 3, p->latest_handshake)) < 0 ||
+	    (r = db_bind_int(db, st, 4, (int64_t)p->rx_bytes)) < 0 ||
+	    (r = db_bind_int(db, st, 5, (int64_t)p->tx_bytes)) < 0)
+		return r;
+	return db_step_done(db, st);
+}
+
+int db_server_record(struct db *db, const char *server_id, const struct db_server_health *h,
+                     const struct db_peer_stats *peers, size_t n)
+{
+	size_t i;
+	int r;
+
+	if ((r = check_health(db, server_id, h)) < 0 || (r = db_begin(db)) < 0)
+		return r;
+	if ((r = record_server(db, server_id, h)) < 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((r = record_peer(db, server_id, &peers[i])) < 0)
+			goto fail;
+	return db_commit(db);
+fail:
+	db_rollback(db);
+	return r;
+}
+
+int db_server_set_repairs(struct db *db, const char *server_id, int repairs)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_SET_REPAIRS, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, repairs)) < 0 ||
+	    (r = db_bind_int(db, st, 3, db_now())) < 0 || (r = db_step_done(db, st)) < 0)
+		return r;
+	return sqlite3_changes(db->conn) ? 0 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 }
 
 /* One row of STATUS_FROM into a struct db_server_status (a db_row_reader). */
@@ -110,6 +175,12 @@ static int read_status(struct db *db, sqlite3_stmt *st, void *row)
 	out->peers = sqlite3_column_int(st, 2);
 	out->live_peers = sqlite3_column_int(st, 3);
 	out->checked_at = sqlite3_column_int64(st, 5);
+	out->active_peers = sqlite3_column_int(st, 6);
+	out->rx_bytes = (uint64_t)sqlite3_column_int64(st, 7);
+	out->tx_bytes = (uint64_t)sqlite3_column_int64(st, 8);
+	out->state_since = sqlite3_column_int64(st, 9);
+	out->repairs = sqlite3_column_int(st, 10);
+	out->reconciled_at = sqlite3_column_int64(st, 11);
 	return 0;
 }
 

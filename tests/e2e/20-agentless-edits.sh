@@ -34,8 +34,10 @@ conf "$id" | cmp - "$T/want.conf" || fail "wg0.conf is not the original plus the
 trace "dump reads the live peer back; no secret leaves the server"
 al dump --server "$id" >"$T/dump" || fail "dump failed"
 [[ $(head -1 "$T/dump") == "interface $(srv "$id" wg show wg0 public-key) 51820" ]] || fail "dump interface line"
-[[ $(tail -n +2 "$T/dump") == "peer $key (none) 10.7.0.7/32,fddd:2c4:2c4:2c4::7/128 0 0 0" ]] ||
+[[ $(sed -n 2p "$T/dump") == "peer $key (none) 10.7.0.7/32,fddd:2c4:2c4:2c4::7/128 0 0 0" ]] ||
 	fail "dump peer line: $(cat "$T/dump")"
+[[ $(tail -n +3 "$T/dump") == "conf alice $key 10.7.0.7/32,fddd:2c4:2c4:2c4::7/128" ]] ||
+	fail "dump conf line (wg0.conf's block): $(cat "$T/dump")"
 al dump --server "$id" --json | jq -e --arg k "$key" '.peers[0].public_key == $k' >/dev/null ||
 	fail "dump --json"
 if grep -qF -e "$psk" -e "$(srv "$id" wg show wg0 private-key)" "$T/dump"; then fail "dump leaked a secret"; fi

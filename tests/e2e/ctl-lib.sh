@@ -36,8 +36,7 @@ ctl_files() {
 		# Secrets: current and previous (the seed snippet's SECRET_KEY).
 		printf 'cur-%s\nprev-%s\n' "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" >secrets
 		openssl rand -hex 24 >admin_token
-		# The key that seals the peers' PSKs in the DB (base64, 32 bytes).
-		wg genpsk >state_key
+		wg genpsk >state.key # seals the PSKs kept in the DB
 	)
 	CTL_SECRET=$(sed -n 1p "$CTL_T/secrets")
 	# shellcheck disable=SC2034 # used by the scenarios
@@ -56,7 +55,7 @@ ctl_start() {
   "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
-  "state_key_file": "$CTL_T/state_key",
+  "state_key_file": "$CTL_T/state.key",
   "client_allowed_ips": "10.7.0.0/24, fddd:2c4:2c4:2c4::/64"${1:+,
   $1}
 }

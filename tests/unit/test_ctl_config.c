@@ -36,7 +36,7 @@ static void refused(const char *json, const char *needle1, const char *needle2)
 #define FULL                                                                                       \
 	"{\"http_listen\":\"127.0.0.1:8080\",\"db_path\":\"/tmp/x.db\",\"fleet_path\":\"f.json\"," \
 	"\"ssh_identity\":\"id\",\"known_hosts\":\"kh\",\"secrets_file\":\"s\","                   \
-	"\"admin_token_file\":\"t\",\"max_body_bytes\":4096}"
+	"\"admin_token_file\":\"t\",\"state_key_file\":\"k\",\"max_body_bytes\":4096}"
 
 static void test_file(void)
 {

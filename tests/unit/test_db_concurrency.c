@@ -25,7 +25,7 @@ static int reserve_many(const char *file, unsigned base, unsigned count, char *e
 	int r = db_open(&db, fixture_path(file));
 
 	for (i = 0; r == 0 && i < count; i++)
-		r = db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(base + i), &p);
+		r = db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(base + i), NULL, &p);
 	if (r < 0)
 		snprintf(err, errlen, "%s: %s", pv_strerror(r), db_errmsg(db));
 	db_close(db);
@@ -167,7 +167,7 @@ static void test_busy(void)
 	TEST_START("a writer locked out past the busy timeout gets PV_EBUSY and writes nothing");
 	ASSERT_INT_EQ(sqlite3_open(fixture_path("busy.db"), &holder), SQLITE_OK);
 	ASSERT_INT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(1), &p),
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(1), NULL, &p),
 	              PV_EBUSY);
 	ASSERT_STR_CONTAINS(db_errmsg(db), "locked");
 	ASSERT_INT_EQ(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
@@ -198,7 +198,7 @@ static void crash_child(int fd)
 	for (i = 0; i < 2 * (DB_HOST_MAX - DB_HOST_MIN + 1); i++) {
 		const char *server = i % 2 ? "srv-2" : "srv-1";
 
-		if (db_peer_reserve(db, "alice", "laptop", server, fixture_key(i), &p) != 0)
+		if (db_peer_reserve(db, "alice", "laptop", server, fixture_key(i), NULL, &p) != 0)
 			_exit(2);
 		memset(&a, 0, sizeof(a));
 		a.id = p.id;

@@ -115,7 +115,7 @@ static inline const char *fixture_key(unsigned n)
 static inline struct db_peer fixture_reserve(struct db *db, const char *server, unsigned n)
 {
 	struct db_peer p;
-	int r = db_peer_reserve(db, "alice", "laptop", server, fixture_key(n), &p);
+	int r = db_peer_reserve(db, "alice", "laptop", server, fixture_key(n), NULL, &p);
 
 	if (r != 0)
 		TEST_FAIL("reserve on %s: %s: %s", server, pv_strerror(r), db_errmsg(db));

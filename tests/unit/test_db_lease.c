@@ -62,7 +62,7 @@ static void test_server_fills(void)
 		p = fixture_reserve(db, "srv-1", i);
 		ASSERT_INT_EQ(p.host, DB_HOST_MIN + i);
 	}
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(999), &p),
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(999), NULL, &p),
 	              PV_EFULL);
 	ASSERT_STR_CONTAINS(db_errmsg(db), "srv-1 is full");
 	db_close(db);
@@ -128,7 +128,7 @@ static void test_constraint_itself(void)
 	         "updated_at) VALUES ('alice', 'x', 'srv-1', 'k', %u, 0, 0, 0)",
 	         p.host);
 	ASSERT_INT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "INSERT INTO lease VALUES ('srv-1', %u, %lld)", p.host,
+	snprintf(sql, sizeof(sql), "INSERT INTO lease (server_id, ip, peer_id) VALUES ('srv-1', %u, %lld)", p.host,
 	         (long long)sqlite3_last_insert_rowid(raw));
 	rc = sqlite3_exec(raw, sql, NULL, NULL, NULL);
 	ASSERT_INT_EQ(rc, SQLITE_CONSTRAINT);

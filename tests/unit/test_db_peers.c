@@ -90,7 +90,7 @@ static void test_duplicate_key(void)
 
 	TEST_START(
 	        "a second peer with the same public key on a server is PV_EEXIST and leaves nothing");
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(7), &q),
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(7), NULL, &q),
 	              PV_EEXIST);
 	ASSERT_STR_CONTAINS(db_errmsg(db), "UNIQUE");
 	ASSERT_INT_EQ(fixture_query_int("dupkey.db", "SELECT count(*) FROM peers"), 1);
@@ -137,8 +137,8 @@ static void test_lists(void)
 	ASSERT_INT_EQ(db_user_upsert(db, "bob", PV_TIER_PRO, 1), 0);
 	p[0] = fixture_reserve(db, "srv-1", 1); /* alice laptop 1 */
 	p[1] = fixture_reserve(db, "srv-2", 2); /* alice laptop 2 */
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(3), &p[2]), 0);
-	ASSERT_INT_EQ(db_peer_reserve(db, "bob", "laptop", "srv-1", fixture_key(4), &p[3]), 0);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(3), NULL, &p[2]), 0);
+	ASSERT_INT_EQ(db_peer_reserve(db, "bob", "laptop", "srv-1", fixture_key(4), NULL, &p[3]), 0);
 	ASSERT_INT_EQ(db_peer_activate(db, p[0].id, 0), 0);
 	ASSERT_INT_EQ(db_peer_set_state(db, p[1].id, DB_PEER_REMOVING), 0);
 
@@ -219,13 +219,13 @@ static void test_bad_reservations(void)
 	struct db_peer p;
 
 	TEST_START("bad keys, ids and unknown users or servers are refused and write nothing");
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", "not-a-key", &p), PV_EINVAL);
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", NULL, &p), PV_EINVAL);
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "", "srv-1", fixture_key(1), &p), PV_EINVAL);
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-99", fixture_key(1), &p),
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", "not-a-key", NULL, &p), PV_EINVAL);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", NULL, NULL, &p), PV_EINVAL);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "", "srv-1", fixture_key(1), NULL, &p), PV_EINVAL);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-99", fixture_key(1), NULL, &p),
 	              PV_ENOTFOUND);
 	ASSERT_STR_CONTAINS(db_errmsg(db), "srv-99");
-	ASSERT_INT_EQ(db_peer_reserve(db, "mallory", "laptop", "srv-1", fixture_key(1), &p),
+	ASSERT_INT_EQ(db_peer_reserve(db, "mallory", "laptop", "srv-1", fixture_key(1), NULL, &p),
 	              PV_ENOTFOUND);
 	ASSERT_INT_EQ(fixture_query_int("bad.db", "SELECT count(*) FROM peers"), 0);
 	ASSERT_INT_EQ(fixture_query_int("bad.db", "SELECT count(*) FROM lease"), 0);
@@ -247,7 +247,7 @@ static void test_hostile_strings(void)
 	ASSERT_INT_EQ(db_user_get(db, HOSTILE_USER, &u), 0);
 	ASSERT_STR_EQ(u.id, HOSTILE_USER);
 	ASSERT_INT_EQ(
-	        db_peer_reserve(db, HOSTILE_USER, HOSTILE_DEVICE, "srv-1", fixture_key(1), &p), 0);
+	        db_peer_reserve(db, HOSTILE_USER, HOSTILE_DEVICE, "srv-1", fixture_key(1), NULL, &p), 0);
 	ASSERT_INT_EQ(db_peers_list(db, &f, &l, &n), 0);
 	ASSERT_INT_EQ(n, 1);
 	ASSERT_STR_EQ(l[0].user_id, HOSTILE_USER);

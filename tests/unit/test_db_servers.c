@@ -35,7 +35,7 @@ static void test_sync_and_retire(void)
 	ASSERT_INT_EQ(db_server_status(db, "srv-3", &st), 0);
 	ASSERT_INT_EQ(st.peers, 1);
 	ASSERT_INT_EQ(db_peer_get(db, p.id, &p), 0);
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-3", fixture_key(2), &p),
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-3", fixture_key(2), NULL, &p),
 	              PV_ENOTFOUND);
 	ASSERT_STR_CONTAINS(db_errmsg(db), "retired");
 	pv_fleet_free(smaller);
@@ -54,6 +54,14 @@ static void test_sync_and_retire(void)
 	TEST_DONE();
 }
 
+/* db_server_record with only the fields these cases look at. */
+static int set_health(struct db *db, const char *id, int up, int live, const char *key)
+{
+	struct db_server_health h = {.up = up, .live_peers = live, .wg_pubkey = key};
+
+	return db_server_record(db, id, &h, NULL, 0);
+}
+
 static void test_health(void)
 {
 	struct db *db = fixture_open("health.db", 3);
@@ -65,7 +73,7 @@ static void test_health(void)
 	memcpy(key, fixture_key(77), sizeof(key));
 	fixture_reserve(db, "srv-1", 1);
 	fixture_reserve(db, "srv-1", 2);
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-1", 1, 5, key), 0);
+	ASSERT_INT_EQ(set_health(db, "srv-1", 1, 5, key), 0);
 	ASSERT_INT_EQ(db_server_status(db, "srv-1", &st), 0);
 	ASSERT_STR_EQ(st.id, "srv-1");
 	ASSERT_INT_EQ(st.up, 1);
@@ -73,17 +81,44 @@ static void test_health(void)
 	ASSERT_INT_EQ(st.live_peers, 5);
 	ASSERT_STR_EQ(st.wg_pubkey, key);
 	ASSERT_TRUE(st.checked_at > 1700000000);
+	ASSERT_TRUE(st.state_since == st.checked_at);
 	TEST_DONE();
 
 	TEST_START("a failed check marks the server down and keeps the key already learnt");
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-1", 0, 0, NULL), 0);
+	ASSERT_INT_EQ(set_health(db, "srv-1", 0, 0, NULL), 0);
 	ASSERT_INT_EQ(db_server_status(db, "srv-1", &st), 0);
 	ASSERT_INT_EQ(st.up, 0);
 	ASSERT_STR_EQ(st.wg_pubkey, key);
 	TEST_DONE();
 
+	TEST_START("a peer's counters and a server's totals are kept per pass");
+	{
+		struct db_server_health h = {.up = 1, .live_peers = 1, .active_peers = 1,
+		                             .rx_bytes = 300, .tx_bytes = 400};
+		struct db_peer_stats ps = {.latest_handshake = 1764050000, .rx_bytes = 300,
+		                           .tx_bytes = 400};
+		struct db_peer_filter f = {NULL, "srv-1", NULL, DB_PEER_ANY};
+		struct db_peer *peers = NULL;
+		size_t n = 0;
+
+		memcpy(ps.pubkey, fixture_key(1), sizeof(ps.pubkey));
+		ASSERT_INT_EQ(db_server_record(db, "srv-1", &h, &ps, 1), 0);
+		ASSERT_INT_EQ(db_server_status(db, "srv-1", &st), 0);
+		ASSERT_INT_EQ(st.active_peers, 1);
+		ASSERT_INT_EQ(st.rx_bytes, 300);
+		ASSERT_INT_EQ(st.tx_bytes, 400);
+		ASSERT_INT_EQ(db_peers_list(db, &f, &peers, &n), 0);
+		ASSERT_INT_EQ(n, 2);
+		ASSERT_INT_EQ(peers[0].last_handshake, 1764050000);
+		ASSERT_INT_EQ(peers[0].rx_bytes, 300);
+		ASSERT_INT_EQ(peers[1].last_handshake, 0);
+		free(peers);
+		ASSERT_INT_EQ(set_health(db, "srv-1", 0, 0, NULL), 0);
+	}
+	TEST_DONE();
+
 	TEST_START("servers are counted as up, down and never checked");
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-2", 1, 0, NULL), 0);
+	ASSERT_INT_EQ(set_health(db, "srv-2", 1, 0, NULL), 0);
 	ASSERT_INT_EQ(db_servers_count(db, &up, &down, &unknown), 0);
 	ASSERT_INT_EQ(up, 1);
 	ASSERT_INT_EQ(down, 1);
@@ -91,10 +126,10 @@ static void test_health(void)
 	TEST_DONE();
 
 	TEST_START("bad health input and unknown servers are refused without a change");
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-2", 0, 0, "bad key"), PV_EINVAL);
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-2", 2, 0, NULL), PV_EINVAL);
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-2", 1, -1, NULL), PV_EINVAL);
-	ASSERT_INT_EQ(db_server_set_health(db, "srv-9", 1, 0, NULL), PV_ENOTFOUND);
+	ASSERT_INT_EQ(set_health(db, "srv-2", 0, 0, "bad key"), PV_EINVAL);
+	ASSERT_INT_EQ(set_health(db, "srv-2", 2, 0, NULL), PV_EINVAL);
+	ASSERT_INT_EQ(set_health(db, "srv-2", 1, -1, NULL), PV_EINVAL);
+	ASSERT_INT_EQ(set_health(db, "srv-9", 1, 0, NULL), PV_ENOTFOUND);
 	ASSERT_INT_EQ(db_server_status(db, "srv-9", &st), PV_ENOTFOUND);
 	ASSERT_INT_EQ(db_server_status(db, "srv-2", &st), 0);
 	ASSERT_INT_EQ(st.up, 1);

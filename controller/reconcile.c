@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reconcile: one server's actual state (its dump: live peers and
+ * wg0.conf's [Peer] sections) brought back to the desired state (the DB),
+ * in one batch.  Rules (docs/reconcile.md):
+ * - an ACTIVE peer missing from wg0.conf or from the live interface, or
+ *   whose block says otherwise, is put back byte-identical (its sealed PSK);
+ * - a PENDING/REMOVING row left by a crash is removed from the server and
+ *   deleted (at startup all of them; later only rows from before this start);
+ * - a `pv<N>` block the DB does not know is ours and stale: removed at
+ *   startup, otherwise once it has been seen for longer than the push
+ *   timeout (a push in flight may be about to create its row... or be the
+ *   removal of a rolled-back one);
+ * - every other block or live peer is foreign: left byte for byte, and its
+ *   addresses are reserved in the lease table so the allocator never offers
+ *   them; released when it goes away.
+ * Each repair writes an audit row and a log line.  Runs on the loop thread;
+ * the pushes come back through push.c.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "agentless.h"
+#include "controller.h"
+#include "db.h"
+
+enum repair { REPAIR_RESTORE, REPAIR_UNBLOCK, REPAIR_STALE };
+
+struct reconcile {
+	struct ctl *ctl;
+	const struct pv_server *srv;
+	struct ctl_req *rq; /* on demand: answered when done; NULL for a health pass */
+	struct agentless_edit *edits;
+	enum repair *why;
+	size_t n, cap, pending;
+	int restored, removed, reserved, released, failed;
+};
+
+/* 1 for the names the controller generates: "pv" and a row id. */
+static int name_is_ours(const char *name)
+{
+	size_t n = strspn(name + 2, "0123456789");
+
+	return strncmp(name, "pv", 2) == 0 && n > 0 && name[2 + n] == '\0';
+}
+
+static const struct db_peer *peer_by_name(const struct db_peer *p, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].name, name) == 0)
+			return &p[i];
+	return NULL;
+}
+
+static const struct db_peer *peer_by_key(const struct db_peer *p, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].pubkey, key) == 0)
+			return &p[i];
+	return NULL;
+}
+
+static const struct agentless_block *block_by_name(const struct agentless_dump *d,
+                                                   const char *name)
+{
+	for (size_t i = 0; i < d->nblocks; i++)
+		if (strcmp(d->blocks[i].name, name) == 0)
+			return &d->blocks[i];
+	return NULL;
+}
+
+static int live_has(const struct agentless_dump *d, const char *key)
+{
+	for (size_t i = 0; i < d->live->n; i++)
+		if (strcmp(d->live->peers[i].pubkey, key) == 0)
+			return 1;
+	return 0;
+}
+
+static void audit(struct reconcile *rc, const char *action, const char *name, const char *detail)
+{
+	char subject[64];
+
+	snprintf(subject, sizeof(subject), "%s/%s", rc->srv->id, name);
+	if (db_audit(rc->ctl->db, "reconcile", action, subject, detail) < 0)
+		ctl_log("reconcile: %s: audit: %s", rc->srv->id, db_errmsg(rc->ctl->db));
+}
+
+static int queue(struct reconcile *rc, const struct agentless_edit *e, enum repair why)
+{
+	if (rc->n == rc->cap) {
+		size_t cap = rc->cap ? rc->cap * 2 : 16;
+		struct agentless_edit *ne = realloc(rc->edits, cap * sizeof(*ne));
+		enum repair *nw;
+
+		if (!ne)
+			return PV_ENOMEM;
+		rc->edits = ne;
+		if (!(nw = realloc(rc->why, cap * sizeof(*nw))))
+			return PV_ENOMEM;
+		rc->why = nw;
+		rc->cap = cap;
+	}
+	rc->edits[rc->n] = *e;
+	rc->why[rc->n++] = why;
+	return 0;
+}
+
+static int queue_remove(struct reconcile *rc, const char *name, const char *key, enum repair why)
+{
+	struct agentless_edit e = {.op = AGENTLESS_REMOVE};
+
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	if (pv_key_from_base64(e.pubkey, key) < 0)
+		return PV_EINVAL;
+	return queue(rc, &e, why);
+}
+
+/* The block an ACTIVE peer should have, compared with what the file says. */
+static int block_matches(const struct agentless_block *b, const struct db_peer *p,
+                         const struct pv_server *srv)
+{
+	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], want[128];
+
+	if (pv_peer_addrs(srv, p->host, v4, v6) < 0)
+		return 0;
+	snprintf(want, sizeof(want), "%s/32,%s/128", v4, v6);
+	return strcmp(b->pubkey, p->pubkey) == 0 && strcmp(b->allowed_ips, want) == 0;
+}
+
+static void plan_restore(struct reconcile *rc, const struct db_peer *p,
+                         const struct agentless_dump *d)
+{
+	const struct agentless_block *b = block_by_name(d, p->name);
+	struct agentless_edit e = {.op = AGENTLESS_ADD, .host = p->host};
+	int r;
+
+	if (b && block_matches(b, p, rc->srv) && live_has(d, p->pubkey))
+		return;
+	if ((r = db_peer_psk(rc->ctl->db, p, e.psk)) < 0) {
+		ctl_log("reconcile: %s: cannot restore %s of user %s: %s", rc->srv->id, p->name,
+		        p->user_id, db_errmsg(rc->ctl->db));
+		rc->failed++;
+		return;
+	}
+	/* A block that says otherwise goes first, in the same batch. */
+	if (b && !block_matches(b, p, rc->srv) &&
+	    queue_remove(rc, p->name, b->pubkey[0] ? b->pubkey : p->pubkey, REPAIR_UNBLOCK) < 0)
+		rc->failed++;
+	snprintf(e.name, sizeof(e.name), "%s", p->name);
+	if (pv_key_from_base64(e.pubkey, p->pubkey) < 0 || queue(rc, &e, REPAIR_RESTORE) < 0)
+		rc->failed++;
+	OPENSSL_cleanse(e.psk, sizeof(e.psk));
+}
+
+/* Stale pv<N> blocks: remembered when first seen, removed once old enough. */
+static int stale_is_due(struct ctl *ctl, const char *server_id, const char *name)
+{
+	uint64_t now = pv_now_ms();
+	size_t i;
+
+	if (ctl->health_startup)
+		return 1;
+	for (i = 0; i < ctl->nstale; i++)
+		if (strcmp(ctl->stale[i].server_id, server_id) == 0 &&
+		    strcmp(ctl->stale[i].name, name) == 0)
+			return now - ctl->stale[i].first_seen_ms >= (uint64_t)ctl->cfg->push_timeout_ms;
+	if (ctl->nstale < CTL_STALE_MAX) {
+		snprintf(ctl->stale[ctl->nstale].server_id, sizeof(ctl->stale[0].server_id), "%s",
+		         server_id);
+		snprintf(ctl->stale[ctl->nstale].name, sizeof(ctl->stale[0].name), "%s", name);
+		ctl->stale[ctl->nstale++].first_seen_ms = now;
+	}
+	return 0;
+}
+
+/* Forget stale blocks of srv that are gone from its file. */
+static void stale_prune(struct ctl *ctl, const char *server_id, const struct agentless_dump *d)
+{
+	size_t i = 0;
+
+	while (i < ctl->nstale) {
+		if (strcmp(ctl->stale[i].server_id, server_id) == 0 &&
+		    !block_by_name(d, ctl->stale[i].name))
+			ctl->stale[i] = ctl->stale[--ctl->nstale];
+		else
+			i++;
+	}
+}
+
+/* 1 when the stale block's removal is queued; until then it holds its address. */
+static int plan_stale(struct reconcile *rc, const struct agentless_block *b)
+{
+	if (!b->pubkey[0]) {
+		ctl_log("reconcile: %s: block %s has no public key; left for an operator",
+		        rc->srv->id, b->name);
+		return 0;
+	}
+	if (!stale_is_due(rc->ctl, rc->srv->id, b->name))
+		return 0;
+	if (queue_remove(rc, b->name, b->pubkey, REPAIR_STALE) < 0) {
+		rc->failed++;
+		return 0;
+	}
+	return 1;
+}
+
+/* Add the IPv4 host numbers of a foreign peer's addresses to the set. */
+static void foreign_add(const struct pv_server *srv, const char *ips, const char *key,
+                        struct db_foreign **set, size_t *n, size_t *cap)
+{
+	const char *tok = ips;
+	char one[64];
+
+	for (; *tok; tok += strcspn(tok, ",") + (tok[strcspn(tok, ",")] ? 1 : 0)) {
+		unsigned host;
+
+		snprintf(one, sizeof(one), "%.*s", (int)strcspn(tok, ","), tok);
+		if (!(host = pv_peer_host_of(srv, one)))
+			continue;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 16;
+			struct db_foreign *ns = realloc(*set, nc * sizeof(*ns));
+
+			if (!ns)
+				return;
+			*set = ns;
+			*cap = nc;
+		}
+		(*set)[*n].host = host;
+		snprintf((*set)[(*n)++].pubkey, sizeof((*set)[0].pubkey), "%s", key);
+	}
+}
+
+/* Blocks and live peers that are not ours, and the keys of stale blocks (ours). */
+static void plan_foreign(struct reconcile *rc, const struct db_peer *p, size_t np,
+                         const struct agentless_dump *d)
+{
+	struct db_foreign *set = NULL;
+	size_t i, n = 0, cap = 0;
+	int r;
+
+	for (i = 0; i < d->nblocks; i++) {
+		const struct agentless_block *b = &d->blocks[i];
+
+		if (peer_by_name(p, np, b->name) || (b->pubkey[0] && peer_by_key(p, np, b->pubkey)))
+			continue;
+		if (!name_is_ours(b->name) || !plan_stale(rc, b))
+			foreign_add(rc->srv, b->allowed_ips, b->pubkey, &set, &n, &cap);
+	}
+	for (i = 0; i < d->live->n; i++) {
+		const struct pv_wg_peer *lp = &d->live->peers[i];
+		int in_block = 0;
+
+		for (size_t j = 0; j < d->nblocks && !in_block; j++)
+			in_block = strcmp(d->blocks[j].pubkey, lp->pubkey) == 0;
+		if (!in_block && !peer_by_key(p, np, lp->pubkey))
+			foreign_add(rc->srv, lp->allowed_ips, lp->pubkey, &set, &n, &cap);
+	}
+	r = db_foreign_sync(rc->ctl->db, rc->srv->id, set, n, &rc->reserved, &rc->released);
+	if (r < 0)
+		ctl_log("reconcile: %s: reserving foreign addresses: %s", rc->srv->id,
+		        db_errmsg(rc->ctl->db));
+	else if (rc->reserved || rc->released) {
+		char detail[64];
+
+		snprintf(detail, sizeof(detail), "reserved %d, released %d", rc->reserved,
+		         rc->released);
+		ctl_log("reconcile: %s: foreign addresses: %s", rc->srv->id, detail);
+		audit(rc, rc->reserved ? "reconcile.reserve_foreign" : "reconcile.release_foreign",
+		      "-", detail);
+	}
+	free(set);
+}
+
+static void leftover_removed(struct ctl_job *job)
+{
+	struct db_peer *p = job->arg;
+	struct db *db = job->ctl->db;
+
+	if (job->err < 0)
+		ctl_log("repair: %s: removing leftover peer %s failed: %s: %s", p->server_id,
+		        p->name, pv_strerror(job->err), job->detail);
+	else if (db_peer_delete(db, p->id) < 0)
+		ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
+		        db_errmsg(db));
+	else
+		ctl_log("repair: %s: removed leftover peer %s", p->server_id, p->name);
+	free(p);
+}
+
+static void plan_leftover(struct reconcile *rc, const struct db_peer *p,
+                          const struct agentless_dump *d)
+{
+	struct ctl *ctl = rc->ctl;
+
+	if (!live_has(d, p->pubkey) && !block_by_name(d, p->name)) {
+		if (db_peer_delete(ctl->db, p->id) < 0)
+			ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
+			        db_errmsg(ctl->db));
+		else
+			ctl_log("repair: %s: released the lease of leftover %s", p->server_id,
+			        p->name);
+		return;
+	}
+	if (ctl_push_remove_copy(ctl, p, leftover_removed) < 0)
+		ctl_log("repair: %s: cannot queue the removal of %s", p->server_id, p->name);
+}
+
+static void reconcile_free(struct reconcile *rc)
+{
+	if (!rc)
+		return;
+	if (rc->edits)
+		OPENSSL_cleanse(rc->edits, rc->cap * sizeof(*rc->edits));
+	free(rc->edits);
+	free(rc->why);
+	free(rc);
+}
+
+static void reconcile_finish(struct reconcile *rc)
+{
+	int repairs = rc->restored + rc->removed + rc->reserved + rc->released;
+
+	if (db_server_set_repairs(rc->ctl->db, rc->srv->id, repairs) < 0)
+		ctl_log("reconcile: %s: db: %s", rc->srv->id, db_errmsg(rc->ctl->db));
+	if (repairs || rc->failed)
+		ctl_log("reconcile: %s: restored %d, removed %d, reserved %d, released %d, failed %d",
+		        rc->srv->id, rc->restored, rc->removed, rc->reserved, rc->released,
+		        rc->failed);
+	if (rc->rq)
+		ctl_reply(rc->rq, 200,
+		          json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "server_id", rc->srv->id,
+		                    "restored", rc->restored, "removed", rc->removed, "reserved",
+		                    rc->reserved, "released", rc->released, "failed", rc->failed));
+	reconcile_free(rc);
+}
+
+static void repair_done(struct ctl_job *job)
+{
+	struct reconcile *rc = job->arg;
+	const struct agentless_edit *e = &rc->edits[job->index];
+	enum repair why = rc->why[job->index];
+	const char *action = why == REPAIR_RESTORE ? "reconcile.restore" : "reconcile.remove_stale";
+
+	if (job->err < 0) {
+		rc->failed++;
+		ctl_log("reconcile: %s: %s %s failed: %s: %s", rc->srv->id,
+		        why == REPAIR_RESTORE ? "restoring" : "removing", e->name,
+		        pv_strerror(job->err), job->detail);
+	} else if (why != REPAIR_UNBLOCK) {
+		if (why == REPAIR_RESTORE)
+			rc->restored++;
+		else
+			rc->removed++;
+		ctl_log("reconcile: %s: %s %s", rc->srv->id,
+		        why == REPAIR_RESTORE ? "restored" : "removed stale block", e->name);
+		audit(rc, action, e->name, NULL);
+	}
+	if (--rc->pending == 0)
+		reconcile_finish(rc);
+}
+
+static void plan(struct reconcile *rc, const struct agentless_dump *d)
+{
+	struct ctl *ctl = rc->ctl;
+	struct db_peer_filter f = {NULL, rc->srv->id, NULL, DB_PEER_ANY};
+	struct db_peer *p = NULL;
+	size_t i, n = 0;
+
+	if (db_peers_list(ctl->db, &f, &p, &n) < 0) {
+		ctl_log("reconcile: %s: db: %s", rc->srv->id, db_errmsg(ctl->db));
+		rc->failed++;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].state == DB_PEER_ACTIVE)
+			plan_restore(rc, &p[i], d);
+		else if (ctl->health_startup || p[i].updated_at < ctl->started_at)
+			plan_leftover(rc, &p[i], d);
+	}
+	plan_foreign(rc, p, n, d);
+	stale_prune(ctl, rc->srv->id, d);
+	free(p);
+}
+
+void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct agentless_dump *d,
+                   struct ctl_req *rq)
+{
+	struct reconcile *rc = calloc(1, sizeof(*rc));
+	int r;
+
+	if (!rc) {
+		if (rq)
+			ctl_reply_error(rq, PV_ENOMEM, "out of memory");
+		return;
+	}
+	rc->ctl = ctl;
+	rc->srv = srv;
+	rc->rq = rq;
+	plan(rc, d);
+	rc->pending = rc->n;
+	if (rc->n == 0) {
+		reconcile_finish(rc);
+		return;
+	}
+	r = ctl_push_batch(ctl, srv->id, rc->edits, rc->n, repair_done, rc);
+	if (r < 0) {
+		ctl_log("reconcile: %s: cannot queue %zu repairs: %s", srv->id, rc->n,
+		        pv_strerror(r));
+		rc->failed += (int)rc->n;
+		reconcile_finish(rc);
+	}
+}
