@@ -93,7 +93,7 @@ wipe_peers() {
 }
 
 reconcile() {
-	st=$(api POST "/api/admin/servers/$1/reconcile" '' -H "Authorization: Bearer $CTL_ADMIN")
+	st=$(api POST "/api/admin/servers/$1/reconcile" '{}' -H "Authorization: Bearer $CTL_ADMIN")
 }
 # reconcile_ok ID: the admin reconcile answers 200 with its four counters.
 reconcile_ok() {
