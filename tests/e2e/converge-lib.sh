@@ -81,13 +81,14 @@ active_blocks() {
 }
 
 # Everything from the first block on goes from wg0.conf (the header stays,
-# as after restoring an old image), and every live peer goes.
+# as after restoring an old image), and the live interface follows the file
+# (`wg syncconf`, as an operator applies a hand edit).
 wipe_peers() {
-	srv "$1" bash -c 'set -eu
+	srv "$1" bash -c 'set -eu; umask 077
 		conf=/etc/wireguard/wg0.conf
 		awk "/^# BEGIN_PEER / || /^\[Peer\]/ { exit } { print }" "$conf" >"$conf.wipe"
 		mv "$conf.wipe" "$conf"
-		for k in $(wg show wg0 peers); do wg set wg0 peer "$k" remove; done'
+		wg syncconf wg0 <(wg-quick strip wg0)'
 	[[ -z $(srv "$1" wg show wg0 peers) ]] || fail "$1: live peers survived the wipe"
 	! srv "$1" grep -q '^\[Peer\]' /etc/wireguard/wg0.conf || fail "$1: blocks survived the wipe"
 }
