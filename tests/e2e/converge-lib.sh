@@ -186,7 +186,9 @@ within_one_pass() {
 			pass_tick "$id"
 			seen=${PASS_N[$id]}
 			"$check" "$id" >/dev/null 2>&1 && continue
-			((seen < 3)) || fail "$id: $what: not done within one health period ($seen passes since the mark)"
+			((seen < 3)) || fail "$id: $what: not done within one health period ($seen passes since the mark);
+$(db_sql "SELECT 'up ' || up || ', checked_at ' || checked_at || ', state_since ' || state_since FROM servers WHERE id = '$id'")
+its last log lines: $(grep -F "$id" "$CTL_LOG" | grep -v ' /api/' | tail -n 8)"
 			left+=("$id")
 		done
 		pending=("${left[@]}")
