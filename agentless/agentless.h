@@ -32,12 +32,14 @@ enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
  * One peer edit.  name follows wireguard-install.sh's rule
  * ([A-Za-z0-9_-]{1,15}); host is the host number N of 10.7.0.N and
  * fddd:2c4:2c4:2c4::N (2..254).  For REMOVE only name and pubkey matter.
- * The pool copies the edit and cleanses its PSK copy when done.
+ * The public key travels in the form the DB and wg keep it (base64); the
+ * PSK as the 32 bytes it was made as.  The pool copies the edit and
+ * cleanses its PSK copy when done.
  */
 struct agentless_edit {
 	enum agentless_op op;
-	char name[16];
-	uint8_t pubkey[PV_KEY_LEN];
+	char name[PV_PEER_NAME_MAX + 1];
+	char pubkey[PV_KEY_B64_LEN + 1]; /* canonical base64 */
 	uint8_t psk[PV_KEY_LEN];
 	unsigned host;
 };
@@ -73,11 +75,19 @@ struct agentless_block {
 	char *allowed_ips;               /* owned: "a/32,b/128" as written, blanks removed */
 };
 
+/* The PSK of a block, asked for by name (agentless_dump_psks). */
+struct agentless_psk {
+	char name[PV_PEER_NAME_MAX + 1];
+	uint8_t psk[PV_KEY_LEN];
+};
+
 /* A server's actual state: the live interface and its config file. */
 struct agentless_dump {
 	struct pv_wg_dump *live; /* owned: `wg show IFACE dump`, secrets masked on the server */
 	size_t nblocks;
 	struct agentless_block *blocks; /* owned: IFACE.conf's [Peer] sections, in file order */
+	size_t npsks;
+	struct agentless_psk *psks; /* owned, cleansed when freed: only the PSKs asked for */
 };
 
 /*
@@ -124,10 +134,25 @@ int agentless_submit_batch(struct agentless *pool, const char *server_id,
  */
 int agentless_dump(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
 /*
+ * Same, and also bring back the PSKs of the blocks named in names[n] (for
+ * rows kept from before the controller sealed PSKs: the one time a PSK
+ * travels from a server, inside the SSH channel).  Dumps queued together
+ * share one round trip; each callback sees the PSKs all of them asked for.
+ */
+int agentless_dump_psks(struct agentless *pool, const char *server_id, const char *const *names,
+                        size_t n, agentless_dump_cb cb, void *arg);
+/*
  * Run `true` on the server's (warm) session: a health probe and the floor of
  * a round trip.  cb gets dump == NULL.
  */
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
+
+/*
+ * Jobs (edits, dumps, pings) queued for a server and not yet taken by its
+ * worker: the round trip in flight is not counted.  PV_ENOTFOUND for an
+ * unknown server.  Safe from any thread.
+ */
+int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth);
 
 /* Blocking convenience wrappers for tools and tests (not for event loops). */
 int agentless_submit_wait(struct agentless *pool, const char *server_id,

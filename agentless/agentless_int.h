@@ -51,8 +51,8 @@ int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char 
 /* Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse). */
 int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
                     const struct agentless_edit *edits, size_t n);
-/* Encode a dump request. */
-int al_dump_encode(struct al_buf *in, const struct pv_server *srv);
+/* Encode a dump request, asking for the PSKs of the blocks named in psk_names ("NAME\n"...). */
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names);
 /*
  * Parse the script's stdout for n ops into res[n].  A missing, duplicate or
  * malformed line fails that op (PV_EREMOTE); stderr text is appended to

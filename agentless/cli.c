@@ -51,21 +51,51 @@ static const struct command commands[] = {
          "--server ID|all [--sequential] < lines \"add NAME KEY HOST\" / \"remove NAME KEY\""},
 };
 
+/* --help and the man page print these, so the two cannot drift. */
+static const char synopsis[] =
+        "agentless-cli --fleet FILE --identity KEY --known-hosts FILE\n"
+        "              [--timeout-ms MS] [--connect-timeout-ms MS] [--no-batching]\n"
+        "              COMMAND ...";
+static const char output_doc[] =
+        "An add without --psk-file gets a fresh random PSK.\n"
+        "Each edit prints \"SERVER NAME ok changed|unchanged [retried] MS\" or\n"
+        "\"SERVER NAME error MS CODE: DETAIL\".";
+static const char exit_doc[] =
+        "exit: 0 all done, 1 an edit or read failed on a server, 2 usage or invalid\n"
+        "input (nothing was sent), 3 fleet, identity or known_hosts unusable.";
+
 static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f,
-	        "usage: agentless-cli --fleet FILE --identity KEY --known-hosts FILE\n"
-	        "                     [--timeout-ms MS] [--connect-timeout-ms MS] [--no-batching]\n"
-	        "                     COMMAND ...\n\ncommands:\n");
+	fprintf(f, "usage: %s\n\ncommands:\n", synopsis);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].usage);
-	fprintf(f, "\nAn add without --psk-file gets a fresh random PSK.\n"
-	           "Each edit prints \"SERVER NAME ok changed|unchanged [retried] MS\" or\n"
-	           "\"SERVER NAME error MS CODE: DETAIL\".\n"
-	           "exit: 0 all done, 1 an edit or read failed on a server, 2 usage or invalid\n"
-	           "input (nothing was sent), 3 fleet, identity or known_hosts unusable.\n");
+	fprintf(f, "\n%s\n%s\n", output_doc, exit_doc);
+}
+
+/* `agentless-cli --man`: the agentless-cli(1) page in roff. */
+static void print_man(FILE *f)
+{
+	size_t i;
+
+	pv_man_begin(f, "agentless-cli",
+	             "push WireGuard peer edits to privatevpn servers over SSH");
+	pv_man_section(f, "SYNOPSIS");
+	pv_man_verbatim(f, synopsis);
+	pv_man_section(f, "DESCRIPTION");
+	pv_man_text(f, "agentless-cli drives the controller's pooled libssh2 sessions by hand, "
+	               "for operations, tests and benchmarks: it reads the fleet file, the "
+	               "controller's SSH identity and its known_hosts, and prints one line per "
+	               "edit naming the server.");
+	pv_man_text(f, output_doc);
+	pv_man_section(f, "COMMANDS");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		pv_man_item(f, commands[i].name, NULL, commands[i].usage);
+	pv_man_section(f, "EXIT STATUS");
+	pv_man_text(f, exit_doc);
+	pv_man_section(f, "SEE ALSO");
+	pv_man_text(f, "vpn-controller(1); docs/agentless.md in the source.");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -99,6 +129,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	        {"json", no_argument, NULL, 'j'},
 	        {"sequential", no_argument, NULL, 'S'},
 	        {"help", no_argument, NULL, 'h'},
+	        {"man", no_argument, NULL, 'M'},
 	        {NULL, 0, NULL, 0},
 	};
 	unsigned v;
@@ -155,6 +186,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			exit(EXIT_OK);
+		case 'M':
+			print_man(stdout);
+			exit(EXIT_OK);
 		default:
 			return -1;
 		}
@@ -177,13 +211,14 @@ static int make_edit(struct agentless_edit *e, enum agentless_op op, const char 
 		return -1;
 	}
 	snprintf(e->name, sizeof(e->name), "%s", name);
-	if (!pubkey || pv_key_from_base64(e->pubkey, pubkey) < 0) {
+	if (!pubkey || !pv_key_is_valid_base64(pubkey)) {
 		fprintf(stderr,
 		        "agentless-cli: %s: public key: not a canonical 44-character "
 		        "WireGuard key\n",
 		        name);
 		return -1;
 	}
+	memcpy(e->pubkey, pubkey, sizeof(e->pubkey));
 	if (op == AGENTLESS_REMOVE)
 		return 0;
 	if (host < 2 || host > 254) {

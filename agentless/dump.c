@@ -7,12 +7,16 @@
  *     peer <TAB> NAME <TAB> PUBKEY <TAB> ALLOWEDIPS
  * NAME is the BEGIN_PEER block's name or "(none)" for a section outside any
  * block; PUBKEY and ALLOWEDIPS are "(none)" when the section has none.
+ * Last, "pskof <TAB> NAME <TAB> PSK" for each block whose PSK the request
+ * asked for (kept in dump->psks, cleansed when freed).
  * Untrusted text: every field is checked; nothing but names, keys and
  * addresses is kept.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "agentless_int.h"
 
@@ -30,6 +34,8 @@ void agentless_dump_free(struct agentless_dump *dump)
 	for (i = 0; i < dump->nblocks; i++)
 		free(dump->blocks[i].allowed_ips);
 	free(dump->blocks);
+	if (dump->psks)
+		OPENSSL_clear_free(dump->psks, dump->npsks * sizeof(*dump->psks));
 	free(dump);
 }
 
@@ -69,6 +75,32 @@ static int parse_block(struct agentless_block *b, char *line, size_t lineno, cha
 	return 0;
 }
 
+/* "pskof NAME PSK": one PSK the request asked for (line modified in place). */
+static int parse_psk(struct agentless_dump *d, char *line, size_t lineno, char *err, size_t errlen)
+{
+	char *name = line + 6, *psk = strchr(name, '\t');
+	struct agentless_psk *np;
+	int r = PV_EINVAL;
+
+	if (!psk)
+		return conf_fail(err, errlen, lineno, "want: pskof NAME PSK");
+	*psk++ = '\0';
+	if (!pv_peer_name_is_valid(name))
+		return conf_fail(err, errlen, lineno, "bad block name");
+	np = realloc(d->psks, (d->npsks + 1) * sizeof(*np));
+	if (!np)
+		return PV_ENOMEM;
+	d->psks = np;
+	memset(&np[d->npsks], 0, sizeof(*np));
+	memcpy(np[d->npsks].name, name, strlen(name) + 1); /* checked: at most 15 */
+	if (pv_key_from_base64(np[d->npsks].psk, psk) == 0) {
+		d->npsks++;
+		r = 0;
+	}
+	OPENSSL_cleanse(psk, strlen(psk));
+	return r < 0 ? conf_fail(err, errlen, lineno, "bad PSK") : 0;
+}
+
 static int parse_blocks(struct agentless_dump *d, const char *text, size_t len, char *err,
                         size_t errlen)
 {
@@ -76,16 +108,15 @@ static int parse_blocks(struct agentless_dump *d, const char *text, size_t len, 
 	char line[MAX_LINELEN];
 	int r;
 
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-
+	while ((r = pv_line_next(text, len, &pos, line, sizeof(line))) > 0) {
 		lineno++;
-		if (n >= sizeof(line) || memchr(text + pos, '\0', n))
-			return conf_fail(err, errlen, lineno, "line too long or contains NUL");
-		memcpy(line, text + pos, n);
-		line[n] = '\0';
-		pos += n + (nl ? 1 : 0);
+		if (strncmp(line, "pskof\t", 6) == 0) {
+			r = parse_psk(d, line, lineno, err, errlen);
+			OPENSSL_cleanse(line, sizeof(line));
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (d->nblocks == cap) {
 			struct agentless_block *nb;
 
@@ -102,7 +133,7 @@ static int parse_blocks(struct agentless_dump *d, const char *text, size_t len, 
 			return r;
 		d->nblocks++;
 	}
-	return 0;
+	return r < 0 ? conf_fail(err, errlen, lineno + 1, "line too long or contains NUL") : 0;
 }
 
 int al_dump_parse(struct agentless_dump **out, const char *text, size_t len, char *err,
@@ -154,6 +185,12 @@ int agentless_dump_dup(struct agentless_dump **out, const struct agentless_dump 
 		*p = src->live->peers[d->live->n];
 		if (!(p->allowed_ips = strdup(p->allowed_ips)))
 			goto out;
+	}
+	if (src->npsks) {
+		if (!(d->psks = malloc(src->npsks * sizeof(*d->psks))))
+			goto out;
+		memcpy(d->psks, src->psks, src->npsks * sizeof(*d->psks));
+		d->npsks = src->npsks;
 	}
 	for (i = 0; i < src->nblocks; i++, d->nblocks++) {
 		d->blocks[i] = src->blocks[i];

@@ -57,6 +57,7 @@ struct job {
 	struct agentless_edit edit;
 	agentless_edit_cb edit_cb;
 	agentless_dump_cb dump_cb; /* dump and ping (dump == NULL) */
+	struct al_buf psk_names;   /* dump: "NAME\n" per block whose PSK is wanted */
 	void *arg;
 	uint64_t deadline_ms;
 };
@@ -93,6 +94,7 @@ static void job_free(struct job *j)
 	if (!j)
 		return;
 	OPENSSL_cleanse(&j->edit, sizeof(j->edit));
+	al_buf_free(&j->psk_names, 0);
 	free(j);
 }
 
@@ -209,6 +211,18 @@ out:
 }
 
 /* Dumps or pings: one exec answers every queued request of the kind. */
+/* The PSK names every queued dump asks for, gathered in the first job ("" if none). */
+static const char *list_psk_names(struct job *list)
+{
+	struct job *j;
+
+	for (j = list ? list->next : NULL; j; j = j->next)
+		if (j->psk_names.len &&
+		    al_buf_add(&list->psk_names, j->psk_names.p, j->psk_names.len, SIZE_MAX) < 0)
+			break;
+	return list && list->psk_names.p ? list->psk_names.p : "";
+}
+
 static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 {
 	struct al_exec x = {.cmd = kind == JOB_DUMP ? al_remote_script : "true"};
@@ -219,7 +233,7 @@ static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 	struct job *j;
 
 	if (kind == JOB_DUMP)
-		r = al_dump_encode(&in, w->srv);
+		r = al_dump_encode(&in, w->srv, list_psk_names(list));
 	x.in = in.p;
 	x.inlen = in.len;
 	if (r == 0)
@@ -236,7 +250,7 @@ static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 		job_finish(j, r, 0, 0, detail, dump);
 	agentless_dump_free(dump);
 	al_buf_free(&in, 0);
-	al_buf_free(&x.out, 0);
+	al_buf_free(&x.out, 1); /* it may hold PSKs asked for */
 	al_buf_free(&x.err, 0);
 }
 
@@ -456,6 +470,22 @@ static struct worker *find_worker(struct agentless *pool, const char *server_id)
 	return NULL;
 }
 
+int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth)
+{
+	struct worker *w = pool ? find_worker(pool, server_id) : NULL;
+	const struct job *j;
+	size_t n = 0;
+
+	if (!w)
+		return PV_ENOTFOUND;
+	pthread_mutex_lock(&w->mu);
+	for (j = w->head; j; j = j->next)
+		n++;
+	pthread_mutex_unlock(&w->mu);
+	*depth = n;
+	return 0;
+}
+
 /* Append the chain first..last in one critical section: one round trip takes them all. */
 static int enqueue_chain(struct agentless *pool, const char *server_id, struct job *first,
                          struct job *last)
@@ -539,15 +569,24 @@ int agentless_submit_batch(struct agentless *pool, const char *server_id,
 }
 
 static int submit_read(struct agentless *pool, const char *server_id, enum job_kind kind,
-                       agentless_dump_cb cb, void *arg)
+                       const char *const *names, size_t n, agentless_dump_cb cb, void *arg)
 {
 	struct job *j;
+	size_t i;
 
-	if (!pool || !cb)
+	if (!pool || !cb || (n && !names))
 		return PV_EINVAL;
+	for (i = 0; i < n; i++)
+		if (!pv_peer_name_is_valid(names[i]))
+			return PV_EINVAL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return PV_ENOMEM;
+	for (i = 0; i < n; i++)
+		if (al_buf_line(&j->psk_names, &names[i], 1) < 0) {
+			job_free(j);
+			return PV_ENOMEM;
+		}
 	j->kind = kind;
 	j->dump_cb = cb;
 	j->arg = arg;
@@ -556,10 +595,16 @@ static int submit_read(struct agentless *pool, const char *server_id, enum job_k
 
 int agentless_dump(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg)
 {
-	return submit_read(pool, server_id, JOB_DUMP, cb, arg);
+	return submit_read(pool, server_id, JOB_DUMP, NULL, 0, cb, arg);
+}
+
+int agentless_dump_psks(struct agentless *pool, const char *server_id, const char *const *names,
+                        size_t n, agentless_dump_cb cb, void *arg)
+{
+	return submit_read(pool, server_id, JOB_DUMP, names, n, cb, arg);
 }
 
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg)
 {
-	return submit_read(pool, server_id, JOB_PING, cb, arg);
+	return submit_read(pool, server_id, JOB_PING, NULL, 0, cb, arg);
 }

@@ -23,9 +23,15 @@ int al_buf_add(struct al_buf *b, const void *data, size_t n, size_t max)
 
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		p = realloc(b->p, cap);
+		/* Not realloc: the old block may hold PSK lines, cleansed before it is freed. */
+		p = malloc(cap);
 		if (!p)
 			return PV_ENOMEM;
+		if (b->p) {
+			memcpy(p, b->p, b->len + 1);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
 		b->p = p;
 		b->cap = cap;
 	}
@@ -63,6 +69,11 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
 	if (!memchr(e->name, '\0', sizeof(e->name)) || !pv_peer_name_is_valid(e->name)) {
 		snprintf(err, errlen,
 		         "edit: field \"name\": not a peer name ([A-Za-z0-9_-]{1,15})");
+		return PV_EINVAL;
+	}
+	if (!memchr(e->pubkey, '\0', sizeof(e->pubkey)) || !pv_key_is_valid_base64(e->pubkey)) {
+		snprintf(err, errlen, "edit %s: field \"pubkey\": not a canonical WireGuard key",
+		         e->name);
 		return PV_EINVAL;
 	}
 	if (e->op == AGENTLESS_ADD && (e->host < 2 || e->host > 254)) {
@@ -105,13 +116,12 @@ static int encode_end(struct al_buf *in)
 static int encode_edit(struct al_buf *in, const struct pv_server *srv,
                        const struct agentless_edit *e)
 {
-	char key[PV_KEY_B64_LEN + 1], psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
-	const char *del[] = {"del ", e->name, " ", key};
-	const char *add[] = {"add ", e->name, " ", key, " ", v4, " ", v6};
+	char psk[PV_KEY_B64_LEN + 1], v4[32], v6[64];
+	const char *del[] = {"del ", e->name, " ", e->pubkey};
+	const char *add[] = {"add ", e->name, " ", e->pubkey, " ", v4, " ", v6};
 	const char *psk_line[] = {"psk ", psk};
 	int r;
 
-	pv_key_to_base64(key, e->pubkey);
 	if (e->op == AGENTLESS_REMOVE)
 		return al_buf_line(in, del, 4);
 	r = al_peer_addrs(srv, e->host, v4, v6);
@@ -140,10 +150,21 @@ int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
 	return r < 0 ? r : encode_end(in);
 }
 
-int al_dump_encode(struct al_buf *in, const struct pv_server *srv)
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names)
 {
 	int r = encode_header(in, srv, "dump");
+	const char *p = psk_names;
 
+	while (r == 0 && *p) {
+		size_t n = strcspn(p, "\n");
+		char name[PV_PEER_NAME_MAX + 1];
+		const char *line[] = {"psk ", name};
+
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), p);
+		if (pv_peer_name_is_valid(name))
+			r = al_buf_line(in, line, 2);
+		p += n + (p[n] ? 1 : 0);
+	}
 	return r < 0 ? r : encode_end(in);
 }
 

@@ -10,6 +10,7 @@
 # stdin:  privatevpn-batch 1
 #         iface IFACE
 #         edit | dump
+#         psk NAME                          (dump: PSKs wanted, any number)
 #         add NAME PUBKEY V4/32 V6/128      (edit; followed by)
 #         psk PSK
 #         del NAME PUBKEY
@@ -19,7 +20,9 @@
 #         then "live-add ok|error", "live-del ok|error", "done".
 # stdout (dump): `wg show IFACE dump` with the private key and PSKs masked,
 #         then "privatevpn-conf" and "peer NAME KEY ALLOWEDIPS" (tab-separated)
-#         per [Peer] section of IFACE.conf ("(none)" for a missing field).
+#         per [Peer] section of IFACE.conf ("(none)" for a missing field),
+#         then "pskof NAME PSK" for each block asked for by a "psk NAME" line
+#         of the request (and no other PSK, ever).
 # Exit 0 when the batch was processed (per-op errors are in the result
 # lines); 3 for a bad or truncated batch, lock or write failure (nothing was
 # changed then).
@@ -48,7 +51,21 @@ dir=/etc/wireguard
 conf=$dir/$iface.conf
 
 if [ "$mode" = dump ]; then
-	IFS= read -r line && [ "$line" = end ] || die "truncated batch"
+	# "psk NAME" lines ask for those blocks' PSKs (rows kept from before the
+	# controller sealed PSKs); names are checked like every other token.
+	wanted=" "
+	while IFS= read -r line; do
+		case $line in
+		end) break ;;
+		"psk "*) name=${line#psk } ;;
+		*) die "malformed dump request" ;;
+		esac
+		case $name in
+		"" | *[!A-Za-z0-9_-]*) die "bad peer name in dump request" ;;
+		esac
+		wanted="$wanted$name "
+	done
+	[ "$line" = end ] || die "truncated batch"
 	out=$(wg show "$iface" dump) || die "wg show $iface dump failed"
 	# Secrets stay on the server: field 1 of the interface line is its
 	# private key, field 2 of a peer line its PSK.
@@ -58,7 +75,7 @@ if [ "$mode" = dump ]; then
 		{ print }'
 	echo "privatevpn-conf"
 	# Every [Peer] section of the file: block name, key, addresses (no PSK).
-	[ ! -f "$conf" ] || awk '
+	[ ! -f "$conf" ] || awk -v wanted="$wanted" '
 	function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
 	function isname(s) { return length(s) >= 1 && length(s) <= 15 && s !~ /[^A-Za-z0-9_-]/ }
 	function iskey(s) {
@@ -70,7 +87,9 @@ if [ "$mode" = dump ]; then
 		if (inpeer)
 			print "peer\t" (isname(name) ? name : "(none)") "\t" \
 			    (iskey(key) ? key : "(none)") "\t" (ips != "" ? ips : "(none)")
-		inpeer = 0; key = ""; ips = ""
+		if (inpeer && isname(name) && index(wanted, " " name " ") && iskey(psk))
+			PSKS[name] = psk
+		inpeer = 0; key = ""; ips = ""; psk = ""
 	}
 	substr($0, 1, 13) == "# BEGIN_PEER " { emit(); name = substr($0, 14); next }
 	substr($0, 1, 11) == "# END_PEER " { emit(); name = ""; next }
@@ -79,9 +98,11 @@ if [ "$mode" = dump ]; then
 		k = tolower(trim(substr($0, 1, index($0, "=") - 1)))
 		v = trim(substr($0, index($0, "=") + 1))
 		if (k == "publickey") key = v
+		if (k == "presharedkey") psk = v
 		if (k == "allowedips") { gsub(/[ \t]/, "", v); ips = (ips != "" ? ips "," : "") v }
 	}
-	END { emit() }' "$conf" || die "cannot read $conf"
+	END { emit(); for (n in PSKS) print "pskof\t" n "\t" PSKS[n] }' "$conf" ||
+		die "cannot read $conf"
 	exit 0
 fi
 [ "$mode" = edit ] || die "unknown mode"

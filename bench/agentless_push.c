@@ -50,15 +50,16 @@ static struct agentless *pool_new(const struct bench *b, int no_batching)
 static struct agentless_edit make_edit(unsigned phase, unsigned i, enum agentless_op op)
 {
 	struct agentless_edit e;
+	uint8_t key[PV_KEY_LEN] = {0};
 
 	memset(&e, 0, sizeof(e));
 	e.op = op;
 	snprintf(e.name, sizeof(e.name), "bench%u-%u", phase % 100, i % 1000);
 	/* Deterministic per (phase, i), so a remove finds its add's key. */
-	memset(e.pubkey, 0, sizeof(e.pubkey));
-	e.pubkey[0] = (uint8_t)phase;
-	e.pubkey[1] = (uint8_t)i;
-	e.pubkey[2] = (uint8_t)(i >> 8);
+	key[0] = (uint8_t)phase;
+	key[1] = (uint8_t)i;
+	key[2] = (uint8_t)(i >> 8);
+	pv_key_to_base64(e.pubkey, key);
 	pv_psk_generate(e.psk);
 	e.host = 2 + i;
 	return e;

@@ -16,7 +16,7 @@ E2E_NAME=ctl_bench
 
 fleet_up "${PV_FLEET_N:-15}"
 read -r -a ids <<<"$SERVER_IDS"
-ctl_start
+ctl_start '"max_connections_per_addr": 1024' # every client is this one address
 key=$(admin_key bench pro)
 url=https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision
 provisions() { # TOTAL CONCURRENCY

@@ -136,7 +136,8 @@ static int run_mode(const char *dir, const struct mode *m, const struct bench *b
 		int64_t id = (int64_t)(i * fleet->n) + 1; /* b1's peers: ids 1, 1+n, ... */
 
 		if ((r = db_peer_delete(db, id)) < 0 ||
-		    (r = db_peer_reserve(db, "bench", "d", "b1", b->keys[total + i], NULL, &p)) < 0) {
+		    (r = db_peer_reserve(db, "bench", "d", "b1", b->keys[total + i], NULL, &p)) <
+		            0) {
 			r = fail(db, "churn", r);
 			goto out;
 		}

@@ -53,13 +53,14 @@ static int reply_to_err(const char *code, long status)
 		const char *code;
 		int err;
 	} codes[] = {
-	        {"bad_request", PV_EINVAL},      {"too_large", PV_EINVAL},
-	        {"unauthorized", PV_EAUTH},      {"forbidden_tier", PV_ETIER},
-	        {"not_found", PV_ENOTFOUND},     {"conflict", PV_EEXIST},
-	        {"server_full", PV_EFULL},       {"address_in_use", PV_EEXIST},
-	        {"unreachable", PV_EUNREACH},    {"timeout", PV_ETIMEOUT},
+	        {"bad_request", PV_EINVAL},         {"too_large", PV_EINVAL},
+	        {"unauthorized", PV_EAUTH},         {"forbidden_tier", PV_ETIER},
+	        {"not_found", PV_ENOTFOUND},        {"conflict", PV_EEXIST},
+	        {"server_full", PV_EFULL},          {"address_in_use", PV_EEXIST},
+	        {"quota_exceeded", PV_EFULL},       {"rate_limited", PV_EAUTH},
+	        {"unreachable", PV_EUNREACH},       {"timeout", PV_ETIMEOUT},
 	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
-	        {"remote_error", PV_EUNREACH},   {"busy", PV_EBUSY},
+	        {"remote_error", PV_EUNREACH},      {"busy", PV_EBUSY},
 	};
 	size_t i;
 
@@ -144,14 +145,15 @@ static CURL *make_handle(const struct vpnctl_conf *c, const char *url, struct re
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "vpnctl/" PV_VERSION);
+	curl_easy_setopt(h, CURLOPT_USERAGENT,
+	                 c->admin_token ? "vpnadm/" PV_VERSION : "vpnctl/" PV_VERSION);
 	return h;
 }
 
 int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path, json_t *body,
                json_t **reply, struct vpnctl_api_error *e)
 {
-	char url[1024], keyhdr[VPNCTL_MAX_KEY_LEN + 16], errbuf[CURL_ERROR_SIZE] = "";
+	char url[1024], keyhdr[VPNCTL_MAX_KEY_LEN + 32], errbuf[CURL_ERROR_SIZE] = "";
 	struct reply_buf b = {0};
 	struct curl_slist *headers = NULL, *tmp;
 	char *payload = NULL;
@@ -163,12 +165,16 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 
 	*reply = NULL;
 	memset(e, 0, sizeof(*e));
-	if (!vpnctl_key_is_valid(c->api_key) ||
+	if ((c->admin_token ? !vpnctl_token_is_valid(c->admin_token)
+	                    : !vpnctl_key_is_valid(c->api_key)) ||
 	    snprintf(url, sizeof(url), "%s%s", c->api_url, path) >= (int)sizeof(url)) {
-		snprintf(e->msg, sizeof(e->msg), "malformed API key or URL in the login config");
+		snprintf(e->msg, sizeof(e->msg), "malformed credential or URL in the login config");
 		return PV_EINVAL;
 	}
-	snprintf(keyhdr, sizeof(keyhdr), "X-API-Key: %s", c->api_key);
+	if (c->admin_token)
+		snprintf(keyhdr, sizeof(keyhdr), "Authorization: Bearer %s", c->admin_token);
+	else
+		snprintf(keyhdr, sizeof(keyhdr), "X-API-Key: %s", c->api_key);
 	tmp = curl_slist_append(headers, keyhdr);
 	if (!tmp)
 		goto out;
@@ -252,13 +258,16 @@ int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t
 		return PV_ENOMEM;
 	json_array_foreach(arr, i, it)
 	{
-		const char *id, *loc = NULL, *reg = NULL, *tier = NULL, *host, *st = NULL;
+		const char *id, *loc = NULL, *reg = NULL, *tier = NULL, *host, *st = NULL,
+		                *key = NULL;
 		json_int_t port = 51820, load = -1, cap = -1;
 
-		if (json_unpack(it, "{s:s, s?:s, s?:s, s?:s, s:s, s?:I, s?:s, s?:I, s?:I}", "id",
-		                &id, "location", &loc, "region", &reg, "tier", &tier, "host", &host,
-		                "port", &port, "status", &st, "load", &load, "capacity",
-		                &cap) < 0 ||
+		if (json_unpack(it, "{s:s, s?:s, s?:s, s?:s, s:s, s?:I, s?:s, s?:I, s?:I, s?:s}",
+		                "id", &id, "location", &loc, "region", &reg, "tier", &tier, "host",
+		                &host, "port", &port, "status", &st, "load", &load, "capacity",
+		                &cap, "public_key", &key) < 0 ||
+		    (key && *key && !pv_key_is_valid_base64(key)) ||
+		    copy_str(s[i].public_key, sizeof(s[i].public_key), key) < 0 ||
 		    copy_str(s[i].id, sizeof(s[i].id), id) < 0 ||
 		    copy_str(s[i].location, sizeof(s[i].location), loc) < 0 ||
 		    copy_str(s[i].region, sizeof(s[i].region), reg) < 0 ||
@@ -278,43 +287,75 @@ int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t
 	return 0;
 }
 
+int vpnctl_api_exit(int r)
+{
+	switch (r) {
+	case PV_EUNREACH:
+		return VX_NETWORK;
+	case PV_EAUTH:
+		return VX_AUTH;
+	case PV_ETIER:
+	case PV_EFULL:
+	case PV_EEXIST:
+		return VX_REFUSED;
+	case PV_ENOTFOUND:
+	case PV_EINVAL:
+		return VX_USAGE;
+	}
+	return VX_NETWORK;
+}
+
 int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what)
 {
+	/* Two refusals share their class with others but need their own advice. */
+	if (strcmp(e->code, "quota_exceeded") == 0) {
+		vpnctl_err("%s: %s.\n  Your account has as many devices as its tier allows: "
+		           "`vpnctl revoke` one of them first.",
+		           what, e->msg);
+		return VX_REFUSED;
+	}
+	if (strcmp(e->code, "rate_limited") == 0) {
+		vpnctl_err("%s: %s.\n  Too many failed attempts came from this address; wait, then "
+		           "check the key (`vpnctl login`).",
+		           what, e->msg);
+		return VX_AUTH;
+	}
 	switch (r) {
 	case PV_EUNREACH:
 		vpnctl_err("%s: cannot reach the controller: %s\n  Check the URL (vpnctl login "
 		           "--api URL), the network, and --cacert if it uses a private CA.",
 		           what, e->msg);
-		return VX_NETWORK;
+		break;
 	case PV_EAUTH:
 		vpnctl_err("%s: the controller refused the API key (%s).\n  Run `vpnctl login` "
 		           "with a current key from the portal.",
 		           what, e->msg);
-		return VX_AUTH;
+		break;
 	case PV_ETIER:
 		vpnctl_err("%s: %s.\n  That server is not in your tier: pick one from `vpnctl "
 		           "servers`, or upgrade.",
 		           what, e->msg);
-		return VX_REFUSED;
+		break;
 	case PV_EFULL:
 		vpnctl_err("%s: %s.\n  The server is full: try another one (`vpnctl servers`), or "
 		           "run `vpnctl connect` without a name.",
 		           what, e->msg);
-		return VX_REFUSED;
+		break;
 	case PV_ENOTFOUND:
 		vpnctl_err("%s: %s.\n  See `vpnctl servers` for the names.", what, e->msg);
-		return VX_USAGE;
+		break;
 	case PV_EEXIST:
 		vpnctl_err("%s: %s.\n  Another peer holds this key or a change is in progress: "
 		           "try again, or `vpnctl revoke` first.",
 		           what, e->msg);
-		return VX_REFUSED;
+		break;
 	case PV_EINVAL:
 		vpnctl_err("%s: the controller rejected the request: %s", what, e->msg);
-		return VX_USAGE;
+		break;
+	default:
+		vpnctl_err("%s: the controller failed: %s%s%s\n  Try again later; if it persists, "
+		           "tell your administrator.",
+		           what, e->msg, e->code[0] ? " / " : "", e->code);
 	}
-	vpnctl_err("%s: the controller failed: %s%s%s\n  Try again later; if it persists, tell "
-	           "your administrator.",
-	           what, e->msg, e->code[0] ? " / " : "", e->code);
-	return VX_NETWORK;
+	return vpnctl_api_exit(r);
 }

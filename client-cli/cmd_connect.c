@@ -31,15 +31,28 @@ struct connect_ctx {
 	size_t old_len;
 	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
+	char next_key[PV_KEY_B64_LEN + 1]; /* the chosen server's WireGuard key, "" if unknown */
 	char endpoint[64];
 	char client_ipv4[INET_ADDRSTRLEN];
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
 };
 
-/* Is the current tunnel's server id also our choice, and is the tunnel up? */
+/*
+ * Is the current tunnel up, to our choice, and made with the server's
+ * current key?  A server redeployed with a new key is provisioned again.
+ */
 static int already_connected(const struct connect_ctx *x, const char *server_id)
 {
-	return x->have_old && x->old_up && strcmp(x->old.server_id, server_id) == 0;
+	struct vpnctl_wg_status st;
+
+	if (!x->have_old || !x->old_up || strcmp(x->old.server_id, server_id) != 0)
+		return 0;
+	if (!x->next_key[0] || (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
+	                        strcmp(st.peer.public_key, x->next_key) == 0))
+		return 1;
+	vpnctl_progress(x->args, "Server %s has a new WireGuard key (redeployed): connecting again",
+	                server_id);
+	return 0;
 }
 
 static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *loc, size_t loclen)
@@ -67,11 +80,12 @@ static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *lo
 	                        : "");
 	snprintf(id, idlen, "%s", v.servers[i].id);
 	snprintf(loc, loclen, "%s", v.servers[i].location);
+	snprintf(x->next_key, sizeof(x->next_key), "%s", v.servers[i].public_key);
 	free(v.servers);
 	return VX_OK;
 }
 
-/* A named server's location, for the tunnel header and messages; best effort
+/* A named server's location and key, for the tunnel header and messages; best effort
  * (the provision itself says whether the server exists and is in the tier). */
 static void lookup_location(struct connect_ctx *x)
 {
@@ -83,9 +97,11 @@ static void lookup_location(struct connect_ctx *x)
 	if (vpnctl_api(&x->conf, "GET", "/api/servers", NULL, &reply, &e) == 0 &&
 	    vpnctl_servers_parse(reply, &s, &n) == 0)
 		for (i = 0; i < n; i++)
-			if (strcmp(s[i].id, x->next.server_id) == 0)
+			if (strcmp(s[i].id, x->next.server_id) == 0) {
 				snprintf(x->next.location, sizeof(x->next.location), "%s",
 				         s[i].location);
+				snprintf(x->next_key, sizeof(x->next_key), "%s", s[i].public_key);
+			}
 	free(s);
 	json_decref(reply);
 }

@@ -14,44 +14,22 @@
 
 #include "vpnctl.h"
 
-/* Read the key from stdin: one line, trailing newline dropped. */
-static char *key_from_stdin(void)
-{
-	char buf[VPNCTL_MAX_KEY_LEN + 3] = "", *key;
-	size_t n;
-
-	if (!fgets(buf, sizeof(buf), stdin))
-		return NULL;
-	n = strcspn(buf, "\r\n");
-	buf[n] = '\0';
-	key = strdup(buf);
-	OPENSSL_cleanse(buf, sizeof(buf));
-	return key;
-}
-
 static char *pick_key(const struct vpnctl_args *args)
 {
 	const char *env = getenv("VPNCTL_API_KEY");
 
 	if (args->npos == 1 && strcmp(args->pos[0], "-") == 0)
-		return key_from_stdin();
+		return cli_secret_from_stdin();
 	if (args->npos == 1)
 		return strdup(args->pos[0]);
 	return env ? strdup(env) : NULL;
-}
-
-static int url_is_valid(const char *url)
-{
-	size_t n = strlen(url);
-
-	return strncmp(url, "https://", 8) == 0 && n > 8 && n < 512 && !strpbrk(url, " \t\r\n");
 }
 
 /* Fill c from the flags, falling back to the stored login for what is not given. */
 static int build_conf(const struct vpnctl_args *args, struct vpnctl_conf *c, char *key)
 {
 	struct vpnctl_conf old;
-	char err[256], dev[VPNCTL_MAX_DEVICE_LEN + 1], ca[PATH_MAX];
+	char err[256], dev[VPNCTL_MAX_DEVICE_LEN + 1];
 	int have_old = vpnctl_conf_load(&old, err, sizeof(err)) == 0;
 	int r = VX_USAGE;
 
@@ -62,20 +40,11 @@ static int build_conf(const struct vpnctl_args *args, struct vpnctl_conf *c, cha
 		        "login: --api URL is needed the first time (e.g. https://vpn.example.com)");
 		goto out;
 	}
-	c->api_url = strdup(args->api ? args->api : old.api_url);
-	if (!c->api_url || !url_is_valid(c->api_url)) {
-		vpnctl_err("login: --api must be an https:// URL (TLS is always verified)");
+	if (cli_api_url_set(c, args->api ? args->api : old.api_url) < 0)
 		goto out;
-	}
-	/* Drop a trailing slash so "/api/..." paths join cleanly. */
-	if (c->api_url[strlen(c->api_url) - 1] == '/')
-		c->api_url[strlen(c->api_url) - 1] = '\0';
 	if (args->cacert) {
-		if (!realpath(args->cacert, ca) || access(ca, R_OK) < 0) {
-			vpnctl_err("login: --cacert %s: cannot read it", args->cacert);
+		if (cli_cacert_set(c, args->cacert) < 0)
 			goto out;
-		}
-		c->cacert = strdup(ca);
 	} else if (have_old && old.cacert && !args->api) {
 		c->cacert = strdup(old.cacert);
 	}

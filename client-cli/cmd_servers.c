@@ -17,8 +17,12 @@ int vpnctl_login_load(struct vpnctl_conf *c)
 	if (r == 0)
 		return VX_OK;
 	if (r == PV_ENOTFOUND) {
-		vpnctl_err("%s.\n  Run `vpnctl login --api URL` with the API key from the portal.",
-		           err);
+		if (strcmp(cli_program, "vpnadm") == 0)
+			vpnctl_err("%s.\n  Run `vpnadm login URL` with the admin token.", err);
+		else
+			vpnctl_err("%s.\n  Run `vpnctl login --api URL` with the API key from the "
+			           "portal.",
+			           err);
 		return VX_AUTH;
 	}
 	vpnctl_err("%s", err);
@@ -93,27 +97,11 @@ void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s)
 		snprintf(buf, len, "unreachable");
 }
 
-/* One table cell padded to width characters: UTF-8 ("São Paulo") counts by character. */
-static void print_cell(const char *text, int width)
-{
-	int chars = 0;
-	const char *p;
-
-	for (p = text; *p; p++)
-		chars += ((unsigned char)*p & 0xc0) != 0x80;
-	fputs(text, stdout);
-	for (; chars <= width; chars++)
-		putchar(' ');
-}
-
 static void print_row(const char *const cells[7])
 {
 	static const int widths[6] = {16, 24, 15, 6, 8, 9};
-	int i;
 
-	for (i = 0; i < 6; i++)
-		print_cell(cells[i], widths[i]);
-	printf("%s\n", cells[6]);
+	cli_table_row(cells, widths, 7);
 }
 
 static void print_table(const struct vpnctl_fleet_view *v)

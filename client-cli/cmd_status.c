@@ -11,19 +11,6 @@
 
 #include "vpnctl.h"
 
-static void human_bytes(char *buf, size_t len, uint64_t n)
-{
-	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)n;
-	size_t u = 0;
-
-	while (v >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
-		v /= 1024.0;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
 static int64_t handshake_age(const struct vpnctl_wg_status *st)
 {
 	if (!st->npeers || st->peer.latest_handshake <= 0)
@@ -78,8 +65,8 @@ static void print_human(int up, const struct vpnctl_tunnel *t, int have_t,
 	       have_t ? t->location : "unknown location", have_t ? t->address : "?", hs);
 	if (!verbose)
 		return;
-	human_bytes(rx, sizeof(rx), st->peer.rx);
-	human_bytes(tx, sizeof(tx), st->peer.tx);
+	cli_human_bytes(rx, sizeof(rx), st->peer.rx);
+	cli_human_bytes(tx, sizeof(tx), st->peer.tx);
 	printf("  interface:   %s\n  device:      %s\n  endpoint:    %s\n  allowed ips: %s\n"
 	       "  public key:  %s\n  transfer:    %s received, %s sent\n",
 	       VPNCTL_IFACE, have_t ? t->device : "?", st->peer.endpoint, st->peer.allowed_ips,

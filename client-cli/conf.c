@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vpnctl's files: the login config ($XDG_CONFIG_HOME/vpnctl/config.json) and
+ * The tools' files: the login config ($XDG_CONFIG_HOME/TOOL/config.json) and
  * the wg-quick tunnel file (/etc/wireguard/pvpn0.conf), whose "# vpnctl-*"
  * comment lines remember the server, so config and state change together in
  * one rename.  Both hold secrets: written 0600 from the first instant.
@@ -42,6 +42,16 @@ int vpnctl_key_is_valid(const char *key)
 	return name_is_valid(key, VPNCTL_MAX_KEY_LEN);
 }
 
+int vpnctl_token_is_valid(const char *token)
+{
+	size_t i;
+
+	for (i = 0; token && token[i]; i++)
+		if (token[i] <= ' ' || token[i] > '~' || i >= VPNCTL_MAX_KEY_LEN)
+			return 0;
+	return token && i >= 16;
+}
+
 void vpnctl_default_device(char *buf, size_t len)
 {
 	char host[256] = "";
@@ -68,9 +78,9 @@ static int conf_dir(char *buf, size_t len)
 
 	/* The XDG spec says a relative XDG_CONFIG_HOME is invalid and ignored. */
 	if (xdg && xdg[0] == '/')
-		n = snprintf(buf, len, "%s/vpnctl", xdg);
+		n = snprintf(buf, len, "%s/%s", xdg, cli_program);
 	else if (home && home[0] == '/')
-		n = snprintf(buf, len, "%s/.config/vpnctl", home);
+		n = snprintf(buf, len, "%s/.config/%s", home, cli_program);
 	else
 		return PV_EINVAL;
 	return n > 0 && (size_t)n < len ? 0 : PV_EINVAL;
@@ -87,10 +97,28 @@ int vpnctl_conf_path(char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : PV_EINVAL;
 }
 
+/* The config directory must be 0700 (docs/vpnctl.md): others may not even list it. */
+static int conf_dir_private(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT ? PV_ENOTFOUND : PV_EIO;
+	if (S_ISDIR(st.st_mode) && !(st.st_mode & 077))
+		return 0;
+	snprintf(err, errlen,
+	         "config directory %s has mode %04o, wider than 0700 (others could read or "
+	         "replace your API key): run chmod 700 %s",
+	         dir, (unsigned)(st.st_mode & 07777), dir);
+	return PV_EINVAL;
+}
+
 void vpnctl_conf_clear(struct vpnctl_conf *c)
 {
 	if (c->api_key)
 		OPENSSL_clear_free(c->api_key, strlen(c->api_key));
+	if (c->admin_token)
+		OPENSSL_clear_free(c->admin_token, strlen(c->admin_token));
 	free(c->api_url);
 	free(c->cacert);
 	free(c->device);
@@ -107,18 +135,21 @@ static int dup_field(char **dst, const char *src)
 
 int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
 {
-	const char *url = NULL, *key = NULL, *ca = NULL, *dev = NULL;
-	char path[PATH_MAX], *text = NULL;
+	const char *url = NULL, *key = NULL, *token = NULL, *ca = NULL, *dev = NULL;
+	char dir[PATH_MAX], path[PATH_MAX], *text = NULL;
 	json_error_t je;
 	json_t *j = NULL;
 	size_t len;
 	int r;
 
 	memset(c, 0, sizeof(*c));
-	if (vpnctl_conf_path(path, sizeof(path)) < 0) {
+	if (conf_dir(dir, sizeof(dir)) < 0 || vpnctl_conf_path(path, sizeof(path)) < 0) {
 		snprintf(err, errlen, "neither XDG_CONFIG_HOME nor HOME is an absolute path");
 		return PV_EINVAL;
 	}
+	r = conf_dir_private(dir, err, errlen);
+	if (r == PV_EINVAL)
+		return r;
 	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
 	if (r == PV_ENOTFOUND) {
 		snprintf(err, errlen, "not logged in (%s does not exist)", path);
@@ -130,17 +161,23 @@ int vpnctl_conf_load(struct vpnctl_conf *c, char *err, size_t errlen)
 	}
 	r = PV_EINVAL;
 	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	if (!j || json_unpack_ex(j, &je, 0, "{s:s, s:s, s?:s, s?:s !}", "api_url", &url, "api_key",
-	                         &key, "cacert", &ca, "device", &dev) < 0) {
+	if (!j ||
+	    json_unpack_ex(j, &je, 0, "{s:s, s?:s, s?:s, s?:s, s?:s !}", "api_url", &url, "api_key",
+	                   &key, "admin_token", &token, "cacert", &ca, "device", &dev) < 0) {
 		snprintf(err, errlen, "%s: %s", path, je.text);
 		goto out;
 	}
-	if (!vpnctl_key_is_valid(key) || (dev && !pv_device_is_valid(dev))) {
-		snprintf(err, errlen, "%s: api_key or device is malformed; run vpnctl login", path);
+	/* Exactly one credential: vpnctl's API key or vpnadm's admin token. */
+	if (!key == !token || (key && !vpnctl_key_is_valid(key)) ||
+	    (token && !vpnctl_token_is_valid(token)) || (dev && !pv_device_is_valid(dev))) {
+		snprintf(err, errlen,
+		         "%s: api_key, admin_token or device is malformed; run %s login", path,
+		         cli_program);
 		goto out;
 	}
 	if (dup_field(&c->api_url, url) < 0 || dup_field(&c->api_key, key) < 0 ||
-	    dup_field(&c->cacert, ca) < 0 || dup_field(&c->device, dev) < 0) {
+	    dup_field(&c->admin_token, token) < 0 || dup_field(&c->cacert, ca) < 0 ||
+	    dup_field(&c->device, dev) < 0) {
 		r = PV_ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -185,8 +222,13 @@ int vpnctl_conf_save(const struct vpnctl_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "neither XDG_CONFIG_HOME nor HOME is an absolute path");
 		return PV_EINVAL;
 	}
-	j = json_pack("{s:s, s:s}", "api_url", c->api_url, "api_key", c->api_key);
+	j = json_pack("{s:s}", "api_url", c->api_url);
 	if (!j)
+		goto out;
+	if (c->api_key && json_object_set_new(j, "api_key", json_string(c->api_key)) < 0)
+		goto out;
+	if (c->admin_token &&
+	    json_object_set_new(j, "admin_token", json_string(c->admin_token)) < 0)
 		goto out;
 	if (c->cacert && json_object_set_new(j, "cacert", json_string(c->cacert)) < 0)
 		goto out;
@@ -196,6 +238,8 @@ int vpnctl_conf_save(const struct vpnctl_conf *c, char *err, size_t errlen)
 	if (!text)
 		goto out;
 	r = mkdir_private(dir);
+	if (r == 0 && (r = conf_dir_private(dir, err, errlen)) == PV_EINVAL)
+		goto out;
 	if (r == 0)
 		r = vpnctl_write_secret_file(dir, "config.json", text, strlen(text));
 	if (r < 0)
@@ -207,21 +251,6 @@ out:
 		OPENSSL_clear_free(text, strlen(text));
 	json_decref(j);
 	return r;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return PV_EIO;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len)
@@ -238,7 +267,7 @@ int vpnctl_write_secret_file(const char *dir, const char *name, const char *data
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto out;
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
+	if (pv_write_all(fd, data, len) < 0 || fsync(fd) < 0)
 		goto out_unlink;
 	r = close(fd) < 0 ? PV_EIO : 0;
 	fd = -1;
@@ -426,4 +455,51 @@ int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir)
 	r = vpnctl_tunnel_parse(t, text);
 	OPENSSL_clear_free(text, len);
 	return r;
+}
+
+char *cli_secret_from_stdin(void)
+{
+	char buf[VPNCTL_MAX_KEY_LEN + 3] = "", *secret;
+	size_t n;
+
+	if (!fgets(buf, sizeof(buf), stdin))
+		return NULL;
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	secret = strdup(buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return secret;
+}
+
+int cli_api_url_set(struct vpnctl_conf *c, const char *url)
+{
+	size_t n = url ? strlen(url) : 0;
+
+	if (strncmp(url ? url : "", "https://", 8) != 0 || n <= 8 || n >= 512 ||
+	    strpbrk(url, " \t\r\n")) {
+		vpnctl_err("login: the controller URL must be https://host[:port] (TLS is always "
+		           "verified)");
+		return VX_USAGE;
+	}
+	free(c->api_url);
+	c->api_url = strdup(url);
+	if (!c->api_url)
+		return VX_LOCAL;
+	/* Drop a trailing slash so "/api/..." paths join cleanly. */
+	if (c->api_url[n - 1] == '/')
+		c->api_url[n - 1] = '\0';
+	return VX_OK;
+}
+
+int cli_cacert_set(struct vpnctl_conf *c, const char *path)
+{
+	char ca[PATH_MAX];
+
+	if (!realpath(path, ca) || access(ca, R_OK) < 0) {
+		vpnctl_err("login: --cacert %s: cannot read it", path);
+		return VX_USAGE;
+	}
+	free(c->cacert);
+	c->cacert = strdup(ca);
+	return c->cacert ? VX_OK : VX_LOCAL;
 }

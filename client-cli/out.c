@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* vpnctl's stderr: errors ("vpnctl: ...") and progress lines while it works. */
+/* Output of both tools: errors ("vpnctl: ...") and progress on stderr, JSON and tables on stdout.
+ */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vpnctl.h"
 
@@ -12,9 +14,9 @@ void vpnctl_err(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	/* The analyzer loses va_start's state when run over many files at once. */
-	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "vpnctl: %s\n", msg);
+	fprintf(stderr, "%s: %s\n", cli_program, msg);
 }
 
 void vpnctl_progress(const struct vpnctl_args *args, const char *fmt, ...)
@@ -27,7 +29,7 @@ void vpnctl_progress(const struct vpnctl_args *args, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	/* The analyzer loses va_start's state when run over many files at once. */
-	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s\n", msg);
 }
@@ -42,4 +44,49 @@ int vpnctl_print_json(json_t *j)
 		vpnctl_err("cannot format the JSON output (out of memory)");
 	json_decref(j);
 	return r;
+}
+
+/*
+ * One cell padded to width characters: UTF-8 ("São Paulo") counts by
+ * character, and a colour escape ("\033[32m") counts for nothing.
+ */
+static void print_cell(const char *text, int width)
+{
+	int chars = 0;
+	const char *p;
+
+	for (p = text; *p; p++) {
+		if (*p == '\033') {
+			p += strcspn(p, "m");
+			if (!*p)
+				break;
+			continue;
+		}
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	}
+	fputs(text, stdout);
+	for (; chars <= width; chars++)
+		putchar(' ');
+}
+
+void cli_table_row(const char *const *cells, const int *widths, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		print_cell(cells[i], widths[i]);
+	printf("%s\n", n ? cells[n - 1] : "");
+}
+
+void cli_human_bytes(char *buf, size_t len, uint64_t n)
+{
+	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }

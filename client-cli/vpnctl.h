@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client-cli/: vpnctl, the end user's client.  This header is the component's
- * one internal interface: the command table types, the controller API client
- * (api.c), the parallel latency probe (probe.c), config and tunnel files
- * (conf.c) and the wg/wg-quick runner (wg.c).  Library functions return 0 or
- * a negative PV_E* code (common/pv.h); only the cmd_*.c files print, and they
- * turn codes into the documented exit codes (docs/vpnctl.md) via vpnctl_exit.
+ * client-cli/: vpnctl, the end user's client, and vpnadm, the operators'
+ * client.  This header is the component's one internal interface: the
+ * command runner both tools share (cli.c), the controller API client
+ * (api.c), output helpers (out.c), the parallel latency probe (probe.c),
+ * config and tunnel files (conf.c), the wg/wg-quick runner (wg.c), and the
+ * commands (cmd_*.c for vpnctl, adm_*.c for vpnadm).  Library functions
+ * return 0 or a negative PV_E* code (common/pv.h); only the commands print,
+ * and they turn codes into the documented exit codes (docs/vpnctl.md,
+ * docs/vpnadm.md).
  */
 #ifndef PV_VPNCTL_H
 #define PV_VPNCTL_H
@@ -44,6 +47,8 @@ enum vpnctl_exit {
 
 /* ---- command table (main.c) -------------------------------------------------- */
 
+struct vpnctl_api_error;
+
 /* Options a command may accept; the parser fills struct vpnctl_args. */
 enum vpnctl_optid {
 	OPT_JSON = 1U << 0,
@@ -53,7 +58,9 @@ enum vpnctl_optid {
 	OPT_API = 1U << 4,
 	OPT_CACERT = 1U << 5,
 	OPT_TIMEOUT = 1U << 6,
-	OPT_WAIT = 1U << 7
+	OPT_WAIT = 1U << 7,
+	OPT_LIMIT = 1U << 8,
+	OPT_CURSOR = 1U << 9
 };
 
 struct vpnctl_args {
@@ -63,6 +70,8 @@ struct vpnctl_args {
 	const char *cacert; /* --cacert FILE */
 	long timeout_ms;    /* --timeout MS: per-probe timeout */
 	long wait_s;        /* --wait S: first-handshake timeout */
+	long limit;         /* --limit N: one page of N (0 = every page) */
+	const char *cursor; /* --cursor ID: the page after ID */
 	int npos;           /* positional arguments after the options */
 	char **pos;
 };
@@ -76,12 +85,44 @@ struct vpnctl_cmd {
 	const char *summary; /* one line for `vpnctl --help` */
 };
 
+/* A client tool: its name (also its config directory), commands and manual. */
+struct cli_tool {
+	const char *name;
+	const struct vpnctl_cmd *cmds;
+	size_t ncmds;
+	const char *doc;     /* "docs/vpnctl.md" */
+	const char *summary; /* one line, for the man page's NAME */
+};
+
+/* The running tool's name ("vpnctl" until cli_main sets it): error prefix, config dir. */
+extern const char *cli_program;
+
+/* Parse argv against t's table and run the command; returns the exit code. */
+int cli_main(const struct cli_tool *t, int argc, char **argv);
+
 int cmd_login(const struct vpnctl_args *args);
 int cmd_servers(const struct vpnctl_args *args);
 int cmd_connect(const struct vpnctl_args *args);
 int cmd_disconnect(const struct vpnctl_args *args);
 int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
+
+/* vpnadm's commands (adm_*.c, docs/vpnadm.md). */
+int adm_login(const struct vpnctl_args *args);
+int adm_servers(const struct vpnctl_args *args);
+int adm_users(const struct vpnctl_args *args);
+int adm_user_show(const struct vpnctl_args *args);
+int adm_user_issue_key(const struct vpnctl_args *args);
+int adm_user_rotate_key(const struct vpnctl_args *args);
+int adm_user_disable(const struct vpnctl_args *args);
+int adm_user_tier(const struct vpnctl_args *args);
+/* vpnadm's failure message for a vpnctl_api error; returns the exit code. */
+int adm_fail(int r, const struct vpnctl_api_error *e, const char *what);
+/*
+ * One admin call with the stored vpnadm login: *reply (owned by the caller)
+ * on success; prints the failure and returns its exit code otherwise.
+ */
+int adm_call(const char *what, const char *method, const char *path, json_t *body, json_t **reply);
 
 /*
  * Parse argv (argv[0] is the command name) against cmd's option set.
@@ -90,7 +131,7 @@ int cmd_revoke(const struct vpnctl_args *args);
  */
 int vpnctl_parse_args(const struct vpnctl_cmd *cmd, int argc, char **argv, struct vpnctl_args *out);
 
-/* "vpnctl: " + message on stderr (printf-like). */
+/* The tool's name + ": " + message on stderr (printf-like). */
 void vpnctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Progress line on stderr, unless --json asked for a quiet stderr. */
 void vpnctl_progress(const struct vpnctl_args *args, const char *fmt, ...)
@@ -98,18 +139,27 @@ void vpnctl_progress(const struct vpnctl_args *args, const char *fmt, ...)
 
 /* Print j (stolen, may be NULL after a failed pack) on stdout; VX_OK or VX_LOCAL. */
 int vpnctl_print_json(json_t *j);
+/*
+ * One row of a text table on stdout: cells[i] padded to widths[i] characters
+ * (UTF-8 counted by character) for all but the last cell.
+ */
+void cli_table_row(const char *const *cells, const int *widths, size_t n);
+/* "1.5 MiB": n bytes in binary units, for tables. */
+void cli_human_bytes(char *buf, size_t len, uint64_t n);
 
 /* ---- login config (conf.c) ------------------------------------------------ */
 
 struct vpnctl_conf {
-	char *api_url; /* https://controller:8443 */
-	char *api_key; /* secret: cleansed by vpnctl_conf_clear */
-	char *cacert;  /* absolute path or NULL for the system store */
-	char *device;  /* device name sent with provision/revoke */
+	char *api_url;     /* https://controller:8443 */
+	char *api_key;     /* vpnctl: X-API-Key; secret, cleansed by vpnctl_conf_clear */
+	char *admin_token; /* vpnadm: Authorization: Bearer; secret, cleansed likewise */
+	char *cacert;      /* absolute path or NULL for the system store */
+	char *device;      /* device name sent with provision/revoke */
 };
 
-/* Path of the login config file into buf: $XDG_CONFIG_HOME/vpnctl/config.json,
- * else $HOME/.config/vpnctl/config.json.  PV_EINVAL if neither is set. */
+/* Path of the login config file into buf: $XDG_CONFIG_HOME/TOOL/config.json,
+ * else $HOME/.config/TOOL/config.json, TOOL being cli_program.  PV_EINVAL if
+ * neither is set.  vpnctl's holds api_key, vpnadm's admin_token. */
 int vpnctl_conf_path(char *buf, size_t len);
 /* Load the login config; PV_ENOTFOUND if the user never logged in, PV_EINVAL
  * for a file wider than 0600 or malformed (err says which). */
@@ -120,6 +170,14 @@ int vpnctl_conf_save(const struct vpnctl_conf *c, char *err, size_t errlen);
 void vpnctl_conf_clear(struct vpnctl_conf *c);
 /* API keys are the seed's userid_tier_sig: [A-Za-z0-9._-], 1..200 chars. */
 int vpnctl_key_is_valid(const char *key);
+/* Admin tokens: printable ASCII without spaces, 16..200 chars (fit a header line). */
+int vpnctl_token_is_valid(const char *token);
+/* One line of stdin (a key or token), newline dropped; owned by the caller, NULL at EOF. */
+char *cli_secret_from_stdin(void);
+/* Check an https:// URL, drop a trailing '/', store it in c; prints why not, returns VX_*. */
+int cli_api_url_set(struct vpnctl_conf *c, const char *url);
+/* Store the absolute path of a readable CA file in c; prints why not, returns VX_*. */
+int cli_cacert_set(struct vpnctl_conf *c, const char *path);
 /* Default device name: the host name with other characters dropped, or "default". */
 void vpnctl_default_device(char *buf, size_t len);
 
@@ -167,7 +225,8 @@ struct vpnctl_server {
 	char region[32];
 	char tier[16];
 	char host[64];
-	char status[16]; /* up | down | unknown, as the controller reports */
+	char status[16];                     /* up | down | unknown, as the controller reports */
+	char public_key[PV_KEY_B64_LEN + 1]; /* the server's current WireGuard key, "" if unknown */
 };
 
 /*
@@ -195,7 +254,8 @@ struct vpnctl_api_error {
 };
 
 /*
- * One request to the controller: method "GET"/"POST", path "/api/...", body
+ * One request to the controller, authenticated with c's admin token when it
+ * has one, else its API key: method "GET"/"POST", path "/api/...", body
  * (may be NULL; not stolen).  On 2xx *reply is the parsed JSON object (owned
  * by the caller).  Otherwise returns PV_EUNREACH (transport: curl's message in
  * e->msg), PV_EAUTH (401), PV_ETIER (403), PV_ENOTFOUND (404), PV_EFULL (409),
@@ -215,6 +275,8 @@ int vpnctl_servers_parse(const json_t *reply, struct vpnctl_server **out, size_t
 
 /* Print e with the next step for the user and return the exit code. */
 int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what);
+/* The exit code of a vpnctl_api failure (both tools use the same codes). */
+int vpnctl_api_exit(int r);
 
 /* ---- shared by the commands (cmd_servers.c) ------------------------------- */
 
@@ -226,7 +288,7 @@ struct vpnctl_fleet_view {
 	int64_t probe_wall_us; /* wall time of the whole parallel probe */
 };
 
-/* Load the login config, explaining a missing login; returns a VX_* code. */
+/* Load the tool's login config, explaining a missing login; returns a VX_* code. */
 int vpnctl_login_load(struct vpnctl_conf *c);
 /* GET /api/servers then probe them all; prints errors, returns a VX_* code. */
 int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,

@@ -62,29 +62,6 @@ int pv_key_is_valid_base64(const char *s)
 	return ok;
 }
 
-int pv_keypair_generate(uint8_t priv[PV_KEY_LEN], uint8_t pub[PV_KEY_LEN])
-{
-	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-	size_t plen = PV_KEY_LEN, qlen = PV_KEY_LEN;
-	int r = PV_ECRYPTO;
-
-	if (!pkey)
-		return PV_ECRYPTO;
-	if (EVP_PKEY_get_raw_private_key(pkey, priv, &plen) != 1 || plen != PV_KEY_LEN)
-		goto out;
-	if (EVP_PKEY_get_raw_public_key(pkey, pub, &qlen) != 1 || qlen != PV_KEY_LEN)
-		goto out;
-	/* OpenSSL keeps the raw scalar; clamp it so the bytes match `wg genkey`. */
-	priv[0] &= 248;
-	priv[31] = (priv[31] & 127) | 64;
-	r = 0;
-out:
-	if (r < 0)
-		OPENSSL_cleanse(priv, PV_KEY_LEN);
-	EVP_PKEY_free(pkey);
-	return r;
-}
-
 int pv_pubkey_from_private(uint8_t pub[PV_KEY_LEN], const uint8_t priv[PV_KEY_LEN])
 {
 	EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, PV_KEY_LEN);
@@ -96,6 +73,21 @@ int pv_pubkey_from_private(uint8_t pub[PV_KEY_LEN], const uint8_t priv[PV_KEY_LE
 	if (EVP_PKEY_get_raw_public_key(pkey, pub, &len) == 1 && len == PV_KEY_LEN)
 		r = 0;
 	EVP_PKEY_free(pkey);
+	return r;
+}
+
+int pv_keypair_generate(uint8_t priv[PV_KEY_LEN], uint8_t pub[PV_KEY_LEN])
+{
+	int r;
+
+	/* What `wg genkey | wg pubkey` does: a random scalar, clamped, and its point. */
+	if (RAND_priv_bytes(priv, PV_KEY_LEN) != 1)
+		return PV_ECRYPTO;
+	priv[0] &= 248;
+	priv[31] = (priv[31] & 127) | 64;
+	r = pv_pubkey_from_private(pub, priv);
+	if (r < 0)
+		OPENSSL_cleanse(priv, PV_KEY_LEN);
 	return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -203,5 +204,28 @@ uint64_t pv_now_us(void);
  * readable by group or others, like OpenSSH's sshkey_perm_ok().
  */
 int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secret);
+/*
+ * Copy the next line of text[0..len) from *pos into line (NUL-terminated,
+ * without its newline) and move *pos past it.  1 for a line, 0 at the end,
+ * PV_EINVAL for a line of cap bytes or more or one holding a NUL (untrusted
+ * text: a server's output).
+ */
+int pv_line_next(const char *text, size_t len, size_t *pos, char *line, size_t cap);
+/* write(2) all len bytes, retrying short writes and EINTR; 0 or PV_EIO (errno kept). */
+int pv_write_all(int fd, const void *buf, size_t len);
+
+/* ---- man pages (man.c) ---------------------------------------------------- */
+
+/*
+ * Roff for the tools' `--man` mode, printed from the same tables as --help.
+ * Text is escaped here (backslash, hyphen, a leading . or '); '\n' splits
+ * lines.  begin: .TH and the NAME line; item: a tagged paragraph, tag in
+ * bold, arg (may be NULL) in italics; verbatim: a no-fill block.
+ */
+void pv_man_begin(FILE *f, const char *name, const char *summary);
+void pv_man_section(FILE *f, const char *title);
+void pv_man_text(FILE *f, const char *text);
+void pv_man_verbatim(FILE *f, const char *text);
+void pv_man_item(FILE *f, const char *tag, const char *arg, const char *text);
 
 #endif

@@ -28,15 +28,18 @@ int pv_state_key_load(uint8_t key[PV_KEY_LEN], const char *path, char *err, size
 
 	if (r < 0) {
 		snprintf(err, errlen, "state key %s: %s%s", path, pv_strerror(r),
-		         r == PV_EINVAL ? " (it must be 0600 or stricter, like `wg genpsk >FILE`)" : "");
+		         r == PV_EINVAL ? " (it must be 0600 or stricter, like `wg genpsk >FILE`)"
+		                        : "");
 		return r;
 	}
 	if (len && text[len - 1] == '\n')
 		text[--len] = '\0';
 	r = pv_key_from_base64(key, text);
 	if (r < 0)
-		snprintf(err, errlen, "state key %s: want 32 bytes in base64 (44 characters, as "
-		                      "`wg genpsk` prints)", path);
+		snprintf(err, errlen,
+		         "state key %s: want 32 bytes in base64 (44 characters, as "
+		         "`wg genpsk` prints)",
+		         path);
 	OPENSSL_clear_free(text, len + 1);
 	return r;
 }
@@ -52,7 +55,8 @@ int pv_seal(uint8_t out[PV_SEALED_LEN], const uint8_t key[PV_KEY_LEN],
 	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
 	    EVP_EncryptUpdate(c, out + NONCE_LEN, &n, psk, PV_KEY_LEN) != 1 || n != PV_KEY_LEN ||
 	    EVP_EncryptFinal_ex(c, out + NONCE_LEN + n, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, out + NONCE_LEN + PV_KEY_LEN) != 1)
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, out + NONCE_LEN + PV_KEY_LEN) !=
+	            1)
 		goto out;
 	r = 0;
 out:
@@ -64,7 +68,7 @@ int pv_unseal(uint8_t psk[PV_KEY_LEN], const uint8_t key[PV_KEY_LEN],
               const uint8_t in[PV_SEALED_LEN], const void *aad, size_t aadlen)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	uint8_t tag[TAG_LEN];
+	uint8_t tag[TAG_LEN], tail[TAG_LEN]; /* GCM's final block writes nothing */
 	int n = 0, r = PV_ECRYPTO;
 
 	memcpy(tag, in + NONCE_LEN + PV_KEY_LEN, TAG_LEN);
@@ -74,7 +78,7 @@ int pv_unseal(uint8_t psk[PV_KEY_LEN], const uint8_t key[PV_KEY_LEN],
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1)
 		goto out;
 	/* A wrong key, a tampered blob or another row's blob all fail here. */
-	if (EVP_DecryptFinal_ex(c, psk + n, &n) != 1)
+	if (EVP_DecryptFinal_ex(c, tail, &n) != 1)
 		goto out;
 	r = 0;
 out:

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Clocks and small-file reading, with the permission check secrets need. */
+/* Clocks and small-file reading (with the permission check secrets need) and writing. */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -74,4 +75,38 @@ out:
 		free(buf);
 	close(fd);
 	return r;
+}
+
+int pv_line_next(const char *text, size_t len, size_t *pos, char *line, size_t cap)
+{
+	const char *nl;
+	size_t n;
+
+	if (*pos >= len)
+		return 0;
+	nl = memchr(text + *pos, '\n', len - *pos);
+	n = nl ? (size_t)(nl - (text + *pos)) : len - *pos;
+	if (n >= cap || memchr(text + *pos, '\0', n))
+		return PV_EINVAL;
+	memcpy(line, text + *pos, n);
+	line[n] = '\0';
+	*pos += n + (nl ? 1 : 0);
+	return 1;
+}
+
+int pv_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return PV_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

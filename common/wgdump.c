@@ -180,20 +180,12 @@ int pv_wg_dump_parse(struct pv_wg_dump **out, const char *text, size_t len, char
 	*out = NULL;
 	if (!d || !line)
 		goto out;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-
-		lineno++;
-		if (n >= MAX_LINELEN || memchr(text + pos, '\0', n)) {
-			r = fail(err, errlen, lineno, "line too long or contains NUL");
+	while ((r = pv_line_next(text, len, &pos, line, MAX_LINELEN)) > 0)
+		if ((r = parse_line(d, &cap, line, ++lineno, err, errlen)) < 0)
 			goto out;
-		}
-		memcpy(line, text + pos, n);
-		line[n] = '\0';
-		pos += n + (nl ? 1 : 0);
-		if ((r = parse_line(d, &cap, line, lineno, err, errlen)) < 0)
-			goto out;
+	if (r < 0) {
+		r = fail(err, errlen, lineno + 1, "line too long or contains NUL");
+		goto out;
 	}
 	if (lineno == 0) {
 		r = fail(err, errlen, 1, "no interface line");

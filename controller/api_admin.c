@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The portal's admin endpoints (bearer token): issue a key, disable a user
- * (their peers are revoked fleet-wide), change a tier (the old key stops
- * working, peers outside the new tier are revoked).  Each one leaves an
- * audit row.
+ * The portal's and the operators' admin endpoints (bearer token): issue a
+ * key, rotate it, disable a user (their peers are revoked fleet-wide),
+ * change a tier (the old key stops working, peers outside the new tier are
+ * revoked).  Keys are made at the user's current key generation, which the
+ * DB bumps on every revocation, so no endpoint can bring back a revoked key.
+ * Each one leaves an audit row.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "controller.h"
 #include "db.h"
@@ -39,15 +44,26 @@ static int user_update(struct ctl_req *rq, const char *action, enum pv_tier tier
 	return 0;
 }
 
-/* {"user_id", "tier", "api_key"} signed with the current secret. */
-static json_t *key_body(struct ctl_req *rq, enum pv_tier tier)
+/*
+ * {"user_id", "tier", "key_generation", "api_key"} for the user as the DB
+ * has it now, signed with the current secret; NULL (a 500) on failure.
+ */
+static json_t *key_body(struct ctl_req *rq)
 {
+	struct db_user u;
 	char key[KEY_BUF];
+	json_t *j;
 
-	if (ctl_key_make(key, sizeof(key), rq->ctl->secrets.current, rq->args.user_id, tier) < 0)
+	if (db_user_get(rq->ctl->db, rq->args.user_id, &u) < 0) {
+		ctl_log("admin: user lookup: %s", db_errmsg(rq->ctl->db));
 		return NULL;
-	return json_pack("{s:s, s:s, s:s}", "user_id", rq->args.user_id, "tier", pv_tier_name(tier),
-	                 "api_key", key);
+	}
+	if (ctl_key_make(key, sizeof(key), rq->ctl->secrets.current, u.id, u.tier, u.key_gen) < 0)
+		return NULL;
+	j = json_pack("{s:s, s:s, s:I, s:s}", "user_id", u.id, "tier", pv_tier_name(u.tier),
+	              "key_generation", (json_int_t)u.key_gen, "api_key", key);
+	OPENSSL_cleanse(key, sizeof(key));
+	return j;
 }
 
 /* The existing user of the request; replies itself (404/500) when missing. */
@@ -66,7 +82,7 @@ void api_generate_key(struct ctl_req *rq)
 {
 	if (user_update(rq, "generate-api-key", rq->args.tier, 1) < 0)
 		return;
-	ctl_reply(rq, 200, key_body(rq, rq->args.tier));
+	ctl_reply(rq, 200, key_body(rq));
 }
 
 static void disable_done(struct ctl_fanout *fo)
@@ -77,10 +93,11 @@ static void disable_done(struct ctl_fanout *fo)
 	ctl_fanout_free(fo);
 }
 
-/* Every ACTIVE peer of the request's user; replies itself on failure. */
+/* Every peer of the request's user, in any state; replies itself on failure. */
 static int user_peers(struct ctl_req *rq, struct db_peer **peers, size_t *n)
 {
-	struct db_peer_filter f = {rq->args.user_id, NULL, NULL, DB_PEER_ACTIVE};
+	/* PENDING ones too: a provision in flight must not leave a working peer behind. */
+	struct db_peer_filter f = {rq->args.user_id, NULL, NULL, DB_PEER_ANY};
 	int r = db_peers_list(rq->ctl->db, &f, peers, n);
 
 	if (r < 0)
@@ -102,7 +119,7 @@ void api_user_disable(struct ctl_req *rq)
 
 static void tier_done(struct ctl_fanout *fo)
 {
-	ctl_fanout_reply(fo, key_body(fo->rq, fo->rq->args.tier));
+	ctl_fanout_reply(fo, key_body(fo->rq));
 	ctl_fanout_free(fo);
 }
 
@@ -123,4 +140,25 @@ void api_user_tier(struct ctl_req *rq)
 			peers[keep++] = peers[i];
 	}
 	ctl_fanout_start(rq, peers, keep, tier_done);
+}
+
+void api_user_rotate_key(struct ctl_req *rq)
+{
+	struct db_user u;
+	unsigned gen;
+	char detail[32];
+	int r;
+
+	if (user_existing(rq, &u) < 0)
+		return;
+	if ((r = db_user_rotate_key(rq->ctl->db, rq->args.user_id, &gen)) < 0) {
+		db_fail(rq, "rotate key", r);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "key_generation=%u", gen);
+	if ((r = db_audit(rq->ctl->db, rq->user, "rotate-key", rq->args.user_id, detail)) < 0) {
+		db_fail(rq, "audit", r);
+		return;
+	}
+	ctl_reply(rq, 200, key_body(rq));
 }

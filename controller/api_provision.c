@@ -35,7 +35,8 @@ struct provision {
 	int generated; /* the controller made the key pair (seed mode) */
 	int reused;    /* the key already had this user's ACTIVE peer: pushed again as it is */
 	int moves;     /* addresses refused by the server (taken by a foreign peer) so far */
-	uint8_t priv[PV_KEY_LEN], pub[PV_KEY_LEN], psk[PV_KEY_LEN];
+	uint8_t priv[PV_KEY_LEN], psk[PV_KEY_LEN];
+	char pub[PV_KEY_B64_LEN + 1]; /* the peer's key, as the DB and the servers keep it */
 	char server_pub[PV_KEY_B64_LEN + 1];
 };
 
@@ -128,6 +129,38 @@ static void remove_stray(struct ctl *ctl, const struct db_peer *peer)
 
 static int provision_move(struct provision *pv);
 
+/*
+ * The user may have been disabled, or moved to a tier without this server,
+ * while the push was out.  Then the peer must not stay: a PENDING row is
+ * removed from the server and deleted here (a REMOVING one is already the
+ * admin fan-out's), and the answer is 401 or 403.  Returns 1 after replying.
+ */
+static int provision_user_changed(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	struct db *db = rq->ctl->db;
+	struct db_user u;
+	struct db_peer now;
+	int r = db_user_get(db, rq->user, &u);
+
+	if (r == 0 && u.active && u.tier == rq->tier && pv_tier_allows(u.tier, pv->srv->tier))
+		return 0;
+	if (!pv->reused && db_peer_get(db, pv->peer.id, &now) == 0 &&
+	    now.state == DB_PEER_PENDING) {
+		remove_stray(rq->ctl, &pv->peer);
+		if (db_peer_delete(db, pv->peer.id) < 0)
+			ctl_log("provision: deleting %s: %s", pv->peer.name, db_errmsg(db));
+	}
+	ctl_log("provision: %s: user %s changed while the push was out; %s not kept", pv->srv->id,
+	        rq->user, pv->peer.name);
+	if (r == 0 && u.active)
+		ctl_reply_error(rq, PV_ETIER, "your tier changed to %s while provisioning",
+		                pv_tier_name(u.tier));
+	else
+		ctl_reply_error(rq, PV_EAUTH, "user %s was disabled while provisioning", rq->user);
+	return 1;
+}
+
 static void provision_finish(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
@@ -161,6 +194,8 @@ static void provision_finish(struct provision *pv)
 	for (i = 0; i < pv->n_old && !replaced; i++)
 		if (pv->old_err[i] == 0)
 			replaced = pv->old[i].id;
+	if (provision_user_changed(pv))
+		goto out;
 	if (pv->reused) {
 		drop_removed_olds(pv, 0);
 		reply_config(pv);
@@ -168,6 +203,13 @@ static void provision_finish(struct provision *pv)
 	}
 	r = db_peer_activate(db, pv->peer.id, replaced);
 	drop_removed_olds(pv, replaced);
+	if (r == PV_ENOTFOUND) {
+		/* A revoke took the row over while the push was out; it removes the peer. */
+		ctl_reply_error(rq, PV_EEXIST,
+		                "peer on %s was revoked while it was being provisioned",
+		                pv->srv->id);
+		goto out;
+	}
 	if (r < 0) {
 		/* Stays PENDING: the next startup pass removes it from the server. */
 		ctl_log("provision: activating %s: %s", pv->peer.name, db_errmsg(db));
@@ -267,13 +309,15 @@ static int provision_move(struct provision *pv)
 /* Keys: the client's public key, or a fresh pair (seed mode); and a PSK. */
 static int provision_keys(struct provision *pv, const struct ctl_args *a)
 {
-	int r;
+	uint8_t pub[PV_KEY_LEN];
+	int r = 0;
 
-	if (a->set & CTL_ARG_PUBKEY)
-		r = pv_key_from_base64(pv->pub, a->public_key);
-	else {
+	if (a->set & CTL_ARG_PUBKEY) {
+		memcpy(pv->pub, a->public_key, sizeof(pv->pub)); /* checked by the body parser */
+	} else {
 		pv->generated = 1;
-		r = pv_keypair_generate(pv->priv, pv->pub);
+		r = pv_keypair_generate(pv->priv, pub);
+		pv_key_to_base64(pv->pub, pub);
 	}
 	return r < 0 ? r : pv_psk_generate(pv->psk);
 }
@@ -301,7 +345,8 @@ static int provision_same_key(struct provision *pv, const char *pub)
 	}
 	if (strcmp(p.user_id, rq->user) != 0 || p.state != DB_PEER_ACTIVE) {
 		ctl_reply_error(rq, PV_EEXIST, "this public key already has a peer on server %s%s",
-		                pv->srv->id, p.state != DB_PEER_ACTIVE ? " (being changed now)" : "");
+		                pv->srv->id,
+		                p.state != DB_PEER_ACTIVE ? " (being changed now)" : "");
 		return PV_EEXIST;
 	}
 	if ((r = db_peer_psk(db, &p, pv->psk)) < 0) {
@@ -323,6 +368,61 @@ static int provision_same_key(struct provision *pv, const char *pub)
 }
 
 /*
+ * One provision of a (user, device, server) at a time: the loop runs one
+ * request at a time, so a PENDING row of the same triple means another is
+ * in flight, and racing it would leave two ACTIVE peers for one device.
+ * Replies 409 and returns PV_EEXIST then, else 0.
+ */
+static int provision_in_flight(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_PENDING};
+	struct db_peer *pending = NULL;
+	size_t n = 0;
+	int r = db_peers_list(rq->ctl->db, &f, &pending, &n);
+
+	free(pending);
+	if (r < 0) {
+		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return r;
+	}
+	if (n == 0)
+		return 0;
+	ctl_reply_error(rq, PV_EEXIST,
+	                "device %s already has a provision in progress on server %s; try again",
+	                pv->device, pv->srv->id);
+	return PV_EEXIST;
+}
+
+/*
+ * A user may have peers for at most max_devices_<tier> devices, so one
+ * account cannot take every address of its tier's servers.  The device
+ * being provisioned again does not count.  Replies 429 and returns
+ * CTL_EQUOTA when a new device would be one too many, else 0.
+ */
+static int provision_quota(struct provision *pv)
+{
+	struct ctl_req *rq = pv->rq;
+	const struct ctl_config *cfg = rq->ctl->cfg;
+	long max = rq->tier == PV_TIER_PRO ? cfg->max_devices_pro : cfg->max_devices_basic;
+	int others = 0, r = db_user_other_devices(rq->ctl->db, rq->user, pv->device, &others);
+
+	if (r < 0) {
+		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return r;
+	}
+	if (others < max)
+		return 0;
+	ctl_reply_error(rq, CTL_EQUOTA,
+	                "the %s tier allows %ld devices and this account has %d; revoke one first "
+	                "(vpnctl revoke --device NAME)",
+	                pv_tier_name(rq->tier), max, others);
+	return CTL_EQUOTA;
+}
+
+/*
  * Tier, server key, keys, replaced peers and lease; replies itself on
  * failure (< 0).  1 when a same-key re-push took the request over.
  */
@@ -332,7 +432,6 @@ static int provision_prepare(struct provision *pv)
 	struct ctl *ctl = rq->ctl;
 	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_ACTIVE};
 	struct db_server_status st;
-	char pub[PV_KEY_B64_LEN + 1];
 	int r;
 
 	if (!pv_tier_allows(rq->tier, pv->srv->tier)) {
@@ -354,9 +453,10 @@ static int provision_prepare(struct provision *pv)
 		ctl_reply_error(rq, r, "key generation failed");
 		return r;
 	}
-	pv_key_to_base64(pub, pv->pub);
-	if ((r = provision_same_key(pv, pub)) != 0)
+	if ((r = provision_same_key(pv, pv->pub)) != 0)
 		return r; /* 1: it took the request over */
+	if ((r = provision_in_flight(pv)) != 0 || (r = provision_quota(pv)) != 0)
+		return r;
 	if ((r = db_peers_list(ctl->db, &f, &pv->old, &pv->n_old)) < 0)
 		goto db_fail;
 	pv->old_err = calloc(pv->n_old + 1, sizeof(*pv->old_err));
@@ -364,7 +464,8 @@ static int provision_prepare(struct provision *pv)
 		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
 		return PV_ENOMEM;
 	}
-	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pub, pv->psk, &pv->peer);
+	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pv->pub, pv->psk,
+	                    &pv->peer);
 	if (r == PV_EFULL) {
 		ctl_reply_error(rq, r, "server %s is full (%d clients)", pv->srv->id,
 		                DB_HOST_MAX - DB_HOST_MIN + 1);

@@ -31,7 +31,7 @@ void api_server_reconcile(struct ctl_req *rq)
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->path_arg);
 		return;
 	}
-	r = ctl_dump(rq->ctl, rq->path_arg, dump_done, rq);
+	r = ctl_reconcile_read(rq->ctl, rq->path_arg, dump_done, rq);
 	if (r < 0)
 		ctl_reply_error(rq, r, "cannot queue a read of server %s", rq->path_arg);
 }

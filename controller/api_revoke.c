@@ -137,7 +137,8 @@ static void revoke_done(struct ctl_fanout *fo)
 void api_revoke(struct ctl_req *rq)
 {
 	const struct ctl_args *a = &rq->args;
-	struct db_peer_filter f = {rq->user, NULL, NULL, DB_PEER_ACTIVE};
+	/* PENDING ones too: a provision still in flight is revoked with the rest. */
+	struct db_peer_filter f = {rq->user, NULL, NULL, DB_PEER_ANY};
 	struct db_peer *peers = NULL;
 	size_t n = 0;
 	int r;

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * GET /api/health (liveness, DB reachable, fleet up/down counts) and
- * GET /api/servers (the caller's tier's servers with health and load).
+ * GET /api/health (liveness, DB reachable, fleet up/down counts),
+ * GET /api/servers (the caller's tier's servers with health and load) and
+ * GET /api/admin/servers (every server with what the DB knows of it).
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "controller.h"
 #include "db.h"
 
@@ -14,14 +18,15 @@ static const char *status_name(int up)
 void api_health(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
-	int up = 0, down = 0, unknown = 0, db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
+	int up = 0, down = 0, unknown = 0,
+	    db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
 
 	if (!db_ok)
 		ctl_log("health: db: %s", db_errmsg(ctl->db));
 	ctl_reply(rq, db_ok ? 200 : 503,
 	          json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "status", db_ok ? "ok" : "degraded",
 	                    "db", db_ok ? "ok" : "error", "servers_up", up, "servers_down", down,
-	                    "servers_unknown", unknown, "version", CTL_VERSION));
+	                    "servers_unknown", unknown, "version", PV_VERSION));
 }
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
@@ -34,27 +39,85 @@ static json_t *server_json(const struct pv_server *s, const struct db_server_sta
 	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 
+/* The status row of server id in list[n] (the DB's order is the fleet file's). */
+static const struct db_server_status *status_of(const struct db_server_status *list, size_t n,
+                                                const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].id, id) == 0)
+			return &list[i];
+	return NULL;
+}
+
 void api_servers(struct ctl_req *rq)
 {
+	static const struct db_server_status unknown = {.up = -1};
 	struct ctl *ctl = rq->ctl;
-	struct db_server_status st;
+	struct db_server_status *st = NULL;
 	json_t *list = json_array();
-	size_t i;
+	size_t i, n = 0;
 	int r;
 
+	/* One query for the whole fleet, not one per server. */
+	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
+		ctl_log("servers: db: %s", db_errmsg(ctl->db));
+		json_decref(list);
+		ctl_reply_error(rq, r, "state database error");
+		return;
+	}
 	for (i = 0; list && i < ctl->fleet->n; i++) {
 		const struct pv_server *s = &ctl->fleet->servers[i];
+		const struct db_server_status *one = status_of(st, n, s->id);
 
-		if (!pv_tier_allows(rq->tier, s->tier))
-			continue;
-		if ((r = db_server_status(ctl->db, s->id, &st)) < 0) {
-			ctl_log("servers: db status of %s: %s", s->id, db_errmsg(ctl->db));
-			json_decref(list);
-			ctl_reply_error(rq, r, "state database error");
-			return;
-		}
-		json_array_append_new(list, server_json(s, &st));
+		if (pv_tier_allows(rq->tier, s->tier))
+			json_array_append_new(list, server_json(s, one ? one : &unknown));
 	}
+	free(st);
 	ctl_reply(rq, 200,
 	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
+}
+
+/* The operators' view of one server: the public fields plus what the health pass recorded. */
+static json_t *admin_server_json(const struct pv_server *s, const struct db_server_status *st)
+{
+	json_t *j = server_json(s, st);
+	json_t *more =
+	        json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I}", "live_peers", st->live_peers,
+	                  "active_peers", st->active_peers, "rx_bytes", (json_int_t)st->rx_bytes,
+	                  "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
+	                  (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since,
+	                  "repairs", st->repairs, "reconciled_at", (json_int_t)st->reconciled_at);
+
+	if (!j || !more || json_object_update(j, more) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	json_decref(more);
+	return j;
+}
+
+void api_admin_servers(struct ctl_req *rq)
+{
+	struct ctl *ctl = rq->ctl;
+	struct db_server_status *st = NULL;
+	json_t *list;
+	size_t i, n = 0;
+	int r;
+
+	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
+		ctl_log("admin servers: %s", db_errmsg(ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return;
+	}
+	list = json_array();
+	for (i = 0; list && i < n; i++) {
+		const struct pv_server *s = pv_fleet_find(ctl->fleet, st[i].id);
+
+		if (s && json_array_append_new(list, admin_server_json(s, &st[i])) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	free(st);
+	ctl_reply(rq, 200, list ? json_pack("{s:o}", "servers", list) : NULL);
 }

@@ -2,7 +2,10 @@
 /*
  * API keys and the admin token.  Keys are the seed's "userid_tier_sig" with
  * sig = first 16 hex digits of HMAC-SHA256(secret, "userid:tier"), so keys a
- * portal already makes with the seed's Python snippet keep working.  Every
+ * portal already makes with the seed's Python snippet keep working.  A user
+ * whose key generation was bumped (rotate-key, disable, tier change) gets
+ * "userid_tier_sig-GEN" with sig over "userid:tier:GEN": still three parts
+ * split on '_', and the generation 0 key is exactly the seed's.  Every
  * comparison of secret material is constant-time (CRYPTO_memcmp), and both
  * the current and the previous secret are tried, always both.
  */
@@ -19,7 +22,8 @@
 
 #define SECRETS_MAX     4096
 #define ADMIN_TOKEN_MIN 16
-#define KEY_MAX         (CTL_USER_MAX + 1 + 5 + 1 + CTL_SIG_HEX)
+#define GEN_DIGITS_MAX  10 /* CTL_KEY_GEN_MAX */
+#define KEY_MAX         (CTL_USER_MAX + 1 + 5 + 1 + CTL_SIG_HEX + 1 + GEN_DIGITS_MAX)
 
 static char *dup_line(const char *s, size_t n)
 {
@@ -127,15 +131,22 @@ int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier)
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier,
+                 unsigned gen)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	char msg[CTL_USER_MAX + 1 + 16];
+	char msg[CTL_USER_MAX + 1 + 16 + 1 + GEN_DIGITS_MAX];
 	int n, i;
 
-	n = snprintf(msg, sizeof(msg), "%s:%s", user, tier);
+	if (gen > CTL_KEY_GEN_MAX)
+		return PV_EINVAL;
+	/* Generation 0 signs exactly what the seed's snippet signs. */
+	if (gen == 0)
+		n = snprintf(msg, sizeof(msg), "%s:%s", user, tier);
+	else
+		n = snprintf(msg, sizeof(msg), "%s:%s:%u", user, tier, gen);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return PV_EINVAL;
 	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n,
@@ -150,7 +161,8 @@ int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user
 	return 0;
 }
 
-int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier)
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier,
+                 unsigned gen)
 {
 	char sig[CTL_SIG_HEX + 1];
 	const char *t = pv_tier_name(tier);
@@ -158,30 +170,63 @@ int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user,
 
 	if (!pv_user_id_is_valid(user) || tier == PV_TIER_NONE)
 		return PV_EINVAL;
-	if ((r = ctl_key_sign(sig, secret, user, t)) < 0)
+	if ((r = ctl_key_sign(sig, secret, user, t, gen)) < 0)
 		return r;
-	n = snprintf(out, outlen, "%s_%s_%s", user, t, sig);
+	if (gen == 0)
+		n = snprintf(out, outlen, "%s_%s_%s", user, t, sig);
+	else
+		n = snprintf(out, outlen, "%s_%s_%s-%u", user, t, sig, gen);
+	OPENSSL_cleanse(sig, sizeof(sig));
 	return n < 0 || (size_t)n >= outlen ? PV_EINVAL : 0;
 }
 
+/*
+ * The third part of a key: 16 hex digits, optionally "-GEN" with GEN a
+ * decimal in 1..CTL_KEY_GEN_MAX without leading zeros (one spelling per key).
+ */
+static int sig_part_parse(const char *part, unsigned *gen)
+{
+	const char *g;
+	unsigned long v;
+	char *end;
+
+	*gen = 0;
+	if (strspn(part, "0123456789abcdef") != CTL_SIG_HEX)
+		return PV_EAUTH;
+	if (part[CTL_SIG_HEX] == '\0')
+		return 0;
+	g = part + CTL_SIG_HEX + 1;
+	if (part[CTL_SIG_HEX] != '-' || *g < '1' || *g > '9' ||
+	    strspn(g, "0123456789") != strlen(g) || strlen(g) > GEN_DIGITS_MAX)
+		return PV_EAUTH;
+	v = strtoul(g, &end, 10);
+	if (*end || v > CTL_KEY_GEN_MAX)
+		return PV_EAUTH;
+	*gen = (unsigned)v;
+	return 0;
+}
+
 /* 1 if sig matches the signature under secret (constant time); secret may be NULL. */
-static int sig_matches(const char *secret, const char *user, const char *tier, const char *sig)
+static int sig_matches(const char *secret, const char *user, const char *tier, unsigned gen,
+                       const char *sig)
 {
 	char want[CTL_SIG_HEX + 1];
 	int ok;
 
-	if (!secret || ctl_key_sign(want, secret, user, tier) < 0)
+	if (!secret || ctl_key_sign(want, secret, user, tier, gen) < 0)
 		return 0;
 	ok = CRYPTO_memcmp(want, sig, CTL_SIG_HEX) == 0;
 	OPENSSL_cleanse(want, sizeof(want));
 	return ok;
 }
 
-int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier)
+int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier,
+                   unsigned *gen)
 {
 	char buf[KEY_MAX + 1];
 	char *u, *t, *sig;
 	enum pv_tier parsed;
+	unsigned g;
 	size_t len;
 	int ok;
 
@@ -198,18 +243,21 @@ int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enu
 	if (!sig)
 		return PV_EAUTH;
 	*sig++ = '\0';
-	if (strchr(sig, '_') || strlen(sig) != CTL_SIG_HEX || !pv_user_id_is_valid(u))
+	if (strchr(sig, '_') || sig_part_parse(sig, &g) < 0 || !pv_user_id_is_valid(u))
 		return PV_EAUTH;
 	parsed = pv_tier_parse(t);
 	if (parsed == PV_TIER_NONE)
 		return PV_EAUTH;
 	/* Evaluate both secrets every time so timing does not tell which matched. */
-	ok = sig_matches(s->current, u, t, sig);
-	ok |= sig_matches(s->previous, u, t, sig);
+	ok = sig_matches(s->current, u, t, g, sig);
+	ok |= sig_matches(s->previous, u, t, g, sig);
+	if (ok)
+		memcpy(user, u, strlen(u) + 1);
+	OPENSSL_cleanse(buf, sizeof(buf));
 	if (!ok)
 		return PV_EAUTH;
-	memcpy(user, u, strlen(u) + 1);
 	*tier = parsed;
+	*gen = g;
 	return 0;
 }
 

@@ -4,14 +4,16 @@
  * table, each also settable by a flag of the same name.  Errors name the
  * file (or flag) and the field, so an operator can fix them at once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
 
-enum field_type { F_STR, F_LONG };
+enum field_type { F_STR, F_LONG, F_BOOL };
 
 struct field {
 	const char *name;
@@ -25,6 +27,10 @@ struct field {
 	{                                                                                          \
 #f, F_STR, offsetof(struct ctl_config, f), 0, 0, h                                 \
 	}
+#define BOOL(f, h)                                                                                 \
+	{                                                                                          \
+#f, F_BOOL, offsetof(struct ctl_config, f), 0, 1, h                                \
+	}
 #define LONG(f, lo, hi, h)                                                                         \
 	{                                                                                          \
 #f, F_LONG, offsetof(struct ctl_config, f), lo, hi, h                              \
@@ -33,6 +39,7 @@ struct field {
 static const struct field fields[] = {
         STR(http_listen, "plain HTTP listen address host:port (\"\" = none)"),
         STR(https_listen, "HTTPS listen address host:port (\"\" = none)"),
+        STR(metrics_listen, "loopback address for /metrics without a token (\"\" = none)"),
         STR(tls_cert, "TLS certificate chain (PEM)"),
         STR(tls_key, "TLS private key (PEM)"),
         STR(db_path, "SQLite state file"),
@@ -50,6 +57,14 @@ static const struct field fields[] = {
         LONG(health_interval_s, 1, 86400, "period of the health pass"),
         LONG(push_timeout_ms, 100, 600000, "deadline of one SSH round trip"),
         LONG(connect_timeout_ms, 100, 600000, "SSH connect + handshake deadline"),
+        LONG(request_timeout_s, 1, 3600, "deadline of one request's headers and body"),
+        LONG(max_connections, 16, 1000000, "client connections in total (fits ulimit -n)"),
+        LONG(max_connections_per_addr, 1, 1000000, "connections per IPv4 address or IPv6 /64"),
+        LONG(auth_fail_max, 1, 1000000, "failed authentications per address and window"),
+        LONG(auth_fail_window_s, 1, 86400, "window of auth_fail_max (and the 429's length)"),
+        LONG(max_devices_basic, 1, 100000, "devices a Basic user may have peers for"),
+        LONG(max_devices_pro, 1, 100000, "devices a Pro user may have peers for"),
+        BOOL(allow_public_http, "allow http_listen off loopback (clear-text keys)"),
 };
 
 static const struct field *field_find(const char *name)
@@ -84,6 +99,11 @@ static int set_str(struct ctl_config *cfg, const struct field *f, const char *v)
 	return 0;
 }
 
+static int *bool_slot(struct ctl_config *cfg, const struct field *f)
+{
+	return (int *)(void *)((char *)cfg + f->off);
+}
+
 static int set_long(struct ctl_config *cfg, const struct field *f, long v, const char *where,
                     char *err, size_t errlen)
 {
@@ -113,6 +133,13 @@ struct ctl_config *ctl_config_new(void)
 	cfg->health_interval_s = 60;
 	cfg->push_timeout_ms = 10000;
 	cfg->connect_timeout_ms = 5000;
+	cfg->request_timeout_s = 10;
+	cfg->max_connections = 4096;
+	cfg->max_connections_per_addr = 64;
+	cfg->auth_fail_max = 20;
+	cfg->max_devices_basic = 5;
+	cfg->max_devices_pro = 10;
+	cfg->auth_fail_window_s = 60;
 	return cfg;
 }
 
@@ -137,6 +164,15 @@ static int load_field(struct ctl_config *cfg, const struct field *f, json_t *v, 
 			return PV_EINVAL;
 		}
 		return set_str(cfg, f, json_string_value(v));
+	}
+	if (f->type == F_BOOL) {
+		if (!json_is_boolean(v)) {
+			ctl_errf(err, errlen, "%s: field \"%s\" must be true or false", path,
+			         f->name);
+			return PV_EINVAL;
+		}
+		*bool_slot(cfg, f) = json_is_true(v);
+		return 0;
 	}
 	if (!json_is_integer(v)) {
 		ctl_errf(err, errlen, "%s: field \"%s\" must be an integer", path, f->name);
@@ -195,6 +231,15 @@ int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, 
 	}
 	if (f->type == F_STR)
 		return set_str(cfg, f, value);
+	if (f->type == F_BOOL) {
+		if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+			ctl_errf(err, errlen, "flag --%s: \"%s\" is not true or false", name,
+			         value);
+			return PV_EINVAL;
+		}
+		*bool_slot(cfg, f) = strcmp(value, "true") == 0;
+		return 0;
+	}
 	errno = 0;
 	v = strtol(value, &end, 10);
 	if (errno || end == value || *end) {
@@ -204,20 +249,48 @@ int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, 
 	return set_long(cfg, f, v, "flag", err, errlen);
 }
 
+/* The flag spelling of a field: "db_path" -> "--db-path". */
+static void flag_name(char *out, size_t outlen, const struct field *f)
+{
+	size_t j;
+
+	snprintf(out, outlen, "--%s", f->name);
+	for (j = 2; out[j]; j++)
+		if (out[j] == '_')
+			out[j] = '-';
+}
+
+/* What a flag takes, by field type, for --help and the man page. */
+static const char *const type_names[] = {[F_STR] = "STR", [F_LONG] = "N", [F_BOOL] = "BOOL"};
+
 void ctl_config_usage(void)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		char flag[40];
-		size_t j;
+		char flag[42];
 
-		snprintf(flag, sizeof(flag), "%s", fields[i].name);
-		for (j = 0; flag[j]; j++)
-			if (flag[j] == '_')
-				flag[j] = '-';
-		fprintf(stderr, "  --%-20s %s %s\n", flag, fields[i].type == F_STR ? "STR" : "N  ",
+		flag_name(flag, sizeof(flag), &fields[i]);
+		fprintf(stderr, "  %-26s %-4s %s\n", flag, type_names[fields[i].type],
 		        fields[i].help);
+	}
+}
+
+void ctl_config_man(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		char flag[42], help[160];
+
+		flag_name(flag, sizeof(flag), &fields[i]);
+		if (fields[i].type == F_LONG)
+			snprintf(help, sizeof(help), "%s, %ld..%ld; config field \"%s\"",
+			         fields[i].help, fields[i].min, fields[i].max, fields[i].name);
+		else
+			snprintf(help, sizeof(help), "%s; config field \"%s\"", fields[i].help,
+			         fields[i].name);
+		pv_man_item(f, flag, type_names[fields[i].type], help);
 	}
 }
 
@@ -272,10 +345,51 @@ static int check_listen(const char *name, const char *v, char *err, size_t errle
 	return 0;
 }
 
+/* 1 when a listen address's host is a loopback literal: 127.0.0.0/8 or ::1 (a name could resolve
+ * elsewhere). */
+static int listen_is_loopback(const char *v)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	char host[64];
+	uint16_t port;
+
+	if (ctl_listen_parse(v, host, sizeof(host), &port) < 0)
+		return 0;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, host, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+}
+
+/* Plain HTTP carries API keys and configs in clear: loopback unless allowed. */
+static int check_http_local(const struct ctl_config *cfg, char *err, size_t errlen)
+{
+	if (!is_set(cfg->http_listen) || cfg->allow_public_http ||
+	    listen_is_loopback(cfg->http_listen))
+		return 0;
+	ctl_errf(err, errlen,
+	         "field \"http_listen\": \"%s\" is not a loopback address; plain HTTP sends "
+	         "API keys and WireGuard keys in clear: use https_listen, or set "
+	         "\"allow_public_http\": true if a proxy on this network terminates TLS",
+	         cfg->http_listen);
+	return PV_EINVAL;
+}
+
+/* metrics_listen serves /metrics without a token: only on a loopback address. */
+static int check_metrics_local(const struct ctl_config *cfg, char *err, size_t errlen)
+{
+	if (!is_set(cfg->metrics_listen) || listen_is_loopback(cfg->metrics_listen))
+		return 0;
+	ctl_errf(err, errlen,
+	         "field \"metrics_listen\": \"%s\" is not a loopback host:port (127.0.0.0/8 or "
+	         "[::1]); off loopback, scrape /metrics on the main listener with the admin token",
+	         cfg->metrics_listen);
+	return PV_EINVAL;
+}
+
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 {
 	static const char *const required[] = {
-	        "db_path",      "fleet_path",       "ssh_identity",      "known_hosts",
+	        "db_path",      "fleet_path",       "ssh_identity",       "known_hosts",
 	        "secrets_file", "admin_token_file", "client_allowed_ips", "state_key_file"};
 	size_t i;
 
@@ -293,7 +407,9 @@ int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 		return PV_EINVAL;
 	}
 	if (check_listen("http_listen", cfg->http_listen, err, errlen) < 0 ||
-	    check_listen("https_listen", cfg->https_listen, err, errlen) < 0)
+	    check_listen("https_listen", cfg->https_listen, err, errlen) < 0 ||
+	    check_listen("metrics_listen", cfg->metrics_listen, err, errlen) < 0 ||
+	    check_http_local(cfg, err, errlen) < 0 || check_metrics_local(cfg, err, errlen) < 0)
 		return PV_EINVAL;
 	if (is_set(cfg->https_listen) && (!is_set(cfg->tls_cert) || !is_set(cfg->tls_key))) {
 		ctl_errf(err, errlen, "field \"https_listen\" needs \"tls_cert\" and \"tls_key\"");

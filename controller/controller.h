@@ -30,18 +30,20 @@ struct db_peer;
 struct agentless;
 struct agentless_edit;
 struct agentless_dump;
-
-#define CTL_VERSION "0.1.0"
+struct evbuffer;
+struct ctl_metrics;
 
 /* Controller-local error codes, next to pv.h's PV_E* in errors.c's table. */
 enum ctl_err {
 	CTL_EMETHOD = -100,   /* known path, wrong method */
 	CTL_ETOOLARGE = -101, /* request body over the limit */
 	CTL_ENOPATH = -102,   /* no such path */
-	CTL_ESSHAUTH = -103   /* a server refused the controller's SSH key (not the caller's) */
+	CTL_ESSHAUTH = -103,  /* a server refused the controller's SSH key (not the caller's) */
+	CTL_ELIMITED = -104,  /* too many failed authentications from the client's address */
+	CTL_EQUOTA = -105     /* the user has as many devices as the tier allows */
 };
-#define CTL_ERR_MAX CTL_EMETHOD  /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
-#define CTL_ERR_MIN CTL_ESSHAUTH
+#define CTL_ERR_MAX CTL_EMETHOD /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
+#define CTL_ERR_MIN CTL_EQUOTA
 
 /* ---- config.c ------------------------------------------------------------ */
 
@@ -51,8 +53,9 @@ enum ctl_err {
  * Strings are owned by the config.
  */
 struct ctl_config {
-	char *http_listen;  /* "127.0.0.1:8080", or NULL for no plain HTTP */
-	char *https_listen; /* "0.0.0.0:8443", or NULL for no HTTPS */
+	char *http_listen;    /* "127.0.0.1:8080", or NULL for no plain HTTP */
+	char *https_listen;   /* "0.0.0.0:8443", or NULL for no HTTPS */
+	char *metrics_listen; /* loopback "127.0.0.1:9108" for /metrics without a token, or NULL */
 	char *tls_cert, *tls_key;
 	char *db_path, *fleet_path;
 	char *ssh_identity, *known_hosts;
@@ -62,6 +65,13 @@ struct ctl_config {
 	long max_body_bytes, max_header_bytes;
 	long client_timeout_s, health_interval_s;
 	long push_timeout_ms, connect_timeout_ms;
+	long request_timeout_s;        /* deadline of one request's headers + body */
+	long max_connections;          /* total, lowered to fit RLIMIT_NOFILE */
+	long max_connections_per_addr; /* per IPv4 address / IPv6 /64 */
+	long auth_fail_max;            /* failed authentications per address and window */
+	long auth_fail_window_s;
+	long max_devices_basic, max_devices_pro; /* distinct devices with peers, per tier */
+	int allow_public_http;                   /* plain HTTP off loopback only when set */
 };
 
 /* New config holding the defaults; NULL on ENOMEM. Free with ctl_config_free. */
@@ -74,13 +84,36 @@ int ctl_config_set(struct ctl_config *cfg, const char *name, const char *value, 
                    size_t errlen);
 /* Check required fields and their combinations once everything is merged. */
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen);
-/* Print the flag list (one per config field) to f-like stderr. */
+/* Print the flag list (one per config field) on stderr. */
 void ctl_config_usage(void);
 /*
  * Split "host:port" or "[v6]:port" into host (NUL-terminated) and port.
- * PV_EINVAL on anything else, including port 0 is allowed (kernel picks).
+ * Port 0 is accepted (the kernel picks one); anything else is PV_EINVAL.
  */
 int ctl_listen_parse(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+/* ---- init.c and man.c: first-run setup and the man page ------------------- */
+
+/* Where the packaged service keeps its state (systemd StateDirectory=privatevpn). */
+#define CTL_STATE_DIR "/var/lib/privatevpn"
+#define CTL_SYNOPSIS  "vpn-controller [-c CONFIG.json] [--FIELD VALUE]..."
+#define CTL_SYNOPSIS_INIT                                                                          \
+	"vpn-controller --init DIR [--tls-cert FILE --tls-key FILE] [--tls-name NAME] "            \
+	"[--ssh-identity FILE]"
+
+/*
+ * `vpn-controller --init DIR ...` (argv[0] is "--init"): write a config and
+ * fresh secrets, keys and a certificate into DIR, never overwriting.
+ * Prints what it made and the next steps; returns the exit status.
+ */
+int ctl_init_main(int argc, char **argv);
+/* The --init flags, for --init --help and for the man page. */
+void ctl_init_usage(FILE *f);
+void ctl_init_man(FILE *f);
+/* The config fields as man page items (config.c's table). */
+void ctl_config_man(FILE *f);
+/* `vpn-controller --man`: the whole roff page on stdout; returns the exit status. */
+int ctl_man_main(void);
 
 /* ---- auth.c --------------------------------------------------------------- */
 
@@ -90,8 +123,9 @@ struct ctl_secrets {
 	char *previous;
 };
 
-#define CTL_USER_MAX PV_USER_ID_MAX
-#define CTL_SIG_HEX  16
+#define CTL_USER_MAX    PV_USER_ID_MAX
+#define CTL_SIG_HEX     16
+#define CTL_KEY_GEN_MAX 2147483647U /* key generations fit SQLite's and C's int */
 
 /*
  * Load the secrets file: first line the current secret, optional second line
@@ -101,16 +135,26 @@ int ctl_secrets_load(struct ctl_secrets *s, const char *path, char *err, size_t 
 void ctl_secrets_clear(struct ctl_secrets *s);
 /* Load the admin token file (one line, >= 16 chars, 0600); *out owned by caller. */
 int ctl_admin_token_load(char **out, const char *path, char *err, size_t errlen);
-/* sig = first 16 hex of HMAC-SHA256(secret, "user:tier"), as the seed's snippet. */
-int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier);
-/* Full key "user_tier_sig" into out; PV_EINVAL if it does not fit. */
-int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier);
+/*
+ * sig = first 16 hex of HMAC-SHA256(secret, "user:tier") for key generation
+ * 0 (the seed's snippet), of "user:tier:GEN" for a later generation.
+ */
+int ctl_key_sign(char sig[CTL_SIG_HEX + 1], const char *secret, const char *user, const char *tier,
+                 unsigned gen);
+/*
+ * Full key into out: "user_tier_sig" for generation 0 (the seed's format),
+ * "user_tier_sig-GEN" after; PV_EINVAL if it does not fit.
+ */
+int ctl_key_make(char *out, size_t outlen, const char *secret, const char *user, enum pv_tier tier,
+                 unsigned gen);
 /*
  * Verify an API key against both secrets, in constant time.  On success
- * fills user (>= 65 bytes) and *tier; PV_EAUTH otherwise.  Does not look at
- * the DB: the caller checks that the user exists, is active, has that tier.
+ * fills user (>= 65 bytes), *tier and *gen (the key generation it carries);
+ * PV_EAUTH otherwise.  Does not look at the DB: the caller checks that the
+ * user exists, is active, has that tier and that key generation.
  */
-int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier);
+int ctl_key_verify(const struct ctl_secrets *s, const char *key, char *user, enum pv_tier *tier,
+                   unsigned *gen);
 /* Check an "Authorization" header value "Bearer <token>" in constant time. */
 int ctl_admin_verify(const char *token, const char *header);
 
@@ -144,6 +188,32 @@ struct ctl_wgconf {
  */
 int ctl_wgconf_render(char **out, const struct ctl_wgconf *c);
 
+/* ---- limits.c: per-address connection counts and failed-auth windows ---------- */
+
+struct sockaddr;
+struct ctl_addrs;
+
+/* Monotonic clock in seconds. */
+int64_t ctl_mono_s(void);
+/* Table key of a client: its IPv4 address, or its IPv6 /64.  PV_EINVAL for other families. */
+int ctl_addr_key(unsigned char key[16], const struct sockaddr *sa);
+/* Numeric address of sa into buf ("?" when unknown). */
+void ctl_addr_name(char *buf, size_t len, const struct sockaddr *sa);
+/* Fixed-size table for max_conns connections plus tracked failures; NULL on ENOMEM. */
+struct ctl_addrs *ctl_addrs_new(size_t max_conns, long per_addr, long fail_max, long window_s);
+void ctl_addrs_free(struct ctl_addrs *t);
+/* One more connection of key; PV_EBUSY over the per-address cap or when the table is full. */
+int ctl_addrs_conn_add(struct ctl_addrs *t, const unsigned char key[16]);
+void ctl_addrs_conn_del(struct ctl_addrs *t, const unsigned char key[16]);
+/* Seconds until key may try to authenticate again; 0 when it may now. */
+long ctl_addrs_auth_blocked(struct ctl_addrs *t, const unsigned char key[16]);
+/*
+ * Count a failed authentication of key.  Returns 1 when this failure
+ * started a block (log it), 2 while blocked, 0 otherwise; *retry_s is the
+ * block's remaining seconds.
+ */
+int ctl_addrs_auth_failed(struct ctl_addrs *t, const unsigned char key[16], long *retry_s);
+
 /* ---- the daemon ------------------------------------------------------------ */
 
 /* A `pv<N>` block the DB does not know, first seen at first_seen_ms (reconcile.c). */
@@ -159,9 +229,10 @@ struct ctl {
 	struct ctl_secrets secrets;
 	char *admin_token;
 	struct event_base *base;
-	struct evhttp *http, *https;
-	struct evhttp_bound_socket *http_sock, *https_sock;
+	struct evhttp *http, *https, *metrics_http;
+	struct evhttp_bound_socket *http_sock, *https_sock, *metrics_sock;
 	struct ssl_ctx_st *ssl_ctx;
+	struct ctl_conns *conns; /* conn.c */
 	struct db *db;
 	struct pv_fleet *fleet;
 	struct agentless *pool;
@@ -171,6 +242,7 @@ struct ctl {
 	int64_t started_at;      /* unix seconds; older non-ACTIVE rows are leftovers */
 	struct ctl_stale *stale; /* CTL_STALE_MAX slots, owned */
 	size_t nstale;
+	struct ctl_metrics *metrics; /* owned; metrics.c */
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -193,14 +265,19 @@ struct ctl_args {
 	int all;
 };
 
+/* Longest "*" segment of a route path (a user id; server ids are shorter). */
+#define CTL_PATH_ARG_MAX CTL_USER_MAX
+
 /* One request in flight; freed by the reply. */
 struct ctl_req {
 	struct ctl *ctl;
 	struct evhttp_request *req;
 	uint64_t start_us;
 	const char *method;
+	const char *route;                   /* the route table's path, NULL when none matched */
+	const char *code;                    /* the JSON error code replied, NULL for success */
+	char path_arg[CTL_PATH_ARG_MAX + 1]; /* the route's "*" segment, "" without one */
 	char path[64];
-	char path_arg[65];           /* the "*" segment of the route's path, if it has one */
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
 	enum pv_tier tier;           /* the user's tier once authenticated */
 	struct ctl_args args;
@@ -218,19 +295,70 @@ void ctl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_http_start(struct ctl *ctl, char *err, size_t errlen);
 /* Start accepting connections. */
 void ctl_http_enable(struct ctl *ctl);
+/*
+ * Load tls_cert/tls_key again into a new SSL_CTX for new connections; open
+ * ones keep theirs.  On failure the old context stays.  0 without HTTPS.
+ */
+int ctl_tls_reload(struct ctl *ctl, char *err, size_t errlen);
 void ctl_http_stop(struct ctl *ctl);
 /* Reply with a JSON body (reference stolen), log the access line, free rq. */
 void ctl_reply(struct ctl_req *rq, int status, json_t *body);
+/* JSON 500 "out of memory" for a request that has no ctl_req. */
+void ctl_reply_nomem(struct evhttp_request *req);
+/* Reply with a non-JSON body (borrowed) of that Content-Type; log, count, free rq. */
+void ctl_reply_text(struct ctl_req *rq, int status, const char *content_type,
+                    struct evbuffer *body);
 /* Reply with {"error": msg, "code": ...} for a PV_E* or CTL_E* code. */
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Body bytes of a request (not NUL-terminated) and their length. */
 const char *ctl_req_body(struct ctl_req *rq, size_t *len);
 
+/*
+ * evhttp's own body limit sits this far above max_body_bytes, so that up to
+ * there clients get our JSON 413 rather than evhttp's HTML one (http.c); a
+ * connection's input is bounded to the same size plus headers (conn.c).
+ */
+#define CTL_EVHTTP_BODY_MARGIN (1 << 20)
+
+/* ---- conn.c: connection caps, request deadlines, buffer bounds, accept pauses ---- */
+
+struct evhttp_connection;
+
+/* Size the connection table from the config and RLIMIT_NOFILE (logs the limits). */
+int ctl_conns_start(struct ctl *ctl, char *err, size_t errlen);
+/* Make http's connections ours (tls: OpenSSL bufferevents) and watch sock's accept errors. */
+void ctl_conns_attach(struct ctl *ctl, struct evhttp *http, struct evhttp_bound_socket *sock,
+                      int tls);
+/* After evhttp_free of both front ends. */
+void ctl_conns_stop(struct ctl *ctl);
+/* A whole request arrived: stop its deadline until the reply is sent. */
+void ctl_conn_request(struct ctl *ctl, struct evhttp_request *req);
+/* The client's table key and numeric address; PV_EINVAL when unknown (name "?"). */
+int ctl_conn_peer(struct evhttp_request *req, unsigned char key[16], char *name, size_t namelen);
+/* The per-address table (failed-auth windows). */
+struct ctl_addrs *ctl_conns_addrs(struct ctl *ctl);
+/*
+ * Copy src (srclen bytes) into dst as printable ASCII: control bytes, DEL
+ * and bytes >= 0x80 become \xHH; truncated whole escapes at a time; always
+ * NUL-terminated.  For paths and names that reach the log or a JSON message.
+ */
+void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
+
 /* ---- routes.c --------------------------------------------------------------- */
 
 /* evhttp general callback: method/path dispatch, size, JSON body, auth. */
 void ctl_dispatch(struct evhttp_request *req, void *arg);
+/* The same for metrics_listen: only GET /metrics, without a token (loopback only). */
+void ctl_dispatch_metrics(struct evhttp_request *req, void *arg);
+/*
+ * Parse rq's query string into out (which the caller clears with
+ * evhttp_clear_headers on success).  Parameters outside the NULL-ended
+ * allowed list, or given twice, are PV_EINVAL with err naming them.
+ */
+struct evkeyvalq;
+int ctl_query_parse(struct ctl_req *rq, const char *const *allowed, struct evkeyvalq *out,
+                    char *err, size_t errlen);
 /*
  * Validate a JSON request body against a whitelist and fill args.  On error
  * writes a message naming the field.  Exposed for the unit tests and fuzzers.
@@ -242,11 +370,15 @@ int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned
 
 void api_health(struct ctl_req *rq);
 void api_servers(struct ctl_req *rq);
+void api_admin_servers(struct ctl_req *rq);
 void api_provision(struct ctl_req *rq);
 void api_revoke(struct ctl_req *rq);
 void api_generate_key(struct ctl_req *rq);
 void api_user_disable(struct ctl_req *rq);
 void api_user_tier(struct ctl_req *rq);
+void api_user_rotate_key(struct ctl_req *rq);
+void api_users_list(struct ctl_req *rq);
+void api_user_show(struct ctl_req *rq);
 void api_server_reconcile(struct ctl_req *rq);
 
 /* ---- push.c: agentless results back onto the loop thread ----------------------- */
@@ -262,7 +394,7 @@ struct ctl_job {
 	void *arg;
 	size_t index; /* caller's slot (which peer of a batch) */
 	int err;
-	char detail[1024]; /* as long as the pool's messages */
+	char detail[1024];           /* as long as the pool's messages */
 	struct agentless_dump *dump; /* dump jobs: a private copy, NULL on error */
 };
 
@@ -275,8 +407,9 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 /* Queue n edits as one batch (one round trip); done(job) per edit, job->index = i. */
 int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
                    size_t n, ctl_job_done done, void *arg);
-/* Dump a server's live peers; same contract as ctl_push. */
-int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
+/* Dump a server (and the PSKs of the blocks in psk_names[n]); same contract as ctl_push. */
+int ctl_dump(struct ctl *ctl, const char *server_id, const char *const *psk_names, size_t n,
+             ctl_job_done done, void *arg);
 /* Remove a peer the DB knows (name + public key) from its server. */
 int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done, void *arg,
                     size_t index);
@@ -310,6 +443,16 @@ void ctl_fanout_free(struct ctl_fanout *fo);
 /* Reply 200 {"revoked", "servers"} plus extra fields, or 503 naming failed servers. */
 void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra);
 
+/* ---- metrics.c: Prometheus exposition ---------------------------------------------- */
+
+/* Allocate ctl->metrics and observe the DB's commits (call after the DB is open). */
+int ctl_metrics_new(struct ctl *ctl);
+/* Stop observing and free; NULL-safe. */
+void ctl_metrics_free(struct ctl *ctl);
+/* Count one reply: route and status, its latency, and the result of provisions and revokes. */
+void ctl_metrics_request(struct ctl *ctl, const struct ctl_req *rq, int status, uint64_t us);
+/* GET /metrics: text exposition format 0.0.4. */
+void api_metrics(struct ctl_req *rq);
 /* ---- reconcile.c ------------------------------------------------------------------ */
 
 /*
@@ -319,6 +462,11 @@ void ctl_fanout_reply(struct ctl_fanout *fo, json_t *extra);
  */
 void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct agentless_dump *d,
                    struct ctl_req *rq);
+/*
+ * Read a server for a reconcile: its dump, plus the PSKs of its ACTIVE
+ * peers that predate sealed PSKs, which the reconcile then seals and keeps.
+ */
+int ctl_reconcile_read(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
 
 /* ---- health.c ------------------------------------------------------------------- */
 

@@ -24,6 +24,8 @@ static const struct {
         {PV_EFULL, 409, "server_full"},
         {PV_EINUSE, 409, "address_in_use"},
         {CTL_ETOOLARGE, 413, "too_large"},
+        {CTL_ELIMITED, 429, "rate_limited"},
+        {CTL_EQUOTA, 429, "quota_exceeded"},
         /* A server could not be changed: the code says why, the status that it is not ours. */
         {PV_EUNREACH, 503, "unreachable"},
         {PV_ETIMEOUT, 503, "timeout"},
@@ -63,8 +65,6 @@ void ctl_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }

@@ -37,7 +37,8 @@ static int dump_stats(const struct agentless_dump *d, struct db_server_health *h
 		ps[i].latest_handshake = p->latest_handshake;
 		ps[i].rx_bytes = p->rx_bytes;
 		ps[i].tx_bytes = p->tx_bytes;
-		h->active_peers += p->latest_handshake && now - p->latest_handshake < ACTIVE_WINDOW_S;
+		h->active_peers +=
+		        p->latest_handshake && now - p->latest_handshake < ACTIVE_WINDOW_S;
 		h->rx_bytes += p->rx_bytes;
 		h->tx_bytes += p->tx_bytes;
 	}
@@ -126,7 +127,7 @@ static void health_pass(struct ctl *ctl)
 	for (i = 0; i < ctl->fleet->n; i++) {
 		const struct pv_server *s = &ctl->fleet->servers[i];
 
-		r = ctl_dump(ctl, s->id, dump_done, (void *)s);
+		r = ctl_reconcile_read(ctl, s->id, dump_done, (void *)s);
 		if (r == 0)
 			ctl->health_pending++;
 		else

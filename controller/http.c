@@ -74,8 +74,6 @@ void ctl_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	flockfile(stderr);
 	fprintf(stderr, "%s.%03ldZ ", ts, now.tv_nsec / 1000000);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	funlockfile(stderr);
@@ -90,57 +88,105 @@ const char *ctl_req_body(struct ctl_req *rq, size_t *len)
 	return (const char *)evbuffer_pullup(in, -1);
 }
 
+void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, j = 0;
+
+	if (!dstlen)
+		return;
+	for (i = 0; i < srclen; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		if (ch >= 0x20 && ch < 0x7f) {
+			if (j + 1 >= dstlen)
+				break;
+			dst[j++] = (char)ch;
+			continue;
+		}
+		if (j + 4 >= dstlen)
+			break;
+		dst[j++] = '\\';
+		dst[j++] = 'x';
+		dst[j++] = hex[ch >> 4];
+		dst[j++] = hex[ch & 15];
+	}
+	dst[j] = '\0';
+}
+
+/* Fill out with text (a JSON document) or, when NULL, a JSON 500; the status to send. */
+static int json_body(struct evbuffer *out, int status, const char *text)
+{
+	if (out && text) {
+		evbuffer_add(out, text, strlen(text));
+		evbuffer_add(out, "\n", 1);
+		return status;
+	}
+	if (out)
+		evbuffer_add_printf(out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
+	return 500;
+}
+
+void ctl_reply_nomem(struct evhttp_request *req)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	evhttp_send_reply(req, json_body(out, 500, NULL), NULL, out);
+	if (out)
+		evbuffer_free(out);
+	ctl_log("request dropped: out of memory (500)");
+}
+
+/* Send, log the access line, count it (metrics.c), free rq. */
+static void reply_send(struct ctl_req *rq, int status, const char *content_type,
+                       struct evbuffer *out)
+{
+	uint64_t us = pv_now_us() - rq->start_us;
+
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type", content_type);
+	evhttp_send_reply(rq->req, status, NULL, out);
+	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
+	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
+	ctl_metrics_request(rq->ctl, rq, status, us);
+	free(rq);
+}
+
 void ctl_reply(struct ctl_req *rq, int status, json_t *body)
 {
 	struct evbuffer *out = evbuffer_new();
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	uint64_t us = pv_now_us() - rq->start_us;
+	int sent = json_body(out, status, text);
 
-	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type",
-	                  "application/json");
-	if (out && text) {
-		evbuffer_add(out, text, strlen(text));
-		evbuffer_add(out, "\n", 1);
-	} else {
-		status = 500;
-		if (out)
-			evbuffer_add_printf(
-			        out, "{\"error\":\"out of memory\",\"code\":\"internal\"}\n");
-	}
-	evhttp_send_reply(rq->req, status, NULL, out);
-	ctl_log("%s %s %d %llu.%03llums %s", rq->method, rq->path, status,
-	        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), rq->user);
+	if (sent != status)
+		rq->code = "internal";
+	reply_send(rq, sent, "application/json", out);
 	ctl_json_free(text); /* the secure allocator cleanses it */
 	if (out)
 		evbuffer_free(out);
 	json_decref(body);
-	free(rq);
+}
+
+void ctl_reply_text(struct ctl_req *rq, int status, const char *content_type, struct evbuffer *body)
+{
+	reply_send(rq, status, content_type, body);
 }
 
 void ctl_reply_error(struct ctl_req *rq, int err, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], safe[sizeof(msg)];
 	const char *code;
 	int status = ctl_err_status(err, &code);
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
-}
-
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
-{
-	struct ctl *ctl = arg;
-	SSL *ssl = SSL_new(ctl->ssl_ctx);
-
-	if (!ssl)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                      BEV_OPT_CLOSE_ON_FREE);
+	/* Parser messages quote client bytes: JSON needs valid UTF-8, the reader plain text. */
+	ctl_escape(safe, sizeof(safe), msg, strlen(msg));
+	rq->code = code;
+	ctl_reply(rq, status, json_pack("{s:s, s:s}", "error", safe, "code", code));
 }
 
 /* OpenSSL's last error as text, never NULL. */
@@ -150,11 +196,13 @@ static const char *ssl_error(char *buf, size_t len)
 	return buf;
 }
 
-static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
+/* A server SSL_CTX with cfg's certificate and key into *out; errors name the field. */
+static int tls_ctx_new(const struct ctl_config *cfg, SSL_CTX **out, char *err, size_t errlen)
 {
-	const struct ctl_config *cfg = ctl->cfg;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	char why[256];
+
+	*out = NULL;
 
 	if (!ctx)
 		goto fail;
@@ -172,7 +220,7 @@ static int tls_setup(struct ctl *ctl, char *err, size_t errlen)
 		ctl_errf(err, errlen, "tls_key %s: %s", cfg->tls_key, ssl_error(why, sizeof(why)));
 		goto out;
 	}
-	ctl->ssl_ctx = ctx;
+	*out = ctx;
 	return 0;
 fail:
 	ctl_errf(err, errlen, "TLS setup failed: %s", ssl_error(why, sizeof(why)));
@@ -183,6 +231,7 @@ out:
 
 /* New evhttp with our limits, bound to addr (field names it in errors). */
 static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *addr,
+                                void (*dispatch)(struct evhttp_request *, void *),
                                 struct evhttp_bound_socket **sock, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
@@ -200,7 +249,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	 * keep its limit 1 MiB above ours so that up to there clients get our
 	 * JSON 413 (routes.c checks Content-Length and the body read).
 	 */
-	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + (1 << 20));
+	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_bytes + CTL_EVHTTP_BODY_MARGIN);
 	/* Drain an oversized body before closing, so the client reads the 413. */
 	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_bytes);
@@ -210,7 +259,8 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 	                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(http, ctl_dispatch, ctl);
+	evhttp_set_gencb(http, dispatch, ctl);
+	/* No evhttp_set_max_connections in 2.1: conn.c counts and bounds connections. */
 	ctl_listen_parse(addr, host, sizeof(host), &port);
 	*sock = evhttp_bind_socket_with_handle(http, host, port);
 	if (!*sock) {
@@ -227,6 +277,7 @@ static struct evhttp *front_new(struct ctl *ctl, const char *field, const char *
 	if (setsockopt(evhttp_bound_socket_get_fd(*sock), IPPROTO_TCP, TCP_NODELAY, &one,
 	               sizeof(one)) < 0)
 		ctl_log("%s \"%s\": TCP_NODELAY not set: %s", field, addr, strerror(errno));
+	ctl_conns_attach(ctl, http, *sock, strcmp(field, "https_listen") == 0);
 	/* Do not accept until the startup health pass knows the servers' keys. */
 	evconnlistener_disable(evhttp_bound_socket_get_listener(*sock));
 	return http;
@@ -258,24 +309,46 @@ static void log_bound(const char *what, struct evhttp_bound_socket *sock)
 	ctl_log("listening %s on %s port %u", what, host, port);
 }
 
+/*
+ * libevent's own warnings on stderr, through our log.  Connections conn.c
+ * refused make evhttp warn "cannot get connection" once each: those are
+ * counted and summed there, so they are dropped here.
+ */
+static void on_libevent_log(int severity, const char *msg)
+{
+	if (severity < EVENT_LOG_WARN || strstr(msg, "cannot get connection"))
+		return;
+	ctl_log("libevent: %s", msg);
+}
+
 int ctl_http_start(struct ctl *ctl, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
+	int r;
 
+	event_set_log_callback(on_libevent_log);
+	if ((r = ctl_conns_start(ctl, err, errlen)) < 0)
+		return r;
 	if (cfg->http_listen && *cfg->http_listen) {
-		ctl->http = front_new(ctl, "http_listen", cfg->http_listen, &ctl->http_sock, err,
-		                      errlen);
+		ctl->http = front_new(ctl, "http_listen", cfg->http_listen, ctl_dispatch,
+		                      &ctl->http_sock, err, errlen);
 		if (!ctl->http)
 			return PV_EIO;
 	}
 	if (cfg->https_listen && *cfg->https_listen) {
-		if (tls_setup(ctl, err, errlen) < 0)
+		if (tls_ctx_new(cfg, &ctl->ssl_ctx, err, errlen) < 0)
 			return PV_EINVAL;
-		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, &ctl->https_sock,
-		                       err, errlen);
+		ctl->https = front_new(ctl, "https_listen", cfg->https_listen, ctl_dispatch,
+		                       &ctl->https_sock, err, errlen);
 		if (!ctl->https)
 			return PV_EIO;
-		evhttp_set_bevcb(ctl->https, tls_bevcb, ctl);
+	}
+	if (cfg->metrics_listen && *cfg->metrics_listen) {
+		ctl->metrics_http =
+		        front_new(ctl, "metrics_listen", cfg->metrics_listen, ctl_dispatch_metrics,
+		                  &ctl->metrics_sock, err, errlen);
+		if (!ctl->metrics_http)
+			return PV_EIO;
 	}
 	return 0;
 }
@@ -290,6 +363,29 @@ void ctl_http_enable(struct ctl *ctl)
 		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->https_sock));
 		log_bound("https", ctl->https_sock);
 	}
+	if (ctl->metrics_sock) {
+		evconnlistener_enable(evhttp_bound_socket_get_listener(ctl->metrics_sock));
+		log_bound("metrics", ctl->metrics_sock);
+	}
+}
+
+int ctl_tls_reload(struct ctl *ctl, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	int r;
+
+	if (!ctl->ssl_ctx)
+		return 0;
+	if ((r = tls_ctx_new(ctl->cfg, &ctx, err, errlen)) < 0)
+		return r;
+	/*
+	 * Connections hold their own reference (SSL_new takes one on the
+	 * context), so they keep the old certificate until they close; only
+	 * new connections see the new one.
+	 */
+	SSL_CTX_free(ctl->ssl_ctx);
+	ctl->ssl_ctx = ctx;
+	return 0;
 }
 
 void ctl_http_stop(struct ctl *ctl)
@@ -298,8 +394,11 @@ void ctl_http_stop(struct ctl *ctl)
 		evhttp_free(ctl->http);
 	if (ctl->https)
 		evhttp_free(ctl->https);
-	ctl->http = ctl->https = NULL;
-	ctl->http_sock = ctl->https_sock = NULL;
+	if (ctl->metrics_http)
+		evhttp_free(ctl->metrics_http);
+	ctl->http = ctl->https = ctl->metrics_http = NULL;
+	ctl->http_sock = ctl->https_sock = ctl->metrics_sock = NULL;
+	ctl_conns_stop(ctl);
 	SSL_CTX_free(ctl->ssl_ctx);
 	ctl->ssl_ctx = NULL;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vpn-controller: flags and config, startup (every error names the file and
- * the field), the event loop, and a graceful shutdown on SIGINT/SIGTERM.
+ * the field), the event loop, a reload of secrets, admin token and TLS
+ * certificate on SIGHUP, and a graceful shutdown on SIGINT/SIGTERM.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -18,8 +19,10 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vpn-controller [-c CONFIG.json] [--FIELD VALUE]...\n"
-	                "Every config field can be given (or overridden) as a flag:\n");
+	fprintf(stderr,
+	        "usage: %s\n       %s\n       vpn-controller --man\n"
+	        "Every config field can be given (or overridden) as a flag:\n",
+	        CTL_SYNOPSIS, CTL_SYNOPSIS_INIT);
 	ctl_config_usage();
 }
 
@@ -93,6 +96,10 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 		return r;
 	db_set_seal_key(ctl->db, key);
 	OPENSSL_cleanse(key, sizeof(key));
+	if ((r = ctl_metrics_new(ctl)) < 0) {
+		ctl_errf(err, errlen, "metrics: %s", pv_strerror(r));
+		return r;
+	}
 	if ((r = db_servers_sync(ctl->db, ctl->fleet)) < 0) {
 		ctl_errf(err, errlen, "db_path %s: syncing fleet_path %s: %s", cfg->db_path,
 		         cfg->fleet_path, db_errmsg(ctl->db));
@@ -116,6 +123,63 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(ctl->base, NULL);
 }
 
+/* Replace the admin token from its file; the old one stays on failure. */
+static int reload_admin_token(struct ctl *ctl, char *err, size_t errlen)
+{
+	char *token = NULL;
+	int r = ctl_admin_token_load(&token, ctl->cfg->admin_token_file, err, errlen);
+
+	if (r < 0)
+		return r;
+	OPENSSL_clear_free(ctl->admin_token, strlen(ctl->admin_token) + 1);
+	ctl->admin_token = token;
+	return 0;
+}
+
+/* Replace the API secrets from their file; the old ones stay on failure. */
+static int reload_secrets(struct ctl *ctl, char *err, size_t errlen)
+{
+	struct ctl_secrets s;
+	int r = ctl_secrets_load(&s, ctl->cfg->secrets_file, err, errlen);
+
+	if (r < 0)
+		return r;
+	ctl_secrets_clear(&ctl->secrets);
+	ctl->secrets = s;
+	return 0;
+}
+
+/*
+ * SIGHUP: reload the secrets, the admin token and the TLS certificate, each
+ * on its own (one bad file keeps its old value, the others still change).
+ * Runs on the loop thread between requests; no connection is dropped.
+ */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	static const struct {
+		const char *what;
+		int (*load)(struct ctl *ctl, char *err, size_t errlen);
+	} parts[] = {
+	        {"secrets_file", reload_secrets},
+	        {"admin_token_file", reload_admin_token},
+	        {"tls_cert", ctl_tls_reload},
+	};
+	struct ctl *ctl = arg;
+	char err[512];
+	size_t i, failed = 0;
+
+	(void)sig;
+	(void)what;
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		err[0] = '\0';
+		if (parts[i].load(ctl, err, sizeof(err)) < 0) {
+			ctl_log("reload: %s kept: %s", parts[i].what, err);
+			failed++;
+		}
+	}
+	ctl_log("reload: done on SIGHUP, %zu of %zu parts kept their old value", failed, i);
+}
+
 static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 {
 	size_t i;
@@ -131,6 +195,7 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	if (ctl->health_timer)
 		event_free(ctl->health_timer);
 	ctl_http_stop(ctl);
+	ctl_metrics_free(ctl);
 	db_close(ctl->db);
 	pv_fleet_free(ctl->fleet);
 	free(ctl->stale);
@@ -145,10 +210,14 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 int main(int argc, char **argv)
 {
 	struct ctl ctl = {0};
-	struct event *sigs[2] = {NULL, NULL};
+	struct event *sigs[3] = {NULL, NULL, NULL};
 	char err[512] = "";
 	int r = 1;
 
+	if (argc > 1 && strcmp(argv[1], "--init") == 0)
+		return ctl_init_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "--man") == 0)
+		return ctl_man_main();
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage();
 		return 0;
@@ -172,16 +241,18 @@ int main(int argc, char **argv)
 	}
 	sigs[0] = evsignal_new(ctl.base, SIGINT, on_signal, &ctl);
 	sigs[1] = evsignal_new(ctl.base, SIGTERM, on_signal, &ctl);
-	if (!sigs[0] || !sigs[1] || event_add(sigs[0], NULL) < 0 || event_add(sigs[1], NULL) < 0 ||
+	sigs[2] = evsignal_new(ctl.base, SIGHUP, on_reload, &ctl);
+	if (!sigs[0] || !sigs[1] || !sigs[2] || event_add(sigs[0], NULL) < 0 ||
+	    event_add(sigs[1], NULL) < 0 || event_add(sigs[2], NULL) < 0 ||
 	    ctl_health_start(&ctl) < 0) {
 		fprintf(stderr, "vpn-controller: event setup failed\n");
 		goto out;
 	}
-	ctl_log("vpn-controller %s: %zu servers, startup health pass running", CTL_VERSION,
+	ctl_log("vpn-controller %s: %zu servers, startup health pass running", PV_VERSION,
 	        ctl.fleet->n);
 	event_base_dispatch(ctl.base);
 	r = 0;
 out:
-	ctl_teardown(&ctl, sigs, 2);
+	ctl_teardown(&ctl, sigs, 3);
 	return r;
 }

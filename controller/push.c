@@ -103,7 +103,7 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentless_edit *edits,
                    size_t n, ctl_job_done done, void *arg)
 {
-	struct ctl_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
+	void **jobs = calloc(n ? n : 1, sizeof(void *)); /* struct ctl_job *, one per edit */
 	size_t i;
 	int r = PV_ENOMEM;
 
@@ -112,7 +112,7 @@ int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentles
 	for (i = 0; i < n; i++)
 		if (!(jobs[i] = job_new(ctl, done, arg, i)))
 			goto out;
-	r = agentless_submit_batch(ctl->pool, server_id, edits, n, edit_done, (void *const *)jobs);
+	r = agentless_submit_batch(ctl->pool, server_id, edits, n, edit_done, jobs);
 out:
 	for (i = 0; r < 0 && i < n; i++)
 		job_free(jobs[i]);
@@ -124,14 +124,12 @@ int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done,
                     size_t index)
 {
 	struct agentless_edit e;
-	int r;
 
 	memset(&e, 0, sizeof(e));
 	e.op = AGENTLESS_REMOVE;
 	e.host = p->host;
 	snprintf(e.name, sizeof(e.name), "%s", p->name);
-	if ((r = pv_key_from_base64(e.pubkey, p->pubkey)) < 0)
-		return r;
+	memcpy(e.pubkey, p->pubkey, sizeof(e.pubkey));
 	return ctl_push(ctl, p->server_id, &e, done, arg, index);
 }
 
@@ -149,14 +147,15 @@ int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done 
 	return r;
 }
 
-int ctl_dump(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg)
+int ctl_dump(struct ctl *ctl, const char *server_id, const char *const *psk_names, size_t n,
+             ctl_job_done done, void *arg)
 {
 	struct ctl_job *job = job_new(ctl, done, arg, 0);
 	int r;
 
 	if (!job)
 		return PV_ENOMEM;
-	r = agentless_dump(ctl->pool, server_id, dump_done, job);
+	r = agentless_dump_psks(ctl->pool, server_id, psk_names, n, dump_done, job);
 	if (r < 0)
 		job_free(job);
 	return r;

@@ -64,8 +64,7 @@ static const struct db_peer *peer_by_key(const struct db_peer *p, size_t n, cons
 	return NULL;
 }
 
-static const struct agentless_block *block_by_name(const struct agentless_dump *d,
-                                                   const char *name)
+static const struct agentless_block *block_by_name(const struct agentless_dump *d, const char *name)
 {
 	for (size_t i = 0; i < d->nblocks; i++)
 		if (strcmp(d->blocks[i].name, name) == 0)
@@ -115,8 +114,7 @@ static int queue_remove(struct reconcile *rc, const char *name, const char *key,
 	struct agentless_edit e = {.op = AGENTLESS_REMOVE};
 
 	snprintf(e.name, sizeof(e.name), "%s", name);
-	if (pv_key_from_base64(e.pubkey, key) < 0)
-		return PV_EINVAL;
+	snprintf(e.pubkey, sizeof(e.pubkey), "%s", key);
 	return queue(rc, &e, why);
 }
 
@@ -132,16 +130,41 @@ static int block_matches(const struct agentless_block *b, const struct db_peer *
 	return strcmp(b->pubkey, p->pubkey) == 0 && strcmp(b->allowed_ips, want) == 0;
 }
 
-static void plan_restore(struct reconcile *rc, const struct db_peer *p,
-                         const struct agentless_dump *d)
+/*
+ * A row kept from before sealed PSKs: its PSK came back with the dump (the
+ * block is still on the server), so seal and keep it now.  That is the
+ * migration of old rows; one whose block is already gone cannot be helped.
+ */
+static void adopt_psk(struct reconcile *rc, struct db_peer *p, const struct agentless_dump *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->npsks; i++) {
+		if (strcmp(d->psks[i].name, p->name) != 0)
+			continue;
+		if (db_peer_adopt_psk(rc->ctl->db, p, d->psks[i].psk) < 0) {
+			ctl_log("reconcile: %s: keeping the PSK of %s: %s", rc->srv->id, p->name,
+			        db_errmsg(rc->ctl->db));
+			return;
+		}
+		p->has_psk = 1;
+		ctl_log("reconcile: %s: sealed and kept the PSK of %s (provisioned before sealed PSKs)",
+		        rc->srv->id, p->name);
+		audit(rc, "reconcile.adopt_psk", p->name, NULL);
+		return;
+	}
+}
+
+static void plan_restore(struct reconcile *rc, struct db_peer *p, const struct agentless_dump *d)
 {
 	const struct agentless_block *b = block_by_name(d, p->name);
 	struct agentless_edit e = {.op = AGENTLESS_ADD, .host = p->host};
-	int r;
 
+	if (!p->has_psk)
+		adopt_psk(rc, p, d);
 	if (b && block_matches(b, p, rc->srv) && live_has(d, p->pubkey))
 		return;
-	if ((r = db_peer_psk(rc->ctl->db, p, e.psk)) < 0) {
+	if (db_peer_psk(rc->ctl->db, p, e.psk) < 0) {
 		ctl_log("reconcile: %s: cannot restore %s of user %s: %s", rc->srv->id, p->name,
 		        p->user_id, db_errmsg(rc->ctl->db));
 		rc->failed++;
@@ -152,7 +175,8 @@ static void plan_restore(struct reconcile *rc, const struct db_peer *p,
 	    queue_remove(rc, p->name, b->pubkey[0] ? b->pubkey : p->pubkey, REPAIR_UNBLOCK) < 0)
 		rc->failed++;
 	snprintf(e.name, sizeof(e.name), "%s", p->name);
-	if (pv_key_from_base64(e.pubkey, p->pubkey) < 0 || queue(rc, &e, REPAIR_RESTORE) < 0)
+	memcpy(e.pubkey, p->pubkey, sizeof(e.pubkey));
+	if (queue(rc, &e, REPAIR_RESTORE) < 0)
 		rc->failed++;
 	OPENSSL_cleanse(e.psk, sizeof(e.psk));
 }
@@ -168,7 +192,8 @@ static int stale_is_due(struct ctl *ctl, const char *server_id, const char *name
 	for (i = 0; i < ctl->nstale; i++)
 		if (strcmp(ctl->stale[i].server_id, server_id) == 0 &&
 		    strcmp(ctl->stale[i].name, name) == 0)
-			return now - ctl->stale[i].first_seen_ms >= (uint64_t)ctl->cfg->push_timeout_ms;
+			return now - ctl->stale[i].first_seen_ms >=
+			       (uint64_t)ctl->cfg->push_timeout_ms;
 	if (ctl->nstale < CTL_STALE_MAX) {
 		snprintf(ctl->stale[ctl->nstale].server_id, sizeof(ctl->stale[0].server_id), "%s",
 		         server_id);
@@ -386,6 +411,28 @@ static void plan(struct reconcile *rc, const struct agentless_dump *d)
 	plan_foreign(rc, p, n, d);
 	stale_prune(ctl, rc->srv->id, d);
 	free(p);
+}
+
+int ctl_reconcile_read(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg)
+{
+	struct db_peer_filter f = {NULL, server_id, NULL, DB_PEER_ACTIVE};
+	struct db_peer *p = NULL;
+	const char **names = NULL;
+	size_t i, n = 0, k = 0;
+	int r = db_peers_list(ctl->db, &f, &p, &n);
+
+	if (r == 0 && n && !(names = calloc(n, sizeof(*names))))
+		r = PV_ENOMEM;
+	for (i = 0; r == 0 && i < n; i++)
+		if (!p[i].has_psk)
+			names[k++] = p[i].name;
+	if (r == 0)
+		r = ctl_dump(ctl, server_id, names, k, done, arg);
+	else
+		ctl_log("reconcile: %s: db: %s", server_id, db_errmsg(ctl->db));
+	free(names);
+	free(p);
+	return r;
 }
 
 void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct agentless_dump *d,

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The route table and the dispatcher every request goes through, in order:
- * path (404), method (405), body size (413), JSON body against the route's
- * field whitelist (400 naming the field), authentication (401), handler.
+ * path (404), method (405), duplicate Content-Length (400), body size (413),
+ * JSON body against the route's field whitelist (400 naming the field),
+ * failed-auth limit of the client address (429), authentication (401),
+ * handler.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/http.h>
+#include <event2/util.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
@@ -16,6 +20,11 @@
 
 enum route_auth { AUTH_NONE, AUTH_KEY, AUTH_ADMIN };
 
+/*
+ * A path is literal except for "*" segments, each of which matches one
+ * non-empty segment of [A-Za-z0-9._-] up to CTL_PATH_ARG_MAX bytes: the
+ * request's rq->path_arg (the last one, when a route has several).
+ */
 struct route {
 	const char *path;
 	void (*handler)(struct ctl_req *rq);
@@ -37,8 +46,18 @@ static const struct route routes[] = {
          CTL_ARG_USER},
         {"/api/admin/users/tier", api_user_tier, EVHTTP_REQ_POST, AUTH_ADMIN,
          CTL_ARG_USER | CTL_ARG_TIER, CTL_ARG_USER | CTL_ARG_TIER},
-        {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0,
-         0},
+        {"/api/admin/users/rotate-key", api_user_rotate_key, EVHTTP_REQ_POST, AUTH_ADMIN,
+         CTL_ARG_USER, CTL_ARG_USER},
+        {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers", api_admin_servers, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
+        {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+};
+
+/* metrics_listen: loopback only (config.c), so no token. */
+static const struct route metrics_routes[] = {
+        {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_NONE, 0, 0},
 };
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -65,43 +84,56 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
-/*
- * Does path follow pattern, where a "*" segment stands for one id
- * ([A-Za-z0-9._-]{1,64}, kept in arg)?  Other segments match exactly.
- */
-static int path_match(const char *pattern, const char *path, char *arg, size_t arglen)
+/* 1 if path matches pattern; a "*" segment's text goes to arg (>= CTL_PATH_ARG_MAX + 1). */
+static int path_match(const char *pattern, const char *path, char *arg)
 {
-	const char *star = strchr(pattern, '*');
-	size_t head, n;
+	size_t n;
 
-	if (!star)
-		return strcmp(pattern, path) == 0;
-	head = (size_t)(star - pattern);
-	if (strncmp(pattern, path, head) != 0)
-		return 0;
-	path += head;
-	n = strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
-	if (n == 0 || n >= arglen || strcmp(path + n, star + 1) != 0)
-		return 0;
-	memcpy(arg, path, n);
-	arg[n] = '\0';
-	return 1;
+	while (*pattern) {
+		if (pattern[0] == '*' && (pattern[1] == '/' || pattern[1] == '\0')) {
+			n = strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			                 "0123456789._-");
+			if (n == 0 || n > CTL_PATH_ARG_MAX)
+				return 0;
+			memcpy(arg, path, n);
+			arg[n] = '\0';
+			path += n;
+			pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
 }
 
-/* The route for rq's path and method; *err says 404 or 405 when NULL. */
-static const struct route *route_find(struct ctl_req *rq, enum evhttp_cmd_type m, int *err)
+/* The route of table for rq's full path and method; *err says 404 or 405 when NULL. */
+static const struct route *route_find(const struct route *table, size_t n, struct ctl_req *rq,
+                                      const char *path, enum evhttp_cmd_type m, int *err)
 {
 	size_t i;
 
 	*err = CTL_ENOPATH;
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!path_match(routes[i].path, rq->path, rq->path_arg, sizeof(rq->path_arg)))
+	for (i = 0; i < n; i++) {
+		if (!path_match(table[i].path, path, rq->path_arg))
 			continue;
-		if (routes[i].method == m)
-			return &routes[i];
+		if (table[i].method == m)
+			return &table[i];
 		*err = CTL_EMETHOD;
 	}
 	return NULL;
+}
+
+/* Two Content-Length headers: which one a proxy in front believed is unknowable. */
+static int content_length_repeated(struct ctl_req *rq)
+{
+	const struct evkeyval *h;
+	int n = 0;
+
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(rq->req), next)
+	if (evutil_ascii_strcasecmp(h->key, "Content-Length") == 0)
+		n++;
+	return n > 1;
 }
 
 /* 413 before reading into memory when the client says how much it sends. */
@@ -122,7 +154,7 @@ static int body_too_large(struct ctl_req *rq)
 	return len > (size_t)rq->ctl->cfg->max_body_bytes;
 }
 
-/* Key auth: valid signature, then the user exists, is active, has that tier. */
+/* Key auth: valid signature, then the user exists, is active, has that tier and key generation. */
 static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 {
 	const char *key =
@@ -130,19 +162,21 @@ static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 	struct db_user u;
 	char user[CTL_USER_MAX + 1];
 	enum pv_tier tier;
+	unsigned gen;
 	int r;
 
 	if (!key) {
 		ctl_errf(err, errlen, "missing X-API-Key header");
 		return PV_EAUTH;
 	}
-	if (ctl_key_verify(&rq->ctl->secrets, key, user, &tier) < 0) {
+	if (ctl_key_verify(&rq->ctl->secrets, key, user, &tier, &gen) < 0) {
 		ctl_errf(err, errlen, "invalid API key");
 		return PV_EAUTH;
 	}
 	r = db_user_get(rq->ctl->db, user, &u);
-	if (r == PV_ENOTFOUND || (r == 0 && (!u.active || u.tier != tier))) {
-		ctl_errf(err, errlen, "API key revoked: unknown or disabled user, or tier changed");
+	if (r == PV_ENOTFOUND || (r == 0 && (!u.active || u.tier != tier || u.key_gen != gen))) {
+		ctl_errf(err, errlen,
+		         "API key revoked: unknown or disabled user, tier changed or key rotated");
 		return PV_EAUTH;
 	}
 	if (r < 0) {
@@ -168,11 +202,71 @@ static int auth_admin(struct ctl_req *rq, char *err, size_t errlen)
 	return 0;
 }
 
+/* 429 with Retry-After when the client's address is over its failed-auth limit. */
+static int auth_limited(struct ctl_req *rq, const unsigned char key[16])
+{
+	long retry = ctl_addrs_auth_blocked(ctl_conns_addrs(rq->ctl), key);
+	char value[24];
+
+	if (!retry)
+		return 0;
+	snprintf(value, sizeof(value), "%ld", retry);
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", value);
+	ctl_reply_error(rq, CTL_ELIMITED,
+	                "too many failed authentications from this address: retry in %ld s", retry);
+	return 1;
+}
+
+/* Count and log a failed authentication, with the client address. */
+static void auth_failed(struct ctl_req *rq, const unsigned char key[16], const char *addr,
+                        const char *why)
+{
+	long retry;
+	int r = ctl_addrs_auth_failed(ctl_conns_addrs(rq->ctl), key, &retry);
+
+	if (r == 2)
+		return; /* blocked meanwhile by a parallel request: already logged */
+	ctl_log("auth failure from %s on %s: %s", addr, rq->path, why);
+	if (r == 1)
+		ctl_log("auth: %s blocked for %ld s after %ld failures (429 until then)", addr,
+		        retry, rq->ctl->cfg->auth_fail_max);
+}
+
+/* Authenticate the route's way, within the address's failed-auth limit; 1 if replied. */
+static int authenticate(struct ctl_req *rq, enum route_auth how)
+{
+	unsigned char key[16];
+	char addr[64], err[256];
+	int known, r;
+
+	if (how == AUTH_NONE)
+		return 0;
+	known = ctl_conn_peer(rq->req, key, addr, sizeof(addr)) == 0;
+	if (known && auth_limited(rq, key))
+		return 1;
+	/* Both checks are constant-time in the secret; the limiter looks only at the address. */
+	r = how == AUTH_KEY ? auth_key(rq, err, sizeof(err)) : auth_admin(rq, err, sizeof(err));
+	if (r == 0)
+		return 0;
+	if (r == PV_EAUTH && known)
+		auth_failed(rq, key, addr, err);
+	ctl_reply_error(rq, r, "%s", err);
+	return 1;
+}
+
+/* The request's whole path (rq->path may be cut for the log); never NULL. */
+static const char *full_path(struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	return path && *path ? path : "/";
+}
+
 static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 {
 	struct ctl_req *rq = calloc(1, sizeof(*rq));
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *path = full_path(req);
 
 	if (!rq)
 		return NULL;
@@ -180,30 +274,36 @@ static struct ctl_req *req_new(struct ctl *ctl, struct evhttp_request *req)
 	rq->req = req;
 	rq->start_us = pv_now_us();
 	rq->method = method_name(evhttp_request_get_command(req));
-	/* Longer than any route: keep a recognisable prefix for the log. */
-	snprintf(rq->path, sizeof(rq->path), "%s", path && *path ? path : "/");
+	/* Longer than any route: keep a recognisable prefix; raw bytes escaped for log and JSON. */
+	ctl_escape(rq->path, sizeof(rq->path), path, strlen(path));
 	memcpy(rq->user, "-", 2);
 	return rq;
 }
 
-void ctl_dispatch(struct evhttp_request *req, void *arg)
+static void dispatch(const struct route *table, size_t n, struct evhttp_request *req, void *arg)
 {
 	struct ctl_req *rq = req_new(arg, req);
 	const struct route *rt;
 	char err[256];
 	const char *body;
-	size_t len;
+	size_t len = 0;
 	int r;
 
+	ctl_conn_request(arg, req);
 	if (!rq) {
-		evhttp_send_error(req, 500, NULL);
+		ctl_reply_nomem(req);
 		return;
 	}
-	rt = route_find(rq, evhttp_request_get_command(req), &r);
+	rt = route_find(table, n, rq, full_path(req), evhttp_request_get_command(req), &r);
 	if (!rt) {
 		ctl_reply_error(rq, r,
 		                r == CTL_EMETHOD ? "method %s not allowed on %s" : "no route %s%s",
 		                r == CTL_EMETHOD ? rq->method : "", rq->path);
+		return;
+	}
+	rq->route = rt->path;
+	if (content_length_repeated(rq)) {
+		ctl_reply_error(rq, PV_EINVAL, "more than one Content-Length header");
 		return;
 	}
 	if (body_too_large(rq)) {
@@ -211,8 +311,9 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 		                rq->ctl->cfg->max_body_bytes);
 		return;
 	}
-	if (rt->method == EVHTTP_REQ_POST) {
-		body = ctl_req_body(rq, &len);
+	body = rt->method == EVHTTP_REQ_POST ? ctl_req_body(rq, &len) : NULL;
+	/* A route that takes no fields (an action on the path's id) also takes no body at all. */
+	if (rt->method == EVHTTP_REQ_POST && (rt->allowed || len)) {
 		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
 		                   sizeof(err));
 		if (r < 0) {
@@ -220,14 +321,44 @@ void ctl_dispatch(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
-	r = 0;
-	if (rt->auth == AUTH_KEY)
-		r = auth_key(rq, err, sizeof(err));
-	else if (rt->auth == AUTH_ADMIN)
-		r = auth_admin(rq, err, sizeof(err));
-	if (r < 0) {
-		ctl_reply_error(rq, r, "%s", err);
+	if (authenticate(rq, rt->auth))
 		return;
-	}
 	rt->handler(rq);
+}
+
+void ctl_dispatch(struct evhttp_request *req, void *arg)
+{
+	dispatch(routes, sizeof(routes) / sizeof(routes[0]), req, arg);
+}
+
+void ctl_dispatch_metrics(struct evhttp_request *req, void *arg)
+{
+	dispatch(metrics_routes, sizeof(metrics_routes) / sizeof(metrics_routes[0]), req, arg);
+}
+
+int ctl_query_parse(struct ctl_req *rq, const char *const *allowed, struct evkeyvalq *out,
+                    char *err, size_t errlen)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(rq->req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	const struct evkeyval *kv;
+	size_t i;
+
+	TAILQ_INIT(out);
+	if (q && evhttp_parse_query_str(q, out) < 0) {
+		ctl_errf(err, errlen, "malformed query string");
+		return PV_EINVAL;
+	}
+	TAILQ_FOREACH(kv, out, next)
+	{
+		for (i = 0; allowed[i] && strcmp(allowed[i], kv->key) != 0; i++)
+			;
+		if (!allowed[i] || evhttp_find_header(out, kv->key) != kv->value) {
+			ctl_errf(err, errlen, "query parameter \"%.40s\": unknown or repeated",
+			         kv->key);
+			evhttp_clear_headers(out);
+			return PV_EINVAL;
+		}
+	}
+	return 0;
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening the state database: pragmas, statement cache, error mapping, transactions. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -38,8 +42,6 @@ int db_failf(struct db *db, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-tidy 14 misreads the va_start above when it inlines callers. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
 	va_end(ap);
 	return err;
@@ -150,7 +152,8 @@ int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v)
 
 int db_bind_blob(struct db *db, sqlite3_stmt *st, int i, const void *p, size_t n)
 {
-	int rc = p ? sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+	int rc = p ? sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT)
+	           : sqlite3_bind_null(st, i);
 
 	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
 }
@@ -258,11 +261,20 @@ int db_begin(struct db *db)
 
 int db_commit(struct db *db)
 {
+	uint64_t start = pv_now_us();
 	int r = db_run(db, SQL_COMMIT);
 
+	if (db->commit_observer)
+		db->commit_observer(db->commit_observer_arg, pv_now_us() - start, r == 0);
 	if (r < 0)
 		db_rollback(db);
 	return r;
+}
+
+void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg)
+{
+	db->commit_observer = fn;
+	db->commit_observer_arg = arg;
 }
 
 /* Keeps the message of the failure that caused the rollback. */
@@ -348,6 +360,42 @@ static int db_configure(struct db *db, unsigned flags)
 	return db_pragma(db, "PRAGMA foreign_keys=ON");
 }
 
+/*
+ * The state file holds every user's peers: 0600 from the first instant.
+ * SQLite creates files 0644 (less the umask), and gives -wal and -shm the
+ * main file's mode, so the main file is created (or tightened) here first;
+ * -wal/-shm left by an older, looser version are tightened too.  A file
+ * that cannot be opened is left to sqlite3_open_v2, whose error says why;
+ * ":memory:" and "file:" URIs are SQLite's and left alone.
+ */
+static int db_files_private(const char *path)
+{
+	static const char *const suffixes[] = {"-wal", "-shm"};
+	char side[4096];
+	struct stat st;
+	size_t i;
+	int fd;
+
+	if (path[0] == ':' || strncmp(path, "file:", 5) == 0)
+		return 0;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0)) {
+		close(fd);
+		return PV_EIO;
+	}
+	close(fd);
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (snprintf(side, sizeof(side), "%s%s", path, suffixes[i]) >= (int)sizeof(side))
+			return PV_EINVAL;
+		if (lstat(side, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) &&
+		    chmod(side, st.st_mode & 0700) < 0)
+			return PV_EIO;
+	}
+	return 0;
+}
+
 int db_open_flags(struct db **out, const char *path, unsigned flags)
 {
 	struct db *db;
@@ -360,6 +408,12 @@ int db_open_flags(struct db **out, const char *path, unsigned flags)
 	if (!db)
 		return PV_ENOMEM;
 	*out = db;
+	if ((r = db_files_private(path)) < 0) {
+		snprintf(db->errmsg, sizeof(db->errmsg),
+		         "cannot create %s with mode 0600 (or tighten it): %s", path,
+		         strerror(errno));
+		return r;
+	}
 	rc = sqlite3_open_v2(path, &db->conn,
 	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                     NULL);

@@ -41,6 +41,7 @@ struct db_user {
 	char id[DB_USER_ID_MAX + 1];
 	enum pv_tier tier;
 	int active;
+	unsigned key_gen; /* key generation: only keys of this generation are accepted */
 };
 
 struct db_peer {
@@ -73,6 +74,13 @@ int db_open(struct db **out, const char *path);
  */
 #define DB_OPEN_SYNC_NORMAL (1U << 0)
 int db_open_flags(struct db **out, const char *path, unsigned flags);
+/*
+ * Called after every COMMIT of an explicit transaction (db_begin … commit,
+ * as the peer reservation and migrations use) with how long the COMMIT
+ * itself took, in microseconds, and whether it succeeded.  NULL removes it.
+ */
+typedef void (*db_commit_observer)(void *arg, uint64_t us, int ok);
+void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg);
 /* Finalizes every statement and closes the file; accepts NULL. */
 void db_close(struct db *db);
 /*
@@ -89,11 +97,11 @@ const char *db_errmsg(struct db *db);
 int db_servers_sync(struct db *db, const struct pv_fleet *fleet);
 /* What a health pass learnt about one server. */
 struct db_server_health {
-	int up;                /* 1 = its dump came back, 0 = not */
-	int live_peers;        /* peers on the live interface */
-	int active_peers;      /* of those, with a handshake in the last 180 s */
+	int up;                      /* 1 = its dump came back, 0 = not */
+	int live_peers;              /* peers on the live interface */
+	int active_peers;            /* of those, with a handshake in the last 180 s */
 	uint64_t rx_bytes, tx_bytes; /* totals over the live peers */
-	const char *wg_pubkey; /* the interface's key as read, or NULL when unknown */
+	const char *wg_pubkey;       /* the interface's key as read, or NULL when unknown */
 };
 /* One live peer's counters as the server reports them. */
 struct db_peer_stats {
@@ -135,10 +143,34 @@ int db_servers_list(struct db *db, struct db_server_status **out, size_t *n);
 /* Counts of non-retired servers by their last health: up, down, never checked. */
 int db_servers_count(struct db *db, int *up, int *down, int *unknown);
 
-/* Create or update a user (tier change, deactivation and reactivation included). */
+/*
+ * Create or update a user (tier change, deactivation and reactivation
+ * included).  A tier change or a deactivation bumps the key generation in
+ * the same statement, so the key that worked before can never work again,
+ * not even after the tier is set back or the user re-enabled.
+ */
 int db_user_upsert(struct db *db, const char *user_id, enum pv_tier tier, int active);
 /* PV_ENOTFOUND if no such user. */
 int db_user_get(struct db *db, const char *user_id, struct db_user *out);
+/*
+ * Bump the user's key generation (rotate-key); *gen is the new one.
+ * PV_ENOTFOUND if no such user.
+ */
+int db_user_rotate_key(struct db *db, const char *user_id, unsigned *gen);
+
+/* A user with the counts the admin list shows. */
+struct db_user_summary {
+	struct db_user user;
+	int peers;   /* peer rows in any state */
+	int devices; /* distinct device names among them */
+};
+/*
+ * Up to limit users with ids greater than after (NULL or "": from the
+ * first), ordered by id: keyset paging, stable while users are added.
+ * *out is a new array owned by the caller (free()); *n may be 0.
+ */
+int db_users_list(struct db *db, const char *after, int limit, struct db_user_summary **out,
+                  size_t *n);
 
 /*
  * Reserve a peer: in one BEGIN IMMEDIATE transaction allocate the lowest
@@ -162,6 +194,13 @@ void db_set_seal_key(struct db *db, const uint8_t key[PV_KEY_LEN]);
  * tampered, or copied from another row).
  */
 int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN]);
+/*
+ * Seal psk into a row that has none (made before sealed PSKs); a row that
+ * has one is left as it is (PV_EEXIST).  PV_ENOTFOUND if the row is gone.
+ */
+int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN]);
+/* How many distinct devices other than `device` the user has peers for (any server, state). */
+int db_user_other_devices(struct db *db, const char *user_id, const char *device, int *n);
 /* The peer holding pubkey on the server, in any state; PV_ENOTFOUND if none. */
 int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
                      struct db_peer *out);
@@ -187,7 +226,8 @@ int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreig
 /*
  * PENDING -> ACTIVE once the push succeeded, and in the same transaction
  * delete the peer it replaces, releasing its lease (0 = none; an already
- * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist.
+ * deleted one is fine).  PV_ENOTFOUND if peer_id does not exist or is no
+ * longer PENDING (a revoke took it over meanwhile).
  */
 int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id);
 /*

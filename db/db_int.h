@@ -20,6 +20,8 @@ struct db {
 	struct db_stmt_slot cache[DB_STMT_MAX];
 	size_t n_cached;
 	char errmsg[512];
+	db_commit_observer commit_observer;
+	void *commit_observer_arg;
 	uint8_t seal_key[PV_KEY_LEN]; /* PSK sealing key (db_set_seal_key), cleansed at close */
 	int has_seal_key;
 };

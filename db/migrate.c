@@ -72,26 +72,32 @@ static const struct migration migrations[] = {
          * leases that reserve a foreign peer's address (peer_id NULL).  The
          * lease table is rebuilt: SQLite cannot relax a NOT NULL in place,
          * and nothing references it. */
-        {2, "ALTER TABLE peers ADD COLUMN psk_sealed BLOB;"
-            "ALTER TABLE peers ADD COLUMN last_handshake INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE peers ADD COLUMN rx_bytes INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE peers ADD COLUMN tx_bytes INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE servers ADD COLUMN active_peers INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE servers ADD COLUMN rx_bytes INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE servers ADD COLUMN tx_bytes INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE servers ADD COLUMN state_since INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE servers ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE servers ADD COLUMN reconciled_at INTEGER NOT NULL DEFAULT 0;"
-            "CREATE TABLE lease_v2 ("
-            " server_id TEXT NOT NULL REFERENCES servers(id),"
-            " ip INTEGER NOT NULL CHECK (ip BETWEEN 2 AND 254),"
-            " peer_id INTEGER UNIQUE REFERENCES peers(id) ON DELETE CASCADE,"
-            " foreign_key TEXT," /* a foreign peer's public key, "" when it has none */
-            " CHECK ((peer_id IS NULL) <> (foreign_key IS NULL)),"
-            " PRIMARY KEY (server_id, ip)) WITHOUT ROWID;"
-            "INSERT INTO lease_v2 (server_id, ip, peer_id) SELECT server_id, ip, peer_id FROM lease;"
-            "DROP TABLE lease;"
-            "ALTER TABLE lease_v2 RENAME TO lease;"},
+        {2,
+         "ALTER TABLE peers ADD COLUMN psk_sealed BLOB;"
+         "ALTER TABLE peers ADD COLUMN last_handshake INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE peers ADD COLUMN rx_bytes INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE peers ADD COLUMN tx_bytes INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE servers ADD COLUMN active_peers INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE servers ADD COLUMN rx_bytes INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE servers ADD COLUMN tx_bytes INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE servers ADD COLUMN state_since INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE servers ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE servers ADD COLUMN reconciled_at INTEGER NOT NULL DEFAULT 0;"
+         "CREATE TABLE lease_v2 ("
+         " server_id TEXT NOT NULL REFERENCES servers(id),"
+         " ip INTEGER NOT NULL CHECK (ip BETWEEN 2 AND 254),"
+         " peer_id INTEGER UNIQUE REFERENCES peers(id) ON DELETE CASCADE,"
+         " foreign_key TEXT," /* a foreign peer's public key, "" when it has none */
+         " CHECK ((peer_id IS NULL) <> (foreign_key IS NULL)),"
+         " PRIMARY KEY (server_id, ip)) WITHOUT ROWID;"
+         "INSERT INTO lease_v2 (server_id, ip, peer_id) SELECT server_id, ip, peer_id FROM lease;"
+         "DROP TABLE lease;"
+         "ALTER TABLE lease_v2 RENAME TO lease;"},
+        /* 3: ops tools.  A user's key generation: keys carry it, and every
+         * revocation (rotate-key, disable, tier change) bumps it, so a revoked
+         * key never comes back.  Existing users start at 0: the seed's keys. */
+        {3, "ALTER TABLE users ADD COLUMN"
+            " key_gen INTEGER NOT NULL DEFAULT 0 CHECK (key_gen BETWEEN 0 AND 2147483647);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

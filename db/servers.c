@@ -101,13 +101,15 @@ static int record_server(struct db *db, const char *server_id, const struct db_s
 	int r;
 
 	if ((r = db_stmt(db, SQL_SET_HEALTH, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, server_id)) < 0 || (r = db_bind_int(db, st, 2, h->up)) < 0 ||
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_bind_int(db, st, 2, h->up)) < 0 ||
 	    (r = db_bind_int(db, st, 3, h->live_peers)) < 0 ||
 	    (r = db_bind_int(db, st, 4, db_now())) < 0 ||
 	    (r = db_bind_text(db, st, 5, h->wg_pubkey)) < 0 ||
 	    (r = db_bind_int(db, st, 6, h->active_peers)) < 0 ||
 	    (r = db_bind_int(db, st, 7, (int64_t)h->rx_bytes)) < 0 ||
-	    (r = db_bind_int(db, st, 8, (int64_t)h->tx_bytes)) < 0 || (r = db_step_done(db, st)) < 0)
+	    (r = db_bind_int(db, st, 8, (int64_t)h->tx_bytes)) < 0 ||
+	    (r = db_step_done(db, st)) < 0)
 		return r;
 	if (sqlite3_changes(db->conn) == 0)
 		return db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
@@ -158,7 +160,8 @@ int db_server_set_repairs(struct db *db, const char *server_id, int repairs)
 	    (r = db_bind_int(db, st, 2, repairs)) < 0 ||
 	    (r = db_bind_int(db, st, 3, db_now())) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
-	return sqlite3_changes(db->conn) ? 0 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
+	return sqlite3_changes(db->conn) ? 0
+	                                 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 }
 
 /* One row of STATUS_FROM into a struct db_server_status (a db_row_reader). */

@@ -3,12 +3,20 @@
 # The README's first command: privatevpn on one machine, end to end.
 #
 #   sudo scripts/demo.sh         install deps, build, 15-server fleet (network
-#                                namespaces, bootstrapped over real SSH), the
+#                                namespaces, bootstrapped over real SSH) with
+#                                the spec's geography (pv-netsim delays every
+#                                frame by the distance between its ends), the
 #                                controller (SQLite, HTTPS, demo CA), a key from
 #                                the admin endpoint, then vpnctl login/servers/
 #                                connect/ping/status in a client namespace.
 #                                The demo stays up; it prints how to explore.
+#   sudo scripts/demo.sh --flat  the same on the flat fleet (a kernel bridge,
+#                                every server 0.1 ms away)
 #   sudo scripts/demo.sh down    tear it all down (also: scripts/demo-down.sh)
+#
+# PV_DEMO_CLIENT_LOC (default New York) and PV_DEMO_CTL_LOC (default
+# Frankfurt) place the client and the controller; tests/fleet/geo.json
+# lists the locations.
 #
 # Nothing leaves the machine: every address is in 203.0.113.0/24 inside
 # namespaces this script creates, with no route out.
@@ -18,6 +26,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${PV_BUILD_DIR:-$top/build}
 state=${PV_DEMO_DIR:-/tmp/privatevpn-demo}
 servers=${PV_DEMO_SERVERS:-15}
+client_loc=${PV_DEMO_CLIENT_LOC:-New York}
+ctl_loc=${PV_DEMO_CTL_LOC:-Frankfurt}
+geo=(--geo --ctl-loc "$ctl_loc" --client-loc "$client_loc")
 FLEET=$top/tests/fleet/fleet
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -44,14 +55,15 @@ down)
 	exit 0
 	;;
 up) ;;
-*) die "usage: $0 [up|down]" ;;
+--flat) geo=() ;;
+*) die "usage: $0 [up|--flat|down]" ;;
 esac
 [[ ! -e $state ]] || die "a demo is already in $state; run '$0 down' first"
 
 say "Installing what is missing and building ($build)"
 "$top/scripts/install-deps.sh"
 cmake -S "$top" -B "$build" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target vpnctl vpn-controller >/dev/null
+cmake --build "$build" -j "$(nproc)" --target vpnctl vpn-controller pv-netsim >/dev/null
 VPNCTL=$build/client-cli/vpnctl
 
 mkdir -p "$state"
@@ -59,8 +71,12 @@ chmod 700 "$state"
 # A failed start takes down whatever it brought up.
 trap 'rc=$?; if ((rc)); then echo "demo: failed; tearing down" >&2; demo_down; fi' EXIT
 
-say "Bringing up $servers servers (each: sshd + WireGuard, bootstrapped over SSH)"
-"$FLEET" up -n "$servers" "$state/fleet"
+if ((${#geo[@]})); then
+	say "Bringing up $servers servers around the world (each: sshd + WireGuard, bootstrapped over SSH; controller in $ctl_loc, client in $client_loc)"
+else
+	say "Bringing up $servers servers on a flat bridge (each: sshd + WireGuard, bootstrapped over SSH)"
+fi
+PV_BUILD=$build "$FLEET" up -n "$servers" "${geo[@]}" "$state/fleet"
 # shellcheck source=/dev/null
 . "$state/fleet/env"
 
@@ -100,7 +116,7 @@ say "In the client namespace: vpnctl login (key from VPNCTL_API_KEY, never argv)
 VPNCTL_API_KEY=$key vc login --api "$CTL_URL" --cacert "$CTL_CA" --device laptop
 say "vpnctl servers (latency probed in parallel)"
 vc servers
-say "vpnctl connect (fastest healthy server; key pair made on the client)"
+say "vpnctl connect (nearest healthy server; key pair made on the client)"
 vc connect
 say "ping through the tunnel"
 "$FLEET" client-exec "$state/fleet" laptop -- ping -c 3 10.7.0.1
@@ -118,6 +134,7 @@ Explore (as root):
   $FLEET client-exec $state/fleet laptop -- wg show
   $FLEET exec $state/fleet eu-central-1 -- wg show wg0     # a server's live peers
   ip netns exec $FLEET_NS_CTL curl --cacert $CTL_CA $CTL_URL/api/health
+  $FLEET netstats $state/fleet | jq .total   # geo: what the switch carried
   $FLEET stop $state/fleet us-east-1     # make a server silent, then: $state/vpnctl servers
   less $CTL_LOG
 Tear down:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs every Debian package privatevpn needs to build, test, benchmark
 # and run its demo.  Idempotent: does nothing when all are present.  Used by
-# the README's commands and by CI alike.
+# the README's commands and by CI alike.  prometheus is there for promtool
+# (tests check /metrics with it); installing it starts no server here.
 set -eu
 
 PKGS="cmake make gcc pkg-config
@@ -9,11 +10,12 @@ libssh2-1-dev libevent-dev libjansson-dev libssl-dev libsqlite3-dev libcurl4-ope
 wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables iputils-ping ufw iptables
 util-linux procps curl jq openssl strace sqlite3
 wrk hyperfine valgrind clang libclang-rt-14-dev
-shellcheck cppcheck clang-format clang-tidy"
+shellcheck cppcheck clang-format clang-tidy
+dpkg-dev lintian systemd prometheus"
 
 missing=""
 for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 

@@ -19,7 +19,8 @@ require curl openssl python3 sqlite3 jq xargs
 fleet_up "${PV_FLEET_N:-15}"
 read -r -a ids <<<"$SERVER_IDS"
 ((${#ids[@]} >= 3)) || fail "needs at least 3 servers"
-ctl_start
+# 100 clients at once from one address: above the default per-address cap (64).
+ctl_start '"max_connections_per_addr": 256'
 key=$(admin_key loadtest pro)
 out=$CTL_T/out
 mkdir -p "$out"

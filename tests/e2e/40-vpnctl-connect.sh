@@ -76,7 +76,7 @@ trace "the private key stayed on the client"
 priv=$(in_alice sed -n 's/^PrivateKey = //p' /etc/wireguard/pvpn0.conf)
 [[ -n $priv ]] || fail "no PrivateKey in the tunnel file"
 pub=$(wg pubkey <<<"$priv")
-srv "$server" wg show wg0 peers | grep -qxF "$pub" ||
+srv "$server" wg show wg0 peers | grep -xF "$pub" >/dev/null ||
 	fail "the server's peers lack wg pubkey of the local private key"
 [[ $(db_sql "SELECT count(*) FROM peers WHERE pubkey = '$pub'") == 1 ]] ||
 	fail "the controller's DB does not hold the public key once"
@@ -103,7 +103,7 @@ read -r rx1 tx1 <<<"$after"
 jq -e --argjson a "$rx0" --argjson b "$rx1" --argjson c "$tx0" --argjson d "$tx1" \
 	'.rx_bytes >= $a and .rx_bytes <= $b and .tx_bytes >= $c and .tx_bytes <= $d and .rx_bytes > 0' \
 	"$tmp/status.json" >/dev/null || fail "status transfer not within wg show's: $before / $after"
-vc alice status -v | grep -q "Connected to $server" || fail "status -v"
+vc alice status -v | grep "Connected to $server" >/dev/null || fail "status -v"
 
 trace "a repeated connect keeps the current server"
 vc alice connect >"$tmp/again.txt" || fail "second connect failed"
@@ -116,7 +116,7 @@ vc alice connect "$other" --json >"$tmp/switch.json" || fail "connect $other fai
 jq -e --arg s "$server" --arg o "$other" '.server_id == $o and .switched_from == $s' \
 	"$tmp/switch.json" >/dev/null || fail "switch: $(cat "$tmp/switch.json")"
 in_alice ping -c 1 -W 3 10.7.0.1 >/dev/null || fail "no ping through the tunnel to $other"
-! srv "$server" wg show wg0 peers | grep -qxF "$pub" || fail "$server still has the old peer"
+! srv "$server" wg show wg0 peers | grep -xF "$pub" >/dev/null || fail "$server still has the old peer"
 
 trace "a Basic key cannot use a Pro server, and nothing is left behind"
 # The key from the environment: never in argv.
@@ -134,11 +134,11 @@ vc bob connect --json >"$tmp/bob.json" || fail "bob's connect failed"
 bob_server=$(jq -r .server_id "$tmp/bob.json")
 [[ " us-east-1 us-west-1 eu-west-1 " == *" $bob_server "* ]] || fail "a Basic key got $bob_server"
 bob_pub=$(cli bob wg show pvpn0 public-key)
-srv "$bob_server" wg show wg0 peers | grep -qxF "$bob_pub" || fail "bob's peer is not on $bob_server"
+srv "$bob_server" wg show wg0 peers | grep -xF "$bob_pub" >/dev/null || fail "bob's peer is not on $bob_server"
 vc bob revoke --all --json >"$tmp/bob-revoke.json" || fail "bob's revoke --all failed"
 jq -e --arg s "$bob_server" '.revoked >= 1 and (.servers | index($s))' "$tmp/bob-revoke.json" \
 	>/dev/null || fail "revoke --all: $(cat "$tmp/bob-revoke.json")"
-! srv "$bob_server" wg show wg0 peers | grep -qxF "$bob_pub" || fail "bob's peer survived revoke --all"
+! srv "$bob_server" wg show wg0 peers | grep -xF "$bob_pub" >/dev/null || fail "bob's peer survived revoke --all"
 ! cli bob ip link show pvpn0 >/dev/null 2>&1 || fail "bob's pvpn0 survived revoke --all"
 [[ -z $(cli bob ls -A /etc/wireguard) ]] || fail "bob's tunnel file survived revoke --all"
 
@@ -154,9 +154,9 @@ vc alice status --json | jq -e '.connected == false and .server_id == "'"$other"
 
 trace "revoke: the peer is gone, the old config gets no handshake"
 pub2=$(wg pubkey < <(sed -n 's/^PrivateKey = //p' "$saved/pvpn0.conf"))
-srv "$other" wg show wg0 peers | grep -qxF "$pub2" || fail "$other lacks the peer before revoke"
+srv "$other" wg show wg0 peers | grep -xF "$pub2" >/dev/null || fail "$other lacks the peer before revoke"
 vc alice revoke || fail "revoke failed"
-! srv "$other" wg show wg0 peers | grep -qxF "$pub2" || fail "$other still has the peer after revoke"
+! srv "$other" wg show wg0 peers | grep -xF "$pub2" >/dev/null || fail "$other still has the peer after revoke"
 in_alice test ! -e /etc/wireguard/pvpn0.conf || fail "revoke left the tunnel file"
 in_alice wg-quick up "$saved/pvpn0.conf" 2>/dev/null || fail "wg-quick up of the old config failed"
 ! in_alice ping -c 2 -W 2 10.7.0.1 >/dev/null 2>&1 || fail "the revoked config still reaches 10.7.0.1"

@@ -30,7 +30,8 @@
 . "$(dirname "$0")/converge-lib.sh"
 require sqlite3 sha256sum
 
-vpnctl_setup 1 '"health_interval_s": 4, "push_timeout_ms": 8000, "connect_timeout_ms": 3000'
+vpnctl_setup 1
+ctl_restart '"health_interval_s": 4, "push_timeout_ms": 8000, "connect_timeout_ms": 3000'
 id=$SERVER_IDS
 tmp=$(e2e_tmp)
 vpnctl_client alice pro

@@ -8,13 +8,17 @@
 # verifying the certificate against the CA.
 #
 #   ctl_start [extra config JSON fields]   ctl_stop   ctl_restart
+#   (CTL_HTTPS_LISTEN overrides the HTTPS address; CTL_WRAP=(cmd …) prefixes
+#   the controller's command line with a wrapper that execs it, e.g. prlimit)
 #   api METHOD PATH [BODY] [curl args…]    -> prints the status; body in $RESP
-#   seed_key USER TIER [SECRET]            -> the seed portal snippet's key
+#   seed_key USER TIER [SECRET] [GEN]      -> the seed portal snippet's key; with
+#                                             GEN > 0 the key of that key generation
 #   admin_key USER TIER                    -> key from /api/generate-api-key
 #   db_sql SQL                             -> sqlite3 on the controller's DB
 CTL_PORT=8443
 CTL_HTTP_PORT=8080
 CTL_PID=""
+CTL_WRAP=(env) # a wrapper that execs its arguments
 
 ctl_files() {
 	CTL_T=$(e2e_tmp)
@@ -45,28 +49,37 @@ ctl_files() {
 }
 
 # ctl_start ['"field": value, …'] — config extras are spliced into the JSON.
+# Load scenarios give one account many devices, so the per-tier device quota
+# is lifted unless CTL_QUOTA says otherwise ("" keeps the product defaults).
 ctl_start() {
+	local quota=${CTL_QUOTA-'"max_devices_basic": 100000, "max_devices_pro": 100000,'}
 	[[ -n ${CTL_T:-} ]] || ctl_files
 	cat >"$CTL_T/controller.json" <<EOF
 {
-  "https_listen": "$FLEET_CTL_ADDR:$CTL_PORT",
+  "https_listen": "${CTL_HTTPS_LISTEN:-$FLEET_CTL_ADDR:$CTL_PORT}",
   "http_listen": "127.0.0.1:$CTL_HTTP_PORT",
   "tls_cert": "$CTL_T/tls.pem", "tls_key": "$CTL_T/tls.key",
   "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
   "state_key_file": "$CTL_T/state.key",
+  $quota
   "client_allowed_ips": "10.7.0.0/24, fddd:2c4:2c4:2c4::/64"${1:+,
   $1}
 }
 EOF
 	# Not through the ctl function: a backgrounded function is a subshell,
 	# and $! must be the controller itself (ip netns exec execs it).
-	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/controller/vpn-controller" \
+	ip netns exec "$FLEET_NS_CTL" "${CTL_WRAP[@]}" "$PV_BUILD/controller/vpn-controller" \
 		-c "$CTL_T/controller.json" >>"$CTL_LOG" 2>&1 &
 	CTL_PID=$!
 	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 	CTL_ON_EXIT=1
+	ctl_wait_up
+}
+
+# Waits until the controller (CTL_PID) answers /api/health over HTTPS.
+ctl_wait_up() {
 	local deadline=$((SECONDS + 60))
 	until [[ $(api GET /api/health 2>/dev/null) == 200 ]]; do
 		kill -0 "$CTL_PID" 2>/dev/null || fail "controller exited: $(tail -20 "$CTL_LOG")"
@@ -108,15 +121,17 @@ remember_secrets() {
 }
 
 seed_key() {
-	python3 - "$1" "$2" "${3:-$CTL_SECRET}" <<'EOF'
+	python3 - "$1" "$2" "${3:-$CTL_SECRET}" "${4:-0}" <<'EOF'
 import hmac, hashlib, sys
-user_id, tier, SECRET_KEY = sys.argv[1:4]
+user_id, tier, SECRET_KEY, gen = sys.argv[1:5]
+# docs/api.md: generation 0 is the seed's snippet; later ones sign and append ":GEN".
+signed = f"{user_id}:{tier}" + (f":{gen}" if gen != "0" else "")
 signature = hmac.new(
     SECRET_KEY.encode(),
-    f"{user_id}:{tier}".encode(),
+    signed.encode(),
     hashlib.sha256
 ).hexdigest()[:16]
-api_key = f"{user_id}_{tier}_{signature}"
+api_key = f"{user_id}_{tier}_{signature}" + (f"-{gen}" if gen != "0" else "")
 print(api_key)
 EOF
 }

@@ -90,12 +90,15 @@ trap e2e_teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# fleet_up N: brings up N servers (1..15) and sources their env (FLEET_ID,
-# FLEET_N, FLEET_NS_CTL, FLEET_CTL_ADDR, SERVER_IDS, FLEET_SSH_KEY, …).
+# fleet_up N [--geo [--ctl-loc L] [--client-loc L]]: brings up N servers
+# (1..15) and sources their env (FLEET_ID, FLEET_N, FLEET_NS_CTL,
+# FLEET_CTL_ADDR, SERVER_IDS, FLEET_SSH_KEY, FLEET_GEO, …).
 fleet_up() {
+	local n=${1:-15}
+	(($# == 0)) || shift
 	require ip nsenter unshare sshd ssh ssh-keygen wg wg-quick wireguard-go nft jq
 	FLEET_DIR=$(mktemp -d "$E2E_ROOT/pv-fleet-$E2E_NAME.XXXXXX")
-	"$FLEET" up -n "${1:-15}" "$FLEET_DIR" || fail "fleet up failed"
+	"$FLEET" up -n "$n" "$@" "$FLEET_DIR" || fail "fleet up failed"
 	# shellcheck source=/dev/null
 	. "$FLEET_DIR/env"
 }
@@ -118,7 +121,8 @@ srv_ssh() {
 }
 srv_addr() { "$FLEET" addr "$FLEET_DIR" "$1"; }
 ctl() { ip netns exec "$FLEET_NS_CTL" "$@"; }
-client_add() { "$FLEET" client "$FLEET_DIR" "$1"; }
+# client_add NAME [--loc LOCATION]
+client_add() { "$FLEET" client "$FLEET_DIR" "$@"; }
 cli() {
 	local name=$1
 	shift
@@ -137,6 +141,10 @@ srv_wg_pid() {
 	done
 }
 srv_start() { "$FLEET" start "$FLEET_DIR" "$1"; }
+# Geo fleets: the switch's counters (JSON), and the model's one-way delay in
+# ms between two ports (server id, ctl or client name).
+netstats() { "$FLEET" netstats "$FLEET_DIR"; }
+geo_delay() { "$FLEET" delay "$FLEET_DIR" "$1" "$2"; }
 
 # tunnel_up CLIENT ID N: connects client namespace CLIENT (made by
 # client_add) to server ID as peer CLIENT with 10.7.0.N: the server gets a

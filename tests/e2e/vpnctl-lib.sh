@@ -3,10 +3,11 @@
 # tests/e2e/vpnctl-lib.sh: what the vpnctl scenarios and bench/vpnctl.sh share
 # (sourced after lib.sh and ctl-lib.sh).
 #
-#   vpnctl_setup N [CONFIG] fleet of N servers + controller over HTTPS (CONFIG: extra
-#                           config fields, as for ctl_start); sets VPNCTL, CTL_URL, CTL_CA
-#   vpnctl_client NAME TIER a client namespace logged in with a fresh key of TIER
-#                           (key through VPNCTL_API_KEY, never argv)
+#   vpnctl_setup N [fleet up options]   fleet of N servers + controller over HTTPS;
+#                           sets VPNCTL, CTL_URL, CTL_CA
+#   vpnctl_client NAME TIER [LOCATION]  a client namespace (at LOCATION on a geo
+#                           fleet) logged in with a fresh key of TIER (key through
+#                           VPNCTL_API_KEY, never argv)
 #   vc NAME ARGS…           vpnctl in client NAME's namespaces, its own config dir
 #   vpnctl_full_tunnel      restart the controller handing out full-tunnel configs
 
@@ -15,8 +16,8 @@ vpnctl_setup() {
 	VPNCTL=$PV_BUILD/client-cli/vpnctl
 	[[ -x $VPNCTL ]] || fail "vpnctl not built at $VPNCTL"
 	[[ -x $PV_BUILD/controller/vpn-controller ]] || fail "vpn-controller not built"
-	fleet_up "$1"
-	ctl_start "${2:-}"
+	fleet_up "$@"
+	ctl_start
 	CTL_URL=https://$FLEET_CTL_ADDR:$CTL_PORT
 	CTL_CA=$CTL_T/ca.pem
 }
@@ -30,7 +31,7 @@ vc() {
 vpnctl_client() {
 	local key
 	key=$(admin_key "$1" "$2")
-	client_add "$1" >/dev/null
+	client_add "$1" ${3:+--loc "$3"} >/dev/null
 	VPNCTL_API_KEY=$key vc "$1" login --api "$CTL_URL" --cacert "$CTL_CA" >/dev/null ||
 		fail "vpnctl login for $1 ($2) failed"
 }

@@ -17,14 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct ctl_secrets s = {"fuzz-current", "fuzz-previous"};
 	char user[CTL_USER_MAX + 1];
 	enum pv_tier tier;
+	unsigned gen;
 	char *key = malloc(size + 1);
 
 	if (!key)
 		return 0;
 	memcpy(key, data, size);
 	key[size] = '\0';
-	if (ctl_key_verify(&s, key, user, &tier) == 0 &&
-	    (!pv_user_id_is_valid(user) || tier == PV_TIER_NONE))
+	if (ctl_key_verify(&s, key, user, &tier, &gen) == 0 &&
+	    (!pv_user_id_is_valid(user) || tier == PV_TIER_NONE || gen > CTL_KEY_GEN_MAX))
 		abort();
 	ctl_admin_verify("fuzz-admin-token-0123", key);
 	free(key);

@@ -21,10 +21,12 @@ static int test_count;
 	} while (0)
 #define TEST_DONE() printf("ok %d - %s\n", test_count, test_current)
 
+/* The first failure ends the binary (later cases build on earlier state), with its count line. */
 #define TEST_FAIL(fmt, ...)                                                                        \
 	do {                                                                                       \
 		fprintf(stderr, "FAIL %s:%d [%s]: " fmt "\n", __FILE__, __LINE__, test_current,    \
 		        __VA_ARGS__);                                                              \
+		printf("%d passed, 1 failed\n", test_count - 1);                                   \
 		exit(1);                                                                           \
 	} while (0)
 
@@ -60,6 +62,7 @@ static int test_count;
 	} while (0)
 
 /* Print the closing line CI reads, and the exit code. */
+/* Reached only when every case passed: a failure exits from TEST_FAIL with its own line. */
 #define TEST_SUMMARY()                                                                             \
 	do {                                                                                       \
 		printf("%d passed, 0 failed\n", test_count);                                       \

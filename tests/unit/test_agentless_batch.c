@@ -38,7 +38,7 @@ static struct agentless_edit add_edit(const char *name, unsigned host)
 	memset(&e, 0, sizeof(e));
 	e.op = AGENTLESS_ADD;
 	snprintf(e.name, sizeof(e.name), "%s", name);
-	pv_key_from_base64(e.pubkey, PUB1);
+	snprintf(e.pubkey, sizeof(e.pubkey), "%s", PUB1);
 	pv_key_from_base64(e.psk, PSK1);
 	e.host = host;
 	return e;

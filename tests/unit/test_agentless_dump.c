@@ -62,6 +62,41 @@ static void test_empty_conf(void)
 	TEST_DONE();
 }
 
+static void test_psks_asked_for(void)
+{
+	struct agentless_dump *d = NULL, *copy = NULL;
+	uint8_t want[PV_KEY_LEN];
+	char err[256];
+
+	TEST_START("the PSKs a request asked for come back as bytes, also in a copy");
+	ASSERT_INT_EQ(parse(IFACE "privatevpn-conf\npeer\tpv7\t" PUB1 "\t10.7.0.2/32\n"
+	                          "pskof\tpv7\t" PUB2 "\n",
+	                    &d, err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(d->nblocks, 1);
+	ASSERT_INT_EQ(d->npsks, 1);
+	ASSERT_STR_EQ(d->psks[0].name, "pv7");
+	ASSERT_INT_EQ(pv_key_from_base64(want, PUB2), 0);
+	ASSERT_TRUE(memcmp(d->psks[0].psk, want, sizeof(want)) == 0);
+	ASSERT_INT_EQ(agentless_dump_dup(&copy, d), 0);
+	ASSERT_TRUE(memcmp(copy->psks[0].psk, want, sizeof(want)) == 0);
+	agentless_dump_free(copy);
+	agentless_dump_free(d);
+	TEST_DONE();
+}
+
+static void test_dump_request(void)
+{
+	struct pv_server s = {.id = "s", .iface = "wg0"};
+	struct al_buf in = {0};
+
+	TEST_START("a dump request asks for valid names' PSKs only");
+	ASSERT_INT_EQ(al_dump_encode(&in, &s, "pv7\nbad name\npv12\n"), 0);
+	ASSERT_STR_EQ(in.p, "privatevpn-batch 1\niface wg0\ndump\npsk pv7\npsk pv12\nend\n");
+	al_buf_free(&in, 0);
+	TEST_DONE();
+}
+
 static void refuse(const char *name, const char *text, const char *want)
 {
 	struct agentless_dump *d = (struct agentless_dump *)1;
@@ -78,6 +113,10 @@ int main(void)
 {
 	test_live_and_blocks();
 	test_empty_conf();
+	test_psks_asked_for();
+	test_dump_request();
+	refuse("a PSK line with a bad key is refused", IFACE "privatevpn-conf\npskof\tpv1\tnope\n",
+	       "bad PSK");
 	refuse("a dump without the listing (an old remote script) is refused", IFACE LIVE1,
 	       "no privatevpn-conf");
 	refuse("a broken live part is refused by the one dump parser",

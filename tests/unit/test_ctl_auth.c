@@ -4,6 +4,10 @@
  *   printf 'u123:pro' | openssl dgst -sha256 -hmac 'portal-secret-2024'         ->
  * 16c9779541a73f0d... printf 'alice.smith:basic' | openssl dgst -sha256 -hmac 'previous-secret' ->
  * 7f79e5f089e0e5c5... (the seed's Python snippet gives the same first 16 hex digits).
+ * Later key generations:
+ *   printf 'u123:pro:2' | openssl dgst -sha256 -hmac 'portal-secret-2024'        ->
+ * ceed5e71c3fea211... printf 'alice.smith:basic:7' | openssl dgst -sha256 -hmac 'previous-secret'
+ * -> 81980bac4503ce5f...
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -14,9 +18,12 @@
 
 static const struct ctl_secrets secrets = {"portal-secret-2024", "previous-secret"};
 
+static unsigned last_gen;
+
 static int verify(const char *key, char *user, enum pv_tier *tier)
 {
-	return ctl_key_verify(&secrets, key, user, tier);
+	last_gen = 99;
+	return ctl_key_verify(&secrets, key, user, tier, &last_gen);
 }
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -35,7 +42,7 @@ static void test_keys(void)
 	enum pv_tier tier = PV_TIER_NONE;
 
 	TEST_START("a signature equals the first 16 hex digits of openssl dgst -hmac");
-	ASSERT_INT_EQ(ctl_key_sign(sig, "portal-secret-2024", "u123", "pro"), 0);
+	ASSERT_INT_EQ(ctl_key_sign(sig, "portal-secret-2024", "u123", "pro", 0), 0);
 	ASSERT_STR_EQ(sig, "16c9779541a73f0d");
 	TEST_DONE();
 
@@ -52,7 +59,7 @@ static void test_keys(void)
 	TEST_DONE();
 
 	TEST_START("a key signed with neither secret is refused");
-	ASSERT_INT_EQ(ctl_key_sign(sig, "some-other-secret", "u123", "pro"), 0);
+	ASSERT_INT_EQ(ctl_key_sign(sig, "some-other-secret", "u123", "pro", 0), 0);
 	snprintf(key, sizeof(key), "u123_pro_%s", sig);
 	ASSERT_INT_EQ(verify(key, user, &tier), PV_EAUTH);
 	TEST_DONE();
@@ -76,11 +83,64 @@ static void test_keys(void)
 	TEST_DONE();
 
 	TEST_START("a made key verifies and names the canonical tier");
-	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "u123", PV_TIER_PRO), 0);
+	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "u123", PV_TIER_PRO, 0), 0);
 	ASSERT_STR_EQ(key, "u123_pro_16c9779541a73f0d");
-	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "bad_user", PV_TIER_PRO),
+	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "bad_user", PV_TIER_PRO, 0),
 	              PV_EINVAL);
-	ASSERT_INT_EQ(ctl_key_make(key, 10, secrets.current, "u123", PV_TIER_PRO), PV_EINVAL);
+	ASSERT_INT_EQ(ctl_key_make(key, 10, secrets.current, "u123", PV_TIER_PRO, 0), PV_EINVAL);
+	TEST_DONE();
+
+	TEST_START("a generation-0 key says generation 0");
+	ASSERT_INT_EQ(verify("u123_pro_16c9779541a73f0d", user, &tier), 0);
+	ASSERT_INT_EQ(last_gen, 0);
+	TEST_DONE();
+}
+
+static void test_generations(void)
+{
+	char user[CTL_USER_MAX + 1], key[128];
+	enum pv_tier tier = PV_TIER_NONE;
+
+	TEST_START("a later generation signs user:tier:GEN and appends -GEN to the key");
+	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "u123", PV_TIER_PRO, 2), 0);
+	ASSERT_STR_EQ(key, "u123_pro_ceed5e71c3fea211-2");
+	ASSERT_INT_EQ(verify(key, user, &tier), 0);
+	ASSERT_STR_EQ(user, "u123");
+	ASSERT_INT_EQ(tier, PV_TIER_PRO);
+	ASSERT_INT_EQ(last_gen, 2);
+	TEST_DONE();
+
+	TEST_START("a later generation's key signed with the previous secret is accepted");
+	ASSERT_INT_EQ(verify("alice.smith_basic_81980bac4503ce5f-7", user, &tier), 0);
+	ASSERT_INT_EQ(last_gen, 7);
+	TEST_DONE();
+
+	TEST_START("a signature moved to another generation is refused");
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211-3", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_16c9779541a73f0d-2", user, &tier), PV_EAUTH);
+	TEST_DONE();
+
+	TEST_START("a generation is spelt one way only: no zero, sign, padding or overflow");
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211-02", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211-+2", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211-", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_16c9779541a73f0d-0", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211- 2", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211-2147483648", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211-99999999999", user, &tier), PV_EAUTH);
+	ASSERT_INT_EQ(verify("u123_pro_ceed5e71c3fea211.2", user, &tier), PV_EAUTH);
+	TEST_DONE();
+
+	TEST_START("the largest generation still makes and verifies a key");
+	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "u123", PV_TIER_BASIC,
+	                           CTL_KEY_GEN_MAX),
+	              0);
+	ASSERT_INT_EQ(verify(key, user, &tier), 0);
+	ASSERT_INT_EQ(last_gen, CTL_KEY_GEN_MAX);
+	ASSERT_INT_EQ(ctl_key_make(key, sizeof(key), secrets.current, "u123", PV_TIER_BASIC,
+	                           CTL_KEY_GEN_MAX + 1U),
+	              PV_EINVAL);
 	TEST_DONE();
 }
 
@@ -156,6 +216,7 @@ static void test_files(void)
 int main(void)
 {
 	test_keys();
+	test_generations();
 	test_admin();
 	test_files();
 	TEST_SUMMARY();

@@ -104,6 +104,56 @@ static void test_check(void)
 	ctl_config_free(cfg);
 	TEST_DONE();
 
+	TEST_START("plain HTTP off loopback is refused unless allow_public_http is set");
+	ASSERT_INT_EQ(load(FULL, &cfg), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "http_listen", "[::1]:8080", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "http_listen", "127.9.9.9:8080", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "http_listen", "0.0.0.0:8080", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "not a loopback address");
+	ASSERT_STR_CONTAINS(err, "allow_public_http");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "http_listen", "203.0.113.2:80", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "allow_public_http", "yes", err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "true or false");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "allow_public_http", "true", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ctl_config_free(cfg);
+	ASSERT_INT_EQ(load("{\"allow_public_http\": 1}", &cfg), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "must be true or false");
+	ctl_config_free(cfg);
+	ASSERT_INT_EQ(load("{\"allow_public_http\": true, \"request_timeout_s\": 5}", &cfg), 0);
+	ASSERT_TRUE(cfg->allow_public_http == 1 && cfg->request_timeout_s == 5);
+	ctl_config_free(cfg);
+	TEST_DONE();
+
+	TEST_START("metrics_listen (no token) is accepted on loopback only, naming the field");
+	ASSERT_INT_EQ(load(FULL, &cfg), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "127.0.0.1:9108", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "127.8.9.10:1", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "[::1]:9108", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "0.0.0.0:9108", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "metrics_listen");
+	ASSERT_STR_CONTAINS(err, "loopback");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "[::]:9108", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "localhost:9108", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "203.0.113.2:9108", err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "metrics_listen", "", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ctl_config_free(cfg);
+	TEST_DONE();
+
 	TEST_START("listen addresses parse as host:port and [v6]:port only");
 	{
 		char host[64];

@@ -25,7 +25,8 @@ static int reserve_many(const char *file, unsigned base, unsigned count, char *e
 	int r = db_open(&db, fixture_path(file));
 
 	for (i = 0; r == 0 && i < count; i++)
-		r = db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(base + i), NULL, &p);
+		r = db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(base + i), NULL,
+		                    &p);
 	if (r < 0)
 		snprintf(err, errlen, "%s: %s", pv_strerror(r), db_errmsg(db));
 	db_close(db);

@@ -128,7 +128,8 @@ static void test_constraint_itself(void)
 	         "updated_at) VALUES ('alice', 'x', 'srv-1', 'k', %u, 0, 0, 0)",
 	         p.host);
 	ASSERT_INT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "INSERT INTO lease (server_id, ip, peer_id) VALUES ('srv-1', %u, %lld)", p.host,
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO lease (server_id, ip, peer_id) VALUES ('srv-1', %u, %lld)", p.host,
 	         (long long)sqlite3_last_insert_rowid(raw));
 	rc = sqlite3_exec(raw, sql, NULL, NULL, NULL);
 	ASSERT_INT_EQ(rc, SQLITE_CONSTRAINT);

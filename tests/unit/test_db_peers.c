@@ -75,8 +75,18 @@ static void test_activate_replaces(void)
 	TEST_DONE();
 
 	TEST_START("activation tolerates an already deleted replaced peer but not a missing peer");
-	ASSERT_INT_EQ(db_peer_activate(db, new.id, old.id), 0);
+	got = fixture_reserve(db, "srv-1", 4);
+	ASSERT_INT_EQ(db_peer_activate(db, got.id, old.id), 0);
 	ASSERT_INT_EQ(db_peer_activate(db, 424242, 0), PV_ENOTFOUND);
+	TEST_DONE();
+
+	TEST_START("only a PENDING row is activated: one a revoke took over (REMOVING) stays so");
+	got = fixture_reserve(db, "srv-1", 5);
+	ASSERT_INT_EQ(db_peer_set_state(db, got.id, DB_PEER_REMOVING), 0);
+	ASSERT_INT_EQ(db_peer_activate(db, got.id, 0), PV_ENOTFOUND);
+	ASSERT_INT_EQ(db_peer_get(db, got.id, &got), 0);
+	ASSERT_INT_EQ(got.state, DB_PEER_REMOVING);
+	ASSERT_INT_EQ(db_peer_activate(db, new.id, 0), PV_ENOTFOUND); /* already ACTIVE */
 	ASSERT_INT_EQ(db_peer_activate(db, new.id, new.id), PV_EINVAL);
 	ASSERT_INT_EQ(db_peer_get(db, new.id, &got), 0);
 	db_close(db);
@@ -137,8 +147,10 @@ static void test_lists(void)
 	ASSERT_INT_EQ(db_user_upsert(db, "bob", PV_TIER_PRO, 1), 0);
 	p[0] = fixture_reserve(db, "srv-1", 1); /* alice laptop 1 */
 	p[1] = fixture_reserve(db, "srv-2", 2); /* alice laptop 2 */
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(3), NULL, &p[2]), 0);
-	ASSERT_INT_EQ(db_peer_reserve(db, "bob", "laptop", "srv-1", fixture_key(4), NULL, &p[3]), 0);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(3), NULL, &p[2]),
+	              0);
+	ASSERT_INT_EQ(db_peer_reserve(db, "bob", "laptop", "srv-1", fixture_key(4), NULL, &p[3]),
+	              0);
 	ASSERT_INT_EQ(db_peer_activate(db, p[0].id, 0), 0);
 	ASSERT_INT_EQ(db_peer_set_state(db, p[1].id, DB_PEER_REMOVING), 0);
 
@@ -219,9 +231,11 @@ static void test_bad_reservations(void)
 	struct db_peer p;
 
 	TEST_START("bad keys, ids and unknown users or servers are refused and write nothing");
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", "not-a-key", NULL, &p), PV_EINVAL);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", "not-a-key", NULL, &p),
+	              PV_EINVAL);
 	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", NULL, NULL, &p), PV_EINVAL);
-	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "", "srv-1", fixture_key(1), NULL, &p), PV_EINVAL);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "", "srv-1", fixture_key(1), NULL, &p),
+	              PV_EINVAL);
 	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-99", fixture_key(1), NULL, &p),
 	              PV_ENOTFOUND);
 	ASSERT_STR_CONTAINS(db_errmsg(db), "srv-99");
@@ -246,8 +260,9 @@ static void test_hostile_strings(void)
 	ASSERT_INT_EQ(db_user_upsert(db, HOSTILE_USER, PV_TIER_BASIC, 1), 0);
 	ASSERT_INT_EQ(db_user_get(db, HOSTILE_USER, &u), 0);
 	ASSERT_STR_EQ(u.id, HOSTILE_USER);
-	ASSERT_INT_EQ(
-	        db_peer_reserve(db, HOSTILE_USER, HOSTILE_DEVICE, "srv-1", fixture_key(1), NULL, &p), 0);
+	ASSERT_INT_EQ(db_peer_reserve(db, HOSTILE_USER, HOSTILE_DEVICE, "srv-1", fixture_key(1),
+	                              NULL, &p),
+	              0);
 	ASSERT_INT_EQ(db_peers_list(db, &f, &l, &n), 0);
 	ASSERT_INT_EQ(n, 1);
 	ASSERT_STR_EQ(l[0].user_id, HOSTILE_USER);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* db/ opening: migrations run once, the file is in WAL mode, and unusable files are refused
  * clearly. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "test_db_fixture.h"
 
 static void test_migrations_apply_once(void)
@@ -62,6 +66,42 @@ static void test_newer_schema_refused(void)
 	TEST_DONE();
 }
 
+static int mode_of(const char *name)
+{
+	struct stat st;
+
+	return stat(fixture_path(name), &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+static void test_files_are_private(void)
+{
+	struct db *db = NULL;
+	mode_t old = umask(022);
+	char path[512];
+	int fd;
+
+	TEST_START("the state file and its -wal/-shm are 0600 even under umask 022");
+	ASSERT_INT_EQ(db_open(&db, fixture_path("private.db")), 0);
+	ASSERT_INT_EQ(db_user_upsert(db, "u1", PV_TIER_PRO, 1), 0);
+	ASSERT_INT_EQ(mode_of("private.db"), 0600);
+	ASSERT_INT_EQ(mode_of("private.db-wal"), 0600);
+	ASSERT_INT_EQ(mode_of("private.db-shm"), 0600);
+	db_close(db);
+	TEST_DONE();
+
+	TEST_START("a state file left 0644 by an older version is tightened at open");
+	snprintf(path, sizeof(path), "%s", fixture_path("loose.db"));
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	ASSERT_INT_EQ(mode_of("loose.db"), 0644);
+	ASSERT_INT_EQ(db_open(&db, path), 0);
+	ASSERT_INT_EQ(mode_of("loose.db"), 0600);
+	db_close(db);
+	umask(old);
+	TEST_DONE();
+}
+
 static void test_unusable_paths(void)
 {
 	struct db *db = NULL;
@@ -93,6 +133,7 @@ int main(void)
 	test_migrations_apply_once();
 	test_journal_mode_is_wal();
 	test_newer_schema_refused();
+	test_files_are_private();
 	test_unusable_paths();
 	TEST_SUMMARY();
 }

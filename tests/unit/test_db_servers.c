@@ -93,10 +93,13 @@ static void test_health(void)
 
 	TEST_START("a peer's counters and a server's totals are kept per pass");
 	{
-		struct db_server_health h = {.up = 1, .live_peers = 1, .active_peers = 1,
-		                             .rx_bytes = 300, .tx_bytes = 400};
-		struct db_peer_stats ps = {.latest_handshake = 1764050000, .rx_bytes = 300,
-		                           .tx_bytes = 400};
+		struct db_server_health h = {.up = 1,
+		                             .live_peers = 1,
+		                             .active_peers = 1,
+		                             .rx_bytes = 300,
+		                             .tx_bytes = 400};
+		struct db_peer_stats ps = {
+		        .latest_handshake = 1764050000, .rx_bytes = 300, .tx_bytes = 400};
 		struct db_peer_filter f = {NULL, "srv-1", NULL, DB_PEER_ANY};
 		struct db_peer *peers = NULL;
 		size_t n = 0;

@@ -130,6 +130,69 @@ static void test_login_config_round_trip(const char *dir)
 	ASSERT_INT_EQ(chmod(path, 0644), 0);
 	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), PV_EINVAL);
 	ASSERT_STR_CONTAINS(err, "0600");
+	ASSERT_INT_EQ(chmod(path, 0600), 0);
+	vpnctl_conf_clear(&c);
+	TEST_DONE();
+}
+
+static void test_config_dir_mode(const char *dir)
+{
+	struct vpnctl_conf c = {0}, back;
+	char err[512], sub[512];
+
+	TEST_START("a config directory wider than 0700 is refused with the chmod to run");
+	setenv("XDG_CONFIG_HOME", dir, 1);
+	snprintf(sub, sizeof(sub), "%s/vpnctl", dir);
+	ASSERT_INT_EQ(chmod(sub, 0755), 0);
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "0755");
+	ASSERT_STR_CONTAINS(err, "chmod 700");
+	c.api_url = strdup("https://203.0.113.2:8443");
+	c.api_key = strdup("u1_pro_0123456789abcdef");
+	ASSERT_INT_EQ(vpnctl_conf_save(&c, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "chmod 700");
+	ASSERT_INT_EQ(chmod(sub, 0700), 0);
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), 0);
+	vpnctl_conf_clear(&back);
+	vpnctl_conf_clear(&c);
+	TEST_DONE();
+}
+
+static void test_admin_config(const char *dir)
+{
+	struct vpnctl_conf c = {0}, back;
+	char err[256], path[512];
+	FILE *f;
+
+	TEST_START("vpnadm's config holds the admin token in its own 0600 file beside vpnctl's");
+	setenv("XDG_CONFIG_HOME", dir, 1);
+	cli_program = "vpnadm";
+	c.api_url = strdup("https://203.0.113.2:8443");
+	c.admin_token = strdup("0123456789abcdef0123456789abcdef");
+	ASSERT_INT_EQ(vpnctl_conf_save(&c, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(vpnctl_conf_path(path, sizeof(path)), 0);
+	ASSERT_STR_CONTAINS(path, "/vpnadm/config.json");
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), 0);
+	ASSERT_STR_EQ(back.admin_token, c.admin_token);
+	ASSERT_TRUE(back.api_key == NULL);
+	vpnctl_conf_clear(&back);
+	TEST_DONE();
+
+	TEST_START("a config with both credentials, or a token with a space, is refused");
+	f = fopen(path, "w");
+	ASSERT_TRUE(f != NULL);
+	fputs("{\"api_url\":\"https://h\",\"api_key\":\"u_pro_0123456789abcdef\","
+	      "\"admin_token\":\"0123456789abcdef0123\"}",
+	      f);
+	fclose(f);
+	ASSERT_INT_EQ(vpnctl_conf_load(&back, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "vpnadm login");
+	ASSERT_INT_EQ(vpnctl_token_is_valid("0123456789abcdef0123"), 1);
+	ASSERT_INT_EQ(vpnctl_token_is_valid("0123456789 abcdef0123"), 0);
+	ASSERT_INT_EQ(vpnctl_token_is_valid("0123456789abcde"), 0);
+	ASSERT_INT_EQ(vpnctl_token_is_valid("0123456789abcdef\n"), 0);
+	ASSERT_INT_EQ(vpnctl_token_is_valid(NULL), 0);
+	cli_program = "vpnctl";
 	vpnctl_conf_clear(&c);
 	TEST_DONE();
 }
@@ -188,6 +251,8 @@ int main(void)
 	test_bad_server_configs_are_refused();
 	test_secret_file_is_0600_and_atomic(sec);
 	test_login_config_round_trip(cfg);
+	test_config_dir_mode(cfg);
+	test_admin_config(cfg);
 	test_xdg_fallback();
 	test_key_and_device_rules();
 	remove_tree(dir);

@@ -63,7 +63,7 @@ static void check_batch_line(const struct pv_server *s, unsigned host, const cha
 	struct agentless_edit e = {.op = AGENTLESS_ADD, .name = "pv1", .host = host};
 	struct al_buf in = {0};
 
-	ASSERT_INT_EQ(pv_key_from_base64(e.pubkey, KEY), 0);
+	snprintf(e.pubkey, sizeof(e.pubkey), "%s", KEY);
 	ASSERT_INT_EQ(al_batch_encode(&in, s, &e, 1), 0);
 	ASSERT_STR_CONTAINS(in.p, want);
 	al_buf_free(&in, 1);
