@@ -65,7 +65,7 @@ warm=$(awk '/^slowest single server/ { print $(NF - 2) }' "$CTL_T/warm")
 # {} with the admin token.  Prints the wall ms until the last answer; answer
 # i (from 1) is in $CTL_T/fan-i.json.
 fanout() {
-	local t0 i args=(--parallel --parallel-immediate --parallel-max 64 -sS --max-time 600
+	local t0 i args=(--parallel --parallel-immediate --parallel-max 64 -sS --no-progress-meter --max-time 600
 		--cacert "$CTL_T/ca.pem" -w '%{http_code}\n')
 	[[ $1 == GET ]] || args+=(-H "Authorization: Bearer $CTL_ADMIN" -H 'Content-Type: application/json'
 		--data-binary '{}')
