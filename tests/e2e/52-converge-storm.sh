@@ -51,11 +51,12 @@ trace "storm answered: $(sort "$CTL_T/codes" | uniq -c | paste -sd' ')"
 is_dead() { [[ " ${dead[*]} " == *" $1 "* ]]; }
 ok=0 refused=0 live_ok=0
 declare -A refused_on
-# One line per reply: server, peer name ("" when refused), code, error.
-jq -r '[(input_filename | split("/") | last | split(".") | first), .peer_name // "", .code // "",
-	.error // ""] | @tsv' "$out"/*.json >"$CTL_T/replies" || fail "a reply is not JSON"
+# One line per reply: server, peer name ("-" when refused), code, error
+# (never empty: read would merge adjacent tabs).
+jq -r '[(input_filename | split("/") | last | split(".") | first), .peer_name // "-", .code // "-",
+	.error // "-"] | @tsv' "$out"/*.json >"$CTL_T/replies" || fail "a reply is not JSON"
 while IFS=$'\t' read -r sid name code err; do
-	if [[ -n $name ]]; then
+	if [[ $name != - ]]; then
 		ok=$((ok + 1))
 		is_dead "$sid" || live_ok=$((live_ok + 1))
 		echo "$sid $name" >>"$CTL_T/acked"
