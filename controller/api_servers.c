@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * GET /api/health (liveness, DB reachable, fleet up/down counts),
  * GET /api/servers (the caller's tier's servers with health and load) and
  * GET /api/admin/servers (every server with what the DB knows of it).
  */
@@ -13,20 +12,6 @@
 static const char *status_name(int up)
 {
 	return up > 0 ? "up" : up == 0 ? "down" : "unknown";
-}
-
-void api_health(struct ctl_req *rq)
-{
-	struct ctl *ctl = rq->ctl;
-	int up = 0, down = 0, unknown = 0,
-	    db_ok = db_servers_count(ctl->db, &up, &down, &unknown) == 0;
-
-	if (!db_ok)
-		ctl_log("health: db: %s", db_errmsg(ctl->db));
-	ctl_reply(rq, db_ok ? 200 : 503,
-	          json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "status", db_ok ? "ok" : "degraded",
-	                    "db", db_ok ? "ok" : "error", "servers_up", up, "servers_down", down,
-	                    "servers_unknown", unknown, "version", PV_VERSION));
 }
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)

@@ -416,7 +416,7 @@ int ctl_push_remove(struct ctl *ctl, const struct db_peer *p, ctl_job_done done,
 /* Same, with job->arg a heap copy of p that done() must free(). */
 int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done done);
 
-/* ---- api_revoke.c: fleet-wide fan-out of removals ----------------------------- */
+/* ---- fanout.c: fleet-wide fan-out of removals ----------------------------- */
 
 struct ctl_fanout;
 typedef void (*ctl_fanout_done)(struct ctl_fanout *fo);

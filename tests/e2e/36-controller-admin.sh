@@ -291,7 +291,8 @@ good_admin=$CTL_ADMIN CTL_ADMIN=$(openssl rand -hex 24)
 replace_file "$CTL_T/admin_token" "$CTL_ADMIN"
 n=$(grep -c "reload: done" "$CTL_LOG")
 kill -HUP "$CTL_PID"
-WAIT_S=30 wait_for test "$(grep -c "reload: done" "$CTL_LOG")" -gt "$n"
+reloaded_since() { (($(grep -c "reload: done" "$CTL_LOG") > $1)); } # re-counted on every try
+WAIT_S=30 wait_for reloaded_since "$n"
 grep -q "reload: secrets_file kept: secrets_file $CTL_T/secrets: must be a regular file of mode 0600" \
 	"$CTL_LOG" || fail "a loose secrets file is not reported: $(tail -3 "$CTL_LOG")"
 key_works "$(seed_key u2 basic "$CTL_SECRET")" || fail "a refused secrets file dropped the secrets"
