@@ -107,9 +107,7 @@ trace "controller killed while its reconcile of $s2 ran there (admin call: '$(ca
 [[ $(cat "$CTL_T/reconcile.st") != 200 ]] || fail "the reconcile answered before the kill: nothing was tested"
 
 ctl_start "$config"
-s2_converged() { converged "$s2" "$hand_key"; }
-WAIT_S=60 wait_for s2_converged
-assert_converged "$s2" "$hand_key"
+wait_converged "$s2" "$hand_key"
 assert_converged "$s1"
 [[ $(psks "$s2" | grep -v "^$hand_key	") == "$before_psks" ]] || fail "restored PSKs differ"
 [[ $(active_blocks "$s2") == "$before_blocks" ]] || fail "restored blocks are not byte-identical"

@@ -20,7 +20,9 @@
 #   converged ID [FOREIGN_KEY…]   DB ≡ server: live pairs == ACTIVE pairs plus
 #                                 the foreign keys given, and wg0.conf holds
 #                                 exactly one pv block per ACTIVE peer, with the
-#                                 DB's key and addresses
+#                                 DB's key and addresses (assert_converged:
+#                                 fails saying what differs; wait_converged:
+#                                 polls first)
 #   pass_mark ID…; within_one_pass WHAT CHECK ID…
 #                                 `CHECK ID` holds within one health period of
 #                                 the mark, for every ID
@@ -151,7 +153,17 @@ assert_converged() {
 DB ACTIVE:  $(db_pairs "$id" | cut -c1-60)
 live:       $(live_pairs "$id" | cut -c1-60)
 conf pv:    $(conf_pv_blocks "$id" | cut -c1-60)
-DB pv:      $(db_pv_blocks "$id" | cut -c1-60)"
+DB pv:      $(db_pv_blocks "$id" | cut -c1-60)
+its last log lines: $(grep -F "$id" "$CTL_LOG" | grep -v ' /api/' | grep -v ': restored pv' | tail -n 8)"
+}
+# wait_converged ID [FOREIGN_KEY…]: polls converged for up to WAIT_S seconds
+# (default 60), then says what differs.
+wait_converged() {
+	local deadline=$((SECONDS + ${WAIT_S:-60}))
+	until converged "$@"; do
+		((SECONDS < deadline)) || assert_converged "$@"
+		sleep 0.2
+	done
 }
 
 # Health passes, counted per server by servers.checked_at changing:
