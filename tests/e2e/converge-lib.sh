@@ -145,15 +145,14 @@ converged() {
 	[[ $(live_pairs "$id") == "$want" ]] || return 1
 	[[ $(conf_pv_blocks "$id") == "$(db_pv_blocks "$id")" ]]
 }
-# Like converged, but says what differs.
+# Like converged, but says what differs ("<" the DB's, ">" the server's).
 assert_converged() {
-	local id=$1
+	local id=$1 k foreign=()
 	converged "$@" && return 0
+	for k in "${@:2}"; do foreign+=(-e "^$k "); done
 	fail "$id: DB and server differ:
-DB ACTIVE:  $(db_pairs "$id" | cut -c1-60)
-live:       $(live_pairs "$id" | cut -c1-60)
-conf pv:    $(conf_pv_blocks "$id" | cut -c1-60)
-DB pv:      $(db_pv_blocks "$id" | cut -c1-60)
+(key, addresses): $(diff <(db_pairs "$id") <(live_pairs "$id" | grep -v "${foreign[@]:-^$}") | grep '^[<>]' | head -n 6)
+pv blocks: $(diff <(db_pv_blocks "$id") <(conf_pv_blocks "$id") | grep '^[<>]' | head -n 6)
 its last log lines: $(grep -F "$id" "$CTL_LOG" | grep -v ' /api/' | grep -v ': restored pv' | tail -n 8)"
 }
 # wait_converged ID [FOREIGN_KEY…]: polls converged for up to WAIT_S seconds
