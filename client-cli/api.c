@@ -192,7 +192,7 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 	}
 	/* The controller is reached around a full tunnel, so it stays reachable
 	 * when the tunnel's server dies (that is when the user reconnects). */
-	fwmark = vpnctl_tunnel_fwmark();
+	fwmark = vpnctl_bypass_mark();
 	h = make_handle(c, url, &b, headers, errbuf, &fwmark);
 	if (!h)
 		goto out;

@@ -31,8 +31,11 @@ struct connect_ctx {
 	size_t old_len;
 	int wrote; /* the new tunnel file replaced the old one */
 	struct vpnctl_tunnel next;
+	const char *avoid; /* a failing server the choice must skip (--watch), or NULL */
+	struct vpnctl_tunnel old_hop, hop; /* multi-hop entry tunnels, before and after */
+	int have_old_hop, hop_written;
 	char next_key[PV_KEY_B64_LEN + 1]; /* the chosen server's WireGuard key, "" if unknown */
-	char endpoint[64];
+	char endpoint[VPNCTL_ENDPOINT_LEN];
 	char client_ipv4[INET_ADDRSTRLEN];
 	uint64_t t_start_us, t_prov_us, t_up_start_us, t_up_us, t_hs_us;
 };
@@ -40,12 +43,15 @@ struct connect_ctx {
 /*
  * Is the current tunnel up, to our choice, and made with the server's
  * current key?  A server redeployed with a new key is provisioned again.
+ * Split options and multi-hop always rebuild the tunnel: the running one may
+ * route otherwise.
  */
 static int already_connected(const struct connect_ctx *x, const char *server_id)
 {
 	struct vpnctl_wg_status st;
 
-	if (!x->have_old || !x->old_up || strcmp(x->old.server_id, server_id) != 0)
+	if (!x->have_old || !x->old_up || strcmp(x->old.server_id, server_id) != 0 ||
+	    vpnctl_split_active(&x->args->split) || x->args->via || x->have_old_hop)
 		return 0;
 	if (!x->next_key[0] || (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
 	                        strcmp(st.peer.public_key, x->next_key) == 0))
@@ -64,6 +70,9 @@ static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *lo
 	r = vpnctl_fetch_servers(&x->conf, x->args, "connect", &v);
 	if (r)
 		return r;
+	for (i = 0; x->avoid && i < (int)v.n; i++)
+		if (strcmp(v.servers[i].id, x->avoid) == 0)
+			v.servers[i].reachable = 0;
 	i = vpnctl_pick(v.servers, v.n, x->have_old ? x->old.server_id : NULL);
 	if (i < 0) {
 		vpnctl_err("connect: none of your tier's %zu servers is both up and reachable.\n"
@@ -106,55 +115,84 @@ static void lookup_location(struct connect_ctx *x)
 	json_decref(reply);
 }
 
-/* Best-effort removal of a peer we no longer want; reports but never fails. */
-static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
+void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
+                           const char *device)
 {
 	struct vpnctl_api_error e;
 	json_t *body = json_pack("{s:s, s:s}", "server_id", server_id, "device", device);
 	json_t *reply = NULL;
 
-	if (body && vpnctl_api(&x->conf, "POST", "/api/revoke", body, &reply, &e) < 0)
-		vpnctl_err("connect: could not revoke the peer on %s (%s); `vpnctl revoke --all` "
+	if (body && vpnctl_api(conf, "POST", "/api/revoke", body, &reply, &e) < 0)
+		vpnctl_err("%s: could not revoke the peer on %s (%s); `vpnctl revoke --all` "
 		           "cleans up later",
-		           server_id, e.msg);
+		           what, server_id, e.msg);
 	json_decref(body);
 	json_decref(reply);
 }
 
-static int provision(struct connect_ctx *x, const char *server_id, const char *pub_b64,
-                     json_t **reply)
+static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
+{
+	vpnctl_revoke_quietly(&x->conf, "connect", server_id, device);
+}
+
+int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                     const char *what, const char *server_id, const char *device,
+                     const char *pub_b64, json_t **reply)
 {
 	struct vpnctl_api_error e;
-	json_t *body = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "device",
-	                         x->next.device, "public_key", pub_b64);
+	json_t *body = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "device", device,
+	                         "public_key", pub_b64);
 	int r;
 
 	if (!body)
 		return VX_LOCAL;
-	vpnctl_progress(x->args, "Provisioning a peer for device %s on %s ...", x->next.device,
-	                server_id);
-	r = vpnctl_api(&x->conf, "POST", "/api/provision", body, reply, &e);
+	vpnctl_progress(args, "Provisioning a peer for device %s on %s ...", device, server_id);
+	r = vpnctl_api(conf, "POST", "/api/provision", body, reply, &e);
 	json_decref(body);
-	return r < 0 ? vpnctl_api_fail(r, &e, "connect") : VX_OK;
+	return r < 0 ? vpnctl_api_fail(r, &e, what) : VX_OK;
 }
 
-/* Write the tunnel file from the provision reply with our private key in it. */
+/* Remember what the report and the handshake nudge show, from checked values. */
+static void note_endpoint(struct connect_ctx *x, const struct vpnctl_tunnel_spec *spec)
+{
+	size_t i;
+
+	snprintf(x->endpoint, sizeof(x->endpoint), "%s", spec->endpoint);
+	x->client_ipv4[0] = '\0';
+	for (i = 0; i < spec->n_address; i++)
+		if (spec->address[i].family == AF_INET)
+			pv_cidr_format(x->client_ipv4, sizeof(x->client_ipv4), &spec->address[i],
+			               0);
+}
+
+/*
+ * Write the tunnel file from the provision reply's checked fields and our
+ * private key (tunnel.c); a reply that fails a check writes nothing.
+ */
 static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *priv_b64)
 {
-	const char *config, *endpoint = "", *ip4 = "";
+	struct vpnctl_tunnel_spec spec;
 	char err[256], *text = NULL;
-	int r;
+	int r = VX_NETWORK;
 
-	if (json_unpack((json_t *)reply, "{s:s, s?:s, s?:s}", "config", &config, "endpoint",
-	                &endpoint, "client_ipv4", &ip4) < 0) {
-		vpnctl_err("connect: the controller's provision reply has no config");
+	if (vpnctl_tunnel_from_reply(&spec, reply, x->next.server_id, priv_b64, err, sizeof(err)) <
+	    0) {
+		vpnctl_err("connect: refusing the controller's reply: %s.\n  Nothing was written; "
+		           "if this persists, tell your administrator.",
+		           err);
 		return VX_NETWORK;
 	}
-	snprintf(x->endpoint, sizeof(x->endpoint), "%s", endpoint);
-	snprintf(x->client_ipv4, sizeof(x->client_ipv4), "%s", ip4);
-	if (vpnctl_tunnel_build(&text, config, priv_b64, &x->next, err, sizeof(err)) < 0) {
+	if (vpnctl_split_active(&x->args->split) &&
+	    vpnctl_split_for_tunnel(&spec, &x->args->split, x->conf.api_url, err, sizeof(err)) <
+	            0) {
 		vpnctl_err("connect: %s", err);
-		return VX_NETWORK;
+		r = VX_USAGE;
+		goto out;
+	}
+	note_endpoint(x, &spec);
+	if (vpnctl_tunnel_render(&text, &spec, &x->next, err, sizeof(err)) < 0) {
+		vpnctl_err("connect: %s", err);
+		goto out;
 	}
 	if (mkdir(VPNCTL_WG_DIR, 0700) < 0 && errno != EEXIST) {
 		vpnctl_err("connect: cannot create %s: %s", VPNCTL_WG_DIR, strerror(errno));
@@ -168,17 +206,19 @@ static int write_tunnel(struct connect_ctx *x, const json_t *reply, const char *
 		x->wrote = 1;
 		r = VX_OK;
 	}
-	OPENSSL_clear_free(text, strlen(text));
+out:
+	if (text)
+		OPENSSL_clear_free(text, strlen(text));
+	vpnctl_tunnel_spec_clear(&spec);
 	return r;
 }
 
-/* One datagram into the tunnel makes WireGuard start its handshake now. */
-static void nudge(const struct connect_ctx *x)
+void vpnctl_nudge(const char *client_ipv4)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
 	int fd;
 
-	if (inet_pton(AF_INET, x->client_ipv4, &sa.sin_addr) != 1)
+	if (inet_pton(AF_INET, client_ipv4, &sa.sin_addr) != 1)
 		return;
 	/* The server is .1 of the client's /24 (wireguard-install.sh's layout). */
 	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
@@ -197,7 +237,7 @@ static int wait_handshake(struct connect_ctx *x)
 
 	vpnctl_progress(x->args, "Waiting up to %ld s for the first handshake with %s ...",
 	                x->args->wait_s, x->endpoint);
-	nudge(x);
+	vpnctl_nudge(x->client_ipv4);
 	while (pv_now_us() < deadline) {
 		if (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
 		    st.peer.latest_handshake > 0) {
@@ -226,6 +266,10 @@ static void roll_back(struct connect_ctx *x)
 		unlink(path);
 	}
 	revoke_quietly(x, x->next.server_id, x->next.device);
+	if (x->hop_written) {
+		vpnctl_hop_down(err, sizeof(err));
+		revoke_quietly(x, x->hop.server_id, x->hop.device);
+	}
 	if (!x->old_down || !x->old_text)
 		return;
 	if (vpnctl_write_secret_file(VPNCTL_WG_DIR, VPNCTL_IFACE ".conf", x->old_text,
@@ -258,10 +302,12 @@ static int bring_up(struct connect_ctx *x)
 /* The old tunnel goes down before the new one comes up (same interface). */
 static int take_old_down(struct connect_ctx *x)
 {
-	char err[1024];
+	char err[1024], path[128];
 
-	char path[128];
-
+	if (x->have_old_hop && vpnctl_hop_down(err, sizeof(err)) < 0) {
+		vpnctl_err("connect: wg-quick down %s failed:\n%s", VPNCTL_HOP_IFACE, err);
+		return VX_LOCAL;
+	}
 	if (!x->old_up)
 		return VX_OK;
 	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
@@ -288,14 +334,15 @@ static int report(const struct connect_ctx *x)
 
 	if (x->args->json) {
 		return vpnctl_print_json(json_pack(
-		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:s?}", "server_id",
+		        "{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:s?, s:s?}", "server_id",
 		        x->next.server_id, "location", x->next.location, "interface", VPNCTL_IFACE,
 		        "address", x->client_ipv4, "endpoint", x->endpoint, "until_provisioned_ms",
 		        prov_ms, "wg_quick_up_ms", up_ms, "handshake_after_up_ms", hs_ms,
 		        "connect_ms", total_ms, "switched_from",
 		        x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0
 		                ? x->old.server_id
-		                : NULL));
+		                : NULL,
+		        "via", x->args->via));
 	}
 	printf("Connected to %s (%s) as %s via %s; first handshake %.0f ms after wg-quick up, "
 	       "%.0f ms in all.\n",
@@ -303,10 +350,36 @@ static int report(const struct connect_ctx *x)
 	return VX_OK;
 }
 
+/* With --kill-switch or the setting, the table goes in before any packet leaves. */
+static int lock(const struct connect_ctx *x)
+{
+	struct vpnctl_settings s;
+	char err[1024];
+
+	if (vpnctl_settings_load(&s, VPNCTL_WG_DIR) < 0) {
+		vpnctl_err("connect: %s/vpnctl.json is malformed or readable by others",
+		           VPNCTL_WG_DIR);
+		return VX_LOCAL;
+	}
+	if (!x->args->kill_switch && !s.kill_switch)
+		return VX_OK;
+	if (vpnctl_killswitch_on(x->args->split.allow_lan || s.kill_switch_allow_lan, err,
+	                         sizeof(err)) < 0) {
+		vpnctl_err("connect: cannot install the kill switch: %s", err);
+		return VX_LOCAL;
+	}
+	vpnctl_progress(x->args,
+	                "Kill switch on: only the tunnel%s gets through until `vpnctl "
+	                "disconnect`",
+	                x->args->split.allow_lan || s.kill_switch_allow_lan ? " and the LAN" : "");
+	return VX_OK;
+}
+
 static int preflight(struct connect_ctx *x)
 {
 	const char *argv[] = {"wg-quick", "-h", NULL};
 	char err[128];
+	int r;
 
 	if (geteuid() != 0) {
 		vpnctl_err("connect: must run as root: it writes %s and runs wg-quick (try sudo "
@@ -321,7 +394,24 @@ static int preflight(struct connect_ctx *x)
 	}
 	x->have_old = vpnctl_tunnel_load(&x->old, VPNCTL_WG_DIR) == 0;
 	x->old_up = vpnctl_iface_exists(VPNCTL_IFACE);
-	return vpnctl_login_load(&x->conf);
+	x->have_old_hop = vpnctl_hop_load(&x->old_hop) == 0;
+	r = lock(x);
+	return r ? r : vpnctl_login_load(&x->conf);
+}
+
+/* Multi-hop: the entry tunnel, carrying only the exit tunnel's packets (hop.c). */
+static int entry_hop(struct connect_ctx *x)
+{
+	char err[1024];
+	int r;
+
+	snprintf(x->hop.server_id, sizeof(x->hop.server_id), "%s", x->args->via);
+	snprintf(x->hop.device, sizeof(x->hop.device), "%s", x->next.device);
+	x->hop_written = 1;
+	r = vpnctl_hop_up(x->args, &x->conf, &x->hop, x->endpoint, err, sizeof(err));
+	if (r)
+		vpnctl_err("connect: entry hop via %s: %s", x->args->via, err);
+	return r;
 }
 
 static int connect_to(struct connect_ctx *x)
@@ -338,28 +428,59 @@ static int connect_to(struct connect_ctx *x)
 	pv_key_to_base64(priv_b64, priv);
 	pv_key_to_base64(pub_b64, pub);
 	OPENSSL_cleanse(priv, sizeof(priv));
-	r = provision(x, x->next.server_id, pub_b64, &reply);
+	r = vpnctl_provision(x->args, &x->conf, "connect", x->next.server_id, x->next.device,
+	                     pub_b64, &reply);
 	x->t_prov_us = pv_now_us();
 	if (r)
 		goto out;
 	r = take_old_down(x);
 	if (r == VX_OK)
 		r = write_tunnel(x, reply, priv_b64);
+	if (r == VX_OK && x->args->via)
+		r = entry_hop(x);
 	if (r == VX_OK)
 		r = bring_up(x);
 	if (r) {
 		roll_back(x);
 		goto out;
 	}
-	/* The old server's peer is useless now; the same server's was replaced. */
-	if (x->have_old && strcmp(x->old.server_id, x->next.server_id) != 0)
+	/* The old peer is useless now, unless it was this one (same server and device:
+	 * the provision replaced it).  After a `rotate` the device name differs. */
+	if (x->have_old && (strcmp(x->old.server_id, x->next.server_id) != 0 ||
+	                    (x->old.device[0] && strcmp(x->old.device, x->next.device) != 0)))
 		revoke_quietly(x, x->old.server_id,
 		               x->old.device[0] ? x->old.device : x->next.device);
+	/* An old entry hop's peer, unless this connect's provision replaced it. */
+	if (x->have_old_hop && (!x->args->via || strcmp(x->old_hop.server_id, x->args->via) != 0))
+		revoke_quietly(x, x->old_hop.server_id, x->old_hop.device);
 	r = report(x);
 out:
 	OPENSSL_cleanse(priv_b64, sizeof(priv_b64));
 	json_decref(reply);
 	return r;
+}
+
+int vpnctl_connect_switch(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                          const char *avoid)
+{
+	struct connect_ctx x = {.args = args, .conf = *conf, .avoid = avoid};
+	int r;
+
+	x.t_start_us = pv_now_us();
+	x.have_old = vpnctl_tunnel_load(&x.old, VPNCTL_WG_DIR) == 0;
+	x.old_up = vpnctl_iface_exists(VPNCTL_IFACE);
+	snprintf(x.next.device, sizeof(x.next.device), "%s",
+	         args->device      ? args->device
+	         : x.old.device[0] ? x.old.device
+	         : conf->device    ? conf->device
+	                           : "default");
+	r = choose_server(&x, x.next.server_id, sizeof(x.next.server_id), x.next.location,
+	                  sizeof(x.next.location));
+	if (r == VX_OK)
+		r = connect_to(&x);
+	if (x.old_text)
+		OPENSSL_clear_free(x.old_text, x.old_len);
+	return r; /* x.conf is the caller's */
 }
 
 int cmd_connect(const struct vpnctl_args *args)
@@ -375,7 +496,11 @@ int cmd_connect(const struct vpnctl_args *args)
 	         args->device    ? args->device
 	         : x.conf.device ? x.conf.device
 	                         : "default");
-	if (args->npos == 1 && !pv_server_id_is_valid(args->pos[0])) {
+	if (args->via && (args->npos != 1 || args->watch || strcmp(args->via, args->pos[0]) == 0)) {
+		vpnctl_err("connect: --via ENTRY needs the EXIT server named after it, a different "
+		           "one, and no --watch");
+		r = VX_USAGE;
+	} else if (args->npos == 1 && !pv_server_id_is_valid(args->pos[0])) {
 		vpnctl_err("connect: '%s' is not a server name (see `vpnctl servers`)",
 		           args->pos[0]);
 		r = VX_USAGE;
@@ -387,12 +512,13 @@ int cmd_connect(const struct vpnctl_args *args)
 		                  sizeof(x.next.location));
 	if (r)
 		goto out;
-	if (already_connected(&x, x.next.server_id)) {
+	if (already_connected(&x, x.next.server_id))
 		printf("Already connected to %s (%s); `vpnctl status -v` shows the tunnel.\n",
 		       x.old.server_id, x.old.location);
-		goto out;
-	}
-	r = connect_to(&x);
+	else
+		r = connect_to(&x);
+	if (r == VX_OK && args->watch)
+		r = vpnctl_watch(args, &x.conf);
 out:
 	if (x.old_text)
 		OPENSSL_clear_free(x.old_text, x.old_len);

@@ -98,9 +98,17 @@ int cmd_login(const struct vpnctl_args *args)
 		goto out;
 	}
 	vpnctl_conf_path(err, sizeof(err));
-	printf("Logged in to %s (%s tier, %zu servers) as device %s; saved in %s\n", c.api_url,
-	       tier, json_array_size(json_object_get(reply, "servers")), c.device, err);
-	r = VX_OK;
+	if (args->json)
+		r = vpnctl_print_json(json_pack(
+		        "{s:s, s:s, s:I, s:s, s:s}", "api_url", c.api_url, "tier", tier, "servers",
+		        (json_int_t)json_array_size(json_object_get(reply, "servers")), "device",
+		        c.device, "config", err));
+	else {
+		printf("Logged in to %s (%s tier, %zu servers) as device %s; saved in %s\n",
+		       c.api_url, tier, json_array_size(json_object_get(reply, "servers")),
+		       c.device, err);
+		r = VX_OK;
+	}
 out:
 	json_decref(reply);
 	vpnctl_conf_clear(&c);

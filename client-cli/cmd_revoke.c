@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `vpnctl revoke [--all]`: POST /api/revoke for this device's peer on the
- * current server (or {"all":true}), then take the tunnel down and delete the
- * tunnel file.  If the controller refuses or cannot be reached, the local
+ * current server (or {"all":true}), and of a multi-hop entry, then take the
+ * tunnels down and delete their files.  If the controller refuses or cannot be reached, the local
  * files stay so the command can be repeated.
  */
 #include <errno.h>
@@ -26,6 +26,10 @@ static int remove_local(char *path, size_t len)
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
 		vpnctl_err("revoke: cannot delete %s: %s", path, strerror(errno));
+		return VX_LOCAL;
+	}
+	if (vpnctl_hop_down(err, sizeof(err)) < 0) {
+		vpnctl_err("revoke: cannot take the entry hop %s down:\n%s", VPNCTL_HOP_IFACE, err);
 		return VX_LOCAL;
 	}
 	return VX_OK;
@@ -65,7 +69,7 @@ int cmd_revoke(const struct vpnctl_args *args)
 {
 	struct vpnctl_api_error e;
 	struct vpnctl_conf c;
-	struct vpnctl_tunnel t;
+	struct vpnctl_tunnel t, hop;
 	struct stat sb;
 	json_t *body = NULL, *reply = NULL;
 	char path[128];
@@ -88,6 +92,9 @@ int cmd_revoke(const struct vpnctl_args *args)
 	if (r)
 		goto out;
 	r = vpnctl_api(&c, "POST", "/api/revoke", body, &reply, &e);
+	/* A multi-hop entry peer goes too ({"all":true} already covers it). */
+	if (r == 0 && !args->all && vpnctl_hop_load(&hop) == 0)
+		vpnctl_revoke_quietly(&c, "revoke", hop.server_id, hop.device);
 	vpnctl_conf_clear(&c);
 	if (r < 0) {
 		r = vpnctl_api_fail(r, &e, "revoke");

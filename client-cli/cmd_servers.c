@@ -51,7 +51,7 @@ int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *
 		return VX_NETWORK;
 	}
 	/* With a full tunnel up, probe around it (wg-quick's fwmark), not through it. */
-	v->fwmark = vpnctl_tunnel_fwmark();
+	v->fwmark = vpnctl_bypass_mark();
 	vpnctl_progress(args, "Probing %zu servers (timeout %ld ms each) ...", v->n,
 	                args->timeout_ms);
 	t0 = pv_now_us();

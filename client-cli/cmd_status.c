@@ -5,6 +5,7 @@
  * come from the tunnel file's header and `wg show pvpn0 dump`.
  */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,15 +19,53 @@ static int64_t handshake_age(const struct vpnctl_wg_status *st)
 	return (int64_t)time(NULL) - st->peer.latest_handshake;
 }
 
-static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
-                      const struct vpnctl_wg_status *st)
+/* Key age from the tunnel file's mtime (written at connect and rotate), and the setting. */
+struct rotation {
+	int known;     /* a tunnel file exists */
+	long age_days; /* whole days since the key was made */
+	long after_days;
+	int due;
+};
+
+static void rotation_check(struct rotation *rot)
 {
-	json_t *j = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?}", "connected", up, "interface",
-	                      VPNCTL_IFACE, "server_id", have_t ? t->server_id : NULL, "location",
-	                      have_t ? t->location : NULL, "device", have_t ? t->device : NULL,
-	                      "address", have_t ? t->address : NULL);
+	struct vpnctl_settings s;
+	struct stat sb;
+	char path[128];
+
+	memset(rot, 0, sizeof(*rot));
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
+	if (stat(path, &sb) < 0)
+		return;
+	rot->known = 1;
+	rot->age_days = (long)((time(NULL) - sb.st_mtime) / 86400);
+	if (geteuid() == 0 && vpnctl_settings_load(&s, VPNCTL_WG_DIR) == 0)
+		rot->after_days = s.rotate_after_days;
+	rot->due = rot->after_days > 0 && rot->age_days >= rot->after_days;
+}
+
+static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
+                      const struct vpnctl_wg_status *st, int locked, const struct rotation *rot,
+                      const struct vpnctl_tunnel *hop, int have_hop)
+{
+	json_t *j =
+	        json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b}", "connected", up, "interface",
+	                  VPNCTL_IFACE, "server_id", have_t ? t->server_id : NULL, "location",
+	                  have_t ? t->location : NULL, "device", have_t ? t->device : NULL,
+	                  "address", have_t ? t->address : NULL, "kill_switch", locked);
 	int64_t age = handshake_age(st);
 
+	if (j && have_hop && json_object_set_new(j, "via", json_string(hop->server_id)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	if (j && rot->known &&
+	    (json_object_set_new(j, "key_age_days", json_integer(rot->age_days)) < 0 ||
+	     json_object_set_new(j, "rotate_after_days", json_integer(rot->after_days)) < 0 ||
+	     json_object_set_new(j, "rotation_due", json_boolean(rot->due)) < 0)) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (j && up &&
 	    (json_object_set_new(j, "public_key", json_string(st->public_key)) < 0 ||
 	     json_object_set_new(j, "endpoint", json_string(st->peer.endpoint)) < 0 ||
@@ -44,11 +83,19 @@ static int print_json(int up, const struct vpnctl_tunnel *t, int have_t,
 }
 
 static void print_human(int up, const struct vpnctl_tunnel *t, int have_t,
-                        const struct vpnctl_wg_status *st, int verbose)
+                        const struct vpnctl_wg_status *st, int verbose, int locked,
+                        const struct rotation *rot)
 {
 	char rx[32], tx[32], hs[48];
 	int64_t age = handshake_age(st);
 
+	if (rot->due)
+		printf("Key rotation due: the key is %ld days old (rotate-after %ld); run `vpnctl "
+		       "rotate`.\n",
+		       rot->age_days, rot->after_days);
+	if (locked)
+		printf("Kill switch on: nothing leaves outside the tunnel (`vpnctl disconnect` "
+		       "lifts it).\n");
 	if (!up) {
 		if (have_t)
 			printf("Disconnected (last server %s, %s); `vpnctl connect` reconnects.\n",
@@ -76,8 +123,9 @@ static void print_human(int up, const struct vpnctl_tunnel *t, int have_t,
 int cmd_status(const struct vpnctl_args *args)
 {
 	struct vpnctl_wg_status st;
-	struct vpnctl_tunnel t;
-	int up = vpnctl_iface_exists(VPNCTL_IFACE), have_t, r;
+	struct vpnctl_tunnel t, hop;
+	struct rotation rot;
+	int up = vpnctl_iface_exists(VPNCTL_IFACE), have_t, r, locked;
 
 	memset(&st, 0, sizeof(st));
 	if (up && geteuid() != 0) {
@@ -98,8 +146,11 @@ int cmd_status(const struct vpnctl_args *args)
 			return VX_LOCAL;
 		}
 	}
+	locked = geteuid() == 0 && vpnctl_killswitch_active();
+	rotation_check(&rot);
 	if (args->json)
-		return print_json(up, &t, have_t, &st);
-	print_human(up, &t, have_t, &st, args->verbose);
+		return print_json(up, &t, have_t, &st, locked, &rot, &hop,
+		                  vpnctl_hop_load(&hop) == 0);
+	print_human(up, &t, have_t, &st, args->verbose, locked, &rot);
 	return VX_OK;
 }

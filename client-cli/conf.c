@@ -296,111 +296,6 @@ out:
 
 /* ---- tunnel file ------------------------------------------------------------ */
 
-static const char hdr_server[] = "# vpnctl-server = ";
-static const char hdr_location[] = "# vpnctl-location = ";
-static const char hdr_device[] = "# vpnctl-device = ";
-
-/* Pointer to the start of the line equal to `line` (no trailing spaces), or NULL. */
-static const char *find_line(const char *text, const char *line, int *count)
-{
-	const char *p = text, *found = NULL;
-	size_t n = strlen(line);
-
-	*count = 0;
-	while (p && *p) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-
-		if (len && p[len - 1] == '\r')
-			len--;
-		if (len == n && strncmp(p, line, n) == 0) {
-			if (!found)
-				found = p;
-			(*count)++;
-		}
-		p = eol ? eol + 1 : NULL;
-	}
-	return found;
-}
-
-/* 1 if some line, ignoring leading blanks, starts with key (case-insensitive) then '='. */
-static int has_key_line(const char *text, const char *key)
-{
-	const char *p = text;
-	size_t n = strlen(key);
-
-	while (p && *p) {
-		const char *q = p;
-
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (strncasecmp(q, key, n) == 0) {
-			q += n;
-			while (*q == ' ' || *q == '\t')
-				q++;
-			if (*q == '=')
-				return 1;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return 0;
-}
-
-static int header_value_ok(const char *v)
-{
-	return !strchr(v, '\n') && !strchr(v, '\r');
-}
-
-int vpnctl_tunnel_build(char **out, const char *config, const char *priv_b64,
-                        const struct vpnctl_tunnel *t, char *err, size_t errlen)
-{
-	const char *iface;
-	size_t cap, head;
-	char *buf;
-	int count, n;
-
-	*out = NULL;
-	iface = find_line(config, "[Interface]", &count);
-	if (!iface || count != 1) {
-		snprintf(err, errlen, "the controller's config has %d [Interface] lines, not one",
-		         count);
-		return PV_EINVAL;
-	}
-	if (has_key_line(config, "PrivateKey")) {
-		snprintf(err, errlen,
-		         "the controller's config carries a PrivateKey although vpnctl "
-		         "sent its own public key");
-		return PV_EINVAL;
-	}
-	if (!header_value_ok(t->server_id) || !header_value_ok(t->location) ||
-	    !header_value_ok(t->device) || !pv_key_is_valid_base64(priv_b64)) {
-		snprintf(err, errlen, "server id, location or device contains a line break");
-		return PV_EINVAL;
-	}
-	head = strchr(iface, '\n') ? (size_t)(strchr(iface, '\n') + 1 - config) : strlen(config);
-	cap = strlen(config) + 512;
-	buf = malloc(cap);
-	if (!buf) {
-		snprintf(err, errlen, "out of memory");
-		return PV_ENOMEM;
-	}
-	n = snprintf(buf, cap,
-	             "# Written by vpnctl connect; vpnctl disconnect/revoke manage it.\n"
-	             "%s%s\n%s%s\n%s%s\n%.*s%sPrivateKey = %s\n%s",
-	             hdr_server, t->server_id, hdr_location, t->location, hdr_device, t->device,
-	             (int)head, config, config[head - 1] == '\n' ? "" : "\n", priv_b64,
-	             config + head);
-	if (n < 0 || (size_t)n >= cap) {
-		OPENSSL_clear_free(buf, cap);
-		snprintf(err, errlen, "config too long");
-		return PV_EINVAL;
-	}
-	*out = buf;
-	return 0;
-}
-
 /* Copy the rest of the line after prefix into dst. */
 static void copy_header(char *dst, size_t len, const char *line, size_t prefix)
 {
@@ -418,12 +313,14 @@ int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text)
 	while (p && *p) {
 		const char *q = p;
 
-		if (strncmp(p, hdr_server, sizeof(hdr_server) - 1) == 0)
-			copy_header(t->server_id, sizeof(t->server_id), p, sizeof(hdr_server) - 1);
-		else if (strncmp(p, hdr_location, sizeof(hdr_location) - 1) == 0)
-			copy_header(t->location, sizeof(t->location), p, sizeof(hdr_location) - 1);
-		else if (strncmp(p, hdr_device, sizeof(hdr_device) - 1) == 0)
-			copy_header(t->device, sizeof(t->device), p, sizeof(hdr_device) - 1);
+		if (strncmp(p, VPNCTL_HDR_SERVER, strlen(VPNCTL_HDR_SERVER)) == 0)
+			copy_header(t->server_id, sizeof(t->server_id), p,
+			            strlen(VPNCTL_HDR_SERVER));
+		else if (strncmp(p, VPNCTL_HDR_LOCATION, strlen(VPNCTL_HDR_LOCATION)) == 0)
+			copy_header(t->location, sizeof(t->location), p,
+			            strlen(VPNCTL_HDR_LOCATION));
+		else if (strncmp(p, VPNCTL_HDR_DEVICE, strlen(VPNCTL_HDR_DEVICE)) == 0)
+			copy_header(t->device, sizeof(t->device), p, strlen(VPNCTL_HDR_DEVICE));
 		while (*q == ' ' || *q == '\t')
 			q++;
 		if (!t->address[0] && strncasecmp(q, "Address", 7) == 0) {
@@ -442,12 +339,17 @@ int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text)
 
 int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir)
 {
+	return vpnctl_tunnel_load_iface(t, dir, VPNCTL_IFACE);
+}
+
+int vpnctl_tunnel_load_iface(struct vpnctl_tunnel *t, const char *dir, const char *iface)
+{
 	char path[PATH_MAX], *text = NULL;
 	size_t len = 0;
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, VPNCTL_IFACE) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, iface) >= (int)sizeof(path))
 		return PV_EINVAL;
 	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
 	if (r < 0)

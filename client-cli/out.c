@@ -38,9 +38,10 @@ int vpnctl_print_json(json_t *j)
 {
 	int r = j && json_dumpf(j, stdout, JSON_INDENT(2)) == 0 ? VX_OK : VX_LOCAL;
 
-	if (r == VX_OK)
-		putchar('\n');
-	else
+	/* Flushed at once: `connect --watch` prints one result per switch and lives on. */
+	if (r == VX_OK && (putchar('\n') == EOF || fflush(stdout) != 0))
+		r = VX_LOCAL;
+	else if (r != VX_OK)
 		vpnctl_err("cannot format the JSON output (out of memory)");
 	json_decref(j);
 	return r;

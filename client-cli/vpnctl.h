@@ -14,6 +14,7 @@
 #define PV_VPNCTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -36,6 +37,7 @@ enum vpnctl_exit {
 
 /* One tunnel per machine; fits IFNAMSIZ (15), unlike the seed's privatevpn_<server>. */
 #define VPNCTL_IFACE          "pvpn0"
+#define VPNCTL_HOP_IFACE      "pvpn1" /* multi-hop: the entry tunnel */
 #define VPNCTL_WG_DIR         "/etc/wireguard"
 #define VPNCTL_PROBE_MS       1500 /* default per-probe timeout */
 #define VPNCTL_HANDSHAKE_S    15   /* default wait for the first handshake */
@@ -49,6 +51,17 @@ enum vpnctl_exit {
 
 struct vpnctl_api_error;
 
+/* Split tunnelling options (split.c applies them). */
+#define VPNCTL_MAX_SPLIT 16 /* --include / --exclude CIDRs each */
+
+struct vpnctl_split {
+	struct pv_cidr include[VPNCTL_MAX_SPLIT]; /* only these through the tunnel */
+	size_t n_include;
+	struct pv_cidr exclude[VPNCTL_MAX_SPLIT]; /* never through the tunnel */
+	size_t n_exclude;
+	int allow_lan; /* private, link-local and multicast ranges stay outside */
+};
+
 /* Options a command may accept; the parser fills struct vpnctl_args. */
 enum vpnctl_optid {
 	OPT_JSON = 1U << 0,
@@ -60,19 +73,31 @@ enum vpnctl_optid {
 	OPT_TIMEOUT = 1U << 6,
 	OPT_WAIT = 1U << 7,
 	OPT_LIMIT = 1U << 8,
-	OPT_CURSOR = 1U << 9
+	OPT_CURSOR = 1U << 9,
+	OPT_EXCLUDE = 1U << 10,
+	OPT_INCLUDE = 1U << 11,
+	OPT_ALLOW_LAN = 1U << 12,
+	OPT_KILL_SWITCH = 1U << 13,
+	OPT_KEEP_LOCKED = 1U << 14,
+	OPT_WATCH = 1U << 15,
+	OPT_VIA = 1U << 16
 };
 
 struct vpnctl_args {
 	int json, verbose, all;
-	const char *device; /* --device NAME */
-	const char *api;    /* --api URL */
-	const char *cacert; /* --cacert FILE */
-	long timeout_ms;    /* --timeout MS: per-probe timeout */
-	long wait_s;        /* --wait S: first-handshake timeout */
-	long limit;         /* --limit N: one page of N (0 = every page) */
-	const char *cursor; /* --cursor ID: the page after ID */
-	int npos;           /* positional arguments after the options */
+	const char *device;        /* --device NAME */
+	const char *api;           /* --api URL */
+	const char *cacert;        /* --cacert FILE */
+	long timeout_ms;           /* --timeout MS: per-probe timeout */
+	long wait_s;               /* --wait S: first-handshake timeout */
+	long limit;                /* --limit N: one page of N (0 = every page) */
+	const char *cursor;        /* --cursor ID: the page after ID */
+	struct vpnctl_split split; /* --include, --exclude, --allow-lan */
+	int kill_switch;           /* --kill-switch */
+	int keep_locked;           /* --keep-locked */
+	int watch;                 /* --watch */
+	const char *via;           /* --via ENTRY: multi-hop entry server */
+	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
 
@@ -99,6 +124,8 @@ extern const char *cli_program;
 
 /* Parse argv against t's table and run the command; returns the exit code. */
 int cli_main(const struct cli_tool *t, int argc, char **argv);
+/* `TOOL --completion bash`: a bash completion script from t's tables. */
+void cli_print_completion(FILE *f, const struct cli_tool *t);
 
 int cmd_login(const struct vpnctl_args *args);
 int cmd_servers(const struct vpnctl_args *args);
@@ -106,6 +133,8 @@ int cmd_connect(const struct vpnctl_args *args);
 int cmd_disconnect(const struct vpnctl_args *args);
 int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
+int cmd_set(const struct vpnctl_args *args);
+int cmd_rotate(const struct vpnctl_args *args);
 
 /* vpnadm's commands (adm_*.c, docs/vpnadm.md). */
 int adm_login(const struct vpnctl_args *args);
@@ -188,6 +217,38 @@ void vpnctl_default_device(char *buf, size_t len);
  */
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len);
 
+/* ---- provisioning shared by connect and rotate (cmd_connect.c) ------------- */
+
+/* POST /api/provision for device on server_id with our public key; *reply
+ * owned by the caller.  Errors are printed ("what: ..."); returns VX_*. */
+int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                     const char *what, const char *server_id, const char *device,
+                     const char *pub_b64, json_t **reply);
+/* One empty datagram to .1 of the client's IPv4 /24: WireGuard handshakes now. */
+void vpnctl_nudge(const char *client_ipv4);
+/* Best-effort POST /api/revoke of one device's peer; reports, never fails. */
+void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
+                           const char *device);
+
+/* ---- automatic failover (cmd_connect.c, watch.c) ---------------------------- */
+
+#define VPNCTL_WATCH_S 5 /* seconds between two checks of the tunnel */
+
+/*
+ * Switch the running tunnel to the best healthy server other than avoid
+ * (the one failing), as `connect` without a name would; the kill switch, if
+ * on, stays in force.  conf stays the caller's.  Returns a VX_* code.
+ */
+int vpnctl_connect_switch(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                          const char *avoid);
+/*
+ * `connect --watch`: stay in the foreground and switch servers when the
+ * tunnel fails (no handshake and nothing received for 3 keepalive periods,
+ * the server reported down or draining, or unreachable from here twice in a
+ * row).  Returns VX_OK on SIGINT/SIGTERM, leaving the tunnel as it is.
+ */
+int vpnctl_watch(const struct vpnctl_args *args, const struct vpnctl_conf *conf);
+
 /* ---- tunnel config (conf.c) --------------------------------------------- */
 
 /* What vpnctl remembers about the tunnel, kept as comments in its wg-quick file. */
@@ -198,19 +259,145 @@ struct vpnctl_tunnel {
 	char address[96]; /* the config's Address value */
 };
 
-/*
- * Build the wg-quick file from the controller's config (which must have
- * exactly one [Interface] line and no PrivateKey): a header with t, then the
- * config with "PrivateKey = priv_b64" right after [Interface].  *out is
- * owned by the caller and holds the key: free with OPENSSL_clear_free(*out,
- * strlen(*out)).  PV_EINVAL with a message in err for a bad config.
- */
-int vpnctl_tunnel_build(char **out, const char *config, const char *priv_b64,
-                        const struct vpnctl_tunnel *t, char *err, size_t errlen);
+/* The header lines that carry struct vpnctl_tunnel in the tunnel file. */
+#define VPNCTL_HDR_SERVER   "# vpnctl-server = "
+#define VPNCTL_HDR_LOCATION "# vpnctl-location = "
+#define VPNCTL_HDR_DEVICE   "# vpnctl-device = "
+
 /* Read the header and Address back from a tunnel file's text. */
 int vpnctl_tunnel_parse(struct vpnctl_tunnel *t, const char *text);
 /* Load dir/IFACE.conf's header: PV_ENOTFOUND when there is no tunnel file. */
 int vpnctl_tunnel_load(struct vpnctl_tunnel *t, const char *dir);
+/* Same for another interface's file (the multi-hop entry). */
+int vpnctl_tunnel_load_iface(struct vpnctl_tunnel *t, const char *dir, const char *iface);
+
+/* ---- tunnel file from checked fields (tunnel.c) ----------------------------- */
+
+#define VPNCTL_MAX_ADDRS    2 /* one IPv4 and one IPv6 address */
+#define VPNCTL_MAX_DNS      8
+#define VPNCTL_MAX_ALLOWED  512 /* room for split-tunnel complements */
+#define VPNCTL_ENDPOINT_LEN 264 /* a 253-character host name, ':' and a port */
+#define VPNCTL_KEEPALIVE_S  25
+
+/*
+ * Everything the tunnel file holds, as checked values: nothing in it is
+ * text from the controller that was not parsed or matched against a strict
+ * rule.  Holds the private key and PSK: vpnctl_tunnel_spec_clear when done.
+ */
+struct vpnctl_tunnel_spec {
+	char private_key[PV_KEY_B64_LEN + 1];   /* secret */
+	char preshared_key[PV_KEY_B64_LEN + 1]; /* secret */
+	char server_public_key[PV_KEY_B64_LEN + 1];
+	char endpoint[VPNCTL_ENDPOINT_LEN]; /* host:port or [v6]:port */
+	struct pv_cidr address[VPNCTL_MAX_ADDRS];
+	size_t n_address;
+	struct pv_cidr dns[VPNCTL_MAX_DNS];
+	size_t n_dns;
+	struct pv_cidr allowed[VPNCTL_MAX_ALLOWED];
+	size_t n_allowed;
+};
+
+/*
+ * Fill s from a POST /api/provision reply (docs/api.md): server_id must be
+ * server_id; address, server_public_key, preshared_key, endpoint,
+ * allowed_ips and dns are each checked.  local_priv is the key vpnctl
+ * generated (then a private_key in the reply is refused), or NULL for the
+ * server-key mode, where the reply's private_key is checked and used.  The
+ * reply's `config` text is ignored.  PV_EINVAL with the field named in err
+ * (never its value); s is cleansed on failure.
+ */
+int vpnctl_tunnel_from_reply(struct vpnctl_tunnel_spec *s, const json_t *reply,
+                             const char *server_id, const char *local_priv, char *err,
+                             size_t errlen);
+/*
+ * Render the wg-quick file from s, with t in its header lines, by a fixed
+ * template: [Interface] PrivateKey, Address, FwMark (VPNCTL_FWMARK), DNS; [Peer] PublicKey,
+ * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.
+ * *out is owned by the caller and holds secrets: OPENSSL_clear_free(*out,
+ * strlen(*out)).
+ */
+int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
+                         const struct vpnctl_tunnel *t, char *err, size_t errlen);
+void vpnctl_tunnel_spec_clear(struct vpnctl_tunnel_spec *s);
+/* 1 for HOST:PORT ([IPv6]:PORT; HOST an IPv4 address or DNS name), else 0. */
+int vpnctl_endpoint_is_valid(const char *ep);
+/* The HOST of a valid endpoint, without brackets, into host. */
+int vpnctl_endpoint_host(char *host, size_t len, const char *ep);
+
+/* ---- multi-hop (hop.c) ------------------------------------------------------ */
+
+/*
+ * Provision a peer on entry->server_id for entry->device, write
+ * VPNCTL_HOP_IFACE's file from its checked reply with AllowedIPs = the
+ * exit_endpoint's addresses only, bring it up and wait for its handshake.
+ * Returns a VX_* code with the reason in err; the caller undoes (hop_down,
+ * revoke) on failure.
+ */
+int vpnctl_hop_up(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
+                  const struct vpnctl_tunnel *entry, const char *exit_endpoint, char *err,
+                  size_t errlen);
+/* Take the hop down if it is up and delete its file; 0 or a PV_E* code. */
+int vpnctl_hop_down(char *err, size_t errlen);
+/* The hop file's header: PV_ENOTFOUND when there is no hop. */
+int vpnctl_hop_load(struct vpnctl_tunnel *t);
+
+/* ---- split tunnelling (split.c) --------------------------------------------- */
+
+/* 1 if any split option is set. */
+int vpnctl_split_active(const struct vpnctl_split *sp);
+/*
+ * The tunnel's AllowedIPs, exactly: the controller's list (allowed, *n
+ * entries, room for max), cut to --include plus the tunnel subnets when
+ * includes are given, minus --exclude, minus the LAN ranges with allow_lan,
+ * minus bypass (the endpoint's and the controller's addresses).  Nothing
+ * inside the tunnel subnets is ever removed.  The result is the minimal
+ * sorted set of disjoint prefixes; PV_EINVAL if it needs more than max.
+ */
+int vpnctl_split_apply(struct pv_cidr *allowed, size_t *n, size_t max,
+                       const struct vpnctl_split *sp, const struct pv_cidr *tunnel, size_t ntunnel,
+                       const struct pv_cidr *bypass, size_t nbypass);
+/* CIDR set arithmetic on disjoint prefix sets (exposed for tests). */
+int vpnctl_cidr_contains(const struct pv_cidr *outer, const struct pv_cidr *inner);
+void vpnctl_cidr_normalize(struct pv_cidr *set, size_t *n);
+int vpnctl_cidr_subtract(struct pv_cidr *set, size_t *n, size_t max, const struct pv_cidr *x);
+int vpnctl_cidr_intersect(struct pv_cidr *out, size_t *n, size_t max, const struct pv_cidr *a,
+                          size_t na, const struct pv_cidr *b, size_t nb);
+/*
+ * Apply sp to s->allowed for this tunnel: the tunnel subnets come from
+ * s->address, the bypass addresses from resolving s->endpoint's host and
+ * api_url's host.  PV_EUNREACH (a name does not resolve) or PV_EINVAL (too
+ * many entries, or nothing left), with a message in err.
+ */
+int vpnctl_split_for_tunnel(struct vpnctl_tunnel_spec *s, const struct vpnctl_split *sp,
+                            const char *api_url, char *err, size_t errlen);
+/* Every address host resolves to, as /32 or /128 entries; PV_EUNREACH if none. */
+int vpnctl_resolve_host(const char *host, struct pv_cidr *out, size_t max, size_t *n);
+
+/* ---- kill switch and settings (killswitch.c) ------------------------------- */
+
+#define VPNCTL_FWMARK    51820u /* the tunnel's FwMark; vpnctl marks its own sockets with it */
+#define VPNCTL_NFT_TABLE "vpnctl"
+
+/* Root's persistent settings, VPNCTL_WG_DIR/vpnctl.json (absent = all off). */
+struct vpnctl_settings {
+	int kill_switch;           /* keep the kill switch on, also while disconnected */
+	int kill_switch_allow_lan; /* ... letting the private ranges through */
+	long rotate_after_days;    /* `status` says a rotation is due; 0 = never */
+};
+
+int vpnctl_settings_load(struct vpnctl_settings *s, const char *dir);
+int vpnctl_settings_save(const struct vpnctl_settings *s, const char *dir);
+/* The `inet vpnctl` table as nft text into buf (exposed for tests). */
+int vpnctl_killswitch_render(char *buf, size_t len, int allow_lan);
+/* Install or replace the table in one transaction; PV_E* with nft's stderr in err. */
+int vpnctl_killswitch_on(int allow_lan, char *err, size_t errlen);
+/* Delete the table if it exists; other tables are never touched. */
+int vpnctl_killswitch_off(char *err, size_t errlen);
+/* 1 if the table exists. */
+int vpnctl_killswitch_active(void);
+/* The mark for vpnctl's own sockets: the tunnel's fwmark, else VPNCTL_FWMARK
+ * when root (so the kill switch lets them out), else 0. */
+uint32_t vpnctl_bypass_mark(void);
 
 /* ---- server choice (probe.c) --------------------------------------------- */
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * common/: the few things both sides of privatevpn need — one error space,
- * WireGuard key handling, tiers and the fleet file (servers.json).
+ * WireGuard key handling, tiers, IP/CIDR values and the fleet file
+ * (servers.json).
  *
  * Error convention (after OpenSSH's ssherr.h): functions return 0 on success
  * or a negative PV_E* code; pv_strerror() names it.  Only the controller maps
@@ -92,6 +93,41 @@ int pv_user_id_is_valid(const char *s);   /* [A-Za-z0-9.-]{1,64} */
  * 0x prefix), nothing after them, at most max.  0 and *out, or PV_EINVAL.
  */
 int pv_parse_u64(const char *s, int base, uint64_t max, uint64_t *out);
+
+/* ---- IP addresses and CIDR blocks (net.c) ---------------------------------- */
+
+/* Longest text form: a full IPv6 address (INET6_ADDRSTRLEN 46) plus "/128". */
+#define PV_CIDR_STRLEN 52
+
+struct pv_cidr {
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; 4 bytes used for AF_INET */
+	unsigned prefix;  /* 0..32 or 0..128 */
+};
+
+/* pv_cidr_parse flags */
+#define PV_CIDR_BARE       (1U << 0) /* "10.0.0.1" is allowed, as a /32 (/128) */
+#define PV_CIDR_NO_PREFIX  (1U << 1) /* plain addresses only: "/len" is refused */
+#define PV_CIDR_NETWORK    (1U << 2) /* no bit set after the prefix ("10.0.0.0/8") */
+#define PV_CIDR_LIST_EMPTY (1U << 3) /* pv_cidr_list_parse: "" is an empty list */
+
+/*
+ * Parse "ADDR/LEN" (IPv4 dotted quad or IPv6, LEN decimal without leading
+ * zeros and within the family's width) with nothing before or after: no
+ * blanks, no line breaks.  Returns 0 or PV_EINVAL; *out is zeroed on failure.
+ */
+int pv_cidr_parse(struct pv_cidr *out, const char *s, unsigned flags);
+/* "10.7.0.2/24" (with_prefix) or "10.7.0.2" into out, from the binary value. */
+int pv_cidr_format(char *out, size_t len, const struct pv_cidr *c, int with_prefix);
+/*
+ * wg-quick's list syntax: items separated by commas, spaces allowed around
+ * them (no tabs or line breaks).  At most max items into out; *n is the
+ * count.  PV_EINVAL for any bad item, an empty item or too many.
+ */
+int pv_cidr_list_parse(struct pv_cidr *out, size_t max, size_t *n, const char *list,
+                       unsigned flags);
+/* Format a list as "a, b, c"; PV_EINVAL if it does not fit in len. */
+int pv_cidr_list_format(char *out, size_t len, const struct pv_cidr *c, size_t n, int with_prefix);
 
 /* ---- fleet file (servers.json) -------------------------------------------- */
 

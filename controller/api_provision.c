@@ -49,16 +49,38 @@ static void provision_free(struct provision *pv)
 	OPENSSL_clear_free(pv, sizeof(*pv));
 }
 
+/*
+ * The reply: the peer's values as separate fields, so a client can build its
+ * tunnel file from checked values (docs/api.md), and the rendered config for
+ * old clients.  private_key only when the controller generated the pair.
+ */
 static json_t *success_body(struct provision *pv, const char *config)
 {
-	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], endpoint[80];
+	const struct ctl_config *cfg = pv->rq->ctl->cfg;
+	const char *len4 = strchr(pv->srv->subnet4, '/'), *len6 = strchr(pv->srv->subnet6, '/');
+	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], endpoint[80], address[128];
+	char psk[PV_KEY_B64_LEN + 1], priv[PV_KEY_B64_LEN + 1];
+	json_t *j;
 
 	pv_peer_addrs(pv->srv, pv->peer.host, v4, v6);
 	ctl_endpoint(endpoint, sizeof(endpoint), pv->srv);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id", pv->srv->id,
-	                 "device", pv->device, "peer_name", pv->peer.name, "client_ipv4", v4,
-	                 "client_ipv6", v6, "server_public_key", pv->server_pub, "endpoint",
-	                 endpoint, "config", config);
+	snprintf(address, sizeof(address), "%s/%s, %s/%s", v4, len4 ? len4 + 1 : "24", v6,
+	         len6 ? len6 + 1 : "64");
+	pv_key_to_base64(psk, pv->psk);
+	pv_key_to_base64(priv, pv->priv);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id",
+	              pv->srv->id, "device", pv->device, "peer_name", pv->peer.name, "client_ipv4",
+	              v4, "client_ipv6", v6, "address", address, "server_public_key",
+	              pv->server_pub, "preshared_key", psk, "endpoint", endpoint, "allowed_ips",
+	              cfg->client_allowed_ips, "dns", cfg->client_dns ? cfg->client_dns : "",
+	              "config", config);
+	if (j && pv->generated && json_object_set_new(j, "private_key", json_string(priv)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	OPENSSL_cleanse(psk, sizeof(psk));
+	OPENSSL_cleanse(priv, sizeof(priv));
+	return j;
 }
 
 static void reply_config(struct provision *pv)

@@ -62,6 +62,8 @@ static const struct field fields[] = {
         LONG(max_connections_per_addr, 1, 1000000, "connections per IPv4 address or IPv6 /64"),
         LONG(auth_fail_max, 1, 1000000, "failed authentications per address and window"),
         LONG(auth_fail_window_s, 1, 86400, "window of auth_fail_max (and the 429's length)"),
+        LONG(peer_max_idle_days, 0, 3650,
+             "remove peers without a handshake for this long (0 = never)"),
         LONG(max_devices_basic, 1, 100000, "devices a Basic user may have peers for"),
         LONG(max_devices_pro, 1, 100000, "devices a Pro user may have peers for"),
         BOOL(allow_public_http, "allow http_listen off loopback (clear-text keys)"),

@@ -71,6 +71,7 @@ struct ctl_config {
 	long auth_fail_max;            /* failed authentications per address and window */
 	long auth_fail_window_s;
 	long max_devices_basic, max_devices_pro; /* distinct devices with peers, per tier */
+	long peer_max_idle_days;                 /* 0 = keep idle peers forever */
 	int allow_public_http;                   /* plain HTTP off loopback only when set */
 };
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -28,7 +29,7 @@
 #include "controller.h"
 #include "db.h"
 
-enum repair { REPAIR_RESTORE, REPAIR_UNBLOCK, REPAIR_STALE };
+enum repair { REPAIR_RESTORE, REPAIR_UNBLOCK, REPAIR_STALE, REPAIR_IDLE };
 
 struct reconcile {
 	struct ctl *ctl;
@@ -36,8 +37,9 @@ struct reconcile {
 	struct ctl_req *rq; /* on demand: answered when done; NULL for a health pass */
 	struct agentless_edit *edits;
 	enum repair *why;
+	int64_t *ids; /* the row a REPAIR_IDLE removal deletes; 0 for the others */
 	size_t n, cap, pending;
-	int restored, removed, reserved, released, failed;
+	int restored, removed, reserved, released, idle, failed;
 };
 
 /* 1 for the names the controller generates: "pv" and a row id. */
@@ -89,12 +91,14 @@ static void audit(struct reconcile *rc, const char *action, const char *name, co
 		ctl_log("reconcile: %s: audit: %s", rc->srv->id, db_errmsg(rc->ctl->db));
 }
 
-static int queue(struct reconcile *rc, const struct agentless_edit *e, enum repair why)
+static int queue_row(struct reconcile *rc, const struct agentless_edit *e, enum repair why,
+                     int64_t id)
 {
 	if (rc->n == rc->cap) {
 		size_t cap = rc->cap ? rc->cap * 2 : 16;
 		struct agentless_edit *ne = realloc(rc->edits, cap * sizeof(*ne));
 		enum repair *nw;
+		int64_t *ni;
 
 		if (!ne)
 			return PV_ENOMEM;
@@ -102,20 +106,57 @@ static int queue(struct reconcile *rc, const struct agentless_edit *e, enum repa
 		if (!(nw = realloc(rc->why, cap * sizeof(*nw))))
 			return PV_ENOMEM;
 		rc->why = nw;
+		if (!(ni = realloc(rc->ids, cap * sizeof(*ni))))
+			return PV_ENOMEM;
+		rc->ids = ni;
 		rc->cap = cap;
 	}
 	rc->edits[rc->n] = *e;
+	rc->ids[rc->n] = id;
 	rc->why[rc->n++] = why;
 	return 0;
 }
 
-static int queue_remove(struct reconcile *rc, const char *name, const char *key, enum repair why)
+static int queue(struct reconcile *rc, const struct agentless_edit *e, enum repair why)
+{
+	return queue_row(rc, e, why, 0);
+}
+
+static int queue_remove_row(struct reconcile *rc, const char *name, const char *key,
+                            enum repair why, int64_t id)
 {
 	struct agentless_edit e = {.op = AGENTLESS_REMOVE};
 
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	snprintf(e.pubkey, sizeof(e.pubkey), "%s", key);
-	return queue(rc, &e, why);
+	return queue_row(rc, &e, why, id);
+}
+
+static int queue_remove(struct reconcile *rc, const char *name, const char *key, enum repair why)
+{
+	return queue_remove_row(rc, name, key, why, 0);
+}
+
+/*
+ * peer_max_idle_days: a peer with no handshake for that long (or never one
+ * since it was made that long ago) is a lost laptop holding an address.
+ * Returns 1 when its removal is queued (the row is REMOVING meanwhile).
+ */
+static int plan_idle(struct reconcile *rc, const struct db_peer *p)
+{
+	long days = rc->ctl->cfg->peer_max_idle_days;
+	int64_t last = p->last_handshake ? p->last_handshake : p->created_at;
+
+	if (!days || (int64_t)time(NULL) - last < (int64_t)days * 86400)
+		return 0;
+	if (db_peer_set_state(rc->ctl->db, p->id, DB_PEER_REMOVING) < 0 ||
+	    queue_remove_row(rc, p->name, p->pubkey, REPAIR_IDLE, p->id) < 0) {
+		ctl_log("reconcile: %s: cannot retire idle %s: %s", rc->srv->id, p->name,
+		        db_errmsg(rc->ctl->db));
+		rc->failed++;
+		return 0;
+	}
+	return 1;
 }
 
 /* The block an ACTIVE peer should have, compared with what the file says. */
@@ -344,25 +385,51 @@ static void reconcile_free(struct reconcile *rc)
 		OPENSSL_cleanse(rc->edits, rc->cap * sizeof(*rc->edits));
 	free(rc->edits);
 	free(rc->why);
+	free(rc->ids);
 	free(rc);
 }
 
 static void reconcile_finish(struct reconcile *rc)
 {
-	int repairs = rc->restored + rc->removed + rc->reserved + rc->released;
+	int repairs = rc->restored + rc->removed + rc->reserved + rc->released + rc->idle;
 
 	if (db_server_set_repairs(rc->ctl->db, rc->srv->id, repairs) < 0)
 		ctl_log("reconcile: %s: db: %s", rc->srv->id, db_errmsg(rc->ctl->db));
 	if (repairs || rc->failed)
-		ctl_log("reconcile: %s: restored %d, removed %d, reserved %d, released %d, failed %d",
+		ctl_log("reconcile: %s: restored %d, removed %d, reserved %d, released %d, idle %d, "
+		        "failed %d",
 		        rc->srv->id, rc->restored, rc->removed, rc->reserved, rc->released,
-		        rc->failed);
+		        rc->idle, rc->failed);
 	if (rc->rq)
 		ctl_reply(rc->rq, 200,
-		          json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "server_id", rc->srv->id,
+		          json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "server_id", rc->srv->id,
 		                    "restored", rc->restored, "removed", rc->removed, "reserved",
-		                    rc->reserved, "released", rc->released, "failed", rc->failed));
+		                    rc->reserved, "released", rc->released, "idle_removed",
+		                    rc->idle, "failed", rc->failed));
 	reconcile_free(rc);
+}
+
+/* An idle peer's removal came back: its row goes, or it is ACTIVE again. */
+static void idle_done(struct reconcile *rc, size_t i, int err)
+{
+	struct db *db = rc->ctl->db;
+	const char *name = rc->edits[i].name;
+	char detail[64];
+
+	if (err < 0) {
+		if (db_peer_set_state(db, rc->ids[i], DB_PEER_ACTIVE) < 0)
+			ctl_log("reconcile: %s: %s: %s", rc->srv->id, name, db_errmsg(db));
+		return;
+	}
+	if (db_peer_delete(db, rc->ids[i]) < 0) {
+		ctl_log("reconcile: %s: deleting idle %s: %s", rc->srv->id, name, db_errmsg(db));
+		return;
+	}
+	rc->idle++;
+	snprintf(detail, sizeof(detail), "no handshake for %ld days",
+	         rc->ctl->cfg->peer_max_idle_days);
+	ctl_log("reconcile: %s: removed idle peer %s (%s)", rc->srv->id, name, detail);
+	audit(rc, "peer.idle_removed", name, detail);
 }
 
 static void repair_done(struct ctl_job *job)
@@ -377,7 +444,10 @@ static void repair_done(struct ctl_job *job)
 		ctl_log("reconcile: %s: %s %s failed: %s: %s", rc->srv->id,
 		        why == REPAIR_RESTORE ? "restoring" : "removing", e->name,
 		        pv_strerror(job->err), job->detail);
-	} else if (why != REPAIR_UNBLOCK) {
+	}
+	if (why == REPAIR_IDLE) {
+		idle_done(rc, job->index, job->err);
+	} else if (job->err == 0 && why != REPAIR_UNBLOCK) {
 		if (why == REPAIR_RESTORE)
 			rc->restored++;
 		else
@@ -403,7 +473,7 @@ static void plan(struct reconcile *rc, const struct agentless_dump *d)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (p[i].state == DB_PEER_ACTIVE)
+		if (p[i].state == DB_PEER_ACTIVE && !plan_idle(rc, &p[i]))
 			plan_restore(rc, &p[i], d);
 		else if (ctl->health_startup || p[i].updated_at < ctl->started_at)
 			plan_leftover(rc, &p[i], d);

@@ -13,10 +13,11 @@
 # Tolerance (a correctness check of the switch, not a performance figure): a
 # round trip can never be shorter than the model's (the switch never delivers
 # early), so the lower bound is the model minus 0.5 ms of rounding.  Above,
-# the median of 5 may exceed it by 10% plus 3 ms: on a loaded 2-core machine
-# the switch, the kernel and ping each wait for a core for up to a
-# millisecond or so per hop, which matters for the 8 ms Frankfurt-London
-# round trip and not for the 300 ms Singapore-Los Angeles one.
+# the fastest of 7 may exceed it by 10% plus 3 ms.  The fastest, not the
+# median: on a loaded 2-core machine the switch, the kernel, ping and curl
+# each wait for a core now and then (a median of 5 once came out 16 ms over
+# under a parallel build), and waiting only ever adds; the fastest sample is
+# the one that shows what the switch itself delays.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -35,7 +36,7 @@ in_port() {
 	if [[ $p == ctl ]]; then ctl "$@"; else cli "$p" "$@"; fi
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+fastest() { sort -n | head -1; }
 
 # check_rtt WHAT MEASURED_MS EXPECTED_MS
 check_rtt() {
@@ -51,17 +52,17 @@ for from in ctl sg; do
 			'BEGIN { printf "%.3f", a + b }')
 		# One ping first, so ARP is resolved before anything is measured.
 		in_port "$from" ping -c 1 -W 3 "$addr" >/dev/null || fail "$from cannot ping $id"
-		got=$(in_port "$from" ping -c 5 -i 0.2 -W 3 "$addr" |
-			sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | median)
+		got=$(in_port "$from" ping -c 7 -i 0.2 -W 3 "$addr" |
+			sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | fastest)
 		check_rtt "ping $from -> $id" "$got" "$want"
 		# A TCP connect to sshd is one round trip (SYN, SYN-ACK); curl's
 		# connect time counts from before its resolver, which vpnctl's probe
 		# subtracts too.
-		for _ in 1 2 3 4 5; do
+		for _ in 1 2 3 4 5 6 7; do
 			in_port "$from" curl -s -o /dev/null -m 5 -w '%{time_connect} %{time_namelookup}\n' \
 				"http://$addr:22/" </dev/null || true
 		done >"$tmp/connect.$from.$id"
-		got=$(awk '{ printf "%.3f\n", ($1 - $2) * 1000 }' "$tmp/connect.$from.$id" | median)
+		got=$(awk '{ printf "%.3f\n", ($1 - $2) * 1000 }' "$tmp/connect.$from.$id" | fastest)
 		check_rtt "TCP connect $from -> $id" "$got" "$want"
 	done
 done

@@ -66,6 +66,9 @@ drwxr-xr-x root/root ./usr/lib/sysusers.d/
 drwxr-xr-x root/root ./usr/lib/tmpfiles.d/
 -rw-r--r-- root/root ./usr/lib/tmpfiles.d/privatevpn.conf
 drwxr-xr-x root/root ./usr/share/
+drwxr-xr-x root/root ./usr/share/bash-completion/
+drwxr-xr-x root/root ./usr/share/bash-completion/completions/
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/vpnadm
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root $DOC/
 -rw-r--r-- root/root $DOC/README.md
@@ -96,7 +99,14 @@ diff_or_fail "privatevpn-client contents" "$(
 drwxr-xr-x root/root ./usr/
 drwxr-xr-x root/root ./usr/bin/
 -rwxr-xr-x root/root ./usr/bin/vpnctl
+drwxr-xr-x root/root ./usr/lib/
+drwxr-xr-x root/root ./usr/lib/systemd/
+drwxr-xr-x root/root ./usr/lib/systemd/system/
+-rw-r--r-- root/root ./usr/lib/systemd/system/vpnctl-watch.service
 drwxr-xr-x root/root ./usr/share/
+drwxr-xr-x root/root ./usr/share/bash-completion/
+drwxr-xr-x root/root ./usr/share/bash-completion/completions/
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/vpnctl
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/privatevpn-client/
 -rw-r--r-- root/root ./usr/share/doc/privatevpn-client/README.md
@@ -202,7 +212,7 @@ in_installed() {
 	unshare -m --propagation private sh -c \
 		'mount -t overlay pv-pkg -o "lowerdir=$1/usr:/usr" /usr && shift && exec "$@"' sh "$R" "$@"
 }
-in_installed systemd-analyze verify vpn-controller.service >"$T/verify.log" 2>&1 ||
+in_installed systemd-analyze verify vpn-controller.service vpnctl-watch.service >"$T/verify.log" 2>&1 ||
 	fail "systemd-analyze verify: $(cat "$T/verify.log")"
 [[ ! -s $T/verify.log ]] || fail "systemd-analyze verify: $(cat "$T/verify.log")"
 in_installed systemd-analyze security --offline=true vpn-controller.service >"$T/security.log" 2>&1

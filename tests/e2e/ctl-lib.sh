@@ -52,6 +52,7 @@ ctl_files() {
 # Load scenarios give one account many devices, so the per-tier device quota
 # is lifted unless CTL_QUOTA says otherwise ("" keeps the product defaults).
 ctl_start() {
+	# Outside the heredoc: bash 5.2 drops the quotes of ${VAR-"word"} inside one.
 	local quota=${CTL_QUOTA-'"max_devices_basic": 100000, "max_devices_pro": 100000,'}
 	[[ -n ${CTL_T:-} ]] || ctl_files
 	cat >"$CTL_T/controller.json" <<EOF

@@ -1,74 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* vpnctl's files: the wg-quick tunnel file it builds, its header, the 0600 login config. */
+/* vpnctl's files: atomic 0600 secret files, the login config, key and device rules. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <dirent.h>
-#include <openssl/crypto.h>
 
 #include "test.h"
 #include "vpnctl.h"
-
-static const char *priv = "eLY6k1TaEaipiHXeqEy41wcS3pouw9gpsNwRuKwfRUM=";
-static const char *server_conf =
-        "[Interface]\nAddress = 10.7.0.2/24, fddd:2c4:2c4:2c4::2/64\n\n[Peer]\n"
-        "PublicKey = 6SE8YL7RVDB63Ayzj48gLOnbVRSVDzUbaAPmgliijF8=\n"
-        "AllowedIPs = 0.0.0.0/0, ::/0\nEndpoint = 203.0.113.12:51820\n"
-        "PersistentKeepalive = 25\n";
-
-static struct vpnctl_tunnel sample_tunnel(void)
-{
-	struct vpnctl_tunnel t;
-
-	memset(&t, 0, sizeof(t));
-	snprintf(t.server_id, sizeof(t.server_id), "eu-west-1");
-	snprintf(t.location, sizeof(t.location), "Frankfurt, Germany");
-	snprintf(t.device, sizeof(t.device), "laptop");
-	return t;
-}
-
-static void test_private_key_goes_right_after_interface(void)
-{
-	struct vpnctl_tunnel t = sample_tunnel(), back;
-	char err[256], *text = NULL, want[128];
-
-	TEST_START("the private key is inserted right after the [Interface] line");
-	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, server_conf, priv, &t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "[Interface]\nPrivateKey = %s\nAddress = 10.7.0.2/24", priv);
-	ASSERT_STR_CONTAINS(text, want);
-	ASSERT_STR_CONTAINS(text, "PersistentKeepalive = 25\n");
-	ASSERT_INT_EQ(vpnctl_tunnel_parse(&back, text), 0);
-	ASSERT_STR_EQ(back.server_id, "eu-west-1");
-	ASSERT_STR_EQ(back.location, "Frankfurt, Germany");
-	ASSERT_STR_EQ(back.device, "laptop");
-	ASSERT_STR_EQ(back.address, "10.7.0.2/24, fddd:2c4:2c4:2c4::2/64");
-	OPENSSL_clear_free(text, strlen(text));
-	TEST_DONE();
-}
-
-static void test_bad_server_configs_are_refused(void)
-{
-	struct vpnctl_tunnel t = sample_tunnel();
-	char err[256], *text = NULL, withkey[512];
-
-	TEST_START("a controller config with a PrivateKey, or without one [Interface], is refused");
-	snprintf(withkey, sizeof(withkey), "[Interface]\n  privatekey= %s\n[Peer]\n", priv);
-	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, withkey, priv, &t, err, sizeof(err)), PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, "PrivateKey");
-	ASSERT_TRUE(text == NULL);
-	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, "[Peer]\n", priv, &t, err, sizeof(err)),
-	              PV_EINVAL);
-	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, "[Interface]\n[Interface]\n", priv, &t, err,
-	                                  sizeof(err)),
-	              PV_EINVAL);
-	ASSERT_STR_CONTAINS(err, "2 [Interface]");
-	snprintf(t.location, sizeof(t.location), "evil\n[Peer]");
-	ASSERT_INT_EQ(vpnctl_tunnel_build(&text, server_conf, priv, &t, err, sizeof(err)),
-	              PV_EINVAL);
-	TEST_DONE();
-}
 
 static int count_entries(const char *dir)
 {
@@ -247,8 +187,6 @@ int main(void)
 	snprintf(sec, sizeof(sec), "%s/wg", dir);
 	snprintf(cfg, sizeof(cfg), "%s/cfg", dir);
 	ASSERT_INT_EQ(mkdir(sec, 0700), 0);
-	test_private_key_goes_right_after_interface();
-	test_bad_server_configs_are_refused();
 	test_secret_file_is_0600_and_atomic(sec);
 	test_login_config_round_trip(cfg);
 	test_config_dir_mode(cfg);

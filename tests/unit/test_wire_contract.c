@@ -69,17 +69,34 @@ static void check_batch_line(const struct pv_server *s, unsigned host, const cha
 	al_buf_free(&in, 1);
 }
 
-/* vpnctl's tunnel file, built from the controller's config, keeps the Address. */
+/*
+ * vpnctl's tunnel file, built from the provision reply's checked fields,
+ * keeps the Address.  The reply's "address" is the value of the controller
+ * config's Address line (success_body formats the same addresses and
+ * prefixes); vpnctl never reads the config text itself.
+ */
 static void check_vpnctl_tunnel(const struct pv_server *s, unsigned host, const char *want)
 {
 	struct ctl_wgconf c = {s, host, NULL, KEY, PSK, "", "0.0.0.0/0, ::/0"};
 	struct vpnctl_tunnel t = {.server_id = "test-1", .device = "laptop"}, back;
-	char *config = NULL, *file = NULL, err[128];
+	struct vpnctl_tunnel_spec spec;
+	char *config = NULL, *file = NULL, err[256], address[128];
+	const char *line;
+	json_t *reply;
 
 	ASSERT_INT_EQ(ctl_wgconf_render(&config, &c), 0);
-	ASSERT_INT_EQ(vpnctl_tunnel_build(&file, config, PSK, &t, err, sizeof(err)), 0);
+	line = strstr(config, "Address = ");
+	ASSERT_TRUE(line != NULL);
+	snprintf(address, sizeof(address), "%.*s", (int)strcspn(line + 10, "\n"), line + 10);
+	reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "server_id", "test-1", "address",
+	                  address, "server_public_key", KEY, "preshared_key", PSK, "endpoint",
+	                  "203.0.113.12:51820", "allowed_ips", "0.0.0.0/0, ::/0");
+	ASSERT_INT_EQ(vpnctl_tunnel_from_reply(&spec, reply, "test-1", PSK, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(vpnctl_tunnel_render(&file, &spec, &t, err, sizeof(err)), 0);
 	ASSERT_INT_EQ(vpnctl_tunnel_parse(&back, file), 0);
 	ASSERT_STR_EQ(back.address, want);
+	vpnctl_tunnel_spec_clear(&spec);
+	json_decref(reply);
 	OPENSSL_clear_free(config, strlen(config) + 1);
 	OPENSSL_clear_free(file, strlen(file));
 }
