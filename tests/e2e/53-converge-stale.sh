@@ -10,9 +10,11 @@
 #   older than the push timeout, removes it;
 # - s2 holds 200 ACTIVE peers; it loses them all (blocks and live), gets a
 #   stale pv9003 at an ACTIVE peer's address (as after restoring an old
-#   image) and a hand-made peer; an admin reconcile of s2 is started
-#   and the controller is killed with SIGKILL while that reconcile's SSH
-#   command runs on s2; after a restart both servers converge: every ACTIVE
+#   image) and a hand-made peer; an admin reconcile of s2 is started while
+#   another editor holds wg0.conf's edit lock there, and the controller is
+#   killed with SIGKILL while that reconcile's SSH command waits on s2; the
+#   lock is released (the orphaned edit goes on); after a restart both
+#   servers converge: every ACTIVE
 #   peer back with its PSK and byte-identical block, pv9003 gone, the
 #   hand-made peer kept and reserved, no PENDING/REMOVING row.
 #
@@ -90,18 +92,29 @@ remote_running() {
 	return 1
 }
 ! remote_running || fail "a remote command already runs on $s2"
+# Another editor holds wg0.conf's edit lock (as the bootstrap does while it
+# runs), so the reconcile's repair batch waits on the server: the kill lands
+# while the reconcile is in flight, every run.  flock -o keeps the lock in
+# flock itself, so killing it releases the lock (fleet exec execs into
+# flock: $! is flock's pid).
+lock=/etc/wireguard/.wg0.privatevpn.lock
+"$FLEET" exec "$FLEET_DIR" "$s2" -- flock -o "$lock" sleep 600 &
+locker=$!
+held() { ! srv "$s2" flock -n "$lock" true; }
+WAIT_S=10 wait_for held
+on_exit "kill $locker 2>/dev/null"
 (
 	reconcile "$s2" || true
 	echo "${st:-000}"
 ) >"$CTL_T/reconcile.st" 2>/dev/null &
 rec=$!
-deadline=$((SECONDS + 30))
-until remote_running; do # no pause: the command may run for a few ms only
-	((SECONDS < deadline)) || fail "the reconcile never ran a command on $s2"
-done
+WAIT_S=30 wait_for remote_running
 kill -KILL "$CTL_PID"
 wait "$CTL_PID" || true
 CTL_PID=""
+kill "$locker"
+wait "$locker" 2>/dev/null || true
+! kill -0 "$locker" 2>/dev/null || fail "the lock holder on $s2 survived"
 wait "$rec" || true
 trace "controller killed while its reconcile of $s2 ran there (admin call: '$(cat "$CTL_T/reconcile.st")')"
 [[ $(cat "$CTL_T/reconcile.st") != 200 ]] || fail "the reconcile answered before the kill: nothing was tested"
