@@ -30,7 +30,7 @@ fleet_up 15
 read -r -a ids <<<"$SERVER_IDS"
 dead=("${ids[@]:12:3}")
 read -r hand_octet hand_key < <(wi_add "${ids[0]}" handmade)
-ctl_start '"health_interval_s": 5, "push_timeout_ms": 5000, "connect_timeout_ms": 2000'
+ctl_start '"health_interval_s": 5, "push_timeout_ms": 10000, "connect_timeout_ms": 2000'
 [[ $(reserved "${ids[0]}") == "$hand_octet" ]] || fail "hand-made .$hand_octet not reserved at startup"
 key=$(admin_key storm pro)
 out=$CTL_T/out
