@@ -24,6 +24,13 @@ struct agentless_config {
 	int connect_timeout_ms;  /* TCP connect + handshake + auth; 0 = 5000 */
 	int keepalive_s;         /* keepalive interval; 0 = 15 */
 	int no_batching;         /* 1: one edit per round trip (bench only) */
+	/*
+	 * Optional timing hook, called on the worker after every round trip of
+	 * edits, dumps and pings (a reconnect included when the session was
+	 * cold; not agentless_exec) with its duration and result (0 or PV_E*).
+	 */
+	void (*round_trip)(void *arg, const char *server_id, uint64_t us, int err);
+	void *round_trip_arg;
 };
 
 enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
@@ -146,6 +153,45 @@ int agentless_dump_psks(struct agentless *pool, const char *server_id, const cha
  * a round trip.  cb gets dump == NULL.
  */
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg);
+
+/*
+ * Add a server to a running pool: its worker starts at once, its session
+ * opens on the first job.  srv is borrowed and must outlive the pool (like
+ * the fleet of agentless_new); its ssh_hostkey, when set, is pinned besides
+ * known_hosts.  PV_EEXIST for an id the pool has, PV_EFULL past PV_FLEET_MAX.
+ */
+int agentless_add_server(struct agentless *pool, const struct pv_server *srv);
+
+/*
+ * Result of agentless_exec: err is 0 when the command ran (then exit_status
+ * is its exit status, out and errtext its stdout and stderr, valid during
+ * the call), else a PV_E* code with detail naming the server.
+ */
+typedef void (*agentless_exec_cb)(int err, const char *detail, int exit_status, const char *out,
+                                  const char *errtext, void *arg);
+/*
+ * Run cmd on the server's session with in[inlen] on its stdin, alone in its
+ * round trip, within timeout_ms from now (not the pool's op_timeout_ms).
+ * Like the pool's own commands it may be re-sent once on a fresh session
+ * when the warm one turns out dead: only idempotent commands (the
+ * bootstrap).  Same contract as agentless_submit; cb is called exactly once.
+ */
+int agentless_exec(struct agentless *pool, const char *server_id, const char *cmd, const char *in,
+                   size_t inlen, int timeout_ms, agentless_exec_cb cb, void *arg);
+
+/*
+ * "SHA256:…" fingerprint (as ssh-keygen -l prints it) of an
+ * "ssh-ed25519 AAAA…" key into out; PV_EINVAL if it is not one.
+ */
+int agentless_hostkey_fingerprint(const char *key, char out[64]);
+
+/*
+ * The fingerprint of srv's key in the known_hosts file: the first entry
+ * naming its SSH host in plain text ("host", "[host]:port" off port 22).
+ * PV_ENOTFOUND when none does (hashed entries cannot be named), PV_EIO when
+ * the file cannot be read.  Call after agentless_new (libssh2 initialised).
+ */
+int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64]);
 
 /*
  * Jobs (edits, dumps, pings) queued for a server and not yet taken by its

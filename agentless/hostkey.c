@@ -2,8 +2,9 @@
 /*
  * Host-key pinning: the server's key must already be in the controller's
  * known_hosts (OpenSSH format, hashed entries fine, "[host]:port" for ports
- * other than 22).  Unknown or changed keys refuse the connection; there is no
- * trust-on-first-use in the push path.
+ * other than 22) or be the key pinned in its fleet entry (ssh.host_key: the
+ * servers an operator added at runtime).  Unknown or changed keys refuse the
+ * connection; there is no trust-on-first-use in the push path.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,81 @@ void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len)
 	while (n > 0 && b64[n - 1] == '=') /* OpenSSH prints it unpadded */
 		n--;
 	snprintf(out, 64, "SHA256:%.*s", n, (const char *)b64);
+}
+
+int agentless_hostkey_fingerprint(const char *key, char out[64])
+{
+	unsigned char blob[PV_HOSTKEY_BLOB_LEN];
+
+	if (!pv_hostkey_parse(key, blob))
+		return PV_EINVAL;
+	al_hostkey_fingerprint(out, blob, sizeof(blob));
+	return 0;
+}
+
+/* The decoded blob of a known_hosts key (base64, maybe padded) into blob[cap]; its length or -1. */
+static int key_blob(const char *b64, unsigned char *blob, size_t cap)
+{
+	size_t len = strlen(b64), pad = 0;
+	int n;
+
+	if (len == 0 || len % 4 || len / 4 * 3 > cap)
+		return -1;
+	while (pad < 2 && b64[len - 1 - pad] == '=')
+		pad++;
+	n = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)len);
+	return n < 0 ? -1 : n - (int)pad;
+}
+
+int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64])
+{
+	LIBSSH2_SESSION *s = libssh2_session_init();
+	LIBSSH2_KNOWNHOSTS *kh = s ? libssh2_knownhost_init(s) : NULL;
+	struct libssh2_knownhost *h = NULL;
+	unsigned char blob[2048];
+	char name[96];
+	int n, r = PV_ENOTFOUND;
+
+	if (srv->ssh_port == 22)
+		snprintf(name, sizeof(name), "%s", srv->ssh_host);
+	else
+		snprintf(name, sizeof(name), "[%s]:%u", srv->ssh_host, (unsigned)srv->ssh_port);
+	if (!kh ||
+	    libssh2_knownhost_readfile(kh, known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		r = kh ? PV_EIO : PV_ENOMEM;
+		goto out;
+	}
+	while (libssh2_knownhost_get(kh, &h, h) == 0) {
+		if (!h->name || strcmp(h->name, name) != 0 || !h->key)
+			continue;
+		if ((n = key_blob(h->key, blob, sizeof(blob))) > 0) {
+			al_hostkey_fingerprint(out, blob, (size_t)n);
+			r = 0;
+		}
+		break;
+	}
+out:
+	if (kh)
+		libssh2_knownhost_free(kh);
+	if (s)
+		libssh2_session_free(s);
+	return r;
+}
+
+/* Add the fleet entry's pinned key to kh as a known_hosts line for its host and port. */
+static int add_pinned(LIBSSH2_KNOWNHOSTS *kh, const struct pv_server *srv)
+{
+	char line[PV_HOSTKEY_MAX + 96];
+	int n;
+
+	if (srv->ssh_port == 22)
+		n = snprintf(line, sizeof(line), "%s %s", srv->ssh_host, srv->ssh_hostkey);
+	else
+		n = snprintf(line, sizeof(line), "[%s]:%u %s", srv->ssh_host,
+		             (unsigned)srv->ssh_port, srv->ssh_hostkey);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return libssh2_knownhost_readline(kh, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
 }
 
 static int knownhost_type(int hostkey_type)
@@ -72,6 +148,10 @@ int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_h
 		r = PV_EIO;
 		goto out;
 	}
+	if (srv->ssh_hostkey[0] && add_pinned(kh, srv) < 0) {
+		snprintf(detail, detail_len, "server %s: cannot use its pinned host key", srv->id);
+		goto out;
+	}
 	check = libssh2_knownhost_checkp(
 	        kh, srv->ssh_host, srv->ssh_port, key, len,
 	        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_type(type),
@@ -87,7 +167,8 @@ int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_h
 		                                                   : "host key",
 		         fp,
 		         check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH ? "does not match" : "is not in",
-		         known_hosts,
+		         srv->ssh_hostkey[0] ? "the pinned ssh.host_key or known_hosts"
+		                             : known_hosts,
 		         check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND ? " (no trust on first use)"
 		                                                   : "");
 	} else {

@@ -38,6 +38,7 @@
  * not retried: the caller owns that decision (the health pass repairs drift).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@
 
 #include "agentless_int.h"
 
-enum job_kind { JOB_EDIT, JOB_DUMP, JOB_PING };
+enum job_kind { JOB_EDIT, JOB_DUMP, JOB_PING, JOB_EXEC, JOB_KINDS };
 
 struct job {
 	struct job *next;
@@ -58,6 +59,9 @@ struct job {
 	agentless_edit_cb edit_cb;
 	agentless_dump_cb dump_cb; /* dump and ping (dump == NULL) */
 	struct al_buf psk_names;   /* dump: "NAME\n" per block whose PSK is wanted */
+	agentless_exec_cb exec_cb; /* exec: */
+	char *cmd;                 /* owned */
+	struct al_buf in;          /* its stdin */
 	void *arg;
 	uint64_t deadline_ms;
 };
@@ -77,8 +81,9 @@ struct worker {
 struct agentless {
 	struct agentless_config cfg;
 	char *identity, *known_hosts;
-	size_t n;
-	struct worker *workers;
+	_Atomic size_t n; /* workers started: grows at runtime, never shrinks */
+	pthread_mutex_t add_mu;
+	struct worker *workers; /* PV_FLEET_MAX slots, so a worker never moves */
 };
 
 static pthread_once_t ssh_once = PTHREAD_ONCE_INIT;
@@ -95,6 +100,8 @@ static void job_free(struct job *j)
 		return;
 	OPENSSL_cleanse(&j->edit, sizeof(j->edit));
 	al_buf_free(&j->psk_names, 0);
+	al_buf_free(&j->in, 0);
+	free(j->cmd);
 	free(j);
 }
 
@@ -108,6 +115,8 @@ static void job_finish(struct job *j, int err, int changed, int retried, const c
 		                               .detail = detail};
 
 		j->edit_cb(&res, j->arg);
+	} else if (j->kind == JOB_EXEC) {
+		j->exec_cb(err, detail, -1, "", "", j->arg);
 	} else {
 		j->dump_cb(err, detail, err ? NULL : dump, j->arg);
 	}
@@ -155,6 +164,19 @@ static size_t list_len(const struct job *list)
 	return n;
 }
 
+/* al_session_run, timed for the config's round-trip hook. */
+static int timed_run(struct worker *w, struct al_exec *x, uint64_t deadline_ms, int *retried,
+                     char *detail, size_t len)
+{
+	uint64_t t0 = pv_now_us();
+	int r = al_session_run(&w->ss, x, deadline_ms, retried, detail, len);
+
+	if (w->pool->cfg.round_trip)
+		w->pool->cfg.round_trip(w->pool->cfg.round_trip_arg, w->srv->id, pv_now_us() - t0,
+		                        r);
+	return r;
+}
+
 /* All queued edits of a server in one exec of the remote script. */
 static void run_edits(struct worker *w, struct job *list)
 {
@@ -178,7 +200,7 @@ static void run_edits(struct worker *w, struct job *list)
 	}
 	x.in = in.p;
 	x.inlen = in.len;
-	r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
+	r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	if (r == 0 && al_batch_parse(x.out.p, x.err.p, n, res) < 0) {
@@ -237,8 +259,7 @@ static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 	x.in = in.p;
 	x.inlen = in.len;
 	if (r == 0)
-		r = al_session_run(&w->ss, &x, earliest_deadline(list), &retried, detail,
-		                   sizeof(detail));
+		r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	if (r == 0 && kind == JOB_DUMP &&
@@ -251,6 +272,25 @@ static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
 	agentless_dump_free(dump);
 	al_buf_free(&in, 0);
 	al_buf_free(&x.out, 1); /* it may hold PSKs asked for */
+	al_buf_free(&x.err, 0);
+}
+
+/* A command of the caller's, alone in its round trip. */
+static void run_exec(struct worker *w, struct job *j)
+{
+	struct al_exec x = {.cmd = j->cmd, .in = j->in.p, .inlen = j->in.len};
+	char detail[1024] = "";
+	int retried, r;
+
+	r = al_session_run(&w->ss, &x, j->deadline_ms, &retried, detail, sizeof(detail));
+	if (r == 0 && x.exit_signal[0])
+		r = exec_status(w, &x, detail, sizeof(detail));
+	if (r < 0)
+		job_finish(j, r, 0, 0, detail, NULL);
+	else
+		j->exec_cb(0, "", x.exit_status, x.out.p ? x.out.p : "", x.err.p ? x.err.p : "",
+		           j->arg);
+	al_buf_free(&x.out, 0);
 	al_buf_free(&x.err, 0);
 }
 
@@ -270,12 +310,14 @@ static void free_jobs(struct job *list)
  */
 static void run_batch(struct worker *w, struct job *list)
 {
-	struct job *head[3] = {NULL, NULL, NULL}, **tail[3] = {&head[0], &head[1], &head[2]};
+	struct job *head[JOB_KINDS] = {NULL}, **tail[JOB_KINDS];
 	struct job *late = NULL, **late_tail = &late;
 	uint64_t now = pv_now_ms();
 	char detail[128];
 	int k;
 
+	for (k = 0; k < JOB_KINDS; k++)
+		tail[k] = &head[k];
 	while (list) {
 		struct job *j = list;
 
@@ -297,7 +339,9 @@ static void run_batch(struct worker *w, struct job *list)
 		run_reads(w, head[JOB_DUMP], JOB_DUMP);
 	if (head[JOB_PING])
 		run_reads(w, head[JOB_PING], JOB_PING);
-	for (k = 0; k < 3; k++)
+	for (struct job *j = head[JOB_EXEC]; j; j = j->next)
+		run_exec(w, j);
+	for (k = 0; k < JOB_KINDS; k++)
 		free_jobs(head[k]);
 }
 
@@ -412,7 +456,9 @@ int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
 	pool->cfg.keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : 15;
 	pool->identity = strdup(cfg->identity);
 	pool->known_hosts = strdup(cfg->known_hosts);
-	pool->workers = calloc(fleet->n ? fleet->n : 1, sizeof(*pool->workers));
+	pthread_mutex_init(&pool->add_mu, NULL);
+	pool->workers =
+	        fleet->n <= PV_FLEET_MAX ? calloc(PV_FLEET_MAX, sizeof(*pool->workers)) : NULL;
 	r = PV_ENOMEM;
 	if (!pool->identity || !pool->known_hosts || !pool->workers)
 		goto out;
@@ -454,6 +500,7 @@ void agentless_free(struct agentless *pool)
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv);
 	}
+	pthread_mutex_destroy(&pool->add_mu);
 	free(pool->workers);
 	free(pool->identity);
 	free(pool->known_hosts);
@@ -462,12 +509,28 @@ void agentless_free(struct agentless *pool)
 
 static struct worker *find_worker(struct agentless *pool, const char *server_id)
 {
-	size_t i;
+	size_t i, n = pool->n;
 
-	for (i = 0; server_id && i < pool->n; i++)
+	for (i = 0; server_id && i < n; i++)
 		if (strcmp(pool->workers[i].srv->id, server_id) == 0)
 			return &pool->workers[i];
 	return NULL;
+}
+
+int agentless_add_server(struct agentless *pool, const struct pv_server *srv)
+{
+	int r = PV_EFULL;
+
+	if (!pool || !srv)
+		return PV_EINVAL;
+	pthread_mutex_lock(&pool->add_mu);
+	if (find_worker(pool, srv->id))
+		r = PV_EEXIST;
+	else if (pool->n < PV_FLEET_MAX &&
+	         (r = worker_start(pool, &pool->workers[pool->n], srv)) == 0)
+		pool->n++;
+	pthread_mutex_unlock(&pool->add_mu);
+	return r;
 }
 
 int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth)
@@ -502,7 +565,8 @@ static int enqueue_chain(struct agentless *pool, const char *server_id, struct j
 		return PV_ENOTFOUND;
 	}
 	for (j = first; j; j = j->next)
-		j->deadline_ms = deadline;
+		if (!j->deadline_ms) /* an exec brings its own */
+			j->deadline_ms = deadline;
 	pthread_mutex_lock(&w->mu);
 	*w->tail = first;
 	w->tail = &last->next;
@@ -607,4 +671,26 @@ int agentless_dump_psks(struct agentless *pool, const char *server_id, const cha
 int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump_cb cb, void *arg)
 {
 	return submit_read(pool, server_id, JOB_PING, NULL, 0, cb, arg);
+}
+
+int agentless_exec(struct agentless *pool, const char *server_id, const char *cmd, const char *in,
+                   size_t inlen, int timeout_ms, agentless_exec_cb cb, void *arg)
+{
+	struct job *j;
+
+	if (!pool || !cmd || (inlen && !in) || timeout_ms <= 0 || !cb)
+		return PV_EINVAL;
+	if (!find_worker(pool, server_id))
+		return PV_ENOTFOUND;
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->cmd = strdup(cmd)) ||
+	    (inlen && al_buf_add(&j->in, in, inlen, SIZE_MAX) < 0)) {
+		job_free(j);
+		return PV_ENOMEM;
+	}
+	j->kind = JOB_EXEC;
+	j->exec_cb = cb;
+	j->arg = arg;
+	j->deadline_ms = pv_now_ms() + (uint64_t)timeout_ms;
+	return enqueue(pool, server_id, j);
 }

@@ -20,6 +20,29 @@ static const struct vpnctl_cmd commands[] = {
          "Disable USER: the key stops working and every peer is revoked"},
         {"user tier", adm_user_tier, OPT_JSON, 2, "USER TIER",
          "Move USER to TIER: a new key, peers outside the tier revoked"},
+        {"user config", adm_user_config, OPT_DEVICE | OPT_QR | OPT_QR_PNG | OPT_OUTPUT, 2,
+         "USER [SERVER] --device NAME",
+         "A tunnel for USER's phone app: QR code or file (server-made key)"},
+        {"server show", adm_server_show, OPT_JSON, 1, "SERVER",
+         "One server: state and since when, last pass, pinned host key, WireGuard key and port, "
+         "peers, transfer, last repairs"},
+        {"server add", adm_server_add, OPT_JSON, 1, "FILE",
+         "Add a server at runtime from its servers.json entry (FILE, or - for stdin), "
+         "ssh.host_key pinned"},
+        {"server bootstrap", adm_server_bootstrap, OPT_JSON, 1, "SERVER",
+         "Run bootstrap.sh on SERVER over the controller's SSH session; registers its key"},
+        {"server drain", adm_server_drain, OPT_JSON, 1, "SERVER",
+         "No new peers on SERVER (409 draining; clients' automatic pick skips it)"},
+        {"server undrain", adm_server_undrain, OPT_JSON, 1, "SERVER",
+         "SERVER takes new peers again"},
+        {"server remove", adm_server_remove, OPT_JSON | OPT_FORCE, 1, "SERVER",
+         "Remove SERVER from the fleet (refused while it has peers unless --force)"},
+        {"server reconcile", adm_server_reconcile, OPT_JSON, 1, "[SERVER]",
+         "Bring SERVER (default: every server, with progress) back to the DB now"},
+        {"server export", adm_server_export, 0, 0, "",
+         "The current fleet as a servers.json on stdout"},
+        {"usage", adm_usage, OPT_JSON | OPT_FROM | OPT_TO, 1, "[USER]",
+         "Transfer per user and UTC day (default: everyone, every day)"},
 };
 
 int main(int argc, char **argv)

@@ -53,14 +53,23 @@ static int reply_to_err(const char *code, long status)
 		const char *code;
 		int err;
 	} codes[] = {
-	        {"bad_request", PV_EINVAL},         {"too_large", PV_EINVAL},
-	        {"unauthorized", PV_EAUTH},         {"forbidden_tier", PV_ETIER},
-	        {"not_found", PV_ENOTFOUND},        {"conflict", PV_EEXIST},
-	        {"server_full", PV_EFULL},          {"address_in_use", PV_EEXIST},
-	        {"quota_exceeded", PV_EFULL},       {"rate_limited", PV_EAUTH},
-	        {"unreachable", PV_EUNREACH},       {"timeout", PV_ETIMEOUT},
-	        {"host_key_mismatch", PV_EUNREACH}, {"ssh_auth_failed", PV_EUNREACH},
-	        {"remote_error", PV_EUNREACH},      {"busy", PV_EBUSY},
+	        {"bad_request", PV_EINVAL},
+	        {"too_large", PV_EINVAL},
+	        {"unauthorized", PV_EAUTH},
+	        {"forbidden_tier", PV_ETIER},
+	        {"not_found", PV_ENOTFOUND},
+	        {"conflict", PV_EEXIST},
+	        {"server_full", PV_EFULL},
+	        {"address_in_use", PV_EEXIST},
+	        {"quota_exceeded", PV_EFULL},
+	        {"rate_limited", PV_EAUTH},
+	        {"unreachable", PV_EUNREACH},
+	        {"timeout", PV_ETIMEOUT},
+	        {"host_key_mismatch", PV_EUNREACH},
+	        {"ssh_auth_failed", PV_EUNREACH},
+	        {"remote_error", PV_EUNREACH},
+	        {"busy", PV_EBUSY},
+	        {"draining", PV_EFULL},
 	};
 	size_t i;
 
@@ -198,8 +207,10 @@ int vpnctl_api(const struct vpnctl_conf *c, const char *method, const char *path
 		goto out;
 	if (payload)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-	else if (strcmp(method, "GET") != 0)
+	else if (strcmp(method, "POST") == 0)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method); /* DELETE */
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		r = b.overflow ? PV_EREMOTE : PV_EUNREACH;
@@ -311,6 +322,12 @@ int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what)
 	if (strcmp(e->code, "quota_exceeded") == 0) {
 		vpnctl_err("%s: %s.\n  Your account has as many devices as its tier allows: "
 		           "`vpnctl revoke` one of them first.",
+		           what, e->msg);
+		return VX_REFUSED;
+	}
+	if (strcmp(e->code, "draining") == 0) {
+		vpnctl_err("%s: %s.\n  The server is being taken out of service: pick another one "
+		           "(`vpnctl servers`), or run `vpnctl connect` without a name.",
 		           what, e->msg);
 		return VX_REFUSED;
 	}

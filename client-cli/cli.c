@@ -42,6 +42,12 @@ static const struct {
         {OPT_KEEP_LOCKED, "keep-locked", NULL, "leave the kill switch on"},
         {OPT_WATCH, "watch", NULL, "stay in the foreground and fail over to another server"},
         {OPT_VIA, "via", "ENTRY", "multi-hop: enter the fleet at ENTRY, leave at SERVER"},
+        {OPT_QR, "qr", NULL, "show the config as a QR code (the default without a FILE)"},
+        {OPT_QR_PNG, "qr-png", "FILE", "write the QR code as a PNG to FILE (new, 0600)"},
+        {OPT_OUTPUT, "output", "FILE", "write the config to FILE (new, 0600)"},
+        {OPT_FORCE, "force", NULL, "revoke the server's peers first"},
+        {OPT_FROM, "from", "DAY", "first day, YYYY-MM-DD (UTC)"},
+        {OPT_TO, "to", "DAY", "last day, YYYY-MM-DD (UTC)"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -83,7 +89,7 @@ static void print_usage(FILE *f, const struct cli_tool *t, const char *group)
 	        group ? " " : "");
 	for (i = 0; i < t->ncmds; i++)
 		if (!group || in_group(&t->cmds[i], group))
-			fprintf(f, "  %-16s %s\n", t->cmds[i].name, t->cmds[i].summary);
+			fprintf(f, "  %-17s %s\n", t->cmds[i].name, t->cmds[i].summary);
 	fprintf(f,
 	        "\n`%s COMMAND --help` shows a command's options. Exit codes: 0 ok, 1 usage, "
 	        "2 auth, 3 refused\n(not in tier, full), 4 controller or servers unreachable, 5 "
@@ -300,6 +306,27 @@ static int apply_option(const struct vpnctl_cmd *cmd, const char *name, const ch
 			return VX_USAGE;
 		}
 		a->via = value;
+		return 0;
+	case OPT_QR:
+		a->qr = 1;
+		return 0;
+	case OPT_QR_PNG:
+		a->qr_png = value;
+		return 0;
+	case OPT_OUTPUT:
+		a->output = value;
+		return 0;
+	case OPT_FORCE:
+		a->force = 1;
+		return 0;
+	case OPT_FROM:
+	case OPT_TO:
+		if (!value || strlen(value) != 10 || strspn(value, "0123456789-") != 10 ||
+		    value[4] != '-' || value[7] != '-') {
+			vpnctl_err("--%s: '%s' is not a day YYYY-MM-DD", name, value);
+			return VX_USAGE;
+		}
+		*(options[i].id == OPT_FROM ? &a->from : &a->to) = value;
 		return 0;
 	}
 	return VX_USAGE;

@@ -63,34 +63,15 @@ static int already_connected(const struct connect_ctx *x, const char *server_id)
 
 static int choose_server(struct connect_ctx *x, char *id, size_t idlen, char *loc, size_t loclen)
 {
-	struct vpnctl_fleet_view v;
-	char lat[32];
-	int r, i;
+	struct vpnctl_server s;
+	int r = vpnctl_choose_server(&x->conf, x->args, "connect",
+	                             x->have_old ? x->old.server_id : NULL, x->avoid, &s);
 
-	r = vpnctl_fetch_servers(&x->conf, x->args, "connect", &v);
 	if (r)
 		return r;
-	for (i = 0; x->avoid && i < (int)v.n; i++)
-		if (strcmp(v.servers[i].id, x->avoid) == 0)
-			v.servers[i].reachable = 0;
-	i = vpnctl_pick(v.servers, v.n, x->have_old ? x->old.server_id : NULL);
-	if (i < 0) {
-		vpnctl_err("connect: none of your tier's %zu servers is both up and reachable.\n"
-		           "  See `vpnctl servers`; check this machine's network, or try later.",
-		           v.n);
-		free(v.servers);
-		return VX_NETWORK;
-	}
-	vpnctl_format_latency(lat, sizeof(lat), &v.servers[i]);
-	vpnctl_progress(x->args, "Picked %s (%s), %s%s", v.servers[i].id, v.servers[i].location,
-	                lat,
-	                x->have_old && strcmp(x->old.server_id, v.servers[i].id) == 0
-	                        ? ", the current server"
-	                        : "");
-	snprintf(id, idlen, "%s", v.servers[i].id);
-	snprintf(loc, loclen, "%s", v.servers[i].location);
-	snprintf(x->next_key, sizeof(x->next_key), "%s", v.servers[i].public_key);
-	free(v.servers);
+	snprintf(id, idlen, "%s", s.id);
+	snprintf(loc, loclen, "%s", s.location);
+	snprintf(x->next_key, sizeof(x->next_key), "%s", s.public_key);
 	return VX_OK;
 }
 
@@ -140,7 +121,8 @@ int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *c
                      const char *pub_b64, json_t **reply)
 {
 	struct vpnctl_api_error e;
-	json_t *body = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "device", device,
+	/* "s*": no public_key member at all when pub_b64 is NULL. */
+	json_t *body = json_pack("{s:s, s:s, s:s*}", "server_id", server_id, "device", device,
 	                         "public_key", pub_b64);
 	int r;
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `vpnctl revoke [--all]`: POST /api/revoke for this device's peer on the
- * current server (or {"all":true}), and of a multi-hop entry, then take the
- * tunnels down and delete their files.  If the controller refuses or cannot be reached, the local
- * files stay so the command can be repeated.
+ * `vpnctl revoke [--all | --device NAME]`: POST /api/revoke for this
+ * device's peer on the current server (or {"all":true}, or {"device":NAME}:
+ * that device's peers everywhere, e.g. an exported phone's), and of a
+ * multi-hop entry, then take the tunnels down and delete their files when
+ * the revoke covered this machine's tunnel.  If the controller refuses or
+ * cannot be reached, the local files stay so the command can be repeated.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +42,8 @@ static json_t *revoke_body(const struct vpnctl_args *args, const struct vpnctl_t
 {
 	if (args->all)
 		return json_pack("{s:b}", "all", 1);
+	if (args->device)
+		return json_pack("{s:s}", "device", args->device);
 	if (!have_t)
 		return NULL;
 	return json_pack("{s:s, s:s}", "server_id", t->server_id, "device", t->device);
@@ -53,7 +57,7 @@ static void print_result(const struct vpnctl_args *args, json_t *reply, const ch
 
 	json_unpack(reply, "{s?:I}", "revoked", &n);
 	if (args->json) {
-		json_object_set_new(reply, "removed", json_string(path));
+		json_object_set_new(reply, "removed", path ? json_string(path) : json_null());
 		vpnctl_print_json(json_incref(reply));
 		return;
 	}
@@ -62,7 +66,9 @@ static void print_result(const struct vpnctl_args *args, json_t *reply, const ch
 	{
 		printf("%s%s", i ? ", " : " on ", json_string_value(it));
 	}
-	printf("; removed %s.\n", path);
+	if (path)
+		printf("; removed %s", path);
+	printf(".\n");
 }
 
 int cmd_revoke(const struct vpnctl_args *args)
@@ -73,18 +79,21 @@ int cmd_revoke(const struct vpnctl_args *args)
 	struct stat sb;
 	json_t *body = NULL, *reply = NULL;
 	char path[128];
-	int have_t, r;
+	int have_t, local, r;
 
 	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
-	if (geteuid() != 0 && (stat(path, &sb) == 0 || vpnctl_iface_exists(VPNCTL_IFACE))) {
+	have_t = vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0;
+	/* Another device's peers (an exported phone's) leave this machine's tunnels alone. */
+	local = args->all || !args->device || (have_t && strcmp(t.device, args->device) == 0);
+	if (local && geteuid() != 0 &&
+	    (stat(path, &sb) == 0 || vpnctl_iface_exists(VPNCTL_IFACE))) {
 		vpnctl_err("revoke: must run as root to remove %s; try sudo", path);
 		return VX_LOCAL;
 	}
-	have_t = vpnctl_tunnel_load(&t, VPNCTL_WG_DIR) == 0;
 	body = revoke_body(args, &t, have_t);
 	if (!body) {
-		vpnctl_err("revoke: no tunnel on this machine (%s); use --all to revoke every peer "
-		           "of your account",
+		vpnctl_err("revoke: no tunnel on this machine (%s); use --device NAME for one "
+		           "device's peers or --all for every peer of your account",
 		           path);
 		return VX_USAGE;
 	}
@@ -93,16 +102,16 @@ int cmd_revoke(const struct vpnctl_args *args)
 		goto out;
 	r = vpnctl_api(&c, "POST", "/api/revoke", body, &reply, &e);
 	/* A multi-hop entry peer goes too ({"all":true} already covers it). */
-	if (r == 0 && !args->all && vpnctl_hop_load(&hop) == 0)
+	if (r == 0 && local && !args->all && vpnctl_hop_load(&hop) == 0)
 		vpnctl_revoke_quietly(&c, "revoke", hop.server_id, hop.device);
 	vpnctl_conf_clear(&c);
 	if (r < 0) {
 		r = vpnctl_api_fail(r, &e, "revoke");
 		goto out;
 	}
-	r = remove_local(path, sizeof(path));
+	r = local ? remove_local(path, sizeof(path)) : VX_OK;
 	if (r == VX_OK)
-		print_result(args, reply, path);
+		print_result(args, reply, local ? path : NULL);
 out:
 	json_decref(body);
 	json_decref(reply);

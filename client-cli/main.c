@@ -16,12 +16,15 @@ static const struct vpnctl_cmd commands[] = {
          "Take the tunnel down (wg-quick down) and lift the kill switch"},
         {"status", cmd_status, OPT_JSON | OPT_VERBOSE, 0, "",
          "Show whether the tunnel is up, the server, address, handshake and transfer"},
-        {"revoke", cmd_revoke, OPT_ALL | OPT_JSON, 0, "",
-         "Remove this device's peer (or all your peers with --all) and the local config"},
+        {"revoke", cmd_revoke, OPT_ALL | OPT_DEVICE | OPT_JSON, 0, "",
+         "Remove this device's peer and the local config (--device NAME: that device's; --all: all)"},
         {"rotate", cmd_rotate, OPT_JSON | OPT_WAIT, 0, "",
          "Replace this device's key pair and peer on the same server, make-before-break"},
         {"set", cmd_set, OPT_ALLOW_LAN | OPT_JSON, 2, "kill-switch on|off | rotate-after DAYS",
          "Change a persistent setting (root)"},
+        {"export", cmd_export, OPT_DEVICE | OPT_QR | OPT_QR_PNG | OPT_OUTPUT | OPT_TIMEOUT, 1,
+         "--device NAME [SERVER]",
+         "A tunnel for a phone's WireGuard app: QR code or file (server-made key)"},
 };
 
 int main(int argc, char **argv)

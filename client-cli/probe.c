@@ -157,3 +157,33 @@ int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current)
 		return best;
 	return cur;
 }
+
+int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *args,
+                         const char *what, const char *current, const char *avoid,
+                         struct vpnctl_server *out)
+{
+	struct vpnctl_fleet_view v;
+	char lat[32];
+	int r = vpnctl_fetch_servers(c, args, what, &v), i;
+
+	if (r)
+		return r;
+	for (i = 0; avoid && i < (int)v.n; i++)
+		if (strcmp(v.servers[i].id, avoid) == 0)
+			v.servers[i].reachable = 0;
+	i = vpnctl_pick(v.servers, v.n, current);
+	if (i < 0) {
+		vpnctl_err("%s: none of your tier's %zu servers is both up and reachable.\n"
+		           "  See `vpnctl servers`; check this machine's network, or try later.",
+		           what, v.n);
+		free(v.servers);
+		return VX_NETWORK;
+	}
+	vpnctl_format_latency(lat, sizeof(lat), &v.servers[i]);
+	vpnctl_progress(args, "Picked %s (%s), %s%s", v.servers[i].id, v.servers[i].location, lat,
+	                current && strcmp(current, v.servers[i].id) == 0 ? ", the current server"
+	                                                                 : "");
+	*out = v.servers[i];
+	free(v.servers);
+	return VX_OK;
+}

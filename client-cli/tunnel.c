@@ -207,13 +207,13 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 {
 	/* Each list item takes at most PV_CIDR_STRLEN + 2 (", ") characters. */
 	size_t list_cap = (s->n_allowed + VPNCTL_MAX_ADDRS + VPNCTL_MAX_DNS) * (PV_CIDR_STRLEN + 2);
-	size_t cap = list_cap + 1024 + sizeof(t->location);
-	char *buf = NULL, *address = NULL, *allowed = NULL, *dns = NULL;
-	int n, r = PV_EINVAL;
+	size_t cap = list_cap + 1024 + sizeof(struct vpnctl_tunnel); /* the header's fields */
+	char *buf = NULL, *address = NULL, *allowed = NULL, *dns = NULL, fwmark[32] = "";
+	int head = 0, n, r = PV_EINVAL;
 
 	*out = NULL;
-	if (!pv_server_id_is_valid(t->server_id) || !comment_value_ok(t->location) ||
-	    !pv_device_is_valid(t->device)) {
+	if (t && (!pv_server_id_is_valid(t->server_id) || !comment_value_ok(t->location) ||
+	          !pv_device_is_valid(t->device))) {
 		snprintf(err, errlen,
 		         "server id, location or device has characters a tunnel file "
 		         "header cannot hold");
@@ -234,17 +234,23 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 		snprintf(err, errlen, "tunnel addresses do not format");
 		goto out;
 	}
-	n = snprintf(buf, cap,
-	             "# Written by vpnctl connect from checked fields; vpnctl disconnect/revoke "
-	             "manage it.\n%s%s\n%s%s\n%s%s\n"
-	             "[Interface]\nPrivateKey = %s\nAddress = %s\nFwMark = %u\n%s%s%s\n"
+	/* vpnctl's own file: its header and the fwmark; an app's (t NULL): neither. */
+	if (t) {
+		head = snprintf(buf, cap,
+		                "# Written by vpnctl connect from checked fields; vpnctl "
+		                "disconnect/revoke manage it.\n%s%s\n%s%s\n%s%s\n",
+		                VPNCTL_HDR_SERVER, t->server_id, VPNCTL_HDR_LOCATION, t->location,
+		                VPNCTL_HDR_DEVICE, t->device);
+		snprintf(fwmark, sizeof(fwmark), "FwMark = %u\n", VPNCTL_FWMARK);
+	}
+	n = snprintf(buf + head, cap - (size_t)head,
+	             "[Interface]\nPrivateKey = %s\nAddress = %s\n%s%s%s%s\n"
 	             "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = %s\n"
 	             "Endpoint = %s\nPersistentKeepalive = %d\n",
-	             VPNCTL_HDR_SERVER, t->server_id, VPNCTL_HDR_LOCATION, t->location,
-	             VPNCTL_HDR_DEVICE, t->device, s->private_key, address, VPNCTL_FWMARK,
-	             s->n_dns ? "DNS = " : "", dns, s->n_dns ? "\n" : "", s->server_public_key,
-	             s->preshared_key, allowed, s->endpoint, VPNCTL_KEEPALIVE_S);
-	if (n < 0 || (size_t)n >= cap) {
+	             s->private_key, address, fwmark, s->n_dns ? "DNS = " : "", dns,
+	             s->n_dns ? "\n" : "", s->server_public_key, s->preshared_key, allowed,
+	             s->endpoint, VPNCTL_KEEPALIVE_S);
+	if (n < 0 || (size_t)head + (size_t)n >= cap) {
 		snprintf(err, errlen, "tunnel file too long");
 		goto out;
 	}

@@ -14,8 +14,8 @@
 #define PV_VPNCTL_H
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -80,7 +80,13 @@ enum vpnctl_optid {
 	OPT_KILL_SWITCH = 1U << 13,
 	OPT_KEEP_LOCKED = 1U << 14,
 	OPT_WATCH = 1U << 15,
-	OPT_VIA = 1U << 16
+	OPT_VIA = 1U << 16,
+	OPT_QR = 1U << 17,
+	OPT_QR_PNG = 1U << 18,
+	OPT_OUTPUT = 1U << 19,
+	OPT_FORCE = 1U << 20,
+	OPT_FROM = 1U << 21,
+	OPT_TO = 1U << 22
 };
 
 struct vpnctl_args {
@@ -97,6 +103,12 @@ struct vpnctl_args {
 	int keep_locked;           /* --keep-locked */
 	int watch;                 /* --watch */
 	const char *via;           /* --via ENTRY: multi-hop entry server */
+	int qr;                    /* --qr: the exported config as a QR code on the terminal */
+	const char *qr_png;        /* --qr-png FILE: ... as a PNG file */
+	const char *output;        /* --output FILE: ... as a wg-quick file */
+	int force;                 /* --force */
+	const char *from;          /* --from DAY (YYYY-MM-DD) */
+	const char *to;            /* --to DAY */
 	int npos;                  /* positional arguments after the options */
 	char **pos;
 };
@@ -135,6 +147,7 @@ int cmd_status(const struct vpnctl_args *args);
 int cmd_revoke(const struct vpnctl_args *args);
 int cmd_set(const struct vpnctl_args *args);
 int cmd_rotate(const struct vpnctl_args *args);
+int cmd_export(const struct vpnctl_args *args);
 
 /* vpnadm's commands (adm_*.c, docs/vpnadm.md). */
 int adm_login(const struct vpnctl_args *args);
@@ -145,6 +158,16 @@ int adm_user_issue_key(const struct vpnctl_args *args);
 int adm_user_rotate_key(const struct vpnctl_args *args);
 int adm_user_disable(const struct vpnctl_args *args);
 int adm_user_tier(const struct vpnctl_args *args);
+int adm_user_config(const struct vpnctl_args *args);
+int adm_server_show(const struct vpnctl_args *args);
+int adm_server_add(const struct vpnctl_args *args);
+int adm_server_bootstrap(const struct vpnctl_args *args);
+int adm_server_drain(const struct vpnctl_args *args);
+int adm_server_undrain(const struct vpnctl_args *args);
+int adm_server_remove(const struct vpnctl_args *args);
+int adm_server_reconcile(const struct vpnctl_args *args);
+int adm_server_export(const struct vpnctl_args *args);
+int adm_usage(const struct vpnctl_args *args);
 /* vpnadm's failure message for a vpnctl_api error; returns the exit code. */
 int adm_fail(int r, const struct vpnctl_api_error *e, const char *what);
 /*
@@ -217,10 +240,11 @@ void vpnctl_default_device(char *buf, size_t len);
  */
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len);
 
-/* ---- provisioning shared by connect and rotate (cmd_connect.c) ------------- */
+/* ---- provisioning shared by connect, rotate and export (cmd_connect.c) ----- */
 
-/* POST /api/provision for device on server_id with our public key; *reply
- * owned by the caller.  Errors are printed ("what: ..."); returns VX_*. */
+/* POST /api/provision for device on server_id with our public key (NULL: the
+ * controller makes the pair, for `export`); *reply owned by the caller.
+ * Errors are printed ("what: ..."); returns VX_*. */
 int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
                      const char *what, const char *server_id, const char *device,
                      const char *pub_b64, json_t **reply);
@@ -312,7 +336,8 @@ int vpnctl_tunnel_from_reply(struct vpnctl_tunnel_spec *s, const json_t *reply,
 /*
  * Render the wg-quick file from s, with t in its header lines, by a fixed
  * template: [Interface] PrivateKey, Address, FwMark (VPNCTL_FWMARK), DNS; [Peer] PublicKey,
- * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.
+ * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.  With t
+ * NULL, a config for the WireGuard apps (`export`): no header, no FwMark.
  * *out is owned by the caller and holds secrets: OPENSSL_clear_free(*out,
  * strlen(*out)).
  */
@@ -431,6 +456,15 @@ int vpnctl_probe(struct vpnctl_server *s, size_t n, long timeout_ms, uint32_t fw
  * clearly faster (VPNCTL_KEEP_PERCENT and VPNCTL_KEEP_MIN_US).  -1 if none is healthy.
  */
 int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current);
+/*
+ * Fetch and probe the servers, then pick one by vpnctl_pick (keeping current,
+ * never avoid; both may be NULL): *out is a copy of the chosen server.  Prints
+ * the pick, or why there is none; returns a VX_* code.  `connect` and
+ * `export` choose with it (vpnctl_fetch_servers: cmd_servers.c).
+ */
+int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *args,
+                         const char *what, const char *current, const char *avoid,
+                         struct vpnctl_server *out);
 
 /* ---- controller API (api.c) ---------------------------------------------- */
 
@@ -517,5 +551,52 @@ int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st);
 uint32_t vpnctl_tunnel_fwmark(void);
 /* `wg-quick VERB IFACE`; stderr tail in errbuf on failure. */
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen);
+
+/* ---- exported configs: QR codes (qr.c), delivery (export.c) ---- */
+
+/* Light modules around the code on every side: the QR standard's quiet zone. */
+#define CLI_QR_QUIET 4
+/* Pixels per module in a --qr-png file. */
+#define CLI_QR_PNG_SCALE 8
+
+/* A QR code's modules; dark[y * width + x] is 1 for a dark module. */
+struct cli_qr {
+	int width;
+	unsigned char dark[];
+};
+
+/* Encode text (byte mode, level L) with libqrencode; *out owned by the caller
+ * (cli_qr_free cleanses it).  PV_EINVAL for text too long for any version. */
+int cli_qr_encode(const char *text, struct cli_qr **out);
+void cli_qr_free(struct cli_qr *q);
+/* The side in modules, quiet zone included. */
+int cli_qr_size(const struct cli_qr *q);
+/* 1 for a dark module at (x, y), quiet zone included (0..size-1; anything outside is light). */
+int cli_qr_is_dark(const struct cli_qr *q, int x, int y);
+/* The code as UTF-8 half blocks, light modules drawn; ansi: white on black colours. */
+int cli_qr_print(const struct cli_qr *q, FILE *f, int ansi);
+/* The same matrix as a grey-scale PNG, scale pixels per module. */
+int cli_qr_write_png(const struct cli_qr *q, FILE *f, int scale);
+
+/* One export: the files it writes (opened before anything is provisioned). */
+struct cli_export {
+	const struct vpnctl_args *args;
+	const char *what;   /* "export": the command, for messages */
+	int png_fd, out_fd; /* -1 when not asked for */
+	int delivered;      /* the files are complete: keep them */
+};
+
+/* Create --qr-png and --output FILEs, 0600 from the first instant and never over
+ * an existing file; prints why not, returns a VX_* code. */
+int cli_export_open(struct cli_export *x, const struct vpnctl_args *args, const char *what);
+/* Build the app's config from the provision reply for server_id (every field checked by
+ * vpnctl_tunnel_from_reply in server-key mode; the reply's free-text config is never
+ * used) and write it to the files and/or the terminal; prints why not, returns VX_*. */
+int cli_export_finish(struct cli_export *x, const char *server_id, const json_t *reply);
+/* Close the files; those of an export that did not finish are deleted. */
+void cli_export_close(struct cli_export *x);
+/* Cleanse the reply's private_key, preshared_key and config before json_decref:
+ * jansson frees without cleansing. */
+void cli_export_cleanse(json_t *reply);
 
 #endif

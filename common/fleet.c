@@ -11,11 +11,11 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "pv.h"
 
-#define FLEET_MAX_BYTES   (1u << 20)
-#define FLEET_MAX_SERVERS 1024
+#define FLEET_MAX_BYTES (1u << 20)
 
 /* Where we are in the file, for error messages. */
 struct fleet_ctx {
@@ -205,9 +205,51 @@ static int parse_wireguard(struct fleet_ctx *c, json_t *wg, struct pv_server *s)
 	return 0;
 }
 
+int pv_hostkey_parse(const char *s, unsigned char blob[PV_HOSTKEY_BLOB_LEN])
+{
+	static const char type[] = "ssh-ed25519";
+	/* The blob: uint32 length + "ssh-ed25519", uint32 length + 32 key bytes. */
+	static const unsigned char head[] = {0,   0,   0,   11,  's', 's', 'h', '-', 'e', 'd',
+	                                     '2', '5', '5', '1', '9', 0,   0,   0,   32};
+	unsigned char out[3 * 68 / 4];
+	const char *b64;
+	size_t len;
+
+	if (!s || strncmp(s, type, sizeof(type) - 1) != 0 || s[sizeof(type) - 1] != ' ')
+		return 0;
+	b64 = s + sizeof(type);
+	len = strlen(b64);
+	/* 51 bytes are exactly 68 base64 characters, without padding. */
+	if (len != 68 || strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                             "0123456789+/") != 68)
+		return 0;
+	if (EVP_DecodeBlock(out, (const unsigned char *)b64, 68) != 51 ||
+	    memcmp(out, head, sizeof(head)) != 0)
+		return 0;
+	if (blob)
+		memcpy(blob, out, PV_HOSTKEY_BLOB_LEN);
+	return 1;
+}
+
+/* Optional "host_key": pinned in addition to known_hosts. */
+static int get_hostkey(struct fleet_ctx *c, json_t *ssh, struct pv_server *s)
+{
+	int r;
+
+	if (!json_object_get(ssh, "host_key"))
+		return 0;
+	r = get_str(c, ssh, "host_key", "ssh.host_key", s->ssh_hostkey, sizeof(s->ssh_hostkey));
+	if (r < 0)
+		return r;
+	if (!pv_hostkey_parse(s->ssh_hostkey, NULL))
+		return fail(c, "ssh.host_key",
+		            "must be \"ssh-ed25519 <base64 key>\" without a comment");
+	return 0;
+}
+
 static int parse_ssh(struct fleet_ctx *c, json_t *ssh, struct pv_server *s)
 {
-	static const char *const keys[] = {"host", "port", "user", NULL};
+	static const char *const keys[] = {"host", "port", "user", "host_key", NULL};
 	int r;
 
 	if (!json_is_object(ssh))
@@ -221,7 +263,7 @@ static int parse_ssh(struct fleet_ctx *c, json_t *ssh, struct pv_server *s)
 		return fail(c, "ssh.host", "not an IP address or host name");
 	if (!charset_ok(s->ssh_user, "_-", 0) || s->ssh_user[0] == '-')
 		return fail(c, "ssh.user", "must match [a-z0-9_][a-z0-9_-]*");
-	return 0;
+	return get_hostkey(c, ssh, s);
 }
 
 static int parse_server(struct fleet_ctx *c, json_t *e, struct pv_server *s)
@@ -291,10 +333,10 @@ static int parse_top(struct fleet_ctx *c, json_t *root, json_t **servers)
 	}
 	*servers = json_object_get(root, "servers");
 	if (!json_is_array(*servers) || json_array_size(*servers) == 0 ||
-	    json_array_size(*servers) > FLEET_MAX_SERVERS) {
+	    json_array_size(*servers) > PV_FLEET_MAX) {
 		snprintf(c->err, c->errlen,
 		         "%s: field \"servers\": must be an array of 1..%d entries", c->what,
-		         FLEET_MAX_SERVERS);
+		         PV_FLEET_MAX);
 		return PV_EINVAL;
 	}
 	return 0;

@@ -131,6 +131,11 @@ int pv_cidr_list_format(char *out, size_t len, const struct pv_cidr *c, size_t n
 
 /* ---- fleet file (servers.json) -------------------------------------------- */
 
+/* Most servers a fleet holds (the file's and the controller's runtime limit). */
+#define PV_FLEET_MAX 1024
+/* Longest "ssh-ed25519 <base64>" host key line (ssh.host_key). */
+#define PV_HOSTKEY_MAX 127
+
 struct pv_server {
 	char id[32];       /* "us-east-1": [a-z0-9-], unique */
 	char location[64]; /* "New York, USA" */
@@ -144,6 +149,8 @@ struct pv_server {
 	char iface[16];    /* wg0 */
 	char subnet4[19];  /* "10.7.0.0/24" */
 	char subnet6[44];  /* "fddd:2c4:2c4:2c4::/64" */
+	char ssh_hostkey[PV_HOSTKEY_MAX +
+	                 1]; /* "ssh-ed25519 AAAA…" pinned besides known_hosts, or "" */
 };
 
 struct pv_fleet {
@@ -161,6 +168,13 @@ int pv_fleet_load(struct pv_fleet **out, const char *path, char *err, size_t err
 int pv_fleet_parse(struct pv_fleet **out, const char *json, size_t len, const char *what, char *err,
                    size_t errlen);
 void pv_fleet_free(struct pv_fleet *fleet);
+/*
+ * 1 if s is an OpenSSH ed25519 public key "ssh-ed25519 <base64>" (no
+ * comment): the blob decodes to the string "ssh-ed25519" and 32 key bytes.
+ * When blob is not NULL the decoded blob (51 bytes) is written there.
+ */
+#define PV_HOSTKEY_BLOB_LEN 51
+int pv_hostkey_parse(const char *s, unsigned char blob[PV_HOSTKEY_BLOB_LEN]);
 /* Borrowed pointer into fleet, or NULL. */
 const struct pv_server *pv_fleet_find(const struct pv_fleet *fleet, const char *id);
 

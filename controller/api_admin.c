@@ -134,7 +134,7 @@ void api_user_tier(struct ctl_req *rq)
 		return;
 	/* Keep only the peers on servers the new tier no longer reaches. */
 	for (i = 0; i < n; i++) {
-		const struct pv_server *s = pv_fleet_find(rq->ctl->fleet, peers[i].server_id);
+		const struct pv_server *s = ctl_server(rq->ctl, peers[i].server_id);
 
 		if (s && !pv_tier_allows(rq->args.tier, s->tier))
 			peers[keep++] = peers[i];

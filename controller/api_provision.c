@@ -502,6 +502,19 @@ db_fail:
 	return r;
 }
 
+/* A draining server takes no new peers (its existing ones keep working): 1 and a 409. */
+static int server_draining(struct ctl_req *rq, const struct pv_server *srv)
+{
+	struct db_server_status st;
+
+	if (db_server_status(rq->ctl->db, srv->id, &st) < 0 || !st.draining)
+		return 0;
+	ctl_reply_error(rq, CTL_EDRAINING,
+	                "server %s is draining: it takes no new peers; pick another server",
+	                srv->id);
+	return 1;
+}
+
 void api_provision(struct ctl_req *rq)
 {
 	struct provision *pv = calloc(1, sizeof(*pv));
@@ -513,9 +526,13 @@ void api_provision(struct ctl_req *rq)
 	}
 	pv->rq = rq;
 	pv->device = (rq->args.set & CTL_ARG_DEVICE) ? rq->args.device : "default";
-	pv->srv = pv_fleet_find(rq->ctl->fleet, rq->args.server_id);
+	pv->srv = ctl_server(rq->ctl, rq->args.server_id);
 	if (!pv->srv) {
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->args.server_id);
+		provision_free(pv);
+		return;
+	}
+	if (server_draining(rq, pv->srv)) {
 		provision_free(pv);
 		return;
 	}

@@ -11,7 +11,7 @@
 static void dump_done(struct ctl_job *job)
 {
 	struct ctl_req *rq = job->arg;
-	const struct pv_server *srv = pv_fleet_find(job->ctl->fleet, rq->path_arg);
+	const struct pv_server *srv = ctl_server(job->ctl, rq->path_arg);
 
 	if (job->err < 0 || !job->dump) {
 		ctl_log("reconcile: %s: reading the server failed: %s: %s", rq->path_arg,
@@ -27,7 +27,7 @@ void api_server_reconcile(struct ctl_req *rq)
 {
 	int r;
 
-	if (!pv_fleet_find(rq->ctl->fleet, rq->path_arg)) {
+	if (!ctl_server(rq->ctl, rq->path_arg)) {
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->path_arg);
 		return;
 	}

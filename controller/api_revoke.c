@@ -34,7 +34,7 @@ void api_revoke(struct ctl_req *rq)
 		                "field \"server_id\", \"device\" or \"all\" is required");
 		return;
 	}
-	if ((a->set & CTL_ARG_SERVER) && !pv_fleet_find(rq->ctl->fleet, a->server_id)) {
+	if ((a->set & CTL_ARG_SERVER) && !ctl_server(rq->ctl, a->server_id)) {
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", a->server_id);
 		return;
 	}

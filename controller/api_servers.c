@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentless.h"
 #include "controller.h"
 #include "db.h"
 
-static const char *status_name(int up)
+/* A draining server is listed as such whatever its health: clients' automatic pick skips it. */
+static const char *status_name(const struct db_server_status *st)
 {
-	return up > 0 ? "up" : up == 0 ? "down" : "unknown";
+	return st->draining ? "draining" : st->up > 0 ? "up" : st->up == 0 ? "down" : "unknown";
 }
 
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
@@ -20,8 +22,8 @@ static json_t *server_json(const struct pv_server *s, const struct db_server_sta
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "id", s->id,
 	                 "location", s->location, "region", s->region, "tier",
 	                 pv_tier_name(s->tier), "host", s->wg_host, "port", (int)s->wg_port,
-	                 "public_key", st->wg_pubkey, "status", status_name(st->up), "load",
-	                 st->peers, "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
+	                 "public_key", st->wg_pubkey, "status", status_name(st), "load", st->peers,
+	                 "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
 }
 
 /* The status row of server id in list[n] (the DB's order is the fleet file's). */
@@ -51,10 +53,10 @@ void api_servers(struct ctl_req *rq)
 		return;
 	}
 	for (i = 0; list && i < ctl->fleet->n; i++) {
-		const struct pv_server *s = &ctl->fleet->servers[i];
-		const struct db_server_status *one = status_of(st, n, s->id);
+		const struct pv_server *s = ctl_server_at(ctl, i);
+		const struct db_server_status *one = s ? status_of(st, n, s->id) : NULL;
 
-		if (pv_tier_allows(rq->tier, s->tier))
+		if (s && pv_tier_allows(rq->tier, s->tier))
 			json_array_append_new(list, server_json(s, one ? one : &unknown));
 	}
 	free(st);
@@ -62,16 +64,30 @@ void api_servers(struct ctl_req *rq)
 	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
 }
 
+/* The pinned host key's fingerprint: the entry's key, else known_hosts' (null if hashed there). */
+static json_t *hostkey_json(const struct ctl *ctl, const struct pv_server *s)
+{
+	char fp[64];
+	int r = s->ssh_hostkey[0] ? agentless_hostkey_fingerprint(s->ssh_hostkey, fp)
+	                          : agentless_known_fingerprint(ctl->cfg->known_hosts, s, fp);
+
+	return r == 0 ? json_string(fp) : json_null();
+}
+
 /* The operators' view of one server: the public fields plus what the health pass recorded. */
-static json_t *admin_server_json(const struct pv_server *s, const struct db_server_status *st)
+static json_t *admin_server_json(const struct ctl *ctl, const struct pv_server *s,
+                                 const struct db_server_status *st)
 {
 	json_t *j = server_json(s, st);
-	json_t *more =
-	        json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I}", "live_peers", st->live_peers,
-	                  "active_peers", st->active_peers, "rx_bytes", (json_int_t)st->rx_bytes,
-	                  "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
-	                  (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since,
-	                  "repairs", st->repairs, "reconciled_at", (json_int_t)st->reconciled_at);
+	json_t *more = json_pack(
+	        "{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I, s:b, s:o, s:s, s:{s:s, s:i, s:s}}",
+	        "live_peers", st->live_peers, "active_peers", st->active_peers, "rx_bytes",
+	        (json_int_t)st->rx_bytes, "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
+	        (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since, "repairs",
+	        st->repairs, "reconciled_at", (json_int_t)st->reconciled_at, "draining",
+	        st->draining, "host_key_fingerprint", hostkey_json(ctl, s), "host_key_source",
+	        s->ssh_hostkey[0] ? "pinned" : "known_hosts", "ssh", "host", s->ssh_host, "port",
+	        (int)s->ssh_port, "user", s->ssh_user);
 
 	if (!j || !more || json_object_update(j, more) < 0) {
 		json_decref(j);
@@ -96,13 +112,31 @@ void api_admin_servers(struct ctl_req *rq)
 	}
 	list = json_array();
 	for (i = 0; list && i < n; i++) {
-		const struct pv_server *s = pv_fleet_find(ctl->fleet, st[i].id);
+		const struct pv_server *s = ctl_server(ctl, st[i].id);
 
-		if (s && json_array_append_new(list, admin_server_json(s, &st[i])) < 0) {
+		if (s && json_array_append_new(list, admin_server_json(ctl, s, &st[i])) < 0) {
 			json_decref(list);
 			list = NULL;
 		}
 	}
 	free(st);
 	ctl_reply(rq, 200, list ? json_pack("{s:o}", "servers", list) : NULL);
+}
+
+void api_server_show(struct ctl_req *rq)
+{
+	const struct pv_server *s = ctl_server(rq->ctl, rq->path_arg);
+	struct db_server_status st;
+	int r;
+
+	if (!s) {
+		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->path_arg);
+		return;
+	}
+	if ((r = db_server_status(rq->ctl->db, s->id, &st)) < 0) {
+		ctl_log("admin server %s: %s", s->id, db_errmsg(rq->ctl->db));
+		ctl_reply_error(rq, r, "state database error");
+		return;
+	}
+	ctl_reply(rq, 200, admin_server_json(rq->ctl, s, &st));
 }

@@ -108,7 +108,7 @@ void api_users_list(struct ctl_req *rq)
 /* One peer of the user view, with what the last health pass saw of it; NULL on ENOMEM. */
 static json_t *peer_json(const struct ctl *ctl, const struct db_peer *p)
 {
-	const struct pv_server *srv = pv_fleet_find(ctl->fleet, p->server_id);
+	const struct pv_server *srv = ctl_server(ctl, p->server_id);
 	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX];
 	int addrs = srv && pv_peer_addrs(srv, p->host, v4, v6) == 0;
 	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "id",

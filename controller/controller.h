@@ -40,10 +40,11 @@ enum ctl_err {
 	CTL_ENOPATH = -102,   /* no such path */
 	CTL_ESSHAUTH = -103,  /* a server refused the controller's SSH key (not the caller's) */
 	CTL_ELIMITED = -104,  /* too many failed authentications from the client's address */
-	CTL_EQUOTA = -105     /* the user has as many devices as the tier allows */
+	CTL_EQUOTA = -105,    /* the user has as many devices as the tier allows */
+	CTL_EDRAINING = -106  /* the server is draining: no new peers */
 };
 #define CTL_ERR_MAX CTL_EMETHOD /* controller codes run from CTL_ERR_MAX down to CTL_ERR_MIN */
-#define CTL_ERR_MIN CTL_EQUOTA
+#define CTL_ERR_MIN CTL_EDRAINING
 
 /* ---- config.c ------------------------------------------------------------ */
 
@@ -235,7 +236,8 @@ struct ctl {
 	struct ssl_ctx_st *ssl_ctx;
 	struct ctl_conns *conns; /* conn.c */
 	struct db *db;
-	struct pv_fleet *fleet;
+	struct pv_fleet *fleet;    /* PV_FLEET_MAX slots (fleet.c) */
+	unsigned char *fleet_gone; /* per slot: 1 once removed */
 	struct agentless *pool;
 	struct event *health_timer;
 	unsigned health_pending; /* dumps of the current pass still out */
@@ -253,7 +255,8 @@ enum ctl_arg {
 	CTL_ARG_PUBKEY = 1U << 2,
 	CTL_ARG_USER = 1U << 3,
 	CTL_ARG_TIER = 1U << 4,
-	CTL_ARG_ALL = 1U << 5
+	CTL_ARG_ALL = 1U << 5,
+	CTL_ARG_ENTRY = 1U << 6 /* the body is a servers.json entry, checked by the handler */
 };
 
 struct ctl_args {
@@ -380,7 +383,15 @@ void api_user_tier(struct ctl_req *rq);
 void api_user_rotate_key(struct ctl_req *rq);
 void api_users_list(struct ctl_req *rq);
 void api_user_show(struct ctl_req *rq);
+void api_user_config(struct ctl_req *rq); /* api_user_config.c: provision for a user's phone */
 void api_server_reconcile(struct ctl_req *rq);
+void api_server_show(struct ctl_req *rq);
+void api_server_add(struct ctl_req *rq);
+void api_servers_export(struct ctl_req *rq);
+void api_server_remove(struct ctl_req *rq);
+void api_server_bootstrap(struct ctl_req *rq);
+void api_server_drain(struct ctl_req *rq); /* and undrain, by the path's last segment */
+void api_usage(struct ctl_req *rq);
 
 /* ---- push.c: agentless results back onto the loop thread ----------------------- */
 
@@ -452,6 +463,8 @@ int ctl_metrics_new(struct ctl *ctl);
 void ctl_metrics_free(struct ctl *ctl);
 /* Count one reply: route and status, its latency, and the result of provisions and revokes. */
 void ctl_metrics_request(struct ctl *ctl, const struct ctl_req *rq, int status, uint64_t us);
+/* The pool's round-trip hook (arg: ctl->metrics); safe from its worker threads. */
+void ctl_metrics_round_trip(void *arg, const char *server_id, uint64_t us, int err);
 /* GET /metrics: text exposition format 0.0.4. */
 void api_metrics(struct ctl_req *rq);
 /* ---- reconcile.c ------------------------------------------------------------------ */
@@ -469,9 +482,31 @@ void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct ag
  */
 int ctl_reconcile_read(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg);
 
+/* ---- fleet.c: the fleet and its source of truth (docs/fleet.md) ------------------- */
+
+/* Import servers.json on the first start, then load the fleet from the DB. */
+int ctl_fleet_open(struct ctl *ctl, char *err, size_t errlen);
+/* The server with that id in the fleet (borrowed, never moves), NULL if unknown or removed. */
+const struct pv_server *ctl_server(const struct ctl *ctl, const char *id);
+/* Slot i < ctl->fleet->n, NULL once removed. */
+const struct pv_server *ctl_server_at(const struct ctl *ctl, size_t i);
+/*
+ * Add a server from its servers.json entry (borrowed), which must pin its
+ * ssh.host_key: validated with the fleet, stored, its SSH worker started.
+ * *out is its slot.  PV_EINVAL/PV_EEXIST/PV_EFULL with err for the caller.
+ */
+int ctl_fleet_add(struct ctl *ctl, json_t *entry, const struct pv_server **out, char *err,
+                  size_t errlen);
+/* Retire s (PV_EEXIST while it has peers) and forget it until the next start. */
+int ctl_fleet_remove(struct ctl *ctl, const struct pv_server *s);
+/* The current fleet as a servers.json text; *out owned (ctl_json_free). */
+int ctl_fleet_export(struct ctl *ctl, char **out, char *err, size_t errlen);
+
 /* ---- health.c ------------------------------------------------------------------- */
 
 /* Run the startup pass now (then enable HTTP) and every health_interval_s after. */
 int ctl_health_start(struct ctl *ctl);
+/* A health pass of one server now (a bootstrapped one: up without waiting for the timer). */
+int ctl_health_server(struct ctl *ctl, const struct pv_server *s);
 
 #endif

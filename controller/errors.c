@@ -23,6 +23,7 @@ static const struct {
         {PV_EEXIST, 409, "conflict"},
         {PV_EFULL, 409, "server_full"},
         {PV_EINUSE, 409, "address_in_use"},
+        {CTL_EDRAINING, 409, "draining"},
         {CTL_ETOOLARGE, 413, "too_large"},
         {CTL_ELIMITED, 429, "rate_limited"},
         {CTL_EQUOTA, 429, "quota_exceeded"},

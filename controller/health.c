@@ -117,7 +117,6 @@ static void dump_done(struct ctl_job *job)
 static void health_pass(struct ctl *ctl)
 {
 	size_t i;
-	int r;
 
 	if (ctl->health_pending) {
 		ctl_log("health: previous pass still running, skipping this one");
@@ -125,15 +124,23 @@ static void health_pass(struct ctl *ctl)
 	}
 	ctl->health_pending = 1; /* held until every dump is queued */
 	for (i = 0; i < ctl->fleet->n; i++) {
-		const struct pv_server *s = &ctl->fleet->servers[i];
+		const struct pv_server *s = ctl_server_at(ctl, i);
 
-		r = ctl_reconcile_read(ctl, s->id, dump_done, (void *)s);
-		if (r == 0)
-			ctl->health_pending++;
-		else
-			ctl_log("health: %s: cannot queue the dump: %s", s->id, pv_strerror(r));
+		if (s)
+			ctl_health_server(ctl, s);
 	}
 	pass_done(ctl);
+}
+
+int ctl_health_server(struct ctl *ctl, const struct pv_server *s)
+{
+	int r = ctl_reconcile_read(ctl, s->id, dump_done, (void *)s);
+
+	if (r == 0)
+		ctl->health_pending++;
+	else
+		ctl_log("health: %s: cannot queue the dump: %s", s->id, pv_strerror(r));
+	return r;
 }
 
 static void health_tick(evutil_socket_t fd, short what, void *arg)

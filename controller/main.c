@@ -81,8 +81,6 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 	if ((r = ctl_secrets_load(&ctl->secrets, cfg->secrets_file, err, errlen)) < 0 ||
 	    (r = ctl_admin_token_load(&ctl->admin_token, cfg->admin_token_file, err, errlen)) < 0)
 		return r;
-	if ((r = pv_fleet_load(&ctl->fleet, cfg->fleet_path, err, errlen)) < 0)
-		return r;
 	if (!(ctl->stale = calloc(CTL_STALE_MAX, sizeof(*ctl->stale)))) {
 		ctl_errf(err, errlen, "out of memory");
 		return PV_ENOMEM;
@@ -100,11 +98,10 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 		ctl_errf(err, errlen, "metrics: %s", pv_strerror(r));
 		return r;
 	}
-	if ((r = db_servers_sync(ctl->db, ctl->fleet)) < 0) {
-		ctl_errf(err, errlen, "db_path %s: syncing fleet_path %s: %s", cfg->db_path,
-		         cfg->fleet_path, db_errmsg(ctl->db));
+	if ((r = ctl_fleet_open(ctl, err, errlen)) < 0)
 		return r;
-	}
+	ac.round_trip = ctl_metrics_round_trip;
+	ac.round_trip_arg = ctl->metrics;
 	if ((r = agentless_new(&ctl->pool, ctl->fleet, &ac)) < 0) {
 		ctl_errf(err, errlen,
 		         "ssh_identity %s / known_hosts %s: cannot start the SSH pool: %s",
@@ -198,6 +195,7 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	ctl_metrics_free(ctl);
 	db_close(ctl->db);
 	pv_fleet_free(ctl->fleet);
+	free(ctl->fleet_gone);
 	free(ctl->stale);
 	ctl_secrets_clear(&ctl->secrets);
 	if (ctl->admin_token)

@@ -11,6 +11,7 @@
  * error table and server ids (servers.json allows [a-z0-9-] only), so none
  * needs escaping; a raw request path never becomes a label.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +54,8 @@ struct ctl_metrics {
 	struct series_set results;  /* provisions and revokes by result */
 	struct hist commit;         /* SQLite COMMIT latency */
 	uint64_t commit_failed;
+	pthread_mutex_t ssh_mu; /* the pool's workers feed ssh */
+	struct series_set ssh;  /* SSH round trip histogram by server id */
 };
 
 /* Routes whose requests are counted by result, as an operation. */
@@ -110,11 +113,25 @@ static void commit_observed(void *arg, uint64_t us, int ok)
 		m->commit_failed++;
 }
 
+void ctl_metrics_round_trip(void *arg, const char *server_id, uint64_t us, int err)
+{
+	struct ctl_metrics *m = arg;
+	struct series *s;
+
+	(void)err; /* a failed round trip took that long too */
+	pthread_mutex_lock(&m->ssh_mu);
+	/* server_id is the fleet slot's, which never moves: fine as a borrowed label. */
+	if ((s = series_get(&m->ssh, server_id, 0, "")))
+		hist_add(&s->hist, us);
+	pthread_mutex_unlock(&m->ssh_mu);
+}
+
 int ctl_metrics_new(struct ctl *ctl)
 {
 	ctl->metrics = calloc(1, sizeof(*ctl->metrics));
 	if (!ctl->metrics)
 		return PV_ENOMEM;
+	pthread_mutex_init(&ctl->metrics->ssh_mu, NULL);
 	if (ctl->db)
 		db_set_commit_observer(ctl->db, commit_observed, ctl->metrics);
 	return 0;
@@ -129,6 +146,8 @@ void ctl_metrics_free(struct ctl *ctl)
 	free(ctl->metrics->requests.v);
 	free(ctl->metrics->latency.v);
 	free(ctl->metrics->results.v);
+	free(ctl->metrics->ssh.v);
+	pthread_mutex_destroy(&ctl->metrics->ssh_mu);
 	free(ctl->metrics);
 	ctl->metrics = NULL;
 }
@@ -236,6 +255,30 @@ static void emit_results(struct scrape *sc, const struct family *f)
 		                    (unsigned long long)set->v[i].count);
 }
 
+static void emit_ssh(struct scrape *sc, const struct family *f)
+{
+	struct ctl_metrics *m = sc->ctl->metrics;
+	char labels[64];
+	size_t i;
+
+	pthread_mutex_lock(&m->ssh_mu);
+	for (i = 0; i < m->ssh.n; i++) {
+		snprintf(labels, sizeof(labels), "server=\"%s\"", m->ssh.v[i].label);
+		emit_hist(sc->out, f->name, labels, &m->ssh.v[i].hist);
+	}
+	pthread_mutex_unlock(&m->ssh_mu);
+}
+
+static void emit_usage(struct scrape *sc, const struct family *f)
+{
+	uint64_t rx = 0, tx = 0;
+
+	if (db_usage_totals(sc->ctl->db, &rx, &tx) < 0)
+		return;
+	evbuffer_add_printf(sc->out, "%s{direction=\"rx\"} %llu\n%s{direction=\"tx\"} %llu\n",
+	                    f->name, (unsigned long long)rx, f->name, (unsigned long long)tx);
+}
+
 static void emit_commit(struct scrape *sc, const struct family *f)
 {
 	emit_hist(sc->out, f->name, "", &sc->ctl->metrics->commit);
@@ -337,6 +380,13 @@ static int server_repairs(struct scrape *sc, const struct db_server_status *s, d
 	return s->reconciled_at > 0;
 }
 
+static int server_draining(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	(void)sc;
+	*v = s->draining;
+	return 1;
+}
+
 static int server_queue(struct scrape *sc, const struct db_server_status *s, double *v)
 {
 	size_t depth;
@@ -383,6 +433,14 @@ static const struct family families[] = {
          server_tx},
         {"pv_server_repairs", "gauge", "What the server's last reconcile repaired", emit_per_server,
          server_repairs},
+        {"pv_server_draining", "gauge", "1 while the server is draining (no new peers)",
+         emit_per_server, server_draining},
+        {"pv_ssh_round_trip_seconds", "histogram",
+         "SSH round trips of the pool by server (edits, dumps, pings; a reconnect included)",
+         emit_ssh, NULL},
+        {"pv_usage_bytes_total", "counter",
+         "Transfer of every user's peers as the health passes counted it (server view)", emit_usage,
+         NULL},
         {"pv_ssh_queue_depth", "gauge",
          "SSH jobs queued for the server's worker, the round trip in flight not counted",
          emit_per_server, server_queue},

@@ -50,8 +50,19 @@ static const struct route routes[] = {
          CTL_ARG_USER, CTL_ARG_USER},
         {"/api/admin/users", api_users_list, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/users/*", api_user_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/users/*/config", api_user_config, EVHTTP_REQ_POST, AUTH_ADMIN,
+         CTL_ARG_SERVER | CTL_ARG_DEVICE, CTL_ARG_SERVER | CTL_ARG_DEVICE},
         {"/api/admin/servers", api_admin_servers, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers", api_server_add, EVHTTP_REQ_POST, AUTH_ADMIN, CTL_ARG_ENTRY, 0},
+        /* Before the "*" row of the same path: the first matching row wins. */
+        {"/api/admin/servers/export", api_servers_export, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*", api_server_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*", api_server_remove, EVHTTP_REQ_DELETE, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*/bootstrap", api_server_bootstrap, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*/drain", api_server_drain, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*/undrain", api_server_drain, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
+        {"/api/admin/usage", api_usage, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/metrics", api_metrics, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
 };
 
@@ -312,8 +323,10 @@ static void dispatch(const struct route *table, size_t n, struct evhttp_request 
 		return;
 	}
 	body = rt->method == EVHTTP_REQ_POST ? ctl_req_body(rq, &len) : NULL;
-	/* A route that takes no fields (an action on the path's id) also takes no body at all. */
-	if (rt->method == EVHTTP_REQ_POST && (rt->allowed || len)) {
+	/* A route that takes no fields (an action on the path's id) also takes no body at all;
+	 * a server entry is the handler's to check, after authentication. */
+	if (rt->method == EVHTTP_REQ_POST && !(rt->allowed & CTL_ARG_ENTRY) &&
+	    (rt->allowed || len)) {
 		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
 		                   sizeof(err));
 		if (r < 0) {

@@ -112,7 +112,8 @@ struct db_peer_stats {
 /*
  * Record a health pass in one transaction: the server's row (state_since
  * moves when up changes) and the counters of the peers in peers[n] that
- * the DB knows on that server (others are ignored).  PV_ENOTFOUND for an
+ * the DB knows on that server (others are ignored), adding their growth
+ * since the last pass to their users' usage.  PV_ENOTFOUND for an
  * unknown server, PV_EINVAL for out-of-range values or a malformed key.
  */
 int db_server_record(struct db *db, const char *server_id, const struct db_server_health *h,
@@ -121,16 +122,18 @@ int db_server_record(struct db *db, const char *server_id, const struct db_serve
 int db_server_set_repairs(struct db *db, const char *server_id, int repairs);
 struct db_server_status {
 	char id[DB_SERVER_ID_MAX + 1];
-	int up;                             /* last health pass, -1 = never checked */
-	int peers;                          /* leases held on the server */
-	int live_peers;                     /* peers seen by the last health pass */
-	char wg_pubkey[PV_KEY_B64_LEN + 1]; /* "" until learnt */
-	int64_t checked_at;                 /* unix seconds, 0 = never */
-	int active_peers;                   /* handshake in the last 180 s */
-	uint64_t rx_bytes, tx_bytes;        /* totals of the live peers */
-	int64_t state_since;                /* when up last changed */
-	int repairs;                        /* what the last reconcile repaired */
-	int64_t reconciled_at;              /* unix seconds, 0 = never */
+	int up;                               /* last health pass, -1 = never checked */
+	int peers;                            /* leases held on the server */
+	int live_peers;                       /* peers seen by the last health pass */
+	char wg_pubkey[PV_KEY_B64_LEN + 1];   /* "" until learnt */
+	int64_t checked_at;                   /* unix seconds, 0 = never */
+	int active_peers;                     /* handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes;          /* totals of the live peers */
+	int64_t state_since;                  /* when up last changed */
+	int repairs;                          /* what the last reconcile repaired */
+	int64_t reconciled_at;                /* unix seconds, 0 = never */
+	int draining;                         /* 1: takes no new peers */
+	char ssh_hostkey[PV_HOSTKEY_MAX + 1]; /* pinned in the entry, "" when known_hosts only */
 };
 /* Status of one server (retired ones included); PV_ENOTFOUND if unknown. */
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out);
@@ -142,6 +145,45 @@ int db_server_status(struct db *db, const char *server_id, struct db_server_stat
 int db_servers_list(struct db *db, struct db_server_status **out, size_t *n);
 /* Counts of non-retired servers by their last health: up, down, never checked. */
 int db_servers_count(struct db *db, int *up, int *down, int *unknown);
+
+/*
+ * The fleet once imported (docs/fleet.md): each server's servers.json
+ * entry lives in its row.  Add a server with its entry (JSON text already
+ * validated by pv_fleet_parse); PV_EEXIST when the id was ever used.
+ */
+int db_server_add(struct db *db, const struct pv_server *s, const char *entry);
+/* Store the entry of a server already synced (the first import). */
+int db_server_set_entry(struct db *db, const struct pv_server *s, const char *entry);
+/*
+ * The entries of every server that is not retired, as one JSON array text
+ * in the order they joined: *json is new, owned by the caller (free());
+ * *n how many ("[]" and 0 before the first import).
+ */
+int db_fleet_entries(struct db *db, char **json, int *n);
+/* The WireGuard key a bootstrap reported (the health pass keeps it current). */
+int db_server_set_wg_pubkey(struct db *db, const char *server_id, const char *key);
+/* Draining on (1) or off (0); PV_ENOTFOUND for an unknown or retired server. */
+int db_server_set_draining(struct db *db, const char *server_id, int draining);
+/*
+ * Retire a server (removed from the fleet; its row stays for the audit and
+ * its id is never reused).  PV_EEXIST while peers hold leases on it.
+ */
+int db_server_retire(struct db *db, const char *server_id);
+
+/* One user's transfer on one UTC day (server view: rx = from the user). */
+struct db_usage {
+	char user_id[DB_USER_ID_MAX + 1];
+	char day[11]; /* YYYY-MM-DD */
+	uint64_t rx_bytes, tx_bytes;
+};
+/*
+ * Usage rows of user_id (NULL or "": everyone) from day `from` to day `to`
+ * (YYYY-MM-DD, inclusive), by user then day.  *out new, owned (free()).
+ */
+int db_usage_list(struct db *db, const char *user_id, const char *from, const char *to,
+                  struct db_usage **out, size_t *n);
+/* Sums over every user and day. */
+int db_usage_totals(struct db *db, uint64_t *rx, uint64_t *tx);
 
 /*
  * Create or update a user (tier change, deactivation and reactivation

@@ -8,7 +8,7 @@
 #include "db.h"
 
 /* Distinct SQL texts a handle ever prepares; db_stmt() refuses more. */
-#define DB_STMT_MAX 48
+#define DB_STMT_MAX 64
 
 struct db_stmt_slot {
 	const char *sql; /* a string literal: looked up by address */
@@ -79,6 +79,11 @@ int db_migrate(struct db *db);
 
 /* PV_EINVAL unless s is non-NULL, non-empty and at most max bytes; names `what`. */
 int db_check_id(struct db *db, const char *what, const char *s, size_t max);
+
+/* Bind a fleet entry's fields to ?1..?9 (id … ssh_user, servers.c's column order). */
+int db_bind_server(struct db *db, sqlite3_stmt *st, const struct pv_server *s);
+/* Add a peer's counter growth since the last pass to its user's day (usage.c). */
+int db_usage_add(struct db *db, const char *server_id, const struct db_peer_stats *p);
 
 /* Unix seconds for created_at/updated_at/checked_at/audit.at. */
 int64_t db_now(void);

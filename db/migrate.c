@@ -98,6 +98,20 @@ static const struct migration migrations[] = {
          * key never comes back.  Existing users start at 0: the seed's keys. */
         {3, "ALTER TABLE users ADD COLUMN"
             " key_gen INTEGER NOT NULL DEFAULT 0 CHECK (key_gen BETWEEN 0 AND 2147483647);"},
+        /* 4: the fleet in the DB and usage.  entry is the server's servers.json
+         * entry as added or imported (NULL for rows synced before: the next
+         * start imports servers.json once more); draining servers take no new
+         * peers; usage holds each user's transfer per UTC day, fed by the
+         * health pass from the peers' counter deltas. */
+        {4, "ALTER TABLE servers ADD COLUMN entry TEXT;"
+            "ALTER TABLE servers ADD COLUMN"
+            " draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1));"
+            "CREATE TABLE usage ("
+            " user_id TEXT NOT NULL,"
+            " day TEXT NOT NULL," /* YYYY-MM-DD, UTC */
+            " rx_bytes INTEGER NOT NULL DEFAULT 0,"
+            " tx_bytes INTEGER NOT NULL DEFAULT 0,"
+            " PRIMARY KEY (user_id, day)) WITHOUT ROWID;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -27,16 +27,15 @@ static const char SQL_SET_REPAIRS[] =
 #define STATUS_FROM                                                                                \
 	"SELECT s.id, s.up, (SELECT count(*) FROM lease l WHERE l.server_id = s.id),"              \
 	" s.live_peers, s.wg_pubkey, s.checked_at, s.active_peers, s.rx_bytes, s.tx_bytes,"        \
-	" s.state_since, s.repairs, s.reconciled_at FROM servers s"
+	" s.state_since, s.repairs, s.reconciled_at, s.draining, s.ssh_hostkey FROM servers s"
 static const char SQL_STATUS[] = STATUS_FROM " WHERE s.id = ?1";
 static const char SQL_STATUS_ALL[] = STATUS_FROM " WHERE s.retired = 0 ORDER BY s.rowid";
 static const char SQL_COUNT[] =
         "SELECT coalesce(sum(up = 1), 0), coalesce(sum(up = 0), 0), coalesce(sum(up = -1), 0)"
         " FROM servers WHERE retired = 0";
 
-static int upsert_server(struct db *db, const struct pv_server *s)
+int db_bind_server(struct db *db, sqlite3_stmt *st, const struct pv_server *s)
 {
-	sqlite3_stmt *st;
 	int r;
 
 	if ((r = db_check_id(db, "server id", s->id, DB_SERVER_ID_MAX)) < 0)
@@ -44,8 +43,7 @@ static int upsert_server(struct db *db, const struct pv_server *s)
 	if (s->tier != PV_TIER_BASIC && s->tier != PV_TIER_PRO)
 		return db_failf(db, PV_EINVAL, "server %s: tier %d is neither basic nor pro", s->id,
 		                (int)s->tier);
-	if ((r = db_stmt(db, SQL_SERVER_UPSERT, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, s->id)) < 0 ||
+	if ((r = db_bind_text(db, st, 1, s->id)) < 0 ||
 	    (r = db_bind_text(db, st, 2, s->location)) < 0 ||
 	    (r = db_bind_text(db, st, 3, s->region)) < 0 ||
 	    (r = db_bind_int(db, st, 4, s->tier)) < 0 ||
@@ -54,6 +52,16 @@ static int upsert_server(struct db *db, const struct pv_server *s)
 	    (r = db_bind_text(db, st, 7, s->ssh_host)) < 0 ||
 	    (r = db_bind_int(db, st, 8, s->ssh_port)) < 0 ||
 	    (r = db_bind_text(db, st, 9, s->ssh_user)) < 0)
+		return r;
+	return 0;
+}
+
+static int upsert_server(struct db *db, const struct pv_server *s)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_stmt(db, SQL_SERVER_UPSERT, &st)) < 0 || (r = db_bind_server(db, st, s)) < 0)
 		return r;
 	r = db_step_done(db, st);
 	return r < 0 ? db_wrap(db, r, s->id) : 0;
@@ -126,7 +134,8 @@ static int record_peer(struct db *db, const char *server_id, const struct db_pee
 	    (r = db_bind_text(db, st, 2, p->pubkey)) < 0 ||
 	    (r = db_bind_int(db, st, 3, p->latest_handshake)) < 0 ||
 	    (r = db_bind_int(db, st, 4, (int64_t)p->rx_bytes)) < 0 ||
-	    (r = db_bind_int(db, st, 5, (int64_t)p->tx_bytes)) < 0)
+	    (r = db_bind_int(db, st, 5, (int64_t)p->tx_bytes)) < 0 ||
+	    (r = db_usage_add(db, server_id, p)) < 0)
 		return r;
 	return db_step_done(db, st);
 }
@@ -184,7 +193,8 @@ static int read_status(struct db *db, sqlite3_stmt *st, void *row)
 	out->state_since = sqlite3_column_int64(st, 9);
 	out->repairs = sqlite3_column_int(st, 10);
 	out->reconciled_at = sqlite3_column_int64(st, 11);
-	return 0;
+	out->draining = sqlite3_column_int(st, 12);
+	return db_column_text(db, st, 13, out->ssh_hostkey, sizeof(out->ssh_hostkey));
 }
 
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out)

@@ -147,6 +147,7 @@ admin_routes=(
 	"POST /api/admin/users/rotate-key {\"user_id\":\"u1\"}"
 	"GET /api/admin/users"
 	"GET /api/admin/users/u1"
+	"POST /api/admin/users/u1/config {\"server_id\":\"us-east-1\",\"device\":\"phone\"}"
 	"GET /api/admin/servers"
 	"GET /metrics"
 )

@@ -35,8 +35,8 @@ key_status() { api GET /api/servers '' -H "X-API-Key: $1"; }
 
 # ---- help and usage ----------------------------------------------------------------
 mapfile -t cmds < <("$VPNADM" --help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ {
-	print ($2 ~ /^[a-z-]+$/ && $1 == "user") ? $1 " " $2 : $1 }')
-((${#cmds[@]} == 8)) || fail "vpnadm --help lists ${#cmds[@]} commands: ${cmds[*]}"
+	print ($2 ~ /^[a-z-]+$/ && ($1 == "user" || $1 == "server")) ? $1 " " $2 : $1 }')
+((${#cmds[@]} == 18)) || fail "vpnadm --help lists ${#cmds[@]} commands: ${cmds[*]}"
 for c in "${cmds[@]}"; do
 	# shellcheck disable=SC2086 # two-word commands split on purpose
 	out=$("$VPNADM" $c --help) || fail "vpnadm $c --help failed"

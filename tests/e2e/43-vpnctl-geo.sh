@@ -5,7 +5,7 @@
 # equally far from London and Frankfurt, keeps whichever it is on (the
 # hysteresis of client-cli/probe.c: without it, each unnamed connect would
 # be a coin toss between two probes 0.04 ms apart); the New York client moves to the next
-# nearest when its server stops.  With 2% loss on London's link, provisions
+# nearest when its server is drained or stops.  With 2% loss on London's link, provisions
 # there still succeed and the other servers see no loss.  The switch's
 # counters show every client's traffic went through it.
 #
@@ -66,6 +66,13 @@ for s in eu-west-1 eu-central-1; do
 		[[ $(connect_to bru) == "$s" ]] || fail "bru left $s for a server within the hysteresis"
 	done
 done
+
+trace "the nearest server is drained: Frankfurt moves to the next nearest (London)"
+st=$(api POST /api/admin/servers/eu-central-1/drain "" -H "Authorization: Bearer $CTL_ADMIN")
+[[ $st == 200 ]] || fail "drain eu-central-1: $st $(cat "$RESP")"
+expect_pick fra eu-west-1
+st=$(api POST /api/admin/servers/eu-central-1/undrain "" -H "Authorization: Bearer $CTL_ADMIN")
+[[ $st == 200 ]] || fail "undrain eu-central-1: $st $(cat "$RESP")"
 
 trace "the nearest server stops: New York moves to the next nearest (Los Angeles)"
 srv_stop us-east-1

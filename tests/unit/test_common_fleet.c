@@ -11,6 +11,31 @@
 	"\"ipv4\":\"10.7.0.0/24\",\"ipv6\":\"fddd:2c4:2c4:2c4::/64\"},"                            \
 	"\"ssh\":{\"host\":\"" host "\",\"port\":22,\"user\":\"root\"}}"
 #define FLEET(...) "{\"version\":1,\"servers\":[" __VA_ARGS__ "]}"
+/* An entry pinning its SSH host key (ssh.host_key). */
+#define PINNED(key)                                                                                \
+	"{\"id\":\"a-1\",\"location\":\"L\",\"region\":\"R\",\"tier\":\"Pro\","                    \
+	"\"wireguard\":{\"host\":\"192.0.2.1\",\"port\":51820,\"interface\":\"wg0\","              \
+	"\"ipv4\":\"10.7.0.0/24\",\"ipv6\":\"fddd:2c4:2c4:2c4::/64\"},"                            \
+	"\"ssh\":{\"host\":\"192.0.2.1\",\"port\":22,\"user\":\"root\",\"host_key\":\"" key "\"}}"
+#define HOSTKEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDHjPQA2LZgAvSsi4hP0YBZauFvV5mGvYe/m8EhABtqr"
+
+static void test_pinned_host_key(void)
+{
+	const char *json = FLEET(PINNED(HOSTKEY));
+	unsigned char blob[PV_HOSTKEY_BLOB_LEN];
+	struct pv_fleet *f = NULL;
+	char err[256] = "";
+
+	TEST_START("an entry may pin an ed25519 host key, which is kept as written");
+	ASSERT_INT_EQ(pv_fleet_parse(&f, json, strlen(json), "servers.json", err, sizeof(err)), 0);
+	ASSERT_STR_EQ(f->servers[0].ssh_hostkey, HOSTKEY);
+	ASSERT_INT_EQ(pv_hostkey_parse(HOSTKEY, blob), 1);
+	ASSERT_INT_EQ(blob[3], 11); /* the blob's type string "ssh-ed25519" */
+	pv_fleet_free(f);
+	ASSERT_INT_EQ(pv_hostkey_parse("ssh-rsa AAAAB3NzaC1yc2E", NULL), 0);
+	ASSERT_INT_EQ(pv_hostkey_parse(HOSTKEY " comment", NULL), 0);
+	TEST_DONE();
+}
 
 static void test_shipped_fleet_loads(void)
 {
@@ -81,5 +106,9 @@ int main(void)
 	             FLEET(ENTRY("a-1", "Basic", "192.0.2.1") "," ENTRY("a-2", "Pro", "192.0.2.1")),
 	             "servers[1] (\"a-2\")", "192.0.2.1:51820");
 	expect_error("an empty fleet is refused", FLEET(""), "\"servers\"", "1..");
+	test_pinned_host_key();
+	expect_error("a host key that is not ed25519 is refused naming the field",
+	             FLEET(PINNED("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")), "ssh.host_key",
+	             "ssh-ed25519");
 	TEST_SUMMARY();
 }

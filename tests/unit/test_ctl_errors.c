@@ -46,19 +46,13 @@ static const struct {
 	int err, status;
 	const char *code;
 } pinned[] = {
-        {PV_EINVAL, 400, "bad_request"},
-        {PV_EAUTH, 401, "unauthorized"},
-        {PV_ETIER, 403, "forbidden_tier"},
-        {CTL_EMETHOD, 405, "method_not_allowed"},
-        {PV_EEXIST, 409, "conflict"},
-        {PV_EFULL, 409, "server_full"},
-        {CTL_ETOOLARGE, 413, "too_large"},
-        {PV_EUNREACH, 503, "unreachable"},
-        {PV_ETIMEOUT, 503, "timeout"},
-        {PV_EHOSTKEY, 503, "host_key_mismatch"},
-        {CTL_ESSHAUTH, 503, "ssh_auth_failed"},
-        {CTL_EQUOTA, 429, "quota_exceeded"},
-        {-999, 500, "internal"},
+        {PV_EINVAL, 400, "bad_request"},        {PV_EAUTH, 401, "unauthorized"},
+        {PV_ETIER, 403, "forbidden_tier"},      {CTL_EMETHOD, 405, "method_not_allowed"},
+        {PV_EEXIST, 409, "conflict"},           {PV_EFULL, 409, "server_full"},
+        {CTL_ETOOLARGE, 413, "too_large"},      {PV_EUNREACH, 503, "unreachable"},
+        {PV_ETIMEOUT, 503, "timeout"},          {PV_EHOSTKEY, 503, "host_key_mismatch"},
+        {CTL_ESSHAUTH, 503, "ssh_auth_failed"}, {CTL_EQUOTA, 429, "quota_exceeded"},
+        {CTL_EDRAINING, 409, "draining"},       {-999, 500, "internal"},
 };
 
 static void test_documented_rows(void)

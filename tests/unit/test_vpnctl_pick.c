@@ -43,6 +43,18 @@ static void test_none_healthy(void)
 	TEST_DONE();
 }
 
+static void test_draining_never_picked(void)
+{
+	struct vpnctl_server s[] = {srv("d", "draining", 1, 500), srv("a", "up", 1, 30000)};
+	struct vpnctl_server only[] = {srv("d", "draining", 1, 500), srv("b", "down", 1, 900)};
+
+	TEST_START("a draining server is never picked: not when fastest, current or the last one");
+	ASSERT_INT_EQ(vpnctl_pick(s, 2, NULL), 1);
+	ASSERT_INT_EQ(vpnctl_pick(s, 2, "d"), 1);
+	ASSERT_INT_EQ(vpnctl_pick(only, 2, NULL), -1);
+	TEST_DONE();
+}
+
 static void test_current_is_kept_unless_clearly_better(void)
 {
 	struct vpnctl_server near[] = {srv("cur", "up", 1, 20000), srv("x", "up", 1, 16500)};
@@ -63,6 +75,7 @@ int main(void)
 {
 	test_lowest_healthy_wins();
 	test_none_healthy();
+	test_draining_never_picked();
 	test_current_is_kept_unless_clearly_better();
 	TEST_SUMMARY();
 }

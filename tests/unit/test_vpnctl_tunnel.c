@@ -262,6 +262,31 @@ static void test_header_values_are_checked(void)
 	TEST_DONE();
 }
 
+static void test_app_config_has_no_header_and_no_fwmark(void)
+{
+	struct vpnctl_tunnel_spec s;
+	json_t *r = good_reply();
+	char err[256], *text = NULL;
+	/* The template's own lines from "[Interface]" on, without vpnctl's FwMark. */
+	const char *body = strstr(expected_file, "[Interface]");
+	const char *mark = strstr(expected_file, "FwMark = 51820\n");
+	char want[1024];
+
+	TEST_START("an exported app config (server-key mode, no tunnel header) is the template "
+	           "without the header and FwMark");
+	snprintf(want, sizeof(want), "%.*s%s", (int)(mark - body), body,
+	         mark + strlen("FwMark = 51820\n"));
+	json_object_set_new(r, "private_key", json_string(priv));
+	ASSERT_INT_EQ(vpnctl_tunnel_from_reply(&s, r, "eu-west-1", NULL, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(vpnctl_tunnel_render(&text, &s, NULL, err, sizeof(err)), 0);
+	ASSERT_STR_EQ(text, want);
+	ASSERT_TRUE(strstr(text, "PostUp") == NULL && strstr(text, "#") == NULL);
+	OPENSSL_clear_free(text, strlen(text));
+	vpnctl_tunnel_spec_clear(&s);
+	json_decref(r);
+	TEST_DONE();
+}
+
 int main(void)
 {
 	test_good_reply_renders_the_fixed_template();
@@ -272,5 +297,6 @@ int main(void)
 	test_private_key_modes();
 	test_missing_fields_and_wrong_server();
 	test_header_values_are_checked();
+	test_app_config_has_no_header_and_no_fwmark();
 	TEST_SUMMARY();
 }
