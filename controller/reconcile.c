@@ -31,6 +31,13 @@
 
 enum repair { REPAIR_RESTORE, REPAIR_UNBLOCK, REPAIR_STALE, REPAIR_IDLE };
 
+/* One audit row of a pass. */
+struct repair_note {
+	const char *action; /* static */
+	char subject[64];
+	char detail[96];
+};
+
 struct reconcile {
 	struct ctl *ctl;
 	const struct pv_server *srv;
@@ -39,6 +46,8 @@ struct reconcile {
 	enum repair *why;
 	int64_t *ids; /* the row a REPAIR_IDLE removal deletes; 0 for the others */
 	size_t n, cap, pending;
+	struct repair_note *notes; /* audit rows, written in one transaction at the end */
+	size_t nnotes, capnotes;
 	int restored, removed, reserved, released, idle, failed;
 };
 
@@ -82,13 +91,45 @@ static int live_has(const struct agentless_dump *d, const char *key)
 	return 0;
 }
 
+/*
+ * Note an audit row; the pass writes them all in one transaction when it
+ * ends (a full-drift pass restores 253 peers: one commit, not 253).
+ */
 static void audit(struct reconcile *rc, const char *action, const char *name, const char *detail)
 {
-	char subject[64];
+	struct repair_note *n;
 
-	snprintf(subject, sizeof(subject), "%s/%s", rc->srv->id, name);
-	if (db_audit(rc->ctl->db, "reconcile", action, subject, detail) < 0)
-		ctl_log("reconcile: %s: audit: %s", rc->srv->id, db_errmsg(rc->ctl->db));
+	if (rc->nnotes == rc->capnotes) {
+		size_t cap = rc->capnotes ? rc->capnotes * 2 : 16;
+
+		if (!(n = realloc(rc->notes, cap * sizeof(*n)))) {
+			ctl_log("reconcile: %s: out of memory for the audit of %s", rc->srv->id,
+			        name);
+			return;
+		}
+		rc->notes = n;
+		rc->capnotes = cap;
+	}
+	n = &rc->notes[rc->nnotes++];
+	n->action = action;
+	snprintf(n->subject, sizeof(n->subject), "%s/%s", rc->srv->id, name);
+	snprintf(n->detail, sizeof(n->detail), "%s", detail ? detail : "");
+}
+
+static void audit_flush(struct reconcile *rc)
+{
+	struct db_audit_row *rows = calloc(rc->nnotes ? rc->nnotes : 1, sizeof(*rows));
+	size_t i;
+
+	for (i = 0; rows && i < rc->nnotes; i++) {
+		rows[i].action = rc->notes[i].action;
+		rows[i].subject = rc->notes[i].subject;
+		rows[i].detail = rc->notes[i].detail[0] ? rc->notes[i].detail : NULL;
+	}
+	if (!rows || db_audit_many(rc->ctl->db, "reconcile", rows, rc->nnotes) < 0)
+		ctl_log("reconcile: %s: writing %zu audit rows: %s", rc->srv->id, rc->nnotes,
+		        rows ? db_errmsg(rc->ctl->db) : "out of memory");
+	free(rows);
 }
 
 static int queue_row(struct reconcile *rc, const struct agentless_edit *e, enum repair why,
@@ -302,10 +343,39 @@ static void foreign_add(const struct pv_server *srv, const char *ips, const char
 	}
 }
 
+/* A log line and an audit row per address reserved for, or released from, a foreign peer. */
+static void note_foreign(struct reconcile *rc, const struct db_foreign_change *c,
+                         const struct db_foreign *set, size_t n)
+{
+	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], detail[96];
+	unsigned h;
+	size_t i;
+
+	rc->reserved = c->reserved;
+	rc->released = c->released;
+	for (h = PV_HOST_MIN; h <= PV_HOST_MAX; h++) {
+		int reserved = DB_HOST_IN(c->reserved_hosts, h);
+
+		if ((!reserved && !DB_HOST_IN(c->released_hosts, h)) ||
+		    pv_peer_addrs(rc->srv, h, v4, v6) < 0)
+			continue;
+		detail[0] = '\0';
+		for (i = 0; reserved && i < n; i++)
+			if (set[i].host == h)
+				snprintf(detail, sizeof(detail), "public key %s",
+				         set[i].pubkey[0] ? set[i].pubkey : "(none)");
+		ctl_log("reconcile: %s: %s %s for a peer we do not own%s%s", rc->srv->id,
+		        reserved ? "reserved" : "released", v4, detail[0] ? ", " : "", detail);
+		audit(rc, reserved ? "reconcile.reserve_foreign" : "reconcile.release_foreign", v4,
+		      detail[0] ? detail : NULL);
+	}
+}
+
 /* Blocks and live peers that are not ours, and the keys of stale blocks (ours). */
 static void plan_foreign(struct reconcile *rc, const struct db_peer *p, size_t np,
                          const struct agentless_dump *d)
 {
+	struct db_foreign_change change;
 	struct db_foreign *set = NULL;
 	size_t i, n = 0, cap = 0;
 	int r;
@@ -327,19 +397,12 @@ static void plan_foreign(struct reconcile *rc, const struct db_peer *p, size_t n
 		if (!in_block && !peer_by_key(p, np, lp->pubkey))
 			foreign_add(rc->srv, lp->allowed_ips, lp->pubkey, &set, &n, &cap);
 	}
-	r = db_foreign_sync(rc->ctl->db, rc->srv->id, set, n, &rc->reserved, &rc->released);
+	r = db_foreign_sync(rc->ctl->db, rc->srv->id, set, n, &change);
 	if (r < 0)
 		ctl_log("reconcile: %s: reserving foreign addresses: %s", rc->srv->id,
 		        db_errmsg(rc->ctl->db));
-	else if (rc->reserved || rc->released) {
-		char detail[64];
-
-		snprintf(detail, sizeof(detail), "reserved %d, released %d", rc->reserved,
-		         rc->released);
-		ctl_log("reconcile: %s: foreign addresses: %s", rc->srv->id, detail);
-		audit(rc, rc->reserved ? "reconcile.reserve_foreign" : "reconcile.release_foreign",
-		      "-", detail);
-	}
+	else
+		note_foreign(rc, &change, set, n);
 	free(set);
 }
 
@@ -386,11 +449,13 @@ static void reconcile_free(struct reconcile *rc)
 	free(rc->edits);
 	free(rc->why);
 	free(rc->ids);
+	free(rc->notes);
 	free(rc);
 }
 
 static void reconcile_finish(struct reconcile *rc)
 {
+	audit_flush(rc);
 	int repairs = rc->restored + rc->removed + rc->reserved + rc->released + rc->idle;
 
 	if (db_server_set_repairs(rc->ctl->db, rc->srv->id, repairs) < 0)
@@ -483,6 +548,38 @@ static void plan(struct reconcile *rc, const struct agentless_dump *d)
 	free(p);
 }
 
+/*
+ * Removals go before adds in the batch (stable within each), so an address
+ * a stale or rewritten block frees is free when a lost peer is put back on
+ * it: the server applies a batch's operations in order.
+ */
+static void removals_first(struct reconcile *rc)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < rc->n; i++) {
+		struct agentless_edit e;
+		enum repair w;
+		int64_t id;
+		size_t j;
+
+		if (rc->edits[i].op != AGENTLESS_REMOVE)
+			continue;
+		e = rc->edits[i];
+		w = rc->why[i];
+		id = rc->ids[i];
+		for (j = i; j > k; j--) {
+			rc->edits[j] = rc->edits[j - 1];
+			rc->why[j] = rc->why[j - 1];
+			rc->ids[j] = rc->ids[j - 1];
+		}
+		rc->edits[k] = e;
+		rc->why[k] = w;
+		rc->ids[k++] = id;
+		OPENSSL_cleanse(&e, sizeof(e));
+	}
+}
+
 int ctl_reconcile_read(struct ctl *ctl, const char *server_id, ctl_job_done done, void *arg)
 {
 	struct db_peer_filter f = {NULL, server_id, NULL, DB_PEER_ACTIVE};
@@ -520,6 +617,7 @@ void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct ag
 	rc->srv = srv;
 	rc->rq = rq;
 	plan(rc, d);
+	removals_first(rc);
 	rc->pending = rc->n;
 	if (rc->n == 0) {
 		reconcile_finish(rc);

@@ -20,3 +20,22 @@ int db_audit(struct db *db, const char *actor, const char *action, const char *s
 		return r;
 	return db_step_done(db, st);
 }
+
+int db_audit_many(struct db *db, const char *actor, const struct db_audit_row *rows, size_t n)
+{
+	size_t i;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if ((r = db_begin(db)) < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((r = db_audit(db, actor, rows[i].action, rows[i].subject, rows[i].detail)) <
+		    0) {
+			db_rollback(db);
+			return r;
+		}
+	}
+	return db_commit(db);
+}

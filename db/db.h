@@ -276,13 +276,20 @@ struct db_foreign {
 	unsigned host;                   /* N of the server's IPv4 subnet */
 	char pubkey[PV_KEY_B64_LEN + 1]; /* "" when the peer has none */
 };
+/* What db_foreign_sync changed: host h's bit is set in the set it went into. */
+struct db_foreign_change {
+	int reserved, released;
+	unsigned char reserved_hosts[32], released_hosts[32]; /* bit h: host N = h */
+};
+/* 1 if host h's bit is set in a 256-bit set. */
+#define DB_HOST_IN(set, h) (((set)[(h) / 8] >> ((h) % 8)) & 1U)
 /*
  * Make the server's foreign reservations exactly f[n] in one transaction:
  * new ones are reserved (an address one of our peers holds stays ours),
- * gone ones released.  Counts go to *reserved and *released.
+ * gone ones released; *out says which.
  */
 int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
-                    int *reserved, int *released);
+                    struct db_foreign_change *out);
 /*
  * PENDING -> ACTIVE once the push succeeded, and in the same transaction
  * delete the peer it replaces, releasing its lease (0 = none; an already
@@ -322,5 +329,11 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
  */
 int db_audit(struct db *db, const char *actor, const char *action, const char *subject,
              const char *detail);
+/* One audit row of a batch (db_audit_many); strings borrowed. */
+struct db_audit_row {
+	const char *action, *subject, *detail;
+};
+/* n rows by one actor in one transaction (a reconcile pass's repairs: one commit, not n). */
+int db_audit_many(struct db *db, const char *actor, const struct db_audit_row *rows, size_t n);
 
 #endif

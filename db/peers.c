@@ -502,7 +502,7 @@ static int foreign_change(struct db *db, const char *sql, const char *server_id,
 }
 
 static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
-                         int *reserved, int *released)
+                         struct db_foreign_change *out)
 {
 	unsigned char held[32], want[32] = {0};
 	unsigned h;
@@ -522,29 +522,33 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 		 */
 		if ((r = foreign_change(db, SQL_FOREIGN_INSERT, server_id, h, f[i].pubkey)) < 0)
 			return r;
-		*reserved += r;
+		out->reserved += r;
+		if (r)
+			out->reserved_hosts[h / 8] |= (unsigned char)(1U << (h % 8));
 	}
 	for (h = DB_HOST_MIN; h <= DB_HOST_MAX; h++) {
 		if (!(held[h / 8] & (1U << (h % 8))) || (want[h / 8] & (1U << (h % 8))))
 			continue;
 		if ((r = foreign_change(db, SQL_FOREIGN_DELETE, server_id, h, NULL)) < 0)
 			return r;
-		*released += r;
+		out->released += r;
+		if (r)
+			out->released_hosts[h / 8] |= (unsigned char)(1U << (h % 8));
 	}
 	return 0;
 }
 
 int db_foreign_sync(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
-                    int *reserved, int *released)
+                    struct db_foreign_change *out)
 {
 	int r;
 
-	*reserved = *released = 0;
+	memset(out, 0, sizeof(*out));
 	if ((r = db_begin(db)) < 0)
 		return r;
-	if ((r = foreign_apply(db, server_id, f, n, reserved, released)) < 0) {
+	if ((r = foreign_apply(db, server_id, f, n, out)) < 0) {
 		db_rollback(db);
-		*reserved = *released = 0;
+		memset(out, 0, sizeof(*out));
 		return r;
 	}
 	return db_commit(db);

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # tests/e2e/ctl-lib.sh: run vpn-controller on a test fleet (sourced after
 # lib.sh and fleet_up).  ctl_start makes a test CA and a server certificate
-# for 203.0.113.2 with openssl, a 0600 secrets file and admin token, a
-# config, and starts the controller in the controller namespace; api talks
-# to it over real HTTPS with curl, verifying the certificate against the CA.
+# for 203.0.113.2 with openssl, a 0600 secrets file, admin token and state
+# key (it seals the PSKs in the DB), a config, and starts the controller in
+# the controller namespace; api talks to it over real HTTPS with curl,
+# verifying the certificate against the CA.
 #
 #   ctl_start [extra config JSON fields]   ctl_stop   ctl_restart
 #   (CTL_HTTPS_LISTEN overrides the HTTPS address; CTL_WRAP=(cmd …) prefixes

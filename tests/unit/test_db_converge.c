@@ -110,30 +110,33 @@ static void test_foreign_sync(void)
 {
 	struct db *db = fixture_open("foreign.db", 1);
 	struct db_foreign f[3] = {{2, ""}, {10, ""}, {99, ""}};
-	int reserved = -1, released = -1;
+	struct db_foreign_change c;
 	struct db_peer p;
 
 	TEST_START("foreign addresses 2, 10, 99 are reserved and the allocator steps around them");
 	memcpy(f[1].pubkey, fixture_key(50), sizeof(f[1].pubkey));
-	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", f, 3, &reserved, &released), 0);
-	ASSERT_INT_EQ(reserved, 3);
-	ASSERT_INT_EQ(released, 0);
+	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", f, 3, &c), 0);
+	ASSERT_INT_EQ(c.reserved, 3);
+	ASSERT_INT_EQ(c.released, 0);
+	ASSERT_TRUE(DB_HOST_IN(c.reserved_hosts, 2) && DB_HOST_IN(c.reserved_hosts, 10) &&
+	            DB_HOST_IN(c.reserved_hosts, 99) && !DB_HOST_IN(c.reserved_hosts, 3));
 	p = fixture_reserve(db, "srv-1", 1);
 	ASSERT_INT_EQ(p.host, 3);
 	TEST_DONE();
 
 	TEST_START("the same set again changes nothing; a gone one is released, a leased one kept");
-	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", f, 3, &reserved, &released), 0);
-	ASSERT_INT_EQ(reserved + released, 0);
+	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", f, 3, &c), 0);
+	ASSERT_INT_EQ(c.reserved + c.released, 0);
 	f[1].host = 3; /* our peer's address: stays ours */
-	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", f, 3, &reserved, &released), 0);
-	ASSERT_INT_EQ(reserved, 0);
-	ASSERT_INT_EQ(released, 1);
+	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", f, 3, &c), 0);
+	ASSERT_INT_EQ(c.reserved, 0);
+	ASSERT_INT_EQ(c.released, 1);
+	ASSERT_TRUE(DB_HOST_IN(c.released_hosts, 10));
 	ASSERT_INT_EQ(fixture_query_int("foreign.db", "SELECT count(*) FROM lease WHERE ip = 3 AND"
 	                                              " peer_id IS NOT NULL"),
 	              1);
-	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", NULL, 0, &reserved, &released), 0);
-	ASSERT_INT_EQ(released, 2);
+	ASSERT_INT_EQ(db_foreign_sync(db, "srv-1", NULL, 0, &c), 0);
+	ASSERT_INT_EQ(c.released, 2);
 	ASSERT_INT_EQ(fixture_query_int("foreign.db", "SELECT count(*) FROM lease"), 1);
 	db_close(db);
 	TEST_DONE();
