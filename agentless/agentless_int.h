@@ -155,7 +155,5 @@ void al_session_keepalive(struct al_session *ss);
  */
 int al_hostkey_check(void *ssh, const struct pv_server *srv, const char *known_hosts, char *detail,
                      size_t detail_len);
-/* "SHA256:<base64 without padding>" of a key blob, like ssh-keygen -l. */
-void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len);
 
 #endif

@@ -14,7 +14,8 @@
 
 #include "agentless_int.h"
 
-void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len)
+/* "SHA256:<base64 without padding>" of a key blob, like ssh-keygen -l. */
+static void al_hostkey_fingerprint(char out[64], const unsigned char *key, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;

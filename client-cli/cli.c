@@ -355,7 +355,8 @@ int vpnctl_parse_args(const struct vpnctl_cmd *cmd, int argc, char **argv, struc
 		}
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			print_cmd_usage(stdout, cmd);
-			return -1;
+			a->help_shown = 1;
+			return VX_OK;
 		}
 		if (strcmp(arg, "-v") == 0 && (cmd->opts & OPT_VERBOSE)) {
 			a->verbose = 1;
@@ -466,8 +467,8 @@ int cli_main(const struct cli_tool *t, int argc, char **argv)
 		return VX_USAGE;
 	}
 	r = vpnctl_parse_args(cmd, argc - words, argv + words, &args);
-	if (r)
-		return r < 0 ? VX_OK : r;
+	if (r || args.help_shown)
+		return r;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		vpnctl_err("libcurl failed to initialise");
 		return VX_LOCAL;

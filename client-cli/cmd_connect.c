@@ -96,42 +96,9 @@ static void lookup_location(struct connect_ctx *x)
 	json_decref(reply);
 }
 
-void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
-                           const char *device)
-{
-	struct vpnctl_api_error e;
-	json_t *body = json_pack("{s:s, s:s}", "server_id", server_id, "device", device);
-	json_t *reply = NULL;
-
-	if (body && vpnctl_api(conf, "POST", "/api/revoke", body, &reply, &e) < 0)
-		vpnctl_err("%s: could not revoke the peer on %s (%s); `vpnctl revoke --all` "
-		           "cleans up later",
-		           what, server_id, e.msg);
-	json_decref(body);
-	json_decref(reply);
-}
-
 static void revoke_quietly(const struct connect_ctx *x, const char *server_id, const char *device)
 {
 	vpnctl_revoke_quietly(&x->conf, "connect", server_id, device);
-}
-
-int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
-                     const char *what, const char *server_id, const char *device,
-                     const char *pub_b64, json_t **reply)
-{
-	struct vpnctl_api_error e;
-	/* "s*": no public_key member at all when pub_b64 is NULL. */
-	json_t *body = json_pack("{s:s, s:s, s:s*}", "server_id", server_id, "device", device,
-	                         "public_key", pub_b64);
-	int r;
-
-	if (!body)
-		return VX_LOCAL;
-	vpnctl_progress(args, "Provisioning a peer for device %s on %s ...", device, server_id);
-	r = vpnctl_api(conf, "POST", "/api/provision", body, reply, &e);
-	json_decref(body);
-	return r < 0 ? vpnctl_api_fail(r, &e, what) : VX_OK;
 }
 
 /* Remember what the report and the handshake nudge show, from checked values. */
@@ -193,22 +160,6 @@ out:
 		OPENSSL_clear_free(text, strlen(text));
 	vpnctl_tunnel_spec_clear(&spec);
 	return r;
-}
-
-void vpnctl_nudge(const char *client_ipv4)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
-	int fd;
-
-	if (inet_pton(AF_INET, client_ipv4, &sa.sin_addr) != 1)
-		return;
-	/* The server is .1 of the client's /24 (wireguard-install.sh's layout). */
-	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
 }
 
 static int wait_handshake(struct connect_ctx *x)

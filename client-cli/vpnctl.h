@@ -5,10 +5,16 @@
  * command runner both tools share (cli.c), the controller API client
  * (api.c), output helpers (out.c), the parallel latency probe (probe.c),
  * config and tunnel files (conf.c), the wg/wg-quick runner (wg.c), and the
- * commands (cmd_*.c for vpnctl, adm_*.c for vpnadm).  Library functions
- * return 0 or a negative PV_E* code (common/pv.h); only the commands print,
- * and they turn codes into the documented exit codes (docs/vpnctl.md,
- * docs/vpnadm.md).
+ * commands (cmd_*.c for vpnctl, adm_*.c for vpnadm).
+ *
+ * Two kinds of function, two return conventions, never mixed:
+ * - the library (api.c, conf.c, probe.c, split.c, tunnel.c, wg.c, qr.c,
+ *   killswitch.c) prints nothing and returns 0 or a negative PV_E* code
+ *   (common/pv.h), tested with `if (r < 0)`;
+ * - the front (cli.c, out.c, calls.c, cmd_*.c, adm_*.c, and the commands'
+ *   helpers such as vpnctl_api_fail or hop.c's vpnctl_hop_up) prints what
+ *   went wrong and returns a VX_* exit code (docs/vpnctl.md, docs/vpnadm.md),
+ *   tested with `if (r)`; VX_OK is 0.
  */
 #ifndef PV_VPNCTL_H
 #define PV_VPNCTL_H
@@ -90,6 +96,7 @@ enum vpnctl_optid {
 };
 
 struct vpnctl_args {
+	int help_shown; /* vpnctl_parse_args printed --help: nothing to run */
 	int json, verbose, all;
 	const char *device;        /* --device NAME */
 	const char *api;           /* --api URL */
@@ -178,8 +185,8 @@ int adm_call(const char *what, const char *method, const char *path, json_t *bod
 
 /*
  * Parse argv (argv[0] is the command name) against cmd's option set.
- * Returns 0, VX_USAGE after printing the error and usage, or -1 when --help
- * was printed (the caller exits 0).
+ * Returns VX_OK, or VX_USAGE after printing the error and usage.  When it
+ * printed --help instead, out->help_shown is set and the caller exits 0.
  */
 int vpnctl_parse_args(const struct vpnctl_cmd *cmd, int argc, char **argv, struct vpnctl_args *out);
 
@@ -240,7 +247,7 @@ void vpnctl_default_device(char *buf, size_t len);
  */
 int vpnctl_write_secret_file(const char *dir, const char *name, const char *data, size_t len);
 
-/* ---- provisioning shared by connect, rotate and export (cmd_connect.c) ----- */
+/* ---- controller calls shared by the commands (calls.c) --------------------- */
 
 /* POST /api/provision for device on server_id with our public key (NULL: the
  * controller makes the pair, for `export`); *reply owned by the caller.
@@ -248,7 +255,7 @@ int vpnctl_write_secret_file(const char *dir, const char *name, const char *data
 int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
                      const char *what, const char *server_id, const char *device,
                      const char *pub_b64, json_t **reply);
-/* One empty datagram to .1 of the client's IPv4 /24: WireGuard handshakes now. */
+/* One empty datagram to .1 of the client's IPv4 /24: WireGuard handshakes now (wg.c). */
 void vpnctl_nudge(const char *client_ipv4);
 /* Best-effort POST /api/revoke of one device's peer; reports, never fails. */
 void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
@@ -460,7 +467,7 @@ int vpnctl_pick(const struct vpnctl_server *s, size_t n, const char *current);
  * Fetch and probe the servers, then pick one by vpnctl_pick (keeping current,
  * never avoid; both may be NULL): *out is a copy of the chosen server.  Prints
  * the pick, or why there is none; returns a VX_* code.  `connect` and
- * `export` choose with it (vpnctl_fetch_servers: cmd_servers.c).
+ * `export` choose with it (vpnctl_fetch_servers: calls.c).
  */
 int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *args,
                          const char *what, const char *current, const char *avoid,
@@ -499,7 +506,7 @@ int vpnctl_api_fail(int r, const struct vpnctl_api_error *e, const char *what);
 /* The exit code of a vpnctl_api failure (both tools use the same codes). */
 int vpnctl_api_exit(int r);
 
-/* ---- shared by the commands (cmd_servers.c) ------------------------------- */
+/* ---- the server list, shared by the commands (calls.c, cmd_servers.c) ------- */
 
 struct vpnctl_fleet_view {
 	char tier[16];
@@ -514,7 +521,7 @@ int vpnctl_login_load(struct vpnctl_conf *c);
 /* GET /api/servers then probe them all; prints errors, returns a VX_* code. */
 int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *args,
                          const char *what, struct vpnctl_fleet_view *v);
-/* "0.4 ms" or "unreachable". */
+/* "0.4 ms" or "unreachable" (cmd_servers.c). */
 void vpnctl_format_latency(char *buf, size_t len, const struct vpnctl_server *s);
 
 /* ---- wg / wg-quick (wg.c) ------------------------------------------------ */

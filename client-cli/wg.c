@@ -5,14 +5,17 @@
  * Also reads `wg show IFACE dump` (parsed by common/'s one dump parser,
  * which never copies the private key) into vpnctl's status view.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -211,4 +214,21 @@ int vpnctl_wg_status(const char *iface, struct vpnctl_wg_status *st)
 	if (out)
 		OPENSSL_clear_free(out, strlen(out));
 	return r;
+}
+
+/* One datagram into the tunnel makes WireGuard start its handshake now. */
+void vpnctl_nudge(const char *client_ipv4)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
+	int fd;
+
+	if (inet_pton(AF_INET, client_ipv4, &sa.sin_addr) != 1)
+		return;
+	/* The server is .1 of the client's /24 (wireguard-install.sh's layout). */
+	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
 }

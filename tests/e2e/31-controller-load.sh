@@ -26,9 +26,8 @@ out=$CTL_T/out
 mkdir -p "$out"
 
 collect_secrets() {
-	for f in "$out"/*.json; do
-		jq -r '.config // empty' "$f" | awk '/^(PrivateKey|PresharedKey) = / { print $3 }'
-	done >>"$CTL_SEEN"
+	jq -r '.config // empty' "$out"/*.json | awk '/^(PrivateKey|PresharedKey) = / { print $3 }' \
+		>>"$CTL_SEEN"
 }
 
 # ---- fill one server ---------------------------------------------------------------------
