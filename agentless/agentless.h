@@ -26,8 +26,10 @@ struct agentless_config {
 	int no_batching;         /* 1: one edit per round trip (bench only) */
 	/*
 	 * Optional timing hook, called on the worker after every round trip of
-	 * edits, dumps and pings (a reconnect included when the session was
-	 * cold; not agentless_exec) with its duration and result (0 or PV_E*).
+	 * edits, dumps and pings with its duration and result (0 or PV_E*): a
+	 * batch from its write to its answer (several may be in flight), a
+	 * ping including a reconnect when the session was cold; not
+	 * agentless_exec.
 	 */
 	void (*round_trip)(void *arg, const char *server_id, uint64_t us, int err);
 	void *round_trip_arg;

@@ -30,6 +30,8 @@ void al_buf_free(struct al_buf *b, int secret);
 
 /* The only program run on servers besides "true"; generated from remote.sh. */
 extern const char al_remote_script[];
+/* The SSH exec command that runs it: exec /bin/sh -c '<al_remote_script>' (embed.cmake). */
+extern const char al_remote_command[];
 
 /* Per-op outcome parsed from the script's output. */
 struct al_op_result {
@@ -59,6 +61,18 @@ int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *p
  * live-apply errors.  Returns 0, or PV_EREMOTE if the output is unusable.
  */
 int al_batch_parse(const char *out, const char *errtext, size_t n, struct al_op_result *res);
+/*
+ * The remote script answers each batch with its lines, then
+ * "privatevpn-end STATUS".  Take the first complete answer off buf (the
+ * bytes read from the session so far): its lines go to out (replacing what
+ * out held), its status to *status, and buf keeps what follows.  *scan is
+ * where to resume looking (0 for a new buffer; kept between calls so a long
+ * answer is scanned once).  Returns 1 when taken, 0 when no answer is
+ * complete yet, PV_EREMOTE for a malformed end line, PV_ENOMEM.
+ */
+int al_answer_take(struct al_buf *buf, size_t *scan, struct al_buf *out, int *status);
+/* The lines of an edit answer that are not result lines (messages), "; "-joined. */
+void al_answer_stray(const char *ans, char *err, size_t errlen);
 
 /* ---- `wg show IFACE dump` (dump.c) ----------------------------------------------- */
 
@@ -82,6 +96,10 @@ struct al_session {
 	uint64_t backoff_ms, retry_at_ms; /* reconnect backoff after a failed connect */
 	int last_err;
 	char last_detail[256];
+	void *loop;         /* LIBSSH2_CHANNEL * running the remote script, or NULL */
+	struct al_buf rbuf; /* what the loop channel sent and no answer took yet */
+	size_t scan;        /* al_answer_take's resume point in rbuf */
+	uint64_t rtt_us;    /* round trip, measured by opening the script's channel */
 };
 
 /* One remote command with its stdin, and what came back. */
@@ -107,6 +125,26 @@ void al_session_close(struct al_session *ss);
  */
 int al_session_run(struct al_session *ss, struct al_exec *x, uint64_t deadline_ms, int *retried,
                    char *detail, size_t detail_len);
+/*
+ * The remote script's channel (remote.sh), opened once per session and
+ * reading batch after batch: a batch costs one write and one read.
+ * al_session_send writes one encoded batch before deadline_ms, connecting and
+ * starting the script first if needed.  On failure the session is closed and
+ * *lost says whether it had been up (the batch may have run: the caller may
+ * re-send it) rather than failing to connect.
+ */
+int al_session_send(struct al_session *ss, const char *data, size_t len, uint64_t deadline_ms,
+                    int *lost, char *detail, size_t detail_len);
+/*
+ * Read what the script sent into ss->rbuf, waiting until something arrives,
+ * wake_fd (an eventfd, or -1) becomes readable (it is then drained) or
+ * until_ms passes; 0 then.  PV_EUNREACH when the channel failed or ended
+ * with nothing left to read (the session is closed).
+ */
+int al_session_wait(struct al_session *ss, int wake_fd, uint64_t until_ms, char *detail,
+                    size_t detail_len);
+/* Take the first complete answer off ss->rbuf: al_answer_take. */
+int al_session_take(struct al_session *ss, struct al_buf *out, int *status);
 /* Send a keepalive if the session is idle; a dead one is closed. */
 void al_session_keepalive(struct al_session *ss);
 

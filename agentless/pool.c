@@ -11,44 +11,69 @@
  *   from submission); the other 14 keep going.  Inside the thread libssh2 is
  *   non-blocking and every wait is a poll() against that deadline
  *   (session.c).
- * - Each server has a queue guarded by a mutex and condvar.  Submitting
- *   appends and signals; it never touches the network.  The worker takes
- *   EVERYTHING queued as one batch: one exec of the constant remote script,
- *   one flock, one rewrite of wg0.conf, one `wg addconf` (remote.sh).  Edits
- *   that arrive while a round trip is in flight form the next batch, so the
- *   batch size grows with load and the round trip is paid once per batch.
- * - Completion callbacks run on the worker thread, in submission order; the
- *   controller bridges to libevent with event_active().
+ * - One remote process per session: the first batch starts the constant
+ *   remote script (remote.sh) on a channel of its own, and the script then
+ *   reads batch after batch on stdin, answering each with its result lines
+ *   and a terminator line.  A batch costs one write and one read: no channel
+ *   open, exec or close, and the shell parses the script once per session.
+ *   The script dies with the session; nothing is installed.
+ * - Each server has a queue guarded by a mutex and condvar (and an eventfd
+ *   that wakes a worker waiting on answers).  Submitting appends and
+ *   signals; it never touches the network.  The worker takes everything
+ *   queued as one batch: one flock, one rewrite of wg0.conf, one `wg addconf`
+ *   on the server.
+ * - Pipelining and coalescing: with nothing in flight an edit goes out at
+ *   once.  With batches in flight, the next one is written when it would
+ *   reach the server just as the server finishes the ones before it (the
+ *   worker tracks the session's round trip, measured when the script's
+ *   channel opens, and the server's time per batch from the answers), and
+ *   never later than HOLD_MAX_MS after its first edit queued.  So a far
+ *   server is kept busy while its answers travel (up to MAX_INFLIGHT
+ *   batches ahead), and edits arriving while the server works coalesce into
+ *   the next batch instead of queueing on the server as small ones: batches
+ *   grow under load.  The script runs them one after the other, each under
+ *   the server's lock; answers come back in order.
+ * - Completion callbacks run on the worker thread, in submission order per
+ *   kind; the controller bridges to libevent with event_active().
  * - Sessions open lazily on the first job, are kept alive with
  *   libssh2_keepalive_send while idle, and are closed on any libssh2 error or
  *   missed deadline; the next job reconnects (with backoff after failed
  *   connects, during which jobs fail fast with the last error).
  *
- * Exactly once across reconnects.  A batch sent on a warm session that turns
- * out dead may or may not have run on the server: the connection can die
- * after the script committed but before its result came back.  Every batch is
+ * Exactly once across reconnects.  A batch written on a session that then
+ * dies may or may not have run on the server: the connection can die after
+ * the script committed but before its answer came back.  Every batch is
  * idempotent on the server: an add whose identical block is already there
  * changes nothing (and only re-applies the live peer if it is missing), a
- * remove of an absent block changes nothing, and the script finishes even if
- * the connection drops (it ignores SIGHUP/SIGPIPE).  So the pool re-sends such
- * a batch once on a fresh session; the server converges to one block and one
- * live peer per edit whether the first attempt ran or not.  `changed` then
- * reports what the re-send changed and `retried` is set, so a caller knows a
- * changed == 0 may mean "the lost first attempt did it".  A missed deadline is
- * not retried: the caller owns that decision (the health pass repairs drift).
+ * remove of an absent block changes nothing, and the script finishes the
+ * batch even if the connection drops (it ignores SIGHUP/SIGPIPE).  So the
+ * pool re-sends each unanswered batch once, in order, on a fresh session; the
+ * server converges to one block and one live peer per edit whether the first
+ * attempt ran or not.  `changed` then reports what the re-send changed and
+ * `retried` is set, so a caller knows a changed == 0 may mean "the lost first
+ * attempt did it".  A missed deadline is not retried: the caller owns that
+ * decision (the health pass repairs drift); the batches behind it are
+ * re-sent on a fresh session.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libssh2.h>
 #include <openssl/crypto.h>
 
 #include "agentless_int.h"
+
+#define MAX_INFLIGHT 8 /* batches written ahead of their answers, per server */
+/* The longest a queued job waits for company while batches are in flight. */
+#define HOLD_MAX_MS 100
+#define BATCH_FULL  64 /* a queue this long goes out without waiting */
 
 enum job_kind { JOB_EDIT, JOB_DUMP, JOB_PING, JOB_EXEC, JOB_KINDS };
 
@@ -66,6 +91,18 @@ struct job {
 	uint64_t deadline_ms;
 };
 
+/* A batch written to the remote script and not answered yet. */
+struct flight {
+	struct flight *next;
+	enum job_kind kind; /* JOB_EDIT or JOB_DUMP */
+	struct job *jobs;
+	size_t n;
+	struct al_buf in;     /* the encoded batch (holds PSKs) */
+	uint64_t deadline_ms; /* the earliest of its jobs' */
+	uint64_t sent_us;
+	int retried;
+};
+
 struct worker {
 	struct agentless *pool;
 	const struct pv_server *srv;
@@ -73,9 +110,19 @@ struct worker {
 	int started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct job *head, **tail; /* guarded by mu */
-	int stop;                 /* guarded by mu */
-	struct al_session ss;     /* worker thread only */
+	struct job *head, **tail;          /* guarded by mu */
+	size_t queued, queued_solo;        /* guarded by mu; solo: pings and execs (own channel) */
+	uint64_t first_queued_ms;          /* guarded by mu: arrival of the oldest queued job */
+	int stop;                          /* guarded by mu */
+	int wake_fd;                       /* eventfd: wakes a worker waiting on answers */
+	struct al_session ss;              /* worker thread only, like the rest */
+	struct flight *fl_head, **fl_tail; /* in flight, in the order sent */
+	size_t nflight;
+	uint64_t hold_until; /* queued jobs held for company until then (ms), or 0 */
+	/* The server's expected work, for pipelining (µs, pv_now_us scale). */
+	uint64_t busy_until_us;  /* when the server should finish what was sent */
+	uint64_t svc_us;         /* its time per batch (moving average) */
+	uint64_t last_answer_us; /* when the last answer arrived */
 };
 
 struct agentless {
@@ -122,18 +169,26 @@ static void job_finish(struct job *j, int err, int changed, int retried, const c
 	}
 }
 
-static void fail_jobs(struct job *list, int err, const char *detail)
+static void free_jobs(struct job *list)
 {
 	while (list) {
 		struct job *next = list->next;
 
-		job_finish(list, err, 0, 0, detail, NULL);
 		job_free(list);
 		list = next;
 	}
 }
 
-/* Remote exit status / signal, as an error for every job of the exec. */
+static void fail_jobs(struct job *list, int err, int retried, const char *detail)
+{
+	struct job *j;
+
+	for (j = list; j; j = j->next)
+		job_finish(j, err, 0, retried, detail, NULL);
+	free_jobs(list);
+}
+
+/* Remote exit status / signal of a ping's exec, as an error for its jobs. */
 static int exec_status(const struct worker *w, const struct al_exec *x, char *detail, size_t len)
 {
 	if (x->exit_status == 0 && !x->exit_signal[0])
@@ -177,62 +232,6 @@ static int timed_run(struct worker *w, struct al_exec *x, uint64_t deadline_ms, 
 	return r;
 }
 
-/* All queued edits of a server in one exec of the remote script. */
-static void run_edits(struct worker *w, struct job *list)
-{
-	size_t n = list_len(list), i;
-	struct agentless_edit *edits = calloc(n ? n : 1, sizeof(*edits));
-	struct al_op_result *res = calloc(n ? n : 1, sizeof(*res));
-	struct al_exec x = {.cmd = al_remote_script};
-	struct al_buf in = {0};
-	char detail[1024] = "";
-	int r = PV_ENOMEM, retried = 0;
-	struct job *j;
-
-	if (!edits || !res)
-		goto out;
-	for (i = 0, j = list; j; j = j->next)
-		edits[i++] = j->edit;
-	r = al_batch_encode(&in, w->srv, edits, n);
-	if (r < 0) {
-		snprintf(detail, sizeof(detail), "server %s: cannot encode the batch", w->srv->id);
-		goto out;
-	}
-	x.in = in.p;
-	x.inlen = in.len;
-	r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
-	if (r == 0)
-		r = exec_status(w, &x, detail, sizeof(detail));
-	if (r == 0 && al_batch_parse(x.out.p, x.err.p, n, res) < 0) {
-		r = PV_EREMOTE;
-		snprintf(detail, sizeof(detail),
-		         "server %s: incomplete result from the remote edit: %s", w->srv->id,
-		         x.err.len ? x.err.p : "(no stderr)");
-	}
-out:
-	for (i = 0, j = list; j; j = j->next, i++) {
-		char one[1024];
-		int err = r ? r : res[i].err;
-
-		if (!r && err)
-			snprintf(one, sizeof(one), "server %s: peer %s: %s", w->srv->id,
-			         j->edit.name, res[i].detail);
-		job_finish(j, err, r ? 0 : res[i].changed, retried,
-		           r     ? detail
-		           : err ? one
-		                 : "",
-		           NULL);
-	}
-	al_buf_free(&in, 1);
-	al_buf_free(&x.out, 0);
-	al_buf_free(&x.err, 0);
-	if (edits)
-		OPENSSL_cleanse(edits, n * sizeof(*edits));
-	free(edits);
-	free(res);
-}
-
-/* Dumps or pings: one exec answers every queued request of the kind. */
 /* The PSK names every queued dump asks for, gathered in the first job ("" if none). */
 static const char *list_psk_names(struct job *list)
 {
@@ -245,33 +244,21 @@ static const char *list_psk_names(struct job *list)
 	return list && list->psk_names.p ? list->psk_names.p : "";
 }
 
-static void run_reads(struct worker *w, struct job *list, enum job_kind kind)
+/* Pings: one exec of `true` on its own channel answers every queued one. */
+static void run_pings(struct worker *w, struct job *list)
 {
-	struct al_exec x = {.cmd = kind == JOB_DUMP ? al_remote_script : "true"};
-	struct agentless_dump *dump = NULL;
-	struct al_buf in = {0};
-	char detail[1024] = "", perr[256];
-	int r = 0, retried;
+	struct al_exec x = {.cmd = "true"};
+	char detail[1024] = "";
+	int r, retried;
 	struct job *j;
 
-	if (kind == JOB_DUMP)
-		r = al_dump_encode(&in, w->srv, list_psk_names(list));
-	x.in = in.p;
-	x.inlen = in.len;
-	if (r == 0)
-		r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
+	r = timed_run(w, &x, earliest_deadline(list), &retried, detail, sizeof(detail));
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
-	if (r == 0 && kind == JOB_DUMP &&
-	    al_dump_parse(&dump, x.out.p ? x.out.p : "", x.out.len, perr, sizeof(perr)) < 0) {
-		r = PV_EREMOTE;
-		snprintf(detail, sizeof(detail), "server %s: %s", w->srv->id, perr);
-	}
 	for (j = list; j; j = j->next)
-		job_finish(j, r, 0, 0, detail, dump);
-	agentless_dump_free(dump);
-	al_buf_free(&in, 0);
-	al_buf_free(&x.out, 1); /* it may hold PSKs asked for */
+		job_finish(j, r, 0, 0, detail, NULL);
+	free_jobs(list);
+	al_buf_free(&x.out, 0);
 	al_buf_free(&x.err, 0);
 }
 
@@ -294,33 +281,306 @@ static void run_exec(struct worker *w, struct job *j)
 	al_buf_free(&x.err, 0);
 }
 
-static void free_jobs(struct job *list)
-{
-	while (list) {
-		struct job *next = list->next;
+/* ---- batches in flight on the remote script's channel ----------------------------- */
 
-		job_free(list);
-		list = next;
+static void flight_free(struct flight *f)
+{
+	free_jobs(f->jobs);
+	al_buf_free(&f->in, 1);
+	free(f);
+}
+
+static void flight_fail(struct flight *f, int err, const char *detail)
+{
+	fail_jobs(f->jobs, err, f->retried, detail);
+	f->jobs = NULL;
+	flight_free(f);
+}
+
+static int encode_edits(struct worker *w, struct flight *f)
+{
+	struct agentless_edit *edits = calloc(f->n ? f->n : 1, sizeof(*edits));
+	struct job *j;
+	size_t i = 0;
+	int r;
+
+	if (!edits)
+		return PV_ENOMEM;
+	for (j = f->jobs; j; j = j->next)
+		edits[i++] = j->edit;
+	r = al_batch_encode(&f->in, w->srv, edits, f->n);
+	OPENSSL_cleanse(edits, f->n * sizeof(*edits));
+	free(edits);
+	return r;
+}
+
+/* A batch of one kind from list (owned by the flight from now on); NULL if it failed. */
+static struct flight *flight_new(struct worker *w, enum job_kind kind, struct job *list)
+{
+	struct flight *f = calloc(1, sizeof(*f));
+	char detail[256];
+	int r;
+
+	if (!f) {
+		fail_jobs(list, PV_ENOMEM, 0, "agentless: out of memory");
+		return NULL;
 	}
+	f->kind = kind;
+	f->jobs = list;
+	f->n = list_len(list);
+	f->deadline_ms = earliest_deadline(list);
+	r = kind == JOB_EDIT ? encode_edits(w, f)
+	                     : al_dump_encode(&f->in, w->srv, list_psk_names(list));
+	if (r < 0) {
+		snprintf(detail, sizeof(detail), "server %s: cannot encode the batch", w->srv->id);
+		flight_fail(f, r, detail);
+		return NULL;
+	}
+	return f;
+}
+
+static void flight_push(struct worker *w, struct flight *f)
+{
+	f->next = NULL;
+	*w->fl_tail = f;
+	w->fl_tail = &f->next;
+	w->nflight++;
+}
+
+static struct flight *flights_detach(struct worker *w)
+{
+	struct flight *list = w->fl_head;
+
+	w->fl_head = NULL;
+	w->fl_tail = &w->fl_head;
+	w->nflight = 0;
+	return list;
+}
+
+static void flight_send(struct worker *w, struct flight *f);
+
+/* The config's round-trip hook: a batch answered, lost or never sent, since start_us. */
+static void round_trip_done(struct worker *w, uint64_t start_us, int err)
+{
+	if (w->pool->cfg.round_trip)
+		w->pool->cfg.round_trip(w->pool->cfg.round_trip_arg, w->srv->id,
+		                        pv_now_us() - start_us, err);
 }
 
 /*
- * Run a batch taken off the queue, split by kind (order kept within each):
- * edits first, so reads queued with them see their effect.
+ * The session died with batches unanswered (r, detail say how): re-send each
+ * once, in order, on a fresh session; fail those already re-sent.
  */
-static void run_batch(struct worker *w, struct job *list)
+static void session_lost(struct worker *w, int r, const char *detail)
+{
+	struct flight *list = flights_detach(w), *f;
+
+	al_session_close(&w->ss);
+	while ((f = list)) {
+		list = f->next;
+		if (f->retried || r != PV_EUNREACH) {
+			round_trip_done(w, f->sent_us, r);
+			flight_fail(f, r, detail);
+			continue;
+		}
+		f->retried = 1;
+		flight_send(w, f);
+	}
+}
+
+/* Write f to the remote script; it then waits for its answer in the flight list. */
+static void flight_send(struct worker *w, struct flight *f)
+{
+	uint64_t t0 = pv_now_us();
+	char detail[1024];
+	int lost, r;
+
+	r = al_session_send(&w->ss, f->in.p, f->in.len, f->deadline_ms, &lost, detail,
+	                    sizeof(detail));
+	if (r < 0 && !lost) {
+		round_trip_done(w, t0, r);
+		flight_fail(f, r, detail); /* never sent: no session */
+		return;
+	}
+	f->sent_us = pv_now_us();
+	if (r == 0) {
+		uint64_t arrive = f->sent_us + w->ss.rtt_us / 2;
+
+		w->busy_until_us =
+		        (arrive > w->busy_until_us ? arrive : w->busy_until_us) + w->svc_us;
+	}
+	flight_push(w, f);
+	if (r < 0)
+		session_lost(w, r, detail);
+}
+
+static void finish_edits(struct worker *w, struct flight *f, const char *ans)
+{
+	struct al_op_result *res = calloc(f->n ? f->n : 1, sizeof(*res));
+	char detail[1024] = "", stray[512];
+	struct job *j;
+	size_t i;
+	int r = res ? 0 : PV_ENOMEM;
+
+	al_answer_stray(ans, stray, sizeof(stray));
+	if (r == 0 && al_batch_parse(ans, stray, f->n, res) < 0) {
+		r = PV_EREMOTE;
+		snprintf(detail, sizeof(detail),
+		         "server %s: incomplete result from the remote edit: %s", w->srv->id,
+		         stray[0] ? stray : "(no message)");
+	}
+	for (i = 0, j = f->jobs; j; j = j->next, i++) {
+		char one[1024];
+		int err = r ? r : res[i].err;
+
+		if (!r && err)
+			snprintf(one, sizeof(one), "server %s: peer %s: %s", w->srv->id,
+			         j->edit.name, res[i].detail);
+		job_finish(j, err, r ? 0 : res[i].changed, f->retried,
+		           r     ? detail
+		           : err ? one
+		                 : "",
+		           NULL);
+	}
+	free(res);
+}
+
+static void finish_dumps(struct worker *w, struct flight *f, const struct al_buf *ans)
+{
+	struct agentless_dump *dump = NULL;
+	char detail[512] = "", perr[256];
+	struct job *j;
+	int r = 0;
+
+	if (al_dump_parse(&dump, ans->p ? ans->p : "", ans->len, perr, sizeof(perr)) < 0) {
+		r = PV_EREMOTE;
+		snprintf(detail, sizeof(detail), "server %s: %s", w->srv->id, perr);
+	}
+	for (j = f->jobs; j; j = j->next)
+		job_finish(j, r, 0, 0, detail, dump);
+	agentless_dump_free(dump);
+}
+
+/*
+ * Learn the server's time per batch from an answer: it started the batch when
+ * both the batch had arrived and the previous answer had left.
+ */
+static void learn_service(struct worker *w, const struct flight *f)
+{
+	uint64_t now = pv_now_us(), start = f->sent_us + w->ss.rtt_us;
+
+	if (w->last_answer_us > start)
+		start = w->last_answer_us;
+	if (now > start)
+		w->svc_us = w->svc_us ? (3 * w->svc_us + (now - start)) / 4 : now - start;
+	w->last_answer_us = now;
+	if (!f->next) /* nothing else in flight: the server is idle */
+		w->busy_until_us = now - w->ss.rtt_us / 2;
+}
+
+/* The answer of the oldest batch in flight arrived. */
+static void flight_answered(struct worker *w, const struct al_buf *ans, int status)
+{
+	struct flight *f = w->fl_head;
+	char detail[1024];
+
+	learn_service(w, f);
+	round_trip_done(w, f->sent_us, status ? PV_EREMOTE : 0);
+	w->fl_head = f->next;
+	if (!w->fl_head)
+		w->fl_tail = &w->fl_head;
+	w->nflight--;
+	if (status != 0) {
+		snprintf(detail, sizeof(detail), "server %s: remote command failed (exit %d): %.*s",
+		         w->srv->id, status, (int)ans->len, ans->len ? ans->p : "(no message)");
+		flight_fail(f, PV_EREMOTE, detail);
+		return;
+	}
+	if (f->kind == JOB_EDIT)
+		finish_edits(w, f, ans->p ? ans->p : "");
+	else
+		finish_dumps(w, f, ans);
+	flight_free(f);
+}
+
+static uint64_t flights_deadline(const struct worker *w)
+{
+	uint64_t d = UINT64_MAX;
+	const struct flight *f;
+
+	for (f = w->fl_head; f; f = f->next)
+		if (f->deadline_ms < d)
+			d = f->deadline_ms;
+	return d;
+}
+
+/*
+ * A batch in flight missed its deadline: answers come in order, so the
+ * session is stuck behind it.  Fail the late ones, cut the session, re-send
+ * the others.
+ */
+static void flights_expire(struct worker *w, uint64_t now)
+{
+	struct flight *list = flights_detach(w), *f;
+	char detail[256];
+
+	snprintf(detail, sizeof(detail), "server %s: timed out waiting for the remote edit",
+	         w->srv->id);
+	while ((f = list)) {
+		list = f->next;
+		if (f->deadline_ms <= now) {
+			round_trip_done(w, f->sent_us, PV_ETIMEOUT);
+			flight_fail(f, PV_ETIMEOUT, detail);
+		} else
+			flight_push(w, f);
+	}
+	snprintf(detail, sizeof(detail), "server %s: session cut after a missed deadline",
+	         w->srv->id);
+	session_lost(w, PV_EUNREACH, detail);
+}
+
+/* Wait for answers (or a submission, or the end of a hold) and deliver them. */
+static void await_answers(struct worker *w)
+{
+	uint64_t until = flights_deadline(w);
+	struct al_buf ans = {0};
+	char detail[1024];
+	int r, status;
+
+	if (w->hold_until && w->hold_until < until)
+		until = w->hold_until;
+	r = al_session_wait(&w->ss, w->wake_fd, until, detail, sizeof(detail));
+	if (r < 0) {
+		session_lost(w, r, detail);
+		return;
+	}
+	while (w->fl_head && (r = al_session_take(&w->ss, &ans, &status)) > 0)
+		flight_answered(w, &ans, status);
+	al_buf_free(&ans, 1); /* a dump answer may hold PSKs */
+	if (r < 0) {
+		snprintf(detail, sizeof(detail),
+		         "server %s: malformed answer from the remote script", w->srv->id);
+		session_lost(w, PV_EREMOTE, detail);
+		return;
+	}
+	if (w->fl_head && flights_deadline(w) <= pv_now_ms())
+		flights_expire(w, pv_now_ms());
+}
+
+/* Jobs taken off the queue, split by kind (order kept within each). */
+static void dispatch(struct worker *w, struct job *list)
 {
 	struct job *head[JOB_KINDS] = {NULL}, **tail[JOB_KINDS];
 	struct job *late = NULL, **late_tail = &late;
 	uint64_t now = pv_now_ms();
 	char detail[128];
+	struct flight *f;
+	struct job *j;
 	int k;
 
 	for (k = 0; k < JOB_KINDS; k++)
 		tail[k] = &head[k];
-	while (list) {
-		struct job *j = list;
-
+	while ((j = list)) {
 		list = j->next;
 		j->next = NULL;
 		if (j->deadline_ms <= now) {
@@ -332,20 +592,65 @@ static void run_batch(struct worker *w, struct job *list)
 		}
 	}
 	snprintf(detail, sizeof(detail), "server %s: deadline passed while queued", w->srv->id);
-	fail_jobs(late, PV_ETIMEOUT, detail);
-	if (head[JOB_EDIT])
-		run_edits(w, head[JOB_EDIT]);
-	if (head[JOB_DUMP])
-		run_reads(w, head[JOB_DUMP], JOB_DUMP);
+	fail_jobs(late, PV_ETIMEOUT, 0, detail);
 	if (head[JOB_PING])
-		run_reads(w, head[JOB_PING], JOB_PING);
-	for (struct job *j = head[JOB_EXEC]; j; j = j->next)
+		run_pings(w, head[JOB_PING]); /* pings and execs: only with nothing in flight */
+	for (j = head[JOB_EXEC]; j; j = j->next)
 		run_exec(w, j);
-	for (k = 0; k < JOB_KINDS; k++)
-		free_jobs(head[k]);
+	free_jobs(head[JOB_EXEC]);
+	/* Edits first, so dumps queued with them see their effect. */
+	if (head[JOB_EDIT] && (f = flight_new(w, JOB_EDIT, head[JOB_EDIT])))
+		flight_send(w, f);
+	if (head[JOB_DUMP] && (f = flight_new(w, JOB_DUMP, head[JOB_DUMP])))
+		flight_send(w, f);
 }
 
-/* Wait for work; on an idle timeout keep the session alive.  Called locked. */
+/*
+ * What to send now (called locked): everything queued, unless batches are in
+ * flight and the queue should wait -- for a free slot, for pings and execs
+ * (they run on a channel of their own, between batches), or for company.
+ */
+static struct job *take_ready(struct worker *w)
+{
+	struct agentless *pool = w->pool;
+	size_t cap = pool->cfg.no_batching ? 1 : MAX_INFLIGHT;
+	struct job *list = w->head;
+	uint64_t now = pv_now_ms();
+
+	w->hold_until = 0;
+	if (!list)
+		return NULL;
+	if (w->nflight) {
+		/* Sent now, would the batch reach the server before it is free? */
+		uint64_t half = w->ss.rtt_us / 2;
+		uint64_t free_at = w->busy_until_us > half ? w->busy_until_us - half : 0;
+		uint64_t until = (free_at + 999) / 1000, cap_at = w->first_queued_ms + HOLD_MAX_MS;
+
+		if (w->queued_solo || w->nflight >= cap)
+			return NULL;
+		if (until > cap_at)
+			until = cap_at;
+		if (w->queued < BATCH_FULL && now < until) {
+			w->hold_until = until;
+			return NULL;
+		}
+	}
+	if (pool->cfg.no_batching) {
+		w->head = list->next;
+		list->next = NULL;
+		w->queued--;
+		w->queued_solo -= list->kind == JOB_PING || list->kind == JOB_EXEC;
+		w->first_queued_ms = now;
+	} else {
+		w->head = NULL;
+		w->queued = w->queued_solo = 0;
+	}
+	if (!w->head)
+		w->tail = &w->head;
+	return list;
+}
+
+/* Wait for work with nothing in flight; on an idle timeout keep the session alive.  Locked. */
 static void wait_for_work(struct worker *w)
 {
 	uint64_t period = (uint64_t)w->pool->cfg.keepalive_s * 1000u;
@@ -378,23 +683,28 @@ static void *worker_main(void *arg)
 		int stop;
 
 		pthread_mutex_lock(&w->mu);
-		wait_for_work(w);
+		if (!w->nflight)
+			wait_for_work(w);
 		stop = w->stop;
-		list = w->head;
-		if (!stop && list && w->pool->cfg.no_batching) {
-			w->head = list->next;
-			list->next = NULL;
-		} else {
+		if (stop) {
+			list = w->head;
 			w->head = NULL;
-		}
-		if (!w->head)
 			w->tail = &w->head;
+		} else {
+			list = take_ready(w);
+		}
 		pthread_mutex_unlock(&w->mu);
 		if (stop) {
-			fail_jobs(list, PV_EUNREACH, "agentless pool is shutting down");
+			fail_jobs(list, PV_EUNREACH, 0, "agentless pool is shutting down");
+			w->hold_until = 0;
+			while (w->nflight) /* bounded by their deadlines */
+				await_answers(w);
 			break;
 		}
-		run_batch(w, list);
+		if (list)
+			dispatch(w, list);
+		if (w->nflight)
+			await_answers(w);
 	}
 	al_session_close(&w->ss);
 	return NULL;
@@ -407,7 +717,11 @@ static int worker_start(struct agentless *pool, struct worker *w, const struct p
 	w->pool = pool;
 	w->srv = srv;
 	w->tail = &w->head;
+	w->fl_tail = &w->fl_head;
 	al_session_init(&w->ss, srv, &pool->cfg);
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0)
+		return PV_EIO;
 	if (pthread_condattr_init(&ca) != 0)
 		return PV_ENOMEM;
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -418,6 +732,16 @@ static int worker_start(struct agentless *pool, struct worker *w, const struct p
 		return PV_ENOMEM;
 	w->started = 1;
 	return 0;
+}
+
+/* Signal the worker, whether it waits on its condvar or on answers.  Locked. */
+static void worker_wake(struct worker *w)
+{
+	uint64_t one = 1;
+
+	pthread_cond_signal(&w->cv);
+	if (write(w->wake_fd, &one, sizeof(one)) < 0)
+		one = 0; /* the counter is already non-zero: the worker will wake */
 }
 
 static int check_identity(const char *path)
@@ -489,7 +813,7 @@ void agentless_free(struct agentless *pool)
 
 		pthread_mutex_lock(&w->mu);
 		w->stop = 1;
-		pthread_cond_signal(&w->cv);
+		worker_wake(w);
 		pthread_mutex_unlock(&w->mu);
 	}
 	for (i = 0; pool->workers && i < pool->n; i++) {
@@ -499,6 +823,8 @@ void agentless_free(struct agentless *pool)
 			pthread_join(w->thread, NULL);
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv);
+		if (w->wake_fd >= 0)
+			close(w->wake_fd);
 	}
 	pthread_mutex_destroy(&pool->add_mu);
 	free(pool->workers);
@@ -564,13 +890,18 @@ static int enqueue_chain(struct agentless *pool, const char *server_id, struct j
 		}
 		return PV_ENOTFOUND;
 	}
-	for (j = first; j; j = j->next)
+	pthread_mutex_lock(&w->mu);
+	if (!w->head)
+		w->first_queued_ms = pv_now_ms();
+	for (j = first; j; j = j->next) {
 		if (!j->deadline_ms) /* an exec brings its own */
 			j->deadline_ms = deadline;
-	pthread_mutex_lock(&w->mu);
+		w->queued++;
+		w->queued_solo += j->kind == JOB_PING || j->kind == JOB_EXEC;
+	}
 	*w->tail = first;
 	w->tail = &last->next;
-	pthread_cond_signal(&w->cv);
+	worker_wake(w);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
 }

@@ -265,3 +265,72 @@ out:
 	free(live_add);
 	return r;
 }
+
+/* Is the line at p (len bytes) one of the edit protocol's own lines? */
+static int is_result_line(const char *p, size_t len)
+{
+	return (len && p[0] >= '1' && p[0] <= '9') || (len == 4 && !memcmp(p, "done", 4)) ||
+	       (len >= 5 && !memcmp(p, "live-", 5));
+}
+
+void al_answer_stray(const char *ans, char *err, size_t errlen)
+{
+	const char *p = ans ? ans : "";
+	size_t used = 0;
+
+	if (errlen)
+		err[0] = '\0';
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+
+		if (!is_result_line(p, len) && used + 1 < errlen) {
+			int w = snprintf(err + used, errlen - used, "%s%.*s", used ? "; " : "",
+			                 (int)len, p);
+
+			used = w < 0                       ? used
+			       : used + (size_t)w < errlen ? used + (size_t)w
+			                                   : errlen - 1;
+		}
+		p += len + (p[len] ? 1 : 0);
+	}
+}
+
+int al_answer_take(struct al_buf *buf, size_t *scan, struct al_buf *out, int *status)
+{
+	static const char mark[] = "privatevpn-end ";
+	const size_t mlen = sizeof(mark) - 1;
+	size_t at = *scan;
+
+	while (at < buf->len) {
+		const char *line = buf->p + at, *nl = memchr(line, '\n', buf->len - at);
+		size_t len, rest;
+		char *end;
+		long st;
+
+		if (!nl)
+			return 0; /* the line is still arriving */
+		len = (size_t)(nl - line);
+		if (len < mlen || memcmp(line, mark, mlen) != 0) {
+			at += len + 1;
+			*scan = at;
+			continue;
+		}
+		st = strtol(line + mlen, &end, 10);
+		if (end == line + mlen || end != nl || st < 0 || st > 255)
+			return PV_EREMOTE;
+		out->len = 0;
+		if (al_buf_add(out, buf->p, at, SIZE_MAX) < 0)
+			return PV_ENOMEM;
+		*status = (int)st;
+		rest = buf->len - (at + len + 1);
+		/* Answers may hold PSKs (dump): wipe what moves out of the buffer. */
+		memmove(buf->p, nl + 1, rest);
+		OPENSSL_cleanse(buf->p + rest, buf->len - rest);
+		buf->len = rest;
+		if (buf->cap)
+			buf->p[rest] = '\0';
+		*scan = 0;
+		return 1;
+	}
+	return 0;
+}

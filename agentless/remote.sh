@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: MIT
 # privatevpn agentless remote edit: the only command the controller ever runs
 # on a server (besides `true`).  It is compiled into libpv_agentless as a
-# constant (remote_script.c) and sent as the SSH exec command; every piece of
-# data (interface, names, keys, PSKs) arrives on stdin, never in a command
-# line.  POSIX sh + awk (mawk-safe: no regex intervals) so it runs under the
-# login shell of Debian, Ubuntu, Rocky and Fedora alike.
+# constant (remote_script.c) and sent as the SSH exec command once per pooled
+# session; it then reads batch after batch on stdin until the session closes
+# (so it dies with the session: nothing is installed, nothing outlives it).
+# Every piece of data (interface, names, keys, PSKs) arrives on stdin, never
+# in a command line.  POSIX sh + awk (mawk-safe: no regex intervals) so it
+# runs under the login shell of Debian, Ubuntu, Rocky and Fedora alike.
 #
-# stdin:  privatevpn-batch 1
+# stdin, any number of batches:
+#         privatevpn-batch 1
 #         iface IFACE
 #         edit | dump
 #         psk NAME                          (dump: PSKs wanted, any number)
@@ -23,9 +26,12 @@
 #         per [Peer] section of IFACE.conf ("(none)" for a missing field),
 #         then "pskof NAME PSK" for each block asked for by a "psk NAME" line
 #         of the request (and no other PSK, ever).
-# Exit 0 when the batch was processed (per-op errors are in the result
-# lines); 3 for a bad or truncated batch, lock or write failure (nothing was
-# changed then).
+# Every batch's answer ends with "privatevpn-end STATUS": 0 when the batch
+# was processed (per-op errors are in the result lines), 3 for a bad batch,
+# lock or write failure (nothing was changed then; the reason precedes the
+# line: stderr is merged into stdout so it stays in order).  A stream that
+# cannot be framed (bad header, no "end" before EOF) ends the process with
+# exit 3 after its end line.
 set -u
 umask 077
 # A dropped SSH connection must not stop us halfway between the file and the
@@ -35,18 +41,19 @@ die() {
 	echo "privatevpn-remote: $*" >&2
 	exit 3
 }
-IFS= read -r line || die "empty batch"
-[ "$line" = "privatevpn-batch 1" ] || die "unknown batch header"
-IFS= read -r line || die "truncated batch"
-case $line in
-"iface "*) iface=${line#iface } ;;
+# One batch, run in a subshell by the loop at the end (so die and exit end
+# the batch, and the lock's descriptor closes with it).  The loop has read
+# its lines: $iface_line, $mode and $ops (the rest, "end" excluded).
+# The body is not indented: it is the whole former one-shot script.
+run_batch() {
+case $iface_line in
+"iface "*) iface=${iface_line#iface } ;;
 *) die "missing iface line" ;;
 esac
 case $iface in
 "" | *[!A-Za-z0-9_=+.-]*) die "bad interface name" ;;
 esac
 [ ${#iface} -le 15 ] || die "bad interface name"
-IFS= read -r mode || die "truncated batch"
 dir=/etc/wireguard
 conf=$dir/$iface.conf
 
@@ -54,9 +61,8 @@ if [ "$mode" = dump ]; then
 	# "psk NAME" lines ask for those blocks' PSKs (rows kept from before the
 	# controller sealed PSKs); names are checked like every other token.
 	wanted=" "
-	while IFS= read -r line; do
+	[ -z "$ops" ] || while IFS= read -r line; do
 		case $line in
-		end) break ;;
 		"psk "*) name=${line#psk } ;;
 		*) die "malformed dump request" ;;
 		esac
@@ -64,8 +70,9 @@ if [ "$mode" = dump ]; then
 		"" | *[!A-Za-z0-9_-]*) die "bad peer name in dump request" ;;
 		esac
 		wanted="$wanted$name "
-	done
-	[ "$line" = end ] || die "truncated batch"
+	done <<EOF
+$ops
+EOF
 	out=$(wg show "$iface" dump) || die "wg show $iface dump failed"
 	# Secrets stay on the server: field 1 of the interface line is its
 	# private key, field 2 of a peer line its PSK.
@@ -112,13 +119,14 @@ flock -w 8 9 || die "$conf is locked by another editor"
 new=$dir/.$iface.conf.privatevpn-new
 frag=$dir/.$iface.privatevpn-add
 dels=$dir/.$iface.privatevpn-del
-livef=$dir/.$iface.privatevpn-live
-wg show "$iface" peers >"$livef" || die "wg show $iface peers failed"
 # Left over by a run that died before applying them: never replay those.
 : >"$frag"
 : >"$dels"
 
-awk -v conf="$conf" -v new="$new" -v frag="$frag" -v dels="$dels" -v livef="$livef" '
+st=0
+# The batch on awk's stdin through a here-document: no extra process, and the
+# PSKs stay off every command line.
+awk -v conf="$conf" -v new="$new" -v frag="$frag" -v dels="$dels" -v iface="$iface" '
 function fail(msg) { print "privatevpn-remote: " msg > "/dev/stderr"; bad = 1; exit 3 }
 function isname(s) { return length(s) >= 1 && length(s) <= 15 && s !~ /[^A-Za-z0-9_-]/ }
 function iskey(s) {
@@ -173,6 +181,20 @@ function addrused(a) { return ADDRS[a] > 0 }
 function result(i, f, la, ld) { print i " ok " f " " la " " ld }
 function refuse(i, msg) { print i " error conflict " msg }
 function inuse(i, msg) { print i " error inuse " msg }
+# The live peers (`wg show IFACE peers`), read once and only when an op needs
+# them: a batch of new peers never does.  LIVE: live now (as this batch will
+# leave it), ORIG: live before the batch.  Loading only adds keys, and
+# nothing removes one before the load.
+function live_load(   cmd, line, r) {
+	if (liveloaded)
+		return
+	liveloaded = 1
+	cmd = "wg show " iface " peers"
+	while ((r = (cmd | getline line)) > 0)
+		LIVE[line] = ORIG[line] = 1
+	if (r < 0 || close(cmd) != 0)
+		fail("wg show " iface " peers failed")
+}
 function do_add(i,   b, e, j, blk, fchanged) {
 	blk[1] = "# BEGIN_PEER " NAME[i]
 	blk[2] = "[Peer]"
@@ -198,6 +220,8 @@ function do_add(i,   b, e, j, blk, fchanged) {
 			push(blk[j])
 		fchanged = dirty = 1
 	}
+	if (!fchanged)
+		live_load()
 	if (fchanged || !(KEY[i] in LIVE)) {
 		ADDQ[KEY[i]] = "[Peer]\nPublicKey = " KEY[i] "\nPresharedKey = " PSK[i] \
 		    "\nAllowedIPs = " V4[i] ", " V6[i]
@@ -207,6 +231,7 @@ function do_add(i,   b, e, j, blk, fchanged) {
 	return result(i, 0, 0, 0)
 }
 function do_del(i,   b, e, j, k, fchanged) {
+	live_load()
 	fchanged = 0
 	if ((b = findblock(NAME[i]))) {
 		if (!(e = blockend(b, NAME[i])))
@@ -233,10 +258,6 @@ function do_del(i,   b, e, j, k, fchanged) {
 }
 BEGIN {
 	NONE = "\001"
-	while ((r = getline line < livef) > 0)
-		LIVE[line] = ORIG[line] = 1
-	if (r < 0)
-		fail("cannot read live peers")
 	while ((r = getline line < conf) > 0)
 		push(line)
 	if (r < 0)
@@ -280,8 +301,10 @@ END {
 	if (close(new) != 0)
 		fail("cannot write " new)
 	exit 9
-}' || st=$?
-case ${st:-0} in
+}' <<EOF || st=$?
+${ops:+$ops$nl}end
+EOF
+case $st in
 0) ;;
 9) { sync "$new" && mv -f "$new" "$conf"; } || die "cannot replace $conf" ;;
 *) exit 3 ;;
@@ -297,3 +320,32 @@ if [ -s "$frag" ]; then
 	: >"$frag"
 fi
 echo "done"
+}
+
+frame_error() {
+	echo "privatevpn-remote: $*"
+	echo "privatevpn-end 3"
+	exit 3
+}
+# Messages (ours, awk's, wg's) go out in order with the answer they belong to.
+exec 2>&1
+nl='
+'
+while IFS= read -r line; do
+	[ "$line" = "privatevpn-batch 1" ] || frame_error "unknown batch header"
+	IFS= read -r iface_line || frame_error "truncated batch"
+	IFS= read -r mode || frame_error "truncated batch"
+	ops=
+	ended=
+	while IFS= read -r line; do
+		[ "$line" != end ] || {
+			ended=1
+			break
+		}
+		ops=${ops:+$ops$nl}$line
+	done
+	[ -n "$ended" ] || frame_error "truncated batch"
+	rc=0
+	(run_batch) || rc=$?
+	echo "privatevpn-end $rc"
+done

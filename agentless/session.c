@@ -17,12 +17,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <libssh2.h>
+#include <openssl/crypto.h>
 
 #include "agentless_int.h"
 
@@ -56,7 +58,10 @@ void al_session_close(struct al_session *ss)
 	if (ss->fd >= 0)
 		close(ss->fd);
 	ss->ssh = NULL;
+	ss->loop = NULL; /* freed with the session */
 	ss->fd = -1;
+	al_buf_free(&ss->rbuf, 1); /* may hold PSKs a dump asked for */
+	ss->scan = 0;
 }
 
 static int remaining_ms(uint64_t deadline)
@@ -389,4 +394,171 @@ void al_session_keepalive(struct al_session *ss)
 	rc = libssh2_keepalive_send(ss->ssh, &next);
 	if (rc != 0 && rc != LIBSSH2_ERROR_EAGAIN)
 		al_session_close(ss);
+}
+
+/* Connect if needed, within the connect timeout and the caller's deadline. */
+static int ensure_connected(struct al_session *ss, uint64_t deadline, char *detail, size_t dlen)
+{
+	uint64_t c = pv_now_ms() + (uint64_t)ss->cfg->connect_timeout_ms;
+
+	if (ss->ssh)
+		return 0;
+	return connect_with_backoff(ss, c < deadline ? c : deadline, detail, dlen);
+}
+
+/* Start the remote script on its own channel: paid once per session. */
+static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, size_t dlen)
+{
+	LIBSSH2_SESSION *s = ss->ssh;
+	uint64_t t0 = pv_now_us();
+	LIBSSH2_CHANNEL *ch;
+	int rc;
+
+	while (!(ch = libssh2_channel_open_session(s))) {
+		rc = libssh2_session_last_errno(s);
+		if (rc != LIBSSH2_ERROR_EAGAIN || (rc = wait_socket(ss, deadline)) < 0)
+			return ssh_fail(ss, rc, "opening the script's channel", detail, dlen);
+	}
+	/* sshd confirms a channel at once: that took one round trip. */
+	ss->rtt_us = pv_now_us() - t0;
+	ss->loop = ch;
+	while ((rc = libssh2_channel_exec(ch, al_remote_command)) == LIBSSH2_ERROR_EAGAIN)
+		if ((rc = wait_socket(ss, deadline)) < 0)
+			break;
+	return rc ? ssh_fail(ss, rc, "starting the remote script", detail, dlen) : 0;
+}
+
+/*
+ * Move what the script's channel holds into rbuf.  stderr is merged into
+ * stdout by the script; anything on it (the login shell's own complaints) is
+ * read and dropped so it cannot stall the channel.  stderr is read first:
+ * each read drains the socket into libssh2's packet queue, so a stderr read
+ * can queue stdout data that no later poll() would announce (the socket is
+ * empty by then).  Reading stdout last, until it would block, leaves nothing
+ * queued that the socket will not signal.  >0 progress, 0 nothing, <0
+ * libssh2 error.
+ */
+static int loop_drain(struct al_session *ss)
+{
+	LIBSSH2_CHANNEL *ch = ss->loop;
+	char buf[16384];
+	int progress = 0, stream;
+
+	for (stream = 1; stream >= 0; stream--) {
+		ssize_t n;
+
+		while ((n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf))) > 0) {
+			progress = 1;
+			if (stream == 0 && al_buf_add(&ss->rbuf, buf, (size_t)n, OUT_MAX) < 0)
+				return PV_EREMOTE;
+		}
+		if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+			return (int)n;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return progress;
+}
+
+static int loop_fail(struct al_session *ss, int rc, const char *step, char *detail, size_t dlen)
+{
+	int r = rc == PV_EREMOTE ? PV_EUNREACH : rc;
+
+	if (rc == PV_EREMOTE)
+		snprintf(detail, dlen, "server %s: the remote script's output exceeds %u bytes",
+		         ss->srv->id, OUT_MAX);
+	else
+		r = ssh_fail(ss, rc, step, detail, dlen);
+	al_session_close(ss);
+	return r;
+}
+
+int al_session_send(struct al_session *ss, const char *data, size_t len, uint64_t deadline_ms,
+                    int *lost, char *detail, size_t detail_len)
+{
+	size_t off = 0;
+	int rc;
+
+	*lost = 0;
+	rc = ensure_connected(ss, deadline_ms, detail, detail_len);
+	if (rc < 0)
+		return rc;
+	if (!ss->loop && (rc = loop_open(ss, deadline_ms, detail, detail_len)) < 0) {
+		al_session_close(ss);
+		return rc;
+	}
+	*lost = 1;
+	while (off < len) {
+		ssize_t n = libssh2_channel_write(ss->loop, data + off, len - off);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n != LIBSSH2_ERROR_EAGAIN && n != 0)
+			return loop_fail(ss, (int)n, "sending a batch", detail, detail_len);
+		/* Keep reading while the window is full: the script may be
+		 * blocked writing answers we have not read yet. */
+		rc = loop_drain(ss);
+		if (rc < 0)
+			return loop_fail(ss, rc, "sending a batch", detail, detail_len);
+		if (!rc && (rc = wait_socket(ss, deadline_ms)) < 0)
+			return loop_fail(ss, rc, "sending a batch", detail, detail_len);
+	}
+	*lost = 0;
+	ss->last_used_ms = pv_now_ms();
+	return 0;
+}
+
+/* Poll the session's socket (as libssh2 needs it) and wake_fd until until_ms. */
+static void wait_io(struct al_session *ss, int wake_fd, uint64_t until_ms)
+{
+	int dir = libssh2_session_block_directions(ss->ssh);
+	struct pollfd pfd[2] = {{.fd = ss->fd, .events = POLLIN},
+	                        {.fd = wake_fd, .events = POLLIN}};
+	uint64_t tick;
+	int n;
+
+	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		pfd[0].events |= POLLOUT;
+	do
+		n = poll(pfd, wake_fd >= 0 ? 2 : 1, remaining_ms(until_ms));
+	while (n < 0 && errno == EINTR);
+	if (n > 0 && wake_fd >= 0 && (pfd[1].revents & POLLIN) &&
+	    read(wake_fd, &tick, sizeof(tick)) < 0)
+		tick = 0; /* nonblocking eventfd: already drained by someone */
+}
+
+int al_session_wait(struct al_session *ss, int wake_fd, uint64_t until_ms, char *detail,
+                    size_t detail_len)
+{
+	int rc;
+
+	if (!ss->loop) {
+		snprintf(detail, detail_len, "server %s: the session closed", ss->srv->id);
+		return PV_EUNREACH;
+	}
+	rc = loop_drain(ss);
+	if (rc < 0)
+		return loop_fail(ss, rc, "reading answers", detail, detail_len);
+	if (rc > 0)
+		return 0;
+	if (libssh2_channel_eof(ss->loop)) {
+		snprintf(detail, detail_len,
+		         "server %s: the remote script ended (exit %d) with batches unanswered",
+		         ss->srv->id, libssh2_channel_get_exit_status(ss->loop));
+		al_session_close(ss);
+		return PV_EUNREACH;
+	}
+	wait_io(ss, wake_fd, until_ms);
+	rc = loop_drain(ss);
+	if (rc < 0)
+		return loop_fail(ss, rc, "reading answers", detail, detail_len);
+	if (rc > 0)
+		ss->last_used_ms = pv_now_ms();
+	return 0;
+}
+
+int al_session_take(struct al_session *ss, struct al_buf *out, int *status)
+{
+	return al_answer_take(&ss->rbuf, &ss->scan, out, status);
 }

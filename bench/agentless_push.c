@@ -129,8 +129,8 @@ static double fresh_ssh_add(const struct bench *b, const struct pv_server *srv, 
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(127);
 		execlp("ssh", "ssh", "-q", "-i", b->identity, "-p", port, "-o", kh, "-o",
-		       "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", target, al_remote_script,
-		       (char *)NULL);
+		       "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", target,
+		       al_remote_command, (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[0]);

@@ -6,6 +6,10 @@
  * with NORMAL as the baseline, on fresh files in DIR (default $TMPDIR or
  * /var/tmp; use a disk-backed directory: fsync on tmpfs is free).  Then
  * release and re-reserve each lease of a full server (the lowest-gap path).
+ * Then growth: the cost of one lease (reserve + delete on a server holding
+ * GROWTH_PROBE leases) as the file grows from 10 to 65,000 leases over 258
+ * servers, next to the 10-lease figure of the same run (synchronous=NORMAL,
+ * so the fsync, a constant per commit shown above, does not hide it).
  * Prints leases/s; never asserts timing.
  *
  *   bench_db_lease [DIR] [SERVERS]
@@ -46,10 +50,10 @@ static struct pv_fleet *bench_fleet(unsigned n)
 		len += (size_t)snprintf(
 		        json + len, cap - len,
 		        "%s{\"id\":\"b%u\",\"location\":\"L\",\"region\":\"R\",\"tier\":\"pro\","
-		        "\"wireguard\":{\"host\":\"192.0.2.%u\",\"port\":51820,\"interface\":\"wg0\","
+		        "\"wireguard\":{\"host\":\"198.18.%u.%u\",\"port\":51820,\"interface\":\"wg0\","
 		        "\"ipv4\":\"10.7.0.0/24\",\"ipv6\":\"fddd:2c4:2c4:2c4::/64\"},"
-		        "\"ssh\":{\"host\":\"192.0.2.%u\",\"port\":22,\"user\":\"root\"}}",
-		        i ? "," : "", i + 1, i + 1, i + 1);
+		        "\"ssh\":{\"host\":\"198.18.%u.%u\",\"port\":22,\"user\":\"root\"}}",
+		        i ? "," : "", i + 1, i / 250, i % 250 + 1, i / 250, i % 250 + 1);
 	snprintf(json + len, cap - len, "]}");
 	if (pv_fleet_parse(&f, json, strlen(json), "bench fleet", err, sizeof(err)) < 0)
 		fprintf(stderr, "bench: %s\n", err);
@@ -153,6 +157,88 @@ out:
 	return r;
 }
 
+#define GROWTH_SERVERS 258u /* 258 x 253 >= 65,000 leases */
+#define GROWTH_PROBE   5u   /* leases on the measured server */
+#define GROWTH_PAIRS   500u
+
+/* A distinct, valid key per n (a bench needs no real X25519 pair here). */
+static const char *growth_key(unsigned n)
+{
+	static char b64[PV_KEY_B64_LEN + 1];
+	uint8_t key[PV_KEY_LEN];
+
+	memset(key, 0x6b, sizeof(key));
+	memcpy(key, &n, sizeof(n));
+	pv_key_to_base64(b64, key);
+	return b64;
+}
+
+/* Fill the other servers (one group transaction) until the file holds total leases. */
+static int growth_fill(struct db *db, const struct pv_fleet *fleet, unsigned *filled,
+                       unsigned total)
+{
+	struct db_peer p;
+	int r = db_group_begin(db);
+
+	for (; r == 0 && *filled < total; (*filled)++)
+		r = db_peer_reserve(db, "bench", "d",
+		                    fleet->servers[1 + *filled % (fleet->n - 1)].id,
+		                    growth_key(*filled), NULL, &p);
+	return r < 0 ? r : db_group_commit(db);
+}
+
+/* Microseconds per reserve + delete on b1, the probe server. */
+static int growth_probe(struct db *db, double *us_per_pair)
+{
+	uint64_t t0 = pv_now_us();
+	struct db_peer p;
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < GROWTH_PAIRS; i++)
+		if ((r = db_peer_reserve(db, "bench", "d", "b1", growth_key(1000000 + i), NULL,
+		                         &p)) == 0)
+			r = db_peer_delete(db, p.id);
+	*us_per_pair = (double)(pv_now_us() - t0) / GROWTH_PAIRS;
+	return r;
+}
+
+static int growth(const char *dir)
+{
+	static const unsigned levels[] = {10, 100, 1000, 10000, 65000};
+	struct pv_fleet *fleet = bench_fleet(GROWTH_SERVERS);
+	struct db *db = NULL;
+	struct db_peer p;
+	double base = 0, us;
+	char path[600];
+	unsigned filled = GROWTH_PROBE, i;
+	int r = PV_ENOMEM;
+
+	snprintf(path, sizeof(path), "%s/lease-growth.db", dir);
+	if (!fleet || (r = db_open_flags(&db, path, DB_OPEN_SYNC_NORMAL)) < 0 ||
+	    (r = db_servers_sync(db, fleet)) < 0 ||
+	    (r = db_user_upsert(db, "bench", PV_TIER_PRO, 1)) < 0)
+		goto out;
+	for (i = 0; r == 0 && i < GROWTH_PROBE; i++)
+		r = db_peer_reserve(db, "bench", "d", "b1", growth_key(2000000 + i), NULL, &p);
+	for (i = 0; r == 0 && i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if ((r = growth_fill(db, fleet, &filled, levels[i])) < 0 ||
+		    (r = growth_probe(db, &us)) < 0)
+			break;
+		base = base > 0 ? base : us;
+		printf("growth: %6u leases on %u servers: reserve+delete on a server with %u "
+		       "leases: %6.1f us/pair (%.2fx the %u-lease figure)\n",
+		       filled, GROWTH_SERVERS, GROWTH_PROBE, us, us / base, levels[0]);
+	}
+out:
+	if (r < 0)
+		fail(db, "growth", r);
+	db_close(db);
+	remove_db_files(path);
+	pv_fleet_free(fleet);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -183,6 +269,8 @@ int main(int argc, char **argv)
 	}
 	for (i = 0, r = 0; r == 0 && i < sizeof(modes) / sizeof(modes[0]); i++)
 		r = run_mode(dir, &modes[i], &b) < 0;
+	if (r == 0)
+		r = growth(dir) < 0;
 	rmdir(dir);
 out:
 	pv_fleet_free(b.fleet);

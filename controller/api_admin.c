@@ -36,6 +36,7 @@ static int user_update(struct ctl_req *rq, const char *action, enum pv_tier tier
 		db_fail(rq, "user upsert", r);
 		return r;
 	}
+	ctl_users_changed(rq->ctl); /* the key check must see it from the next request on */
 	snprintf(detail, sizeof(detail), "tier=%s active=%d", pv_tier_name(tier), active);
 	if ((r = db_audit(db, rq->user, action, rq->args.user_id, detail)) < 0) {
 		db_fail(rq, "audit", r);
@@ -155,6 +156,7 @@ void api_user_rotate_key(struct ctl_req *rq)
 		db_fail(rq, "rotate key", r);
 		return;
 	}
+	ctl_users_changed(rq->ctl); /* the old key is refused from the next request on */
 	snprintf(detail, sizeof(detail), "key_generation=%u", gen);
 	if ((r = db_audit(rq->ctl->db, rq->user, "rotate-key", rq->args.user_id, detail)) < 0) {
 		db_fail(rq, "audit", r);

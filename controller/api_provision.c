@@ -5,7 +5,9 @@
  * push; a failed push deletes it again, so nothing is left half-done.  The
  * peer of the same (user, device, server) that this one replaces is removed
  * in the same batch, before the add.  The loop never waits on SSH: the
- * push's result comes back through push.c.
+ * push's result comes back through push.c.  The lease and the activation
+ * are group steps (group.c): the requests and answers ready together share
+ * one commit, and the reply leaves only after it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -243,6 +245,11 @@ out:
 	provision_free(pv);
 }
 
+static void finish_step(void *arg)
+{
+	provision_finish(arg);
+}
+
 static void push_done(struct ctl_job *job)
 {
 	struct provision *pv = job->arg;
@@ -257,7 +264,8 @@ static void push_done(struct ctl_job *job)
 			        pv->old[job->index].name, pv->srv->id, pv_strerror(job->err),
 			        job->detail);
 	}
-	if (--pv->pending == 0)
+	/* The activations of a batch's answers share one commit (group.c). */
+	if (--pv->pending == 0 && ctl_group_add(pv->rq->ctl, finish_step, pv) < 0)
 		provision_finish(pv);
 }
 
@@ -515,10 +523,20 @@ static int server_draining(struct ctl_req *rq, const struct pv_server *srv)
 	return 1;
 }
 
+static void provision_start(void *arg)
+{
+	struct provision *pv = arg;
+	int r = provision_prepare(pv);
+
+	if (r < 0)
+		provision_free(pv);
+	else if (r == 0)
+		provision_push(pv);
+}
+
 void api_provision(struct ctl_req *rq)
 {
 	struct provision *pv = calloc(1, sizeof(*pv));
-	int r;
 
 	if (!pv) {
 		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
@@ -536,9 +554,7 @@ void api_provision(struct ctl_req *rq)
 		provision_free(pv);
 		return;
 	}
-	r = provision_prepare(pv);
-	if (r < 0)
-		provision_free(pv);
-	else if (r == 0)
-		provision_push(pv);
+	/* The leases of the requests ready together share one commit (group.c). */
+	if (ctl_group_add(rq->ctl, provision_start, pv) < 0)
+		provision_start(pv);
 }

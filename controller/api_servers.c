@@ -2,6 +2,12 @@
 /*
  * GET /api/servers (the caller's tier's servers with health and load) and
  * GET /api/admin/servers (every server with what the DB knows of it).
+ *
+ * GET /api/servers answers from an in-memory snapshot per tier, built from
+ * one query and kept until the DB changes: a write by this controller (a
+ * health change, a provision, a revoke: sqlite3_total_changes moves) or by
+ * another process (PRAGMA data_version moves).  So the request costs no
+ * query however many servers there are, and never shows stale state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +42,23 @@ static const struct db_server_status *status_of(const struct db_server_status *l
 	return NULL;
 }
 
-void api_servers(struct ctl_req *rq)
+struct ctl_servers_view {
+	int64_t data_version, changes; /* the DB state the lists were built from */
+	json_t *list[PV_TIER_PRO + 1]; /* by the caller's tier; NULL: not built yet */
+};
+
+static void view_clear(struct ctl_servers_view *v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(v->list) / sizeof(v->list[0]); i++) {
+		json_decref(v->list[i]);
+		v->list[i] = NULL;
+	}
+}
+
+/* The servers array for tier, from one query; NULL after replying an error. */
+static json_t *servers_build(struct ctl_req *rq, enum pv_tier tier)
 {
 	static const struct db_server_status unknown = {.up = -1};
 	struct ctl *ctl = rq->ctl;
@@ -45,23 +67,62 @@ void api_servers(struct ctl_req *rq)
 	size_t i, n = 0;
 	int r;
 
-	/* One query for the whole fleet, not one per server. */
 	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
 		ctl_log("servers: db: %s", db_errmsg(ctl->db));
 		json_decref(list);
 		ctl_reply_error(rq, r, "state database error");
-		return;
+		return NULL;
 	}
 	for (i = 0; list && i < ctl->fleet->n; i++) {
 		const struct pv_server *s = ctl_server_at(ctl, i);
 		const struct db_server_status *one = s ? status_of(st, n, s->id) : NULL;
 
-		if (s && pv_tier_allows(rq->tier, s->tier))
+		if (s && pv_tier_allows(tier, s->tier))
 			json_array_append_new(list, server_json(s, one ? one : &unknown));
 	}
 	free(st);
-	ctl_reply(rq, 200,
-	          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
+	if (!list)
+		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
+	return list;
+}
+
+/* The snapshot of rq's tier, rebuilt if the DB changed; a new reference, or NULL. */
+static json_t *servers_snapshot(struct ctl_req *rq)
+{
+	struct ctl *ctl = rq->ctl;
+	struct ctl_servers_view *v = ctl->servers_view;
+	int64_t version = -1, changes = db_changes(ctl->db);
+	size_t t = rq->tier <= PV_TIER_PRO ? (size_t)rq->tier : 0;
+
+	if (!v && !(v = ctl->servers_view = calloc(1, sizeof(*v))))
+		return servers_build(rq, rq->tier);
+	if (db_data_version(ctl->db, &version) < 0 || version != v->data_version ||
+	    changes != v->changes) {
+		view_clear(v);
+		v->data_version = version;
+		v->changes = changes;
+	}
+	if (!v->list[t] && !(v->list[t] = servers_build(rq, rq->tier)))
+		return NULL;
+	return json_incref(v->list[t]);
+}
+
+void api_servers(struct ctl_req *rq)
+{
+	json_t *list = servers_snapshot(rq);
+
+	if (list)
+		ctl_reply(rq, 200,
+		          json_pack("{s:s, s:o}", "tier", pv_tier_name(rq->tier), "servers", list));
+}
+
+void ctl_servers_view_free(struct ctl *ctl)
+{
+	if (!ctl->servers_view)
+		return;
+	view_clear(ctl->servers_view);
+	free(ctl->servers_view);
+	ctl->servers_view = NULL;
 }
 
 /* The pinned host key's fingerprint: the entry's key, else known_hosts' (null if hashed there). */

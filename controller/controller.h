@@ -27,6 +27,7 @@ struct event;
 struct ssl_ctx_st;
 struct db;
 struct db_peer;
+struct db_user;
 struct agentless;
 struct agentless_edit;
 struct agentless_dump;
@@ -246,6 +247,10 @@ struct ctl {
 	struct ctl_stale *stale; /* CTL_STALE_MAX slots, owned */
 	size_t nstale;
 	struct ctl_metrics *metrics; /* owned; metrics.c */
+	struct ctl_group *group;     /* group commit (group.c), owned; NULL until first used */
+	struct ctl_users *users; /* user rows cache (usercache.c), owned; NULL until first used */
+	struct ctl_servers_view
+	        *servers_view; /* GET /api/servers snapshot, owned; NULL until used */
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -285,6 +290,9 @@ struct ctl_req {
 	char user[CTL_USER_MAX + 1]; /* authenticated user, "-" before/without */
 	enum pv_tier tier;           /* the user's tier once authenticated */
 	struct ctl_args args;
+	struct ctl_req *held_next; /* group.c: a reply held until the group commits */
+	int held_status;
+	json_t *held_body;
 };
 
 /* ---- http.c ----------------------------------------------------------------- */
@@ -348,6 +356,30 @@ struct ctl_addrs *ctl_conns_addrs(struct ctl *ctl);
  * NUL-terminated.  For paths and names that reach the log or a JSON message.
  */
 void ctl_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
+/* ---- group.c ---------------------------------------------------------------- */
+
+typedef void (*ctl_group_fn)(void *arg);
+/*
+ * Run fn(arg) in the next group: after the loop has handled what is ready,
+ * in one DB transaction with the other steps queued by then (one fsync).
+ * Replies made while the group runs are held until its commit.  0, PV_ENOMEM.
+ */
+int ctl_group_add(struct ctl *ctl, ctl_group_fn fn, void *arg);
+/* Called by ctl_reply: 1 if the reply is held for the running group's commit. */
+int ctl_group_hold(struct ctl_req *rq, int status, json_t *body);
+/* Run what is still queued, then free the group state (shutdown). */
+void ctl_group_free(struct ctl *ctl);
+
+/* ---- usercache.c ------------------------------------------------------------ */
+
+/* db_user_get through a cache of the rows authenticated requests needed. */
+int ctl_user_get(struct ctl *ctl, const char *user, struct db_user *out);
+/*
+ * Drop every cached user row.  Every admin change of a user (tier, active,
+ * key) must call it after its DB write, so the next request sees the change.
+ */
+void ctl_users_changed(struct ctl *ctl);
+void ctl_users_free(struct ctl *ctl);
 
 /* ---- routes.c --------------------------------------------------------------- */
 
@@ -375,6 +407,8 @@ int ctl_args_parse(struct ctl_args *args, const char *body, size_t len, unsigned
 void api_health(struct ctl_req *rq);
 void api_servers(struct ctl_req *rq);
 void api_admin_servers(struct ctl_req *rq);
+/* Free the GET /api/servers snapshot (shutdown). */
+void ctl_servers_view_free(struct ctl *ctl);
 void api_provision(struct ctl_req *rq);
 void api_revoke(struct ctl_req *rq);
 void api_generate_key(struct ctl_req *rq);

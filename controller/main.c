@@ -186,6 +186,9 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	ctl->pool = NULL;
 	if (ctl->base)
 		event_base_loop(ctl->base, EVLOOP_NONBLOCK);
+	ctl_group_free(ctl);
+	ctl_users_free(ctl);
+	ctl_servers_view_free(ctl);
 	for (i = 0; i < nsigs; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

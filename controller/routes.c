@@ -184,7 +184,7 @@ static int auth_key(struct ctl_req *rq, char *err, size_t errlen)
 		ctl_errf(err, errlen, "invalid API key");
 		return PV_EAUTH;
 	}
-	r = db_user_get(rq->ctl->db, user, &u);
+	r = ctl_user_get(rq->ctl, user, &u);
 	if (r == PV_ENOTFOUND || (r == 0 && (!u.active || u.tier != tier || u.key_gen != gen))) {
 		ctl_errf(err, errlen,
 		         "API key revoked: unknown or disabled user, tier changed or key rotated");

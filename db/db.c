@@ -242,9 +242,36 @@ int db_read_int(struct db *db, sqlite3_stmt *st, void *row)
 	return 0;
 }
 
+static int read_int64(struct db *db, sqlite3_stmt *st, void *row)
+{
+	(void)db;
+	*(int64_t *)row = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+int64_t db_changes(struct db *db)
+{
+	return (int64_t)sqlite3_total_changes64(db->conn);
+}
+
+int db_data_version(struct db *db, int64_t *out)
+{
+	static const char sql[] = "PRAGMA data_version";
+	sqlite3_stmt *st;
+	int r = db_stmt(db, sql, &st);
+
+	if (r < 0)
+		return r;
+	r = db_one(db, st, read_int64, out);
+	return r < 0 ? r : r == 1 ? 0 : db_failf(db, PV_EIO, "PRAGMA data_version: no row");
+}
+
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT pv";
+static const char SQL_RELEASE[] = "RELEASE pv";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO pv";
 
 static int db_run(struct db *db, const char *sql)
 {
@@ -256,10 +283,11 @@ static int db_run(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	return db_run(db, SQL_BEGIN);
+	return db_run(db, db->group ? SQL_SAVEPOINT : SQL_BEGIN);
 }
 
-int db_commit(struct db *db)
+/* COMMIT (the fsync), timed for the observer; rolled back on failure. */
+static int commit_now(struct db *db)
 {
 	uint64_t start = pv_now_us();
 	int r = db_run(db, SQL_COMMIT);
@@ -267,6 +295,17 @@ int db_commit(struct db *db)
 	if (db->commit_observer)
 		db->commit_observer(db->commit_observer_arg, pv_now_us() - start, r == 0);
 	if (r < 0)
+		db_rollback(db);
+	return r;
+}
+
+int db_commit(struct db *db)
+{
+	int r;
+
+	if (!db->group)
+		return commit_now(db);
+	if ((r = db_run(db, SQL_RELEASE)) < 0)
 		db_rollback(db);
 	return r;
 }
@@ -285,8 +324,35 @@ void db_rollback(struct db *db)
 	if (sqlite3_get_autocommit(db->conn))
 		return; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
 	memcpy(saved, db->errmsg, sizeof(saved));
-	db_run(db, SQL_ROLLBACK);
+	if (db->group) {
+		/* Undo this transaction only, and end its savepoint. */
+		if (db_run(db, SQL_ROLLBACK_TO) == 0)
+			db_run(db, SQL_RELEASE);
+	} else {
+		db_run(db, SQL_ROLLBACK);
+	}
 	memcpy(db->errmsg, saved, sizeof(saved));
+}
+
+int db_group_begin(struct db *db)
+{
+	int r;
+
+	if (db->group)
+		return db_failf(db, PV_EINVAL, "a group transaction is already open");
+	if ((r = db_run(db, SQL_BEGIN)) == 0)
+		db->group = 1;
+	return r;
+}
+
+int db_group_commit(struct db *db)
+{
+	if (!db->group)
+		return db_failf(db, PV_EINVAL, "no group transaction is open");
+	db->group = 0;
+	if (sqlite3_get_autocommit(db->conn))
+		return db_failf(db, PV_EIO, "the group transaction was rolled back by SQLite");
+	return commit_now(db);
 }
 
 /* journal_mode answers with the mode it ended up in; anything but "wal" is refused. */

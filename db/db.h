@@ -84,6 +84,24 @@ void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg);
 /* Finalizes every statement and closes the file; accepts NULL. */
 void db_close(struct db *db);
 /*
+ * Group commit: between db_group_begin and db_group_commit every write
+ * joins one transaction (each function's own transaction becomes a
+ * savepoint, so it still succeeds or fails whole), and the group's COMMIT
+ * is one fsync for all of them.  Nothing of the group is durable before
+ * db_group_commit returns 0; on failure the whole group is rolled back.
+ * 0 or PV_E* (db_errmsg).
+ */
+int db_group_begin(struct db *db);
+/*
+ * PRAGMA data_version: changes when another connection (another process)
+ * committed to the file since this connection's last look; this
+ * connection's own commits do not move it.  For caches.  0 or PV_E*.
+ */
+int db_data_version(struct db *db, int64_t *out);
+/* Rows this connection has changed since it opened (sqlite3_total_changes64): for caches. */
+int64_t db_changes(struct db *db);
+int db_group_commit(struct db *db);
+/*
  * What went wrong on the last failure on this handle (SQLite's own message
  * when SQLite failed); owned by the handle, valid until the next call.
  */

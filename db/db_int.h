@@ -24,6 +24,7 @@ struct db {
 	void *commit_observer_arg;
 	uint8_t seal_key[PV_KEY_LEN]; /* PSK sealing key (db_set_seal_key), cleansed at close */
 	int has_seal_key;
+	int group; /* inside db_group_begin: transactions are savepoints of the group's */
 };
 
 /*
@@ -69,7 +70,12 @@ int db_step_done(struct db *db, sqlite3_stmt *st);
 /* Copy column i (NULL reads as "") into a buffer of size len; truncation is PV_EDB. */
 int db_column_text(struct db *db, sqlite3_stmt *st, int i, char *buf, size_t len);
 
-/* BEGIN IMMEDIATE (waits up to the busy timeout for the write lock), COMMIT, ROLLBACK. */
+/*
+ * BEGIN IMMEDIATE (waits up to the busy timeout for the write lock), COMMIT,
+ * ROLLBACK.  Inside a group (db_group_begin) they are SAVEPOINT, RELEASE and
+ * ROLLBACK TO: each transaction still succeeds or fails whole, and the
+ * group's one COMMIT makes them all durable.
+ */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);

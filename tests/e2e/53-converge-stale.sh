@@ -83,11 +83,14 @@ wipe_peers "$s2"
 read -r _ stale3 < <(wi_add "$s2" pv9003 2)
 read -r hand_octet hand_key < <(wi_add "$s2" hand 250)
 s2_ns=$("$FLEET" ns "$FLEET_DIR" "$s2")
-# True while the controller's SSH command (the remote edit or dump script) runs on s2.
+# True while one of the controller's batches runs on s2: the remote script
+# lives as long as its SSH session, so what tells a batch in progress is the
+# batch's own `flock -w 8 9` on the edit lock (the holder below runs
+# `flock -o LOCK sleep 600`, another command line).
 remote_running() {
 	local p
 	for p in $(ip netns pids "$s2_ns"); do
-		grep -aq privatevpn-batch "/proc/$p/cmdline" 2>/dev/null && return 0
+		[[ $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) != "flock -w 8 9 " ]] || return 0
 	done
 	return 1
 }

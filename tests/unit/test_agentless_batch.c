@@ -4,6 +4,7 @@
  * addresses follow wireguard-install.sh, the stdin encoding is exact, result
  * lines map to the right codes, and the pool refuses bad submissions at once.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -129,6 +130,44 @@ static void test_bad_results_fail(void)
 	TEST_DONE();
 }
 
+static void test_answers_are_framed(void)
+{
+	static const char stream[] = "1 ok 1 1 0\nlive-add ok\ndone\nprivatevpn-end 0\n"
+	                             "privatevpn-remote: locked\nprivatevpn-end 3\n"
+	                             "privatevpn-end 0\n1 ok 0 0 0\npriv";
+	struct al_buf buf = {0}, out = {0};
+	size_t scan = 0;
+	int status = -1;
+	char stray[128];
+
+	TEST_START("answers split at their end lines, arriving in pieces, with their status");
+	/* Byte by byte: an answer is taken only once its end line is whole. */
+	ASSERT_INT_EQ(al_buf_add(&buf, stream, 20, SIZE_MAX), 0);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), 0);
+	ASSERT_INT_EQ(al_buf_add(&buf, stream + 20, 24, SIZE_MAX), 0);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), 0);
+	ASSERT_INT_EQ(al_buf_add(&buf, stream + 44, sizeof(stream) - 45, SIZE_MAX), 0);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), 1);
+	ASSERT_STR_EQ(out.p, "1 ok 1 1 0\nlive-add ok\ndone\n");
+	ASSERT_INT_EQ(status, 0);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), 1);
+	ASSERT_STR_EQ(out.p, "privatevpn-remote: locked\n");
+	ASSERT_INT_EQ(status, 3);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), 1);
+	ASSERT_STR_EQ(out.p, "");
+	ASSERT_INT_EQ(status, 0);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), 0);
+	ASSERT_STR_EQ(buf.p, "1 ok 0 0 0\npriv");
+	ASSERT_INT_EQ(al_buf_add(&buf, "atevpn-end x\n", 13, SIZE_MAX), 0);
+	ASSERT_INT_EQ(al_answer_take(&buf, &scan, &out, &status), PV_EREMOTE);
+	al_answer_stray("1 ok 1 1 0\nwg: boom\nlive-add error\nLine 2\ndone\n", stray,
+	                sizeof(stray));
+	ASSERT_STR_EQ(stray, "wg: boom; Line 2");
+	al_buf_free(&buf, 1);
+	al_buf_free(&out, 1);
+	TEST_DONE();
+}
+
 static void never(const struct agentless_result *res, void *arg)
 {
 	(void)res;
@@ -170,6 +209,7 @@ int main(void)
 	test_batch_encoding_is_exact();
 	test_results_parse();
 	test_bad_results_fail();
+	test_answers_are_framed();
 	test_pool_refuses_at_once();
 	TEST_SUMMARY();
 }
