@@ -31,7 +31,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#define MAX_BODY (16 * 1024 * 1024)
+#define MAX_BODY (16L * 1024 * 1024)
 
 struct body {
 	char *data;
@@ -60,7 +60,7 @@ static int body_read(const char *path, struct body *b)
 	fclose(f);
 	return 0;
 fail:
-	fprintf(stderr, "bench_bare_evhttp: %s: cannot read it whole (at most %d bytes)\n", path,
+	fprintf(stderr, "bench_bare_evhttp: %s: cannot read it whole (at most %ld bytes)\n", path,
 	        MAX_BODY);
 	free(b->data);
 	b->data = NULL;
@@ -156,9 +156,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-/* Serve until SIGTERM/SIGINT; the HTTPS front only when tls_addr is set. */
-static int serve(struct body *b, const char *http_addr, const char *tls_addr, const char *cert,
-                 const char *key)
+/*
+ * Serve until SIGTERM/SIGINT; the HTTPS front only when tls_args is set:
+ * {HTTPS_ADDR:PORT, CERT, KEY}.
+ */
+static int serve(struct body *b, const char *http_addr, char *const *tls_args)
 {
 	struct event_base *base = event_base_new();
 	struct evhttp *plain = NULL, *tls = NULL;
@@ -171,9 +173,9 @@ static int serve(struct body *b, const char *http_addr, const char *tls_addr, co
 	plain = front_new(base, http_addr, b);
 	if (!plain)
 		goto out;
-	if (tls_addr) {
-		ctx = tls_ctx_new(cert, key);
-		tls = ctx ? front_new(base, tls_addr, b) : NULL;
+	if (tls_args) {
+		ctx = tls_ctx_new(tls_args[1], tls_args[2]);
+		tls = ctx ? front_new(base, tls_args[0], b) : NULL;
 		if (!tls)
 			goto out;
 		evhttp_set_bevcb(tls, tls_bevcb, ctx);
@@ -213,8 +215,7 @@ int main(int argc, char **argv)
 		return 1;
 	/* A client gone mid-reply must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
-	rc = argc == 6 ? serve(&b, argv[2], argv[3], argv[4], argv[5])
-	               : serve(&b, argv[2], NULL, NULL, NULL);
+	rc = serve(&b, argv[2], argc == 6 ? argv + 3 : NULL);
 	free(b.data);
 	return rc;
 }

@@ -42,12 +42,28 @@ BARE_TLS_PORT=18443
 BARE_PID=""
 # Requests/s of the last wrk_run, for the ratios.
 RPS=0
-wrk_run() { # LABEL URL
-	local out
+RUN_NO=0
+# CPU time (user + system, clock ticks) the process PID has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# wrk -t2 -c64 for 10 s; prints its figures and the CPU the server process
+# PID used per request.  With PV_BENCH_PERF=DIR, perf records PID meanwhile
+# (DIR/N.data, N counting the runs) for `perf report -i`.
+wrk_run() { # LABEL URL PID
+	local out t0 t1 perf_pid=""
+	RUN_NO=$((RUN_NO + 1))
+	if [[ -n ${PV_BENCH_PERF:-} ]]; then
+		perf record -q -g -o "$PV_BENCH_PERF/$RUN_NO.data" -p "$3" -- sleep 10 2>/dev/null &
+		perf_pid=$!
+	fi
+	t0=$(cpu_ticks "$3")
 	out=$(ctl env PV_API_KEY="$key" wrk -t2 -c64 -d10s --latency -s "$(dirname "$0")/ctl_key.lua" "$2")
+	t1=$(cpu_ticks "$3")
+	[[ -z $perf_pid ]] || wait "$perf_pid" || true
 	RPS=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$out")
-	echo "== wrk $1"
+	echo "== wrk $1${perf_pid:+ (perf: $PV_BENCH_PERF/$RUN_NO.data)}"
 	grep -E 'Requests/sec|Latency|50%|99%|Non-2xx' <<<"$out"
+	awk -v t="$((t1 - t0))" -v n="$(awk '/requests in/ { print $1 }' <<<"$out")" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { if (n > 0) printf "server CPU: %.1f us per request, %.0f%% of one core\n", 1e6 * t / hz / n, 100 * t / hz / 10 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", b ? 100 * a / b : 0 }'; }
 
@@ -76,21 +92,21 @@ servers_vs_bare() { # LABEL
 	ctl curl -sS --fail -H "X-API-Key: $key" -o "$body" \
 		"http://127.0.0.1:$CTL_HTTP_PORT/api/servers" || fail "GET /api/servers failed"
 	echo "== $1: GET /api/servers answers $(jq '.servers | length' "$body") servers, $(stat -c %s "$body") bytes"
-	wrk_run "GET /api/servers, HTTP, $1" "http://127.0.0.1:$CTL_HTTP_PORT/api/servers"
+	wrk_run "GET /api/servers, HTTP, $1" "http://127.0.0.1:$CTL_HTTP_PORT/api/servers" "$CTL_PID"
 	http=$RPS
 	SRV_RPS=$RPS
-	wrk_run "GET /api/servers, HTTPS, $1" "https://$FLEET_CTL_ADDR:$CTL_PORT/api/servers"
+	wrk_run "GET /api/servers, HTTPS, $1" "https://$FLEET_CTL_ADDR:$CTL_PORT/api/servers" "$CTL_PID"
 	https=$RPS
 	bare_start "$body"
-	wrk_run "bare evhttp, same body, HTTP" "http://127.0.0.1:$BARE_PORT/api/servers"
+	wrk_run "bare evhttp, same body, HTTP" "http://127.0.0.1:$BARE_PORT/api/servers" "$BARE_PID"
 	echo "-> GET /api/servers over HTTP: $http req/s = $(ratio "$http" "$RPS") of bare evhttp ($RPS req/s; goal >= 50%)"
-	wrk_run "bare evhttp, same body, HTTPS" "https://$FLEET_CTL_ADDR:$BARE_TLS_PORT/api/servers"
+	wrk_run "bare evhttp, same body, HTTPS" "https://$FLEET_CTL_ADDR:$BARE_TLS_PORT/api/servers" "$BARE_PID"
 	echo "-> GET /api/servers over HTTPS: $https req/s = $(ratio "$https" "$RPS") of bare evhttp ($RPS req/s; goal >= 35%)"
 	bare_stop
 }
 
-wrk_run "GET /api/health (baseline), HTTP" "http://127.0.0.1:$CTL_HTTP_PORT/api/health"
-wrk_run "GET /api/health (baseline), HTTPS" "https://$FLEET_CTL_ADDR:$CTL_PORT/api/health"
+wrk_run "GET /api/health (baseline), HTTP" "http://127.0.0.1:$CTL_HTTP_PORT/api/health" "$CTL_PID"
+wrk_run "GET /api/health (baseline), HTTPS" "https://$FLEET_CTL_ADDR:$CTL_PORT/api/health" "$CTL_PID"
 servers_vs_bare "${#ids[@]} servers"
 rps_real=$SRV_RPS
 
