@@ -5,7 +5,7 @@
 #    server (bench_ctl_provision, curl multi), against a 1-client baseline;
 # 2. GET /api/servers with wrk -t2 -c64 over keep-alive, plain HTTP and HTTPS,
 #    against GET /api/health (no auth, no per-server lookups) and against
-#    bench_bare_evhttp (a bare libevent evhttp server answering a body of the
+#    bench_ctl_bare_evhttp (a bare libevent evhttp server answering a body of the
 #    same size, same TLS setup) started in the controller namespace;
 # 3. the same GET with 100 servers in the fleet: the real ones plus
 #    placeholders at unused 203.0.113.150+ addresses on the fleet's own bridge
@@ -70,7 +70,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", b ? 100 * a / b : 0 
 # Starts the bare server answering FILE, over HTTP on loopback and HTTPS on the
 # controller's address with the controller's certificate.
 bare_start() { # BODY_FILE
-	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/bench/bench_bare_evhttp" "$1" \
+	ip netns exec "$FLEET_NS_CTL" "$PV_BUILD/bench/bench_ctl_bare_evhttp" "$1" \
 		"127.0.0.1:$BARE_PORT" "$FLEET_CTL_ADDR:$BARE_TLS_PORT" "$CTL_T/tls.pem" "$CTL_T/tls.key" \
 		>"$CTL_T/bare.log" 2>&1 &
 	BARE_PID=$!

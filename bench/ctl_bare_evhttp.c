@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_bare_evhttp: the ceiling for the controller's GET figures.  A bare
+ * bench_ctl_bare_evhttp: the ceiling for the controller's GET figures.  A bare
  * libevent evhttp server whose one callback answers every request with the
  * same JSON body (read once from a file, e.g. a saved GET /api/servers
  * reply), so wrk against it and against the controller compares our request
  * path with libevent's own HTTP cost for a body of the same size.
  *
- *   bench_bare_evhttp BODY_FILE HTTP_ADDR:PORT [HTTPS_ADDR:PORT CERT KEY]
+ *   bench_ctl_bare_evhttp BODY_FILE HTTP_ADDR:PORT [HTTPS_ADDR:PORT CERT KEY]
  *
  * Same transport as the controller (controller/http.c, conn.c): one thread,
- * one event loop, TCP_NODELAY on the listeners, TLS through an OpenSSL
- * bufferevent made in evhttp's bevcb with the controller's SSL_CTX settings.
+ * one event loop, TCP_NODELAY on the listeners, TLS through the controller's
+ * own bevcb bufferevent (ctl_tls_bufferevent) on an SSL_CTX with its settings.
  * No auth, no routing, no logging, no limits.  Prints "ready" once listening;
  * exits 0 on SIGTERM or SIGINT.  Bench only.
  */
@@ -25,11 +25,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "controller.h"
 
 #define MAX_BODY (16L * 1024 * 1024)
 
@@ -46,7 +47,7 @@ static int body_read(const char *path, struct body *b)
 
 	b->data = NULL;
 	if (!f) {
-		fprintf(stderr, "bench_bare_evhttp: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "bench_ctl_bare_evhttp: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
 	if (fseek(f, 0, SEEK_END) == 0)
@@ -60,8 +61,8 @@ static int body_read(const char *path, struct body *b)
 	fclose(f);
 	return 0;
 fail:
-	fprintf(stderr, "bench_bare_evhttp: %s: cannot read it whole (at most %ld bytes)\n", path,
-	        MAX_BODY);
+	fprintf(stderr, "bench_ctl_bare_evhttp: %s: cannot read it whole (at most %ld bytes)\n",
+	        path, MAX_BODY);
 	free(b->data);
 	b->data = NULL;
 	fclose(f);
@@ -94,25 +95,16 @@ static SSL_CTX *tls_ctx_new(const char *cert, const char *key)
 		goto fail;
 	return ctx;
 fail:
-	fprintf(stderr, "bench_bare_evhttp: TLS setup with %s and %s failed: %s\n", cert, key,
+	fprintf(stderr, "bench_ctl_bare_evhttp: TLS setup with %s and %s failed: %s\n", cert, key,
 	        ERR_error_string(ERR_get_error(), NULL));
 	SSL_CTX_free(ctx);
 	return NULL;
 }
 
-/* As controller/conn.c tls_bevcb, without the connection accounting. */
+/* The controller's own bevcb bufferevent, without its connection accounting. */
 static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 {
-	SSL *ssl = SSL_new(arg);
-	struct bufferevent *bev = NULL;
-
-	if (ssl) {
-		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-		                                     BEV_OPT_CLOSE_ON_FREE);
-		if (!bev)
-			SSL_free(ssl);
-	}
-	return bev;
+	return ctl_tls_bufferevent(base, arg);
 }
 
 /* An evhttp answering with b on addr ("HOST:PORT"), TCP_NODELAY; NULL on error. */
@@ -127,7 +119,7 @@ static struct evhttp *front_new(struct event_base *base, const char *addr, struc
 	int one = 1;
 
 	if (!colon || (size_t)(colon - addr) >= sizeof(host) || *end || port < 1 || port > 65535) {
-		fprintf(stderr, "bench_bare_evhttp: \"%s\" is not HOST:PORT\n", addr);
+		fprintf(stderr, "bench_ctl_bare_evhttp: \"%s\" is not HOST:PORT\n", addr);
 		return NULL;
 	}
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
@@ -137,14 +129,14 @@ static struct evhttp *front_new(struct event_base *base, const char *addr, struc
 	evhttp_set_gencb(http, answer, b);
 	sock = evhttp_bind_socket_with_handle(http, host, (unsigned short)port);
 	if (!sock) {
-		fprintf(stderr, "bench_bare_evhttp: cannot listen on %s\n", addr);
+		fprintf(stderr, "bench_ctl_bare_evhttp: cannot listen on %s\n", addr);
 		evhttp_free(http);
 		return NULL;
 	}
 	/* As the controller: Linux hands it down to every accepted socket. */
 	if (setsockopt(evhttp_bound_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one,
 	               sizeof(one)) < 0)
-		fprintf(stderr, "bench_bare_evhttp: %s: TCP_NODELAY not set: %s\n", addr,
+		fprintf(stderr, "bench_ctl_bare_evhttp: %s: TCP_NODELAY not set: %s\n", addr,
 		        strerror(errno));
 	return http;
 }
@@ -208,7 +200,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3 && argc != 6) {
 		fprintf(stderr,
-		        "usage: bench_bare_evhttp BODY_FILE HTTP_ADDR:PORT [HTTPS_ADDR:PORT CERT KEY]\n");
+		        "usage: bench_ctl_bare_evhttp BODY_FILE HTTP_ADDR:PORT [HTTPS_ADDR:PORT CERT KEY]\n");
 		return 2;
 	}
 	if (body_read(argv[1], &b) < 0)
