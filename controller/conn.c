@@ -253,10 +253,9 @@ static struct bufferevent *plain_bevcb(struct event_base *base, void *arg)
 	return conn_new(ctl->conns, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
 }
 
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+struct bufferevent *ctl_tls_bufferevent(struct event_base *base, SSL_CTX *ctx)
 {
-	struct ctl *ctl = arg;
-	SSL *ssl = SSL_new(ctl->ssl_ctx);
+	SSL *ssl = SSL_new(ctx);
 	struct bufferevent *bev = NULL;
 
 	if (ssl) {
@@ -265,7 +264,14 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 		if (!bev)
 			SSL_free(ssl);
 	}
-	return conn_new(ctl->conns, bev);
+	return bev;
+}
+
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+	struct ctl *ctl = arg;
+
+	return conn_new(ctl->conns, ctl_tls_bufferevent(base, ctl->ssl_ctx));
 }
 
 /* ---- requests ---------------------------------------------------------------- */

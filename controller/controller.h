@@ -25,6 +25,7 @@ struct evhttp_request;
 struct evhttp_bound_socket;
 struct event;
 struct ssl_ctx_st;
+struct bufferevent;
 struct db;
 struct db_peer;
 struct db_user;
@@ -344,6 +345,13 @@ void ctl_conns_attach(struct ctl *ctl, struct evhttp *http, struct evhttp_bound_
                       int tls);
 /* After evhttp_free of both front ends. */
 void ctl_conns_stop(struct ctl *ctl);
+/*
+ * The HTTPS front's bufferevent for evhttp's bevcb: server-side OpenSSL on a
+ * new SSL of ctx, no socket yet (evhttp sets it); NULL on error.  evhttp owns
+ * what it returns.  Also used by bench/ctl_bare_evhttp.c, so its bare server
+ * speaks TLS exactly as the controller does.
+ */
+struct bufferevent *ctl_tls_bufferevent(struct event_base *base, struct ssl_ctx_st *ctx);
 /* A whole request arrived: stop its deadline until the reply is sent. */
 void ctl_conn_request(struct ctl *ctl, struct evhttp_request *req);
 /* The client's table key and numeric address; PV_EINVAL when unknown (name "?"). */
