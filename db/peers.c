@@ -151,10 +151,22 @@ static size_t seal_aad(char out[128], const struct db_peer *p)
 }
 
 /* Name the new row ("pv" + id) and seal its PSK under that identity. */
+/* Seal psk under the state key, bound to p's identity (the row's name must be set). */
+static int seal_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN],
+                    uint8_t sealed[PV_SEALED_LEN])
+{
+	char aad[128];
+
+	if (!db->has_seal_key)
+		return db_failf(db, PV_EINVAL, "no state key to seal the PSK with");
+	if (pv_seal(sealed, db->seal_key, psk, aad, seal_aad(aad, p)) < 0)
+		return db_failf(db, PV_ECRYPTO, "sealing the PSK of %s failed", p->name);
+	return 0;
+}
+
 static int name_and_seal(struct db *db, struct db_peer *p, const uint8_t *psk)
 {
 	uint8_t sealed[PV_SEALED_LEN];
-	char aad[128];
 	sqlite3_stmt *st;
 	int r;
 
@@ -162,10 +174,8 @@ static int name_and_seal(struct db *db, struct db_peer *p, const uint8_t *psk)
 	if (!pv_peer_name_is_valid(p->name))
 		return db_failf(db, PV_EDB, "peer id %" PRId64 " is too large for a client name",
 		                p->id);
-	if (psk && !db->has_seal_key)
-		return db_failf(db, PV_EINVAL, "no state key to seal the PSK with");
-	if (psk && pv_seal(sealed, db->seal_key, psk, aad, seal_aad(aad, p)) < 0)
-		return db_failf(db, PV_ECRYPTO, "sealing the PSK of %s failed", p->name);
+	if (psk && (r = seal_psk(db, p, psk, sealed)) < 0)
+		return r;
 	p->has_psk = psk != NULL;
 	if ((r = db_stmt(db, SQL_PEER_NAME, &st)) < 0 || (r = db_bind_int(db, st, 1, p->id)) < 0 ||
 	    (r = db_bind_text(db, st, 2, p->name)) < 0 ||
@@ -407,14 +417,11 @@ int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
 int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN])
 {
 	uint8_t sealed[PV_SEALED_LEN];
-	char aad[128];
 	sqlite3_stmt *st;
 	int r;
 
-	if (!db->has_seal_key)
-		return db_failf(db, PV_EINVAL, "no state key to seal the PSK with");
-	if (pv_seal(sealed, db->seal_key, psk, aad, seal_aad(aad, p)) < 0)
-		return db_failf(db, PV_ECRYPTO, "sealing the PSK of %s failed", p->name);
+	if ((r = seal_psk(db, p, psk, sealed)) < 0)
+		return r;
 	if ((r = db_stmt(db, SQL_PEER_ADOPT_PSK, &st)) < 0 ||
 	    (r = db_bind_int(db, st, 1, p->id)) < 0 ||
 	    (r = db_bind_blob(db, st, 2, sealed, sizeof(sealed))) < 0 ||
