@@ -9,7 +9,7 @@ PKGS="cmake make gcc pkg-config
 libssh2-1-dev libevent-dev libjansson-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
 libqrencode-dev libpng-dev zbar-tools
 wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables iputils-ping ufw iptables
-util-linux procps curl jq openssl strace sqlite3 python3
+util-linux procps curl jq openssl strace sqlite3 python3 man-db
 wrk hyperfine valgrind clang libclang-rt-14-dev
 shellcheck cppcheck clang-format clang-tidy
 dpkg-dev lintian systemd prometheus"
