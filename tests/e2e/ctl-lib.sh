@@ -161,15 +161,20 @@ check_log_clean() {
 # True when the call answers 200 (for wait_for).
 api_ok() { [[ $(api "$@") == 200 ]]; }
 
-# provision_many CONCURRENCY < "SERVER DEVICE" lines: one response file each.
+# provision_many CONCURRENCY < "SERVER DEVICE" lines: one response file each,
+# and one status line each on stdout.  A reply counts only when it arrived
+# whole: a controller killed between the TLS records of its headers and of
+# its body leaves curl with "200" and a cut body (curl exits 18), which is
+# printed as "cut" here, not as an acknowledgement.
 provision_many() {
 	export key out CTL_T FLEET_CTL_ADDR CTL_PORT FLEET_NS_CTL # key: API key, out: reply dir
 	xargs -P "$1" -L 1 sh -c '
-		ip netns exec "$FLEET_NS_CTL" curl -sS --max-time 120 --cacert "$CTL_T/ca.pem" \
+		code=$(ip netns exec "$FLEET_NS_CTL" curl -sS --max-time 120 --cacert "$CTL_T/ca.pem" \
 			-H "X-API-Key: $key" -H "Content-Type: application/json" \
-			-o "$out/$1.$2.json" -w "%{http_code}\n" \
+			-o "$out/$1.$2.json" -w "%{http_code}" \
 			--data-binary "{\"server_id\":\"$1\",\"device\":\"$2\"}" \
-			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision"' sh
+			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision") || code=cut
+		echo "$code"' sh
 }
 # No (server, address) twice among the rows.
 db_dups() { db_sql "SELECT server_id, host, count(*) FROM peers GROUP BY server_id, host HAVING count(*) > 1"; }
