@@ -36,7 +36,7 @@ wait "$CTL_PID" || true
 CTL_PID=""
 wait "$load" || true
 acked=$(grep -c '^200$' "$CTL_T/codes" || true)
-trace "killed -9 after $acked acknowledged provisions ($(grep -c '^cut$' "$CTL_T/codes" || true) replies cut, $(unsettled) rows unsettled in the DB)"
+trace "killed -9 after $acked acknowledged provisions ($(grep -c '^unanswered$' "$CTL_T/codes" || true) unanswered, $(unsettled) rows unsettled in the DB)"
 ((acked > 0 && acked < 300)) || fail "the kill should land mid-run ($acked of 300 acknowledged)"
 
 ctl_start

@@ -165,7 +165,7 @@ api_ok() { [[ $(api "$@") == 200 ]]; }
 # and one status line each on stdout.  A reply counts only when it arrived
 # whole: a controller killed between the TLS records of its headers and of
 # its body leaves curl with "200" and a cut body (curl exits 18), which is
-# printed as "cut" here, not as an acknowledgement.
+# printed as "unanswered" here, as is a refused or timed-out request.
 provision_many() {
 	export key out CTL_T FLEET_CTL_ADDR CTL_PORT FLEET_NS_CTL # key: API key, out: reply dir
 	xargs -P "$1" -L 1 sh -c '
@@ -173,7 +173,7 @@ provision_many() {
 			-H "X-API-Key: $key" -H "Content-Type: application/json" \
 			-o "$out/$1.$2.json" -w "%{http_code}" \
 			--data-binary "{\"server_id\":\"$1\",\"device\":\"$2\"}" \
-			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision") || code=cut
+			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision") || code=unanswered
 		echo "$code"' sh
 }
 # No (server, address) twice among the rows.
