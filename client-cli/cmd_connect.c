@@ -170,7 +170,7 @@ static int wait_handshake(struct connect_ctx *x)
 
 	vpnctl_progress(x->args, "Waiting up to %ld s for the first handshake with %s ...",
 	                x->args->wait_s, x->endpoint);
-	vpnctl_nudge(x->client_ipv4);
+	vpnctl_nudge(NULL, x->client_ipv4);
 	while (pv_now_us() < deadline) {
 		if (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
 		    st.peer.latest_handshake > 0) {
