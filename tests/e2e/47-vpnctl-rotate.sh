@@ -40,26 +40,28 @@ lost_pings() {
 last_seq() { sed -n 's/.*icmp_seq=\([0-9]*\) .*/\1/p' "$1" | tail -1; }
 answered_after() { (($(last_seq "$1") > $2)); }
 
+rotations=0
 rotate_under_ping() {
 	local old_pub new_pub want_device=$1 bg ping_pid seq lost
+	local out=$tmp/ping-$((++rotations)).txt pidfile=$tmp/ping-$rotations.pid
 	old_pub=$(cli ria wg show pvpn0 public-key)
 	[[ $(peers) == "$old_pub" ]] || fail "before rotate: server peers $(peers), want $old_pub"
 	# ping's own pid (a background `cli` is a subshell), to stop it with SIGINT.
 	# shellcheck disable=SC2016 # expanded by sh
-	cli ria sh -c 'echo $$ >"$1"; exec ping -n -i 0.002 -W 2 10.7.0.1' sh "$tmp/ping.pid" \
-		>"$tmp/ping.txt" 2>&1 &
+	cli ria sh -c 'echo $$ >"$1"; exec ping -n -i 0.002 -W 2 10.7.0.1' sh "$pidfile" \
+		>"$out" 2>&1 &
 	bg=$!
-	WAIT_S=10 wait_for grep -q 'bytes from' "$tmp/ping.txt"
-	ping_pid=$(cat "$tmp/ping.pid")
+	WAIT_S=10 wait_for grep -q 'bytes from' "$out"
+	ping_pid=$(cat "$pidfile")
 	vc ria rotate --json >"$tmp/rotate.json" || fail "rotate failed"
 	# Pings sent after the switch are answered too, then ping stops.
-	seq=$(last_seq "$tmp/ping.txt")
-	wait_for answered_after "$tmp/ping.txt" $((seq + 200))
+	seq=$(last_seq "$out")
+	wait_for answered_after "$out" $((seq + 200))
 	kill -INT "$ping_pid"
 	wait "$bg" || true
-	lost=$(lost_pings "$tmp/ping.txt")
-	trace "pings lost during the rotation: $lost"
-	[[ $lost == "0 of "* ]] || fail "$lost pings lost during the rotation"
+	lost=$(lost_pings "$out")
+	trace "pings lost during rotation $rotations: $lost"
+	[[ $lost == "0 of "* ]] || fail "$lost pings lost during rotation $rotations"
 	new_pub=$(cli ria wg show pvpn0 public-key)
 	[[ $new_pub != "$old_pub" ]] || fail "the key did not change"
 	jq -e --arg o "$old_pub" --arg n "$new_pub" --arg d "$want_device" \
