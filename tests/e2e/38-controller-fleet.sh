@@ -154,7 +154,7 @@ rc 3 adm server remove "$new"
 grep -q "has 1 peers" "$CTL_T/err" || fail "remove with peers: $(cat "$CTL_T/err")"
 [[ $(db_sql "SELECT retired FROM servers WHERE id = '$new'") == 0 ]] || fail "refused remove retired it"
 alice_pub=$(cli alice wg show pvpn0 public-key)
-srv "$new" wg show wg0 peers | grep -qxF "$alice_pub" || fail "alice's peer is not on $new"
+grep -qxF "$alice_pub" <<<"$(srv "$new" wg show wg0 peers)" || fail "alice's peer is not on $new"
 rc 0 adm server remove "$new" --force
 [[ $(cat "$CTL_T/out") == "$new removed (1 peers revoked)" ]] || fail "remove --force: $(cat "$CTL_T/out")"
 [[ -z $(srv "$new" wg show wg0 peers) ]] || fail "alice's peer is still on $new"
