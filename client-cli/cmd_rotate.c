@@ -249,8 +249,8 @@ static int provision(struct rotate_ctx *x, const char *device, struct keyset *k,
 	pv_key_to_base64(k->priv, priv);
 	pv_key_to_base64(pub_b64, pub);
 	OPENSSL_cleanse(priv, sizeof(priv));
-	r = vpnctl_provision(x->args, &x->conf, "rotate", x->t.server_id, device, pub_b64, &reply);
-	if (r)
+	if ((r = vpnctl_provision(x->args, &x->conf, "rotate", x->t.server_id, device, pub_b64,
+	                          &reply)))
 		goto out;
 	if (vpnctl_tunnel_from_reply(spec, reply, x->t.server_id, k->priv, err, sizeof(err)) < 0) {
 		vpnctl_err("rotate: refusing the controller's reply: %s", err);
@@ -442,11 +442,9 @@ static int rotate(struct rotate_ctx *x)
 		vpnctl_err("rotate: cannot list the routes through %s: %s", VPNCTL_IFACE, err);
 		return VX_LOCAL;
 	}
-	r = provision(x, x->tmp_device, &x->tmp, &x->tmp_spec);
-	if (r)
+	if ((r = provision(x, x->tmp_device, &x->tmp, &x->tmp_spec)))
 		return r;
-	r = provision(x, x->new_device, &x->next, &x->spec);
-	if (r) {
+	if ((r = provision(x, x->new_device, &x->next, &x->spec))) {
 		vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->tmp_device);
 		return r;
 	}
