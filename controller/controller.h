@@ -173,12 +173,17 @@ void ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((for
 
 /* ---- wgconf.c --------------------------------------------------------------- */
 
-/* The server's WireGuard endpoint "host:port" ("[v6]:port"). */
-void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv);
+/*
+ * The WireGuard endpoint "host:port" ("[v6]:port") of the interface that
+ * holds lease on srv (wg0's port for a lease srv does not have).
+ */
+void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv, unsigned lease);
+/* "V4/24, V6/64": a client's Address line for lease; PV_EINVAL if srv has no such lease. */
+int ctl_lease_address(char *out, size_t outlen, const struct pv_server *srv, unsigned lease);
 
 struct ctl_wgconf {
 	const struct pv_server *srv;
-	unsigned host;
+	unsigned host;                 /* the lease (pv_lease) */
 	const char *private_key;       /* base64, or NULL when the client keeps its own */
 	const char *server_public_key; /* base64 */
 	const char *psk;               /* base64 */

@@ -11,7 +11,8 @@
 
 static const char SQL_ADD[] =
         "INSERT INTO servers (id, location, region, tier, wg_host, wg_port, ssh_host, ssh_port,"
-        " ssh_user, ssh_hostkey, entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+        " ssh_user, interfaces, ssh_hostkey, entry)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char SQL_SET_ENTRY[] = "UPDATE servers SET entry = ?2, ssh_hostkey = ?3 WHERE id = ?1";
 /* json(): SQLite's JSON1 builds the array; entries are kept in the order they joined. */
 static const char SQL_ENTRIES[] =
@@ -36,8 +37,8 @@ int db_server_add(struct db *db, const struct pv_server *s, const char *entry)
 	if ((r = db_check_id(db, "server entry", entry, 65536)) < 0)
 		return r;
 	if ((r = db_stmt(db, SQL_ADD, &st)) < 0 || (r = db_bind_server(db, st, s)) < 0 ||
-	    (r = db_bind_text(db, st, 10, or_null(s->ssh_hostkey))) < 0 ||
-	    (r = db_bind_text(db, st, 11, entry)) < 0)
+	    (r = db_bind_text(db, st, 11, or_null(s->ssh_hostkey))) < 0 ||
+	    (r = db_bind_text(db, st, 12, entry)) < 0)
 		return r;
 	r = db_step_done(db, st);
 	return r < 0 ? db_wrap(db, r, s->id) : 0;

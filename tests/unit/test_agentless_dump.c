@@ -87,7 +87,7 @@ static void test_psks_asked_for(void)
 
 static void test_dump_request(void)
 {
-	struct pv_server s = {.id = "s", .iface = "wg0"};
+	struct pv_server s = {.id = "s", .n_ifaces = 1, .ifaces = {{.name = "wg0"}}};
 	struct al_buf in = {0};
 
 	TEST_START("a dump request asks for valid names' PSKs only");
