@@ -315,9 +315,13 @@ void api_server_bootstrap(struct ctl_req *rq)
 		return;
 	}
 	b->rq = rq;
-	/* Both values passed fleet.c's host and port checks: nothing for sh to expand. */
-	snprintf(cmd, sizeof(cmd), "PV_ENDPOINT=%s PV_SSH_PORT=%u sh -s", s->wg_host,
-	         (unsigned)s->ssh_port);
+	/*
+	 * Every value passed fleet.c's checks: nothing for sh to expand.  The
+	 * bootstrap sets up as many interfaces as the entry lists (their
+	 * layout is its own: docs/bootstrap.md).
+	 */
+	snprintf(cmd, sizeof(cmd), "PV_ENDPOINT=%s PV_SSH_PORT=%u PV_INTERFACES=%zu sh -s",
+	         s->wg_host, (unsigned)s->ssh_port, s->n_ifaces);
 	ctl_log("bootstrap: %s: running bootstrap.sh over its SSH session", s->id);
 	r = agentless_exec(rq->ctl->pool, s->id, cmd, ctl_bootstrap_script,
 	                   strlen(ctl_bootstrap_script), BOOTSTRAP_TIMEOUT_MS, bootstrap_done, b);
