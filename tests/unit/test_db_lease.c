@@ -184,7 +184,7 @@ static void test_lease_check_refuses_other_numbers(void)
 		         (long long)p.id);
 		ASSERT_INT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
 	}
-	snprintf(sql, sizeof(sql), "UPDATE peers SET host = %u WHERE id = %lld", 15 * 256 + 254,
+	snprintf(sql, sizeof(sql), "UPDATE peers SET host = %u WHERE id = %lld", 15u * 256 + 254,
 	         (long long)p.id);
 	ASSERT_INT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(raw);
