@@ -98,7 +98,9 @@ int al_dump_parse(struct agentless_dump **out, const char *text, size_t len, cha
 /*
  * Add the dump of the server's interface iface (part, taken over: freed in
  * every case) to *acc: its live peers and blocks are tagged with iface and
- * appended; the first part becomes *acc.  0 or PV_ENOMEM.
+ * appended; the first part becomes *acc.  0, PV_ENOMEM, or PV_EINVAL when
+ * the interface's key is not the first one's (every interface of a server
+ * uses wg0's key).
  */
 int al_dump_merge(struct agentless_dump **acc, struct agentless_dump *part, unsigned iface);
 

@@ -191,6 +191,11 @@ int al_dump_merge(struct agentless_dump **acc, struct agentless_dump *part, unsi
 		*acc = part;
 		return 0;
 	}
+	/* Clients get one server key: an interface with another would refuse their handshakes. */
+	if (strcmp(part->live->pubkey, a->live->pubkey) != 0) {
+		agentless_dump_free(part);
+		return PV_EINVAL;
+	}
 	if (grow((void **)&a->live->peers, a->live->n, part->live->n, sizeof(*a->live->peers)) < 0)
 		goto nomem;
 	if (grow((void **)&a->blocks, a->nblocks, part->nblocks, sizeof(*a->blocks)) < 0)

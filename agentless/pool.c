@@ -489,8 +489,12 @@ static void dump_part(struct worker *w, struct flight *f, const struct al_buf *a
 		return;
 	}
 	if ((r = al_dump_merge(&f->acc, part, k)) < 0) {
-		f->err = r;
-		snprintf(f->detail, sizeof(f->detail), "server %s: out of memory", w->srv->id);
+		f->err = r == PV_EINVAL ? PV_EREMOTE : r;
+		snprintf(f->detail, sizeof(f->detail),
+		         r == PV_EINVAL ? "server %s: interface %s has another key than %s (every "
+		                          "interface must use wg0's key: rerun the bootstrap)"
+		                        : "server %s: out of memory (interface %s of %s)",
+		         w->srv->id, w->srv->ifaces[k].name, w->srv->ifaces[0].name);
 	}
 }
 
