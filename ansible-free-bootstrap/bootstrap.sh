@@ -300,6 +300,8 @@ Address = $ADDR4, $ADDR6
 PrivateKey = $KEY
 ListenPort = $PORT
 EOF
+	# Another interface's leftovers must not be taken for this file's lines.
+	rm -f "$TMP/extra" "$TMP/rest"
 	if [ -f "$CONF" ]; then
 		awk -v extra="$TMP/extra" -v rest="$TMP/rest" '
 			/^# BEGIN_PEER / || /^\[Peer\]/ { peers = 1 }
