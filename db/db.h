@@ -167,7 +167,13 @@ int db_servers_count(struct db *db, int *up, int *down, int *unknown);
  * validated by pv_fleet_parse); PV_EEXIST when the id was ever used.
  */
 int db_server_add(struct db *db, const struct pv_server *s, const char *entry);
-/* Store the entry of a server already synced (the first import). */
+/*
+ * How many WireGuard interfaces the server has: the range its leases are
+ * allocated in.  Set from the entries at each start (an entry changed at
+ * runtime takes effect then).  PV_ENOTFOUND for an unknown server.
+ */
+int db_server_set_interfaces(struct db *db, const char *server_id, size_t n);
+/* Store the entry of a server already synced (the first import, or an update). */
 int db_server_set_entry(struct db *db, const struct pv_server *s, const char *entry);
 /*
  * The entries of every server that is not retired, as one JSON array text

@@ -19,7 +19,10 @@
 # - a one-interface server's wg0.conf is exactly what the one-interface flow
 #   writes: the bootstrap's file followed by wireguard-install.sh's blocks,
 #   built here from the replies, and a controller restart (startup
-#   reconcile over every interface) leaves both servers' files unchanged.
+#   reconcile over every interface) leaves both servers' files unchanged;
+# - that server then gets wg1 (bootstrap --interfaces 2, PUT of its entry with
+#   wg1 appended: other changes are 400): after the restart its capacity is
+#   506 and its 254th peer is 10.8.0.2 on port 51821, its wg0 blocks kept.
 # The AllowedIPs of each client's tunnel file is narrowed to its interface's
 # subnets here (the controller's client_allowed_ips is the test config's
 # 10.7.0.0/24): the test's choice, so each client routes its own gateway.
@@ -190,6 +193,45 @@ for s in "$id" "$one"; do
 done
 cmp -s "$CTL_T/one-expected.conf" <(srv "$one" cat /etc/wireguard/wg0.conf) || fail "$one's wg0.conf moved"
 trace "restart + reconcile: no repair, no file changed on either server"
+
+# ---- a one-interface server in the fleet gets a second interface -----------------------------
+admin() { api "$1" "$2" "${3:-}" -H "Authorization: Bearer $CTL_ADMIN"; }
+more=$(srv_ssh "$one" sh -s -- --interfaces 2 <"$BOOTSTRAP" 2>"$CTL_T/bootstrap2.log") ||
+	fail "--interfaces 2 on $one: $(cat "$CTL_T/bootstrap2.log")"
+cmp -s "$CTL_T/one-expected.conf" <(srv "$one" cat /etc/wireguard/wg0.conf) || fail "$one's wg0.conf moved"
+[[ $(admin GET /api/admin/servers/export) == 200 ]] || fail "export: $(cat "$RESP")"
+jq -c --arg id "$one" '.servers[] | select(.id == $id)' "$RESP" >"$CTL_T/one-entry.json"
+two=$(jq -c '.wireguard = {host: .wireguard.host, interfaces: [
+	{interface: "wg0", port: 51820, ipv4: "10.7.0.0/24", ipv6: "fddd:2c4:2c4:2c4::/64"},
+	{interface: "wg1", port: 51821, ipv4: "10.8.0.0/24", ipv6: "fddd:2c4:2c4:2c5::/64"}]}' "$CTL_T/one-entry.json")
+st=$(admin PUT "/api/admin/servers/$one" "$(jq -c '.tier = "Pro" | .location = "Elsewhere"' <<<"$two")")
+[[ $st == 400 ]] && jq -e '.error | test("field \"location\": only interfaces")' "$RESP" >/dev/null ||
+	fail "an update of another field: $st $(cat "$RESP")"
+st=$(admin PUT "/api/admin/servers/$one" "$(jq -c '.wireguard.interfaces[0].port = 51830' <<<"$two")")
+[[ $st == 400 ]] && jq -e '.error | test("interfaces\\[0\\]")' "$RESP" >/dev/null ||
+	fail "an update of wg0: $st $(cat "$RESP")"
+st=$(admin PUT "/api/admin/servers/$one" "$two")
+[[ $st == 200 ]] || fail "PUT $one with 2 interfaces: $st $(cat "$RESP")"
+[[ $(jq -c '[.interfaces, .interfaces_now, .restart_required]' "$RESP") == "[2,1,true]" ]] ||
+	fail "update answer: $(cat "$RESP")"
+[[ $(provision_many 1 <<<"$one pre-restart") == 200 ]] || fail "provision before the restart"
+[[ $(jq -r .endpoint "$out/$one.pre-restart.json") == "$(srv_addr "$one"):51820" ]] ||
+	fail "before the restart the server still has one interface"
+ctl_restart '"metrics_listen": "'$METRICS_ADDR'"'
+st=$(api GET /api/servers "" -H "X-API-Key: $key")
+[[ $(jq -c --arg id "$one" '[.servers[] | select(.id == $id) | .capacity, .interfaces]' "$RESP") == "[506,2]" ]] ||
+	fail "capacity of $one after the restart: $(jq -c .servers "$RESP")"
+codes=$(for i in $(seq 1 248); do echo "$one two$i"; done | provision_many 16 | sort | uniq -c)
+[[ $(echo $codes) == "248 200" ]] || fail "248 provisions to $one: $codes"
+for f in "$out/$one".*.json; do jq -r '.private_key, .preshared_key' "$f"; done >>"$CTL_SEEN"
+f=$(grep -l '"client_ipv4": *"10.8.0.2"' "$out/$one".two*.json) || fail "no provision on $one's wg1"
+[[ $(jq -r .endpoint "$f") == "$(srv_addr "$one"):51821" ]] || fail "wg1's endpoint: $(jq -r .endpoint "$f")"
+[[ $(srv "$one" wg show wg1 peers) == "$(jq -r .private_key "$f" | wg pubkey)" ]] || fail "wg1's live peer"
+[[ $(db_sql "SELECT count(*), max(host) FROM peers WHERE server_id = '$one'") == "254|258" ]] ||
+	fail "$one's leases: $(db_sql "SELECT count(*), max(host) FROM peers WHERE server_id = '$one'")"
+cmp -s -n "$(stat -c %s "$CTL_T/one-expected.conf")" "$CTL_T/one-expected.conf" \
+	<(srv "$one" cat /etc/wireguard/wg0.conf) || fail "$one's first blocks moved"
+trace "$one: wg1 appended with PUT; after the restart its 254th peer is 10.8.0.2 on port 51821"
 
 check_log_clean
 ctl_stop
