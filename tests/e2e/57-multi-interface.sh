@@ -198,12 +198,17 @@ trace "restart + reconcile: no repair, no file changed on either server"
 admin() { api "$1" "$2" "${3:-}" -H "Authorization: Bearer $CTL_ADMIN"; }
 more=$(srv_ssh "$one" sh -s -- --interfaces 2 <"$BOOTSTRAP" 2>"$CTL_T/bootstrap2.log") ||
 	fail "--interfaces 2 on $one: $(cat "$CTL_T/bootstrap2.log")"
+[[ $(jq -c .changed <<<"$more") == '["wg1.conf","firewall","wg1"]' ]] || fail "--interfaces 2 on $one changed: $more"
 cmp -s "$CTL_T/one-expected.conf" <(srv "$one" cat /etc/wireguard/wg0.conf) || fail "$one's wg0.conf moved"
 [[ $(admin GET /api/admin/servers/export) == 200 ]] || fail "export: $(cat "$RESP")"
 jq -c --arg id "$one" '.servers[] | select(.id == $id)' "$RESP" >"$CTL_T/one-entry.json"
 two=$(jq -c '.wireguard = {host: .wireguard.host, interfaces: [
 	{interface: "wg0", port: 51820, ipv4: "10.7.0.0/24", ipv6: "fddd:2c4:2c4:2c4::/64"},
 	{interface: "wg1", port: 51821, ipv4: "10.8.0.0/24", ipv6: "fddd:2c4:2c4:2c5::/64"}]}' "$CTL_T/one-entry.json")
+for auth in "X-None: x" "Authorization: Bearer wrong-$CTL_ADMIN"; do
+	st=$(api PUT "/api/admin/servers/$one" "$two" -H "$auth")
+	[[ $st == 401 && $(jq -r .code "$RESP") == unauthorized ]] || fail "PUT with '$auth': $st $(cat "$RESP")"
+done
 st=$(admin PUT "/api/admin/servers/$one" "$(jq -c '.tier = "Pro" | .location = "Elsewhere"' <<<"$two")")
 [[ $st == 400 ]] && jq -e '.error | test("field \"location\": only interfaces")' "$RESP" >/dev/null ||
 	fail "an update of another field: $st $(cat "$RESP")"
@@ -214,6 +219,8 @@ st=$(admin PUT "/api/admin/servers/$one" "$two")
 [[ $st == 200 ]] || fail "PUT $one with 2 interfaces: $st $(cat "$RESP")"
 [[ $(jq -c '[.interfaces, .interfaces_now, .restart_required]' "$RESP") == "[2,1,true]" ]] ||
 	fail "update answer: $(cat "$RESP")"
+[[ $(db_sql "SELECT count(*) FROM audit WHERE action = 'server.update' AND subject = '$one'") == 1 ]] ||
+	fail "the update is not audited once"
 [[ $(provision_many 1 <<<"$one pre-restart") == 200 ]] || fail "provision before the restart"
 [[ $(jq -r .endpoint "$out/$one.pre-restart.json") == "$(srv_addr "$one"):51820" ]] ||
 	fail "before the restart the server still has one interface"
