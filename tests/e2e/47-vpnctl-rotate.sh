@@ -10,7 +10,9 @@
 # change reached the server under the new key and was dropped).  After each,
 # the server holds only the new key, which is `wg pubkey` of the tunnel
 # file's private key, and the detour is gone; rotations alternate the device
-# between NAME.r and NAME; `set rotate-after` makes `status` say when one is
+# between NAME.r and NAME.  When the detour gets no handshake (the client's
+# firewall drops it), rotate fails and everything is as before, again
+# without a lost ping.  `set rotate-after` makes `status` say when one is
 # due.
 #
 #   hub (br0) ── ctl 203.0.113.2 (vpn-controller, HTTPS)
@@ -93,6 +95,43 @@ rotate_under_ping laptop
 cli ria ping -n -c 1 -W 2 10.7.0.1 >/dev/null || fail "no ping through the tunnel after four rotations"
 [[ $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") == 1 ]] ||
 	fail "the DB keeps $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") peers for the device"
+
+trace "the detour gets no handshake: rotate fails, the tunnel is as before, no ping lost"
+# A real fault: the client's firewall drops WireGuard packets from any port
+# but pvpn0's, so the detour's handshake never leaves.
+endpoint=$(cli ria wg show pvpn0 endpoints | cut -f2)
+cli ria nft -f - <<EOF || fail "the test's firewall table"
+table inet pvtest47 {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr ${endpoint%:*} udp dport ${endpoint##*:} udp sport != $(cli ria wg show pvpn0 listen-port) drop
+	}
+}
+EOF
+old_pub=$(cli ria wg show pvpn0 public-key)
+# shellcheck disable=SC2016 # expanded by sh
+cli ria sh -c 'echo $$ >"$1"; exec ping -n -i 0.002 -W 2 10.7.0.1' sh "$tmp/ping-fail.pid" \
+	>"$tmp/ping-fail.txt" 2>&1 &
+bg=$!
+WAIT_S=10 wait_for grep -q 'bytes from' "$tmp/ping-fail.txt"
+rc=0
+vc ria rotate --wait 2 >/dev/null 2>"$tmp/rotate-fail.err" || rc=$?
+[[ $rc == 4 ]] || fail "rotate without a detour handshake: exit $rc, want 4: $(cat "$tmp/rotate-fail.err")"
+grep -q 'no handshake on pvpn0r' "$tmp/rotate-fail.err" || fail "rotate's error: $(cat "$tmp/rotate-fail.err")"
+seq=$(last_seq "$tmp/ping-fail.txt")
+wait_for answered_after "$tmp/ping-fail.txt" $((seq + 200))
+kill -INT "$(cat "$tmp/ping-fail.pid")"
+wait "$bg" || true
+lost=$(lost_pings "$tmp/ping-fail.txt")
+[[ $lost == "0 of "* ]] || fail "$lost pings lost during the failed rotation"
+cli ria nft delete table inet pvtest47
+[[ $(cli ria wg show pvpn0 public-key) == "$old_pub" ]] || fail "the failed rotate changed the key"
+[[ $(peers) == "$old_pub" ]] || fail "after the failed rotate: server peers $(peers), want only $old_pub"
+! cli ria ip link show pvpn0r >/dev/null 2>&1 || fail "the failed rotate left pvpn0r up"
+! cli ria test -e /etc/wireguard/pvpn0r.conf || fail "the failed rotate left pvpn0r.conf"
+[[ $(routes) == "$routes_before" ]] || fail "the failed rotate changed the routes"
+[[ $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") == 1 ]] ||
+	fail "the failed rotate left $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") peers"
 
 trace "set rotate-after: status says when a rotation is due"
 vc ria set rotate-after 30 >/dev/null || fail "set rotate-after failed"
