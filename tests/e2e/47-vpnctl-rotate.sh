@@ -10,7 +10,8 @@
 # change reached the server under the new key and was dropped).  After each,
 # the server holds only the new key, which is `wg pubkey` of the tunnel
 # file's private key, and the detour is gone; rotations alternate the device
-# between NAME.r and NAME.  When the detour gets no handshake (the client's
+# between NAME.r and NAME; with the kill switch on, the detour's traffic
+# passes as pvpn0's does.  When the detour gets no handshake (the client's
 # firewall drops it), rotate fails and everything is as before, again
 # without a lost ping.  `set rotate-after` makes `status` say when one is
 # due.
@@ -91,8 +92,13 @@ rotate_under_ping laptop.r
 rotate_under_ping laptop
 rotate_under_ping laptop.r
 rotate_under_ping laptop
+trace "with the kill switch on, the detour's traffic passes too"
+vc ria set kill-switch on >/dev/null || fail "set kill-switch on failed"
+rotate_under_ping laptop.r
+vc ria set kill-switch off >/dev/null || fail "set kill-switch off failed"
+rotate_under_ping laptop
 [[ $(routes) == "$routes_before" ]] || fail "the routes changed: $(diff <(echo "$routes_before") <(routes))"
-cli ria ping -n -c 1 -W 2 10.7.0.1 >/dev/null || fail "no ping through the tunnel after four rotations"
+cli ria ping -n -c 1 -W 2 10.7.0.1 >/dev/null || fail "no ping through the tunnel after the rotations"
 [[ $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") == 1 ]] ||
 	fail "the DB keeps $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") peers for the device"
 
