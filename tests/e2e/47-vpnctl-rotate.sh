@@ -11,7 +11,7 @@
 # the server holds only the new key, which is `wg pubkey` of the tunnel
 # file's private key, and the detour is gone; rotations alternate the device
 # between NAME.r and NAME; with the kill switch on, the detour's traffic
-# passes as pvpn0's does.  When the detour gets no handshake (the client's
+# passes as pvpn0's does; IPv6 takes the detour as IPv4 does.  When the detour gets no handshake (the client's
 # firewall drops it), rotate fails and everything is as before, again
 # without a lost ping.  `set rotate-after` makes `status` say when one is
 # due.
@@ -45,13 +45,13 @@ answered_after() { (($(last_seq "$1") > $2)); }
 
 rotations=0
 rotate_under_ping() {
-	local old_pub new_pub want_device=$1 bg ping_pid seq lost
+	local old_pub new_pub want_device=$1 dest=${2:-10.7.0.1} bg ping_pid seq lost
 	local out=$tmp/ping-$((++rotations)).txt pidfile=$tmp/ping-$rotations.pid
 	old_pub=$(cli ria wg show pvpn0 public-key)
 	[[ $(peers) == "$old_pub" ]] || fail "before rotate: server peers $(peers), want $old_pub"
 	# ping's own pid (a background `cli` is a subshell), to stop it with SIGINT.
 	# shellcheck disable=SC2016 # expanded by sh
-	cli ria sh -c 'echo $$ >"$1"; exec ping -n -i 0.002 -W 2 10.7.0.1' sh "$pidfile" \
+	cli ria sh -c 'echo $$ >"$1"; exec ping -n -i 0.002 -W 2 "$2"' sh "$pidfile" "$dest" \
 		>"$out" 2>&1 &
 	bg=$!
 	WAIT_S=10 wait_for grep -q 'bytes from' "$out"
@@ -63,7 +63,7 @@ rotate_under_ping() {
 	kill -INT "$ping_pid"
 	wait "$bg" || true
 	lost=$(lost_pings "$out")
-	trace "pings lost during rotation $rotations: $lost"
+	trace "pings to $dest lost during rotation $rotations: $lost"
 	[[ $lost == "0 of "* ]] || fail "$lost pings lost during rotation $rotations"
 	new_pub=$(cli ria wg show pvpn0 public-key)
 	[[ $new_pub != "$old_pub" ]] || fail "the key did not change"
@@ -96,7 +96,8 @@ trace "with the kill switch on, the detour's traffic passes too"
 vc ria set kill-switch on >/dev/null || fail "set kill-switch on failed"
 rotate_under_ping laptop.r
 vc ria set kill-switch off >/dev/null || fail "set kill-switch off failed"
-rotate_under_ping laptop
+trace "IPv6 through the tunnel during a rotation: none lost either"
+rotate_under_ping laptop fddd:2c4:2c4:2c4::1
 [[ $(routes) == "$routes_before" ]] || fail "the routes changed: $(diff <(echo "$routes_before") <(routes))"
 cli ria ping -n -c 1 -W 2 10.7.0.1 >/dev/null || fail "no ping through the tunnel after the rotations"
 [[ $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") == 1 ]] ||
