@@ -237,6 +237,11 @@ static int take_old_down(struct connect_ctx *x)
 {
 	char err[1024], path[128];
 
+	/* A detour left by a killed rotate holds routes wg-quick up would collide with. */
+	if (vpnctl_wg_quick_remove(VPNCTL_ROTATE_IFACE, err, sizeof(err)) < 0) {
+		vpnctl_err("connect: taking %s down failed:\n%s", VPNCTL_ROTATE_IFACE, err);
+		return VX_LOCAL;
+	}
 	if (x->have_old_hop && vpnctl_hop_down(err, sizeof(err)) < 0) {
 		vpnctl_err("connect: wg-quick down %s failed:\n%s", VPNCTL_HOP_IFACE, err);
 		return VX_LOCAL;

@@ -306,14 +306,10 @@ static int detour_up(struct rotate_ctx *x, char *err, size_t errlen)
 
 static void detour_down(void)
 {
-	char err[256], path[128];
+	char err[256];
 
-	if (vpnctl_iface_exists(VPNCTL_ROTATE_IFACE) &&
-	    vpnctl_wg_quick("down", VPNCTL_ROTATE_IFACE, err, sizeof(err)) < 0)
-		vpnctl_err("rotate: wg-quick down %s: %s", VPNCTL_ROTATE_IFACE, err);
-	snprintf(path, sizeof(path), "%s/%s", VPNCTL_WG_DIR, TEMP_FILE);
-	if (unlink(path) < 0 && errno != ENOENT)
-		vpnctl_err("rotate: cannot remove %s: %s", path, strerror(errno));
+	if (vpnctl_wg_quick_remove(VPNCTL_ROTATE_IFACE, err, sizeof(err)) < 0)
+		vpnctl_err("rotate: taking %s down: %s", VPNCTL_ROTATE_IFACE, err);
 }
 
 /* pvpn0, idle behind the detour, takes the final key and address. */

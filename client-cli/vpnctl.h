@@ -596,6 +596,9 @@ uint32_t vpnctl_tunnel_fwmark(void);
 int vpnctl_memfd(const char *name, const char *text, char *path, size_t pathlen);
 /* `wg-quick VERB IFACE`; stderr tail in errbuf on failure. */
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen);
+/* For the helper tunnels (multi-hop entry, rotate's detour): `wg-quick down IFACE`
+ * if it is up, then delete VPNCTL_WG_DIR/IFACE.conf; 0 or a PV_E* code. */
+int vpnctl_wg_quick_remove(const char *iface, char *errbuf, size_t errlen);
 
 /* ---- exported configs: QR codes (qr.c), delivery (export.c) ---- */
 

@@ -175,6 +175,21 @@ int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t er
 	return r == 0 ? 0 : r < 0 ? r : PV_EREMOTE;
 }
 
+int vpnctl_wg_quick_remove(const char *iface, char *errbuf, size_t errlen)
+{
+	char path[128];
+	int r = 0;
+
+	if (vpnctl_iface_exists(iface))
+		r = vpnctl_wg_quick("down", iface, errbuf, errlen);
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, iface);
+	if (r == 0 && unlink(path) < 0 && errno != ENOENT) {
+		snprintf(errbuf, errlen, "cannot remove %s: %s", path, strerror(errno));
+		r = PV_EIO;
+	}
+	return r;
+}
+
 int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st)
 {
 	struct pv_wg_dump *d = NULL;

@@ -13,7 +13,8 @@
 # between NAME.r and NAME; with the kill switch on, the detour's traffic
 # passes as pvpn0's does; IPv6 takes the detour as IPv4 does.  When the detour gets no handshake (the client's
 # firewall drops it), rotate fails and everything is as before, again
-# without a lost ping.  `set rotate-after` makes `status` say when one is
+# without a lost ping.  A rotate killed midway leaves the traffic on pvpn0r;
+# `disconnect` removes it and `connect` works again.  `set rotate-after` makes `status` say when one is
 # due.
 #
 #   hub (br0) ── ctl 203.0.113.2 (vpn-controller, HTTPS)
@@ -87,7 +88,7 @@ routes() {
 		sed 's/ proto kernel//; s/ src [^ ]*//' | sort
 }
 routes_before=$(routes)
-trace "four rotations under a ping every 2 ms: none lost, only the new peer left"
+trace "rotations under a ping every 2 ms: none lost, only the new peer left"
 rotate_under_ping laptop.r
 rotate_under_ping laptop
 rotate_under_ping laptop.r
@@ -139,6 +140,33 @@ cli ria nft delete table inet pvtest47
 [[ $(routes) == "$routes_before" ]] || fail "the failed rotate changed the routes"
 [[ $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") == 1 ]] ||
 	fail "the failed rotate left $(db_sql "SELECT count(*) FROM peers WHERE device LIKE 'laptop%'") peers"
+
+trace "a rotate killed while pvpn0 waits for its new handshake: traffic stays up, disconnect and connect recover"
+# The client's firewall drops pvpn0's handshake initiations (WireGuard message
+# type 1), so the rotate waits with the routes on pvpn0r; then it is killed.
+cli ria nft -f - <<EOF || fail "the test's firewall table"
+table inet pvtest47 {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		udp sport $(cli ria wg show pvpn0 listen-port) @th,64,8 1 drop
+	}
+}
+EOF
+# shellcheck disable=SC2016 # expanded by sh
+cli ria sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$tmp/rotate.pid" \
+	env XDG_CONFIG_HOME="$CTL_T/xdg-ria" "$VPNCTL" rotate --wait 60 >/dev/null 2>&1 &
+bg=$!
+detour_routed() { [[ -n $(cli ria ip route show table all dev pvpn0r 2>/dev/null) ]]; }
+wait_for detour_routed
+kill -KILL "$(cat "$tmp/rotate.pid")"
+wait "$bg" || true
+cli ria nft delete table inet pvtest47
+cli ria ping -n -c 3 -i 0.2 -W 2 10.7.0.1 >/dev/null || fail "no ping through the detour a killed rotate left"
+vc ria disconnect >/dev/null || fail "disconnect after a killed rotate failed"
+! cli ria ip link show pvpn0r >/dev/null 2>&1 || fail "disconnect left pvpn0r up"
+! cli ria test -e /etc/wireguard/pvpn0r.conf || fail "disconnect left pvpn0r.conf"
+vc ria connect "$server" --device laptop >/dev/null || fail "connect after a killed rotate failed"
+cli ria ping -n -c 1 -W 2 10.7.0.1 >/dev/null || fail "no ping after reconnecting"
 
 trace "set rotate-after: status says when a rotation is due"
 vc ria set rotate-after 30 >/dev/null || fail "set rotate-after failed"
