@@ -8,13 +8,17 @@
 #               script-per-edit tool pays before doing anything)
 #   one         provisions one at a time (p50), goal <= 1 RTT + 15 ms
 #   64 clients  provisions/s and p50 with 64 concurrent HTTPS clients over
-#               every server, goal: at 200 ms within 20% of 0 ms
+#               every server, as PV_USERS users (default 64: one per client,
+#               request i as user i % PV_USERS), goal: at 200 ms within 20%
+#               of 0 ms
 #   CPU         controller CPU per provision, and server-side CPU per
 #               provision (every process in the servers' namespaces: sshd,
 #               the remote script and its children, wireguard-go)
 # At the first RTT it also fills every server (N x 253 peers) and prints the
 # controller's RSS next to its RSS at start, and the time of the revoke of
 # them all (PV_FILL=0 skips it).
+# With PV_BENCH_PERF=DIR, perf records the controller during each 64-client
+# run (DIR/rtt-MS.data, for `perf report -i`).
 # Prints figures; asserts nothing about timing.  Run as root:
 #   PV_BUILD=build bench/ctl_rtt.sh            (PV_FLEET_N=N servers, default 15;
 #   PV_TOTAL=N provisions per 64-client run, default 640)
@@ -81,17 +85,21 @@ fresh_ssh_p50() {
 	done | sort -n | sed -n 3p | awk '{ printf "%.0f", $1 * 1000 }'
 }
 
-# provisions TOTAL CONCURRENCY: bench_ctl_provision's report.
+# provisions TOTAL CONCURRENCY [KEYS]: bench_ctl_provision's report (KEYS:
+# comma-separated API keys used round robin, default the run's user).
 provisions() {
-	ctl env PV_API_KEY="$key" "$PV_BUILD/bench/bench_ctl_provision" \
+	ctl env PV_API_KEY="${3:-$key}" "$PV_BUILD/bench/bench_ctl_provision" \
 		"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$1" "$2" "${ids[@]}"
 }
-# Revokes every peer of the run's user; prints the milliseconds it took.
+# Revokes every peer of the run's user (or of each of the comma-separated
+# KEYS); prints the milliseconds it took.
 revoke_all() {
-	local t0 t1
+	local t0 t1 k
 	t0=$(date +%s%N)
-	[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $key") == 200 ]] ||
-		fail "revoke all: $(cat "$RESP")"
+	for k in ${1//,/ }; do
+		[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $k") == 200 ]] ||
+			fail "revoke all: $(cat "$RESP")"
+	done
 	t1=$(date +%s%N)
 	echo $(((t1 - t0) / 1000000))
 }
@@ -105,17 +113,27 @@ for rtt in "${rtts[@]}"; do
 	ctl_start
 	rss0=$(rss_kb)
 	key=$(admin_key "bench$rtt" pro)
+	keys=$key
+	for ((u = 1; u < ${PV_USERS:-64}; u++)); do
+		keys+=,$(admin_key "bench$rtt-$u" pro)
+	done
 	fresh=$(fresh_ssh_p50)
 	provisions 15 1 >/dev/null # warm: every server's session and remote script
-	revoke_all >/dev/null
+	revoke_all "$key" >/dev/null
 	one=$(provisions 45 1 | awk '/^latency/ { print $4 }')
-	revoke_all >/dev/null
+	revoke_all "$key" >/dev/null
+	perf_pid=""
+	if [[ -n ${PV_BENCH_PERF:-} ]]; then
+		perf record -q -g -o "$PV_BENCH_PERF/rtt-$rtt.data" -p "$CTL_PID" 2>/dev/null &
+		perf_pid=$!
+	fi
 	c0=$(ctl_ticks)
 	server_ticks >"$T/s0"
-	provisions "$total" 64 >"$T/many.$rtt"
+	provisions "$total" 64 "$keys" >"$T/many.$rtt"
 	c1=$(ctl_ticks)
 	server_ticks >"$T/s1"
-	revoke_all >/dev/null
+	[[ -z $perf_pid ]] || { kill -INT "$perf_pid" && wait "$perf_pid" || true; }
+	revoke_all "$keys" >/dev/null
 	ok=$(awk '/^provisions:/ { print $2 }' "$T/many.$rtt")
 	rate=$(awk '/^throughput/ { print $2 }' "$T/many.$rtt")
 	p50=$(awk '/^latency/ { print $4 }' "$T/many.$rtt")
@@ -132,7 +150,7 @@ for rtt in "${rtts[@]}"; do
 			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$fill" 64 \
 			"${ids[@]}" >"$T/fill"
 		rss1=$(rss_kb)
-		ms=$(revoke_all)
+		ms=$(revoke_all "$key")
 		splits+=("fill at RTT $rtt ms: $(grep -E '^(provisions|throughput)' "$T/fill" | tr '\n' ' ')")
 		splits+=("controller RSS: $((rss0 / 1024)) MB at start, $((rss1 / 1024)) MB holding $fill peers, $(($(rss_kb) / 1024)) MB after the revoke of $(jq .revoked "$RESP") peers in $ms ms")
 	fi
@@ -143,7 +161,7 @@ for rtt in "${rtts[@]}"; do
 	rm -f "$CTL_T"/state.db*
 done
 echo "== ${#ids[@]} servers, SSH through bench_delay_proxy; one = p50 of 45 provisions one at a time;"
-echo "== 64 clients = $total provisions, 64 concurrent HTTPS clients; CPU in ms per provision"
+echo "== 64 clients = $total provisions, 64 concurrent HTTPS clients as ${PV_USERS:-64} users; CPU in ms per provision"
 printf '%7s %10s %9s %10s %12s %9s %11s %11s\n' "RTT ms" "fresh ssh" "one p50" "goal <=" \
 	"64c prov/s" "64c p50" "ctl CPU" "server CPU"
 printf '%s\n' "${rows[@]}" "${splits[@]}"
