@@ -71,6 +71,13 @@ ticks_delta() {
 		END { for (c in a) { d = a[c] - b[c]; t += d; if (d > 0) printf "%s %.2f ", c, d * 1000 / hz / n }
 		printf "total %.2f\n", t * 1000 / hz / n }' "$1" "$2"
 }
+# SSH round trips of the pool so far (/metrics), i.e. the batches it sent: the
+# edits of a provisioning run over them is the mean batch size.
+round_trips() {
+	[[ $(api GET /metrics "" -H "Authorization: Bearer $CTL_ADMIN") == 200 ]] ||
+		fail "GET /metrics: $(cat "$RESP")"
+	awk '/^pv_ssh_round_trip_seconds_count/ { n += $2 } END { print n + 0 }' "$RESP"
+}
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status"; }
 ctl_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$CTL_PID/stat"; }
 hz=$(getconf CLK_TCK)
@@ -127,11 +134,13 @@ for rtt in "${rtts[@]}"; do
 		perf record -q -g -o "$PV_BENCH_PERF/rtt-$rtt.data" -p "$CTL_PID" 2>/dev/null &
 		perf_pid=$!
 	fi
+	b0=$(round_trips)
 	c0=$(ctl_ticks)
 	server_ticks >"$T/s0"
 	provisions "$total" 64 "$keys" >"$T/many.$rtt"
 	c1=$(ctl_ticks)
 	server_ticks >"$T/s1"
+	b1=$(round_trips)
 	[[ -z $perf_pid ]] || { kill -INT "$perf_pid" && wait "$perf_pid" || true; }
 	revoke_all "$keys" >/dev/null
 	ok=$(awk '/^provisions:/ { print $2 }' "$T/many.$rtt")
@@ -140,6 +149,7 @@ for rtt in "${rtts[@]}"; do
 	grep -E '^(status|transport)' "$T/many.$rtt" || true
 	split=$(ticks_delta "$T/s0" "$T/s1" "${ok:-1}")
 	splits+=("RTT $rtt ms, server CPU ms per provision by command: $split")
+	splits+=("RTT $rtt ms, 64 clients: $((b1 - b0)) SSH round trips (batches) for ${ok:-0} provisions: $(awk -v n="${ok:-0}" -v b=$((b1 - b0)) 'BEGIN { printf "%.2f", b ? n / b : 0 }') edits per batch")
 	rows+=("$(awk -v r="$rtt" -v f="$fresh" -v o="$one" -v t="$rate" -v p="$p50" -v n="$ok" \
 		-v c=$((c1 - c0)) -v s="${split##*total }" -v hz="$hz" 'BEGIN {
 		printf "%7d %10d %9.1f %10.1f %12.1f %9.1f %11.2f %11.2f", r, f, o, r + 15, t, p,
