@@ -640,8 +640,9 @@ static struct job *take_ready(struct worker *w)
 	w->hold_until = 0;
 	if (!list)
 		return NULL;
-	if (!w->nflight && !w->queued_solo && w->queued < BATCH_FULL && w->crowded_ms &&
-	    now < w->crowded_ms + CROWDED_MS && now < w->first_queued_ms + HOLD_IDLE_MS) {
+	if (!pool->cfg.no_batching && !w->nflight && !w->queued_solo && w->queued < BATCH_FULL &&
+	    w->crowded_ms && now < w->crowded_ms + CROWDED_MS &&
+	    now < w->first_queued_ms + HOLD_IDLE_MS) {
 		w->hold_until = w->first_queued_ms + HOLD_IDLE_MS;
 		return NULL;
 	}
