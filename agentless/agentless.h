@@ -190,7 +190,8 @@ int agentless_hostkey_fingerprint(const char *key, char out[64]);
 /*
  * The fingerprint of srv's key in the known_hosts file: the first entry,
  * plain or hashed, for its SSH host ("host", "[host]:port" off port 22).
- * PV_ENOTFOUND when none is, PV_EIO when the file cannot be read.  Call after agentless_new (libssh2 initialised).
+ * PV_ENOTFOUND when none is, PV_EIO when the file cannot be read.  Call after agentless_new
+ * (libssh2 initialised).
  */
 int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64]);
 

@@ -109,17 +109,24 @@ static double pct_ms(const struct run *r, double p)
 	return (double)r->lat_us[i] / 1000.0;
 }
 
-/* Split the comma-separated key list into r->key_of; -1 when out of memory. */
+/* Split the comma-separated key list into r->key_of; -1 when out of memory or empty. */
 static int split_keys(struct run *r, const char *list)
 {
-	char *p;
+	size_t len = strlen(list);
+	char *p, *comma;
 
-	r->keys = strdup(list);
-	r->key_of = calloc(strlen(list) / 2 + 1, sizeof(*r->key_of));
+	r->keys = malloc(len + 1);
+	r->key_of = calloc(len / 2 + 1, sizeof(*r->key_of));
 	if (!r->keys || !r->key_of)
 		return -1;
-	for (p = strtok(r->keys, ","); p; p = strtok(NULL, ","))
-		r->key_of[r->nkeys++] = p;
+	memcpy(r->keys, list, len + 1);
+	for (p = r->keys; p; p = comma ? comma + 1 : NULL) {
+		comma = strchr(p, ',');
+		if (comma)
+			*comma = '\0';
+		if (*p)
+			r->key_of[r->nkeys++] = p;
+	}
 	return r->nkeys ? 0 : -1;
 }
 
@@ -143,6 +150,7 @@ static void report(struct run *r, size_t conc, uint64_t elapsed_us)
 int main(int argc, char **argv)
 {
 	struct run r = {0};
+	const char *env_key;
 	struct slot *slots;
 	CURLM *multi;
 	size_t conc, i;
@@ -164,8 +172,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "TOTAL and CONCURRENCY must be positive integers\n");
 		return 2;
 	}
-	if (split_keys(&r, strcmp(argv[3], "-") == 0 && getenv("PV_API_KEY") ? getenv("PV_API_KEY")
-	                                                                     : argv[3]) < 0) {
+	env_key = getenv("PV_API_KEY");
+	if (split_keys(&r, strcmp(argv[3], "-") == 0 && env_key ? env_key : argv[3]) < 0) {
 		fprintf(stderr, "API_KEY: no key, or out of memory\n");
 		free(r.keys);
 		free(r.key_of);

@@ -498,7 +498,9 @@ static int provision_prepare(struct provision *pv)
 	}
 	if ((r = provision_same_key(pv, pv->pub)) != 0)
 		return r; /* 1: it took the request over */
-	if ((r = provision_device_peers(pv)) != 0 || (r = provision_quota(pv)) != 0)
+	if ((r = provision_device_peers(pv)) != 0)
+		return r;
+	if ((r = provision_quota(pv)) != 0)
 		return r;
 	pv->old_err = calloc(pv->n_old + 1, sizeof(*pv->old_err));
 	if (!pv->old_err) {

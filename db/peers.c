@@ -368,10 +368,15 @@ int db_user_other_devices(struct db *db, const char *user_id, const char *device
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, user_id)) < 0 ||
-	    (r = db_bind_text(db, st, 2, device)) < 0 || (r = db_bind_int(db, st, 3, cap)) < 0 ||
-	    (r = db_one(db, st, db_read_int, n)) < 0)
+	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0)
+		return r;
+	if ((r = db_bind_text(db, st, 1, user_id)) < 0)
+		return r;
+	if ((r = db_bind_text(db, st, 2, device)) < 0)
+		return r;
+	if ((r = db_bind_int(db, st, 3, cap)) < 0)
+		return r;
+	if ((r = db_one(db, st, db_read_int, n)) < 0)
 		return r;
 	return 0;
 }
