@@ -173,7 +173,7 @@ static void test_busy(void)
 	ASSERT_STR_CONTAINS(db_errmsg(db), "locked");
 	ASSERT_INT_EQ(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(holder);
-	ASSERT_INT_EQ(fixture_reserve(db, "srv-1", 1).host, DB_HOST_MIN);
+	ASSERT_INT_EQ(fixture_reserve(db, "srv-1", 1).host, PV_HOST_MIN);
 	db_close(db);
 	ASSERT_INT_EQ(fixture_query_int("busy.db", "SELECT count(*) FROM peers"), 1);
 	TEST_DONE();
@@ -196,7 +196,7 @@ static void crash_child(int fd)
 
 	if (db_open(&db, fixture_path("crash.db")) != 0)
 		_exit(1);
-	for (i = 0; i < 2 * (DB_HOST_MAX - DB_HOST_MIN + 1); i++) {
+	for (i = 0; i < 2 * (PV_HOST_MAX - PV_HOST_MIN + 1); i++) {
 		const char *server = i % 2 ? "srv-2" : "srv-1";
 
 		if (db_peer_reserve(db, "alice", "laptop", server, fixture_key(i), NULL, &p) != 0)
@@ -213,7 +213,7 @@ static void crash_child(int fd)
 
 static void test_kill9(void)
 {
-	struct ack acks[2 * (DB_HOST_MAX - DB_HOST_MIN + 1)];
+	struct ack acks[2 * (PV_HOST_MAX - PV_HOST_MIN + 1)];
 	size_t n = 0, i;
 	struct db *db;
 	struct db_peer p;

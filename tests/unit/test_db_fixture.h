@@ -76,7 +76,8 @@ static inline struct pv_fleet *fixture_fleet(size_t n)
 		snprintf(s->region, sizeof(s->region), "Region");
 		s->tier = i == 0 ? PV_TIER_BASIC : PV_TIER_PRO;
 		snprintf(s->wg_host, sizeof(s->wg_host), "203.0.113.%zu", 11 + i);
-		s->wg_port = 51820;
+		s->n_ifaces = 1;
+		s->ifaces[0].port = 51820;
 		snprintf(s->ssh_host, sizeof(s->ssh_host), "203.0.113.%zu", 11 + i);
 		s->ssh_port = 22;
 		snprintf(s->ssh_user, sizeof(s->ssh_user), "root");
