@@ -4,8 +4,8 @@
  * HTTP front ends accept, read each server's dump (through the pool, never
  * blocking the loop), record its health (up/down and since when, live and
  * active peers, transfer, each peer's handshake and counters; the same by
- * interface, in memory), flag a server
- * whose WireGuard key changed (redeployed), and reconcile it (reconcile.c).
+ * interface, in memory), flag a server whose WireGuard key changed
+ * (redeployed), and reconcile it (reconcile.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +69,7 @@ static void record_ifaces(struct ctl_server_ifaces *slot, const struct agentless
 	slot->checked = 1;
 }
 
-/* Totals (the per-interface counts summed) and per-peer counters of a dump, for db_server_record.
- */
+/* Totals (the interfaces' summed) and per-peer counters of a dump, for db_server_record. */
 static int dump_stats(const struct ctl_server_ifaces *slot, const struct agentless_dump *d,
                       struct db_server_health *h, struct db_peer_stats **out)
 {
@@ -117,11 +116,11 @@ static void record(struct ctl *ctl, const struct pv_server *s, const struct agen
 {
 	struct db_server_health h = {.up = d != NULL};
 	struct db_peer_stats *ps = NULL;
-	struct ctl_server_ifaces *slot = iface_slot(ctl, s);
+	struct ctl_server_ifaces scratch, *slot = iface_slot(ctl, s);
 
-	if (!slot) {
-		ctl_log("health: %s: out of memory", s->id);
-		return;
+	if (!slot) { /* the DB record does not depend on the in-memory one */
+		ctl_log("health: %s: out of memory for the per-interface counts", s->id);
+		slot = &scratch;
 	}
 	record_ifaces(slot, d);
 	if (d) {
