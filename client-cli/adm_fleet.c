@@ -41,6 +41,38 @@ static int server_call(const struct vpnctl_args *args, const char *what, const c
 	return VX_OK;
 }
 
+/* A health count of interface_detail: "-" before the server's first health pass (null). */
+static void count_cell(char *buf, size_t len, const json_t *v)
+{
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(buf, len, "-");
+}
+
+/* One line per WireGuard interface: port, subnets, leases of its 253, live and active peers. */
+static void show_interfaces(const json_t *detail)
+{
+	const json_t *ifc;
+	size_t i;
+
+	json_array_foreach(detail, i, ifc)
+	{
+		const char *name = "?", *v4 = "", *v6 = "";
+		json_int_t port = 0, used = 0, cap = 0;
+		char live[24], active[24];
+
+		json_unpack((json_t *)ifc, "{s?:s, s?:I, s?:s, s?:s, s?:I, s?:I}", "name", &name,
+		            "port", &port, "ipv4", &v4, "ipv6", &v6, "leases_used", &used,
+		            "capacity", &cap);
+		count_cell(live, sizeof(live), json_object_get(ifc, "live_peers"));
+		count_cell(active, sizeof(active), json_object_get(ifc, "active_peers"));
+		printf("  %-6s       port %lld, %s, %s: %lld/%lld leased, %s live, %s active\n",
+		       name, (long long)port, v4, v6, (long long)used, (long long)cap, live,
+		       active);
+	}
+}
+
 static void show_server(const json_t *s)
 {
 	const char *id = "?", *loc = "", *tier = "", *status = "?", *key = "", *src = "";
@@ -68,6 +100,7 @@ static void show_server(const json_t *s)
 	printf("wireguard:     %s port %lld, key %s\n", host, (long long)port, key[0] ? key : "-");
 	printf("peers:         %lld in the DB, %lld live, %lld active\n", (long long)peers,
 	       (long long)live, (long long)active);
+	show_interfaces(json_object_get(s, "interface_detail"));
 	printf("transfer:      rx %s, tx %s\n", r, t);
 	printf("last repairs:  %lld (at %lld)\n", (long long)repairs, (long long)rec);
 }

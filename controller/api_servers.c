@@ -207,20 +207,53 @@ static json_t *hostkey_json(const struct ctl *ctl, const struct pv_server *s)
 	return r == 0 ? json_string(fp) : json_null();
 }
 
-/* The operators' view of one server: the public fields plus what the health pass recorded. */
+/* One row of view as an interface_detail item; health counts are null before the first pass. */
+static json_t *iface_json(const struct ctl_iface_view *v)
+{
+	const struct pv_iface *ifc = &v->server->ifaces[v->iface];
+	const struct ctl_iface_health *h = v->health;
+
+	return json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:o, s:o}", "name", ifc->name, "port",
+	                 (int)ifc->port, "ipv4", ifc->subnet4, "ipv6", ifc->subnet6, "leases_used",
+	                 v->leases_used, "capacity", PV_HOSTS_PER_IF, "live_peers",
+	                 h ? json_integer(h->live_peers) : json_null(), "active_peers",
+	                 h ? json_integer(h->active_peers) : json_null());
+}
+
+/* interface_detail: server s's rows of view[n]. */
+static json_t *iface_detail_json(const struct pv_server *s, const struct ctl_iface_view *view,
+                                 size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		if (view[i].server == s && json_array_append_new(a, iface_json(&view[i])) < 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+/*
+ * The operators' view of one server: the public fields plus what the health pass recorded,
+ * and each interface's from view[n].
+ */
 static json_t *admin_server_json(const struct ctl *ctl, const struct pv_server *s,
-                                 const struct db_server_status *st)
+                                 const struct db_server_status *st,
+                                 const struct ctl_iface_view *view, size_t n)
 {
 	json_t *j = server_json(s, st);
 	json_t *more = json_pack(
-	        "{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I, s:b, s:o, s:s, s:{s:s, s:i, s:s}}",
+	        "{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I, s:b, s:o, s:s, s:{s:s, s:i, s:s}, s:o}",
 	        "live_peers", st->live_peers, "active_peers", st->active_peers, "rx_bytes",
 	        (json_int_t)st->rx_bytes, "tx_bytes", (json_int_t)st->tx_bytes, "checked_at",
 	        (json_int_t)st->checked_at, "state_since", (json_int_t)st->state_since, "repairs",
 	        st->repairs, "reconciled_at", (json_int_t)st->reconciled_at, "draining",
 	        st->draining, "host_key_fingerprint", hostkey_json(ctl, s), "host_key_source",
 	        s->ssh_hostkey[0] ? "pinned" : "known_hosts", "ssh", "host", s->ssh_host, "port",
-	        (int)s->ssh_port, "user", s->ssh_user);
+	        (int)s->ssh_port, "user", s->ssh_user, "interface_detail",
+	        iface_detail_json(s, view, n));
 
 	if (!j || !more || json_object_update(j, more) < 0) {
 		json_decref(j);
@@ -234,12 +267,15 @@ void api_admin_servers(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
 	struct db_server_status *st = NULL;
+	struct ctl_iface_view *view = NULL;
 	json_t *list;
-	size_t i, n = 0;
+	size_t i, n = 0, nview = 0;
 	int r;
 
-	if ((r = db_servers_list(ctl->db, &st, &n)) < 0) {
+	if ((r = db_servers_list(ctl->db, &st, &n)) < 0 ||
+	    (r = ctl_iface_view(ctl, NULL, &view, &nview)) < 0) {
 		ctl_log("admin servers: %s", db_errmsg(ctl->db));
+		free(st);
 		ctl_reply_error(rq, r, "state database error");
 		return;
 	}
@@ -247,12 +283,14 @@ void api_admin_servers(struct ctl_req *rq)
 	for (i = 0; list && i < n; i++) {
 		const struct pv_server *s = ctl_server(ctl, st[i].id);
 
-		if (s && json_array_append_new(list, admin_server_json(ctl, s, &st[i])) < 0) {
+		if (s && json_array_append_new(
+		                 list, admin_server_json(ctl, s, &st[i], view, nview)) < 0) {
 			json_decref(list);
 			list = NULL;
 		}
 	}
 	free(st);
+	free(view);
 	ctl_reply(rq, 200, list ? json_pack("{s:o}", "servers", list) : NULL);
 }
 
@@ -260,16 +298,20 @@ void api_server_show(struct ctl_req *rq)
 {
 	const struct pv_server *s = ctl_server(rq->ctl, rq->path_arg);
 	struct db_server_status st;
+	struct ctl_iface_view *view = NULL;
+	size_t nview = 0;
 	int r;
 
 	if (!s) {
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->path_arg);
 		return;
 	}
-	if ((r = db_server_status(rq->ctl->db, s->id, &st)) < 0) {
+	if ((r = db_server_status(rq->ctl->db, s->id, &st)) < 0 ||
+	    (r = ctl_iface_view(rq->ctl, s, &view, &nview)) < 0) {
 		ctl_log("admin server %s: %s", s->id, db_errmsg(rq->ctl->db));
 		ctl_reply_error(rq, r, "state database error");
 		return;
 	}
-	ctl_reply(rq, 200, admin_server_json(rq->ctl, s, &st));
+	ctl_reply(rq, 200, admin_server_json(rq->ctl, s, &st, view, nview));
+	free(view);
 }

@@ -257,6 +257,8 @@ struct ctl {
 	struct ctl_users *users; /* user rows cache (usercache.c), owned; NULL until first used */
 	struct ctl_servers_view
 	        *servers_view; /* GET /api/servers snapshot, owned; NULL until used */
+	struct ctl_server_ifaces *ifaces_health; /* PV_FLEET_MAX slots (health.c), owned;
+	                                            NULL until the first health pass */
 };
 
 /* Arguments of a request body, validated against the route's field list. */
@@ -564,5 +566,44 @@ int ctl_fleet_export(struct ctl *ctl, char **out, char *err, size_t errlen);
 int ctl_health_start(struct ctl *ctl);
 /* A health pass of one server now (a bootstrapped one: up without waiting for the timer). */
 int ctl_health_server(struct ctl *ctl, const struct pv_server *s);
+
+/* One WireGuard interface of a server as a health pass saw it. */
+struct ctl_iface_health {
+	int live_peers;              /* peers on the interface */
+	int active_peers;            /* of those, with a handshake in the last 180 s */
+	uint64_t rx_bytes, tx_bytes; /* totals of their counters */
+};
+/* Every interface of a server at its last health pass (kept in memory, not in the DB). */
+struct ctl_server_ifaces {
+	int checked; /* 0 until the first pass; all zero while the server is down */
+	struct ctl_iface_health ifc[PV_IFACES_MAX];
+};
+/*
+ * Count a dump's live peers by the interface they are on (pv_wg_peer.iface)
+ * into out[PV_IFACES_MAX], zeroed first; now is unix seconds, for the
+ * handshake window.  A peer with an index past PV_IFACES_MAX is not counted.
+ */
+void ctl_iface_health_count(const struct pv_wg_dump *live, int64_t now,
+                            struct ctl_iface_health out[PV_IFACES_MAX]);
+/* Server s's interfaces at its last health pass (borrowed), NULL before the first. */
+const struct ctl_server_ifaces *ctl_iface_health(const struct ctl *ctl, const struct pv_server *s);
+
+/* ---- ifaces.c: the per-interface view (metrics, admin) --------------------------- */
+
+/* One WireGuard interface of a server: its leases (DB) and its last health pass (memory). */
+struct ctl_iface_view {
+	const struct pv_server *server;        /* borrowed from the fleet */
+	unsigned iface;                        /* index in server->ifaces[] */
+	int leases_used;                       /* peers in any state and foreign reservations */
+	const struct ctl_iface_health *health; /* borrowed; NULL before the first pass */
+};
+/*
+ * Rows for every interface of server s (NULL: of every server in the fleet,
+ * in fleet order, each server's rows together), from one DB query.  *out is
+ * a new array owned by the caller (free()), valid while the fleet is; *n may
+ * be 0.  PV_EDB (db_errmsg says why) or PV_ENOMEM.
+ */
+int ctl_iface_view(struct ctl *ctl, const struct pv_server *s, struct ctl_iface_view **out,
+                   size_t *n);
 
 #endif

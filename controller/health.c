@@ -3,8 +3,9 @@
  * The health pass: every health_interval_s, and once at startup before the
  * HTTP front ends accept, read each server's dump (through the pool, never
  * blocking the loop), record its health (up/down and since when, live and
- * active peers, transfer, each peer's handshake and counters), flag a server
- * whose WireGuard key changed (redeployed), and reconcile it (reconcile.c).
+ * active peers, transfer, each peer's handshake and counters; the same by
+ * interface, in memory), flag a server whose WireGuard key changed
+ * (redeployed), and reconcile it (reconcile.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,60 @@
 
 #define ACTIVE_WINDOW_S 180 /* a handshake this recent makes a peer "active" */
 
-/* Totals and per-peer counters of a dump, for db_server_record. */
-static int dump_stats(const struct agentless_dump *d, struct db_server_health *h,
-                      struct db_peer_stats **out)
+void ctl_iface_health_count(const struct pv_wg_dump *live, int64_t now,
+                            struct ctl_iface_health out[PV_IFACES_MAX])
 {
-	int64_t now = (int64_t)time(NULL);
+	size_t i;
+
+	memset(out, 0, PV_IFACES_MAX * sizeof(*out));
+	for (i = 0; i < live->n; i++) {
+		const struct pv_wg_peer *p = &live->peers[i];
+		struct ctl_iface_health *h;
+
+		if (p->iface >= PV_IFACES_MAX)
+			continue;
+		h = &out[p->iface];
+		h->live_peers++;
+		h->active_peers +=
+		        p->latest_handshake && now - p->latest_handshake < ACTIVE_WINDOW_S;
+		h->rx_bytes += p->rx_bytes;
+		h->tx_bytes += p->tx_bytes;
+	}
+}
+
+const struct ctl_server_ifaces *ctl_iface_health(const struct ctl *ctl, const struct pv_server *s)
+{
+	const struct ctl_server_ifaces *slot;
+
+	if (!ctl->ifaces_health)
+		return NULL;
+	slot = &ctl->ifaces_health[s - ctl->fleet->servers];
+	return slot->checked ? slot : NULL;
+}
+
+/* Server s's slot of ctl->ifaces_health, allocated on first use; NULL when out of memory. */
+static struct ctl_server_ifaces *iface_slot(struct ctl *ctl, const struct pv_server *s)
+{
+	if (!ctl->ifaces_health &&
+	    !(ctl->ifaces_health = calloc(PV_FLEET_MAX, sizeof(*ctl->ifaces_health))))
+		return NULL;
+	return &ctl->ifaces_health[s - ctl->fleet->servers];
+}
+
+/* Per-interface counts of a dump into slot (all zero when d is NULL: the server is down). */
+static void record_ifaces(struct ctl_server_ifaces *slot, const struct agentless_dump *d)
+{
+	if (d)
+		ctl_iface_health_count(d->live, (int64_t)time(NULL), slot->ifc);
+	else
+		memset(slot->ifc, 0, sizeof(slot->ifc));
+	slot->checked = 1;
+}
+
+/* Totals (the interfaces' summed) and per-peer counters of a dump, for db_server_record. */
+static int dump_stats(const struct ctl_server_ifaces *slot, const struct agentless_dump *d,
+                      struct db_server_health *h, struct db_peer_stats **out)
+{
 	struct db_peer_stats *ps = calloc(d->live->n ? d->live->n : 1, sizeof(*ps));
 	size_t i;
 
@@ -30,6 +80,11 @@ static int dump_stats(const struct agentless_dump *d, struct db_server_health *h
 	if (!ps)
 		return PV_ENOMEM;
 	h->live_peers = (int)d->live->n;
+	for (i = 0; i < PV_IFACES_MAX; i++) {
+		h->active_peers += slot->ifc[i].active_peers;
+		h->rx_bytes += slot->ifc[i].rx_bytes;
+		h->tx_bytes += slot->ifc[i].tx_bytes;
+	}
 	for (i = 0; i < d->live->n; i++) {
 		const struct pv_wg_peer *p = &d->live->peers[i];
 
@@ -37,10 +92,6 @@ static int dump_stats(const struct agentless_dump *d, struct db_server_health *h
 		ps[i].latest_handshake = p->latest_handshake;
 		ps[i].rx_bytes = p->rx_bytes;
 		ps[i].tx_bytes = p->tx_bytes;
-		h->active_peers +=
-		        p->latest_handshake && now - p->latest_handshake < ACTIVE_WINDOW_S;
-		h->rx_bytes += p->rx_bytes;
-		h->tx_bytes += p->tx_bytes;
 	}
 	return 0;
 }
@@ -65,9 +116,15 @@ static void record(struct ctl *ctl, const struct pv_server *s, const struct agen
 {
 	struct db_server_health h = {.up = d != NULL};
 	struct db_peer_stats *ps = NULL;
+	struct ctl_server_ifaces scratch, *slot = iface_slot(ctl, s);
 
+	if (!slot) { /* the DB record does not depend on the in-memory one */
+		ctl_log("health: %s: out of memory for the per-interface counts", s->id);
+		slot = &scratch;
+	}
+	record_ifaces(slot, d);
 	if (d) {
-		if (dump_stats(d, &h, &ps) < 0) {
+		if (dump_stats(slot, d, &h, &ps) < 0) {
 			ctl_log("health: %s: out of memory", s->id);
 			return;
 		}

@@ -200,6 +200,7 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	pv_fleet_free(ctl->fleet);
 	free(ctl->fleet_gone);
 	free(ctl->stale);
+	free(ctl->ifaces_health);
 	ctl_secrets_clear(&ctl->secrets);
 	if (ctl->admin_token)
 		OPENSSL_clear_free(ctl->admin_token, strlen(ctl->admin_token) + 1);

@@ -5,7 +5,8 @@
  * reply (http.c) and every SQLite COMMIT (db/'s commit observer); the fleet
  * gauges are read from the DB and the SSH pool at scrape time.  What is
  * exposed is one table of metric families; a per-server gauge is one row
- * with a getter over the server's DB status.
+ * with a getter over the server's DB status, a per-interface gauge one with
+ * a getter over the interface's view (ifaces.c).
  *
  * Label values are route paths from the route table, error codes from the
  * error table and server ids (servers.json allows [a-z0-9-] only), so none
@@ -188,6 +189,8 @@ struct scrape {
 	size_t n;
 	struct db_peer *peers; /* ACTIVE peers of the whole fleet, owned */
 	size_t npeers;
+	struct ctl_iface_view *ifaces; /* every interface of the fleet, owned */
+	size_t nifaces;
 	int64_t now; /* unix seconds of the scrape */
 };
 
@@ -200,6 +203,12 @@ struct family {
 	const char *name, *type, *help;
 	emit_fn emit;
 	server_value_fn server_value; /* for emit_per_server */
+};
+
+/* A per-interface gauge (labels server and interface); no sample when value returns 0. */
+struct iface_family {
+	const char *name, *help;
+	int (*value)(const struct ctl_iface_view *ifc, double *v);
 };
 
 static void emit_hist(struct evbuffer *out, const char *name, const char *labels,
@@ -299,6 +308,65 @@ static void emit_per_server(struct scrape *sc, const struct family *f)
 		if (f->server_value(sc, &sc->servers[i], &v))
 			evbuffer_add_printf(sc->out, "%s{server=\"%s\"} %.17g\n", f->name,
 			                    sc->servers[i].id, v);
+}
+
+static void emit_per_iface(struct scrape *sc, const struct iface_family *f)
+{
+	const struct ctl_iface_view *ifc;
+	double v;
+	size_t i;
+
+	for (i = 0; i < sc->nifaces; i++) {
+		ifc = &sc->ifaces[i];
+		if (f->value(ifc, &v))
+			evbuffer_add_printf(sc->out, "%s{server=\"%s\",interface=\"%s\"} %.17g\n",
+			                    f->name, ifc->server->id,
+			                    ifc->server->ifaces[ifc->iface].name, v);
+	}
+}
+
+static int iface_leases_used(const struct ctl_iface_view *ifc, double *v)
+{
+	*v = ifc->leases_used;
+	return 1;
+}
+
+static int iface_leases_free(const struct ctl_iface_view *ifc, double *v)
+{
+	*v = PV_HOSTS_PER_IF - ifc->leases_used;
+	return 1;
+}
+
+static int iface_capacity(const struct ctl_iface_view *ifc, double *v)
+{
+	(void)ifc;
+	*v = PV_HOSTS_PER_IF;
+	return 1;
+}
+
+/* The health pass's counts are left out until the server's first pass. */
+static int iface_live_peers(const struct ctl_iface_view *ifc, double *v)
+{
+	*v = ifc->health ? ifc->health->live_peers : 0;
+	return ifc->health != NULL;
+}
+
+static int iface_handshakes(const struct ctl_iface_view *ifc, double *v)
+{
+	*v = ifc->health ? ifc->health->active_peers : 0;
+	return ifc->health != NULL;
+}
+
+static int iface_rx(const struct ctl_iface_view *ifc, double *v)
+{
+	*v = ifc->health ? (double)ifc->health->rx_bytes : 0;
+	return ifc->health != NULL;
+}
+
+static int iface_tx(const struct ctl_iface_view *ifc, double *v)
+{
+	*v = ifc->health ? (double)ifc->health->tx_bytes : 0;
+	return ifc->health != NULL;
 }
 
 static int server_up(struct scrape *sc, const struct db_server_status *s, double *v)
@@ -456,11 +524,30 @@ static const struct family families[] = {
          emit_per_server, server_queue},
 };
 
+static const struct iface_family iface_families[] = {
+        {"pv_interface_leases_used",
+         "Addresses leased on the WireGuard interface (peers in any state)", iface_leases_used},
+        {"pv_interface_leases_free", "Addresses still free on the WireGuard interface",
+         iface_leases_free},
+        {"pv_interface_capacity", "Peers one WireGuard interface holds (hosts 2..254)",
+         iface_capacity},
+        {"pv_interface_live_peers", "Peers on the interface at the last health pass",
+         iface_live_peers},
+        {"pv_interface_handshake_peers",
+         "Peers of the interface with a handshake in the last 180 s at the last health pass",
+         iface_handshakes},
+        {"pv_interface_rx_bytes",
+         "Bytes received from the interface's live peers (their counters at the last pass)",
+         iface_rx},
+        {"pv_interface_tx_bytes",
+         "Bytes sent to the interface's live peers (their counters at the last pass)", iface_tx},
+};
+
 void api_metrics(struct ctl_req *rq)
 {
 	struct ctl *ctl = rq->ctl;
 	struct db_peer_filter active = {NULL, NULL, NULL, DB_PEER_ACTIVE};
-	struct scrape sc = {ctl, evbuffer_new(), NULL, 0, NULL, 0, (int64_t)time(NULL)};
+	struct scrape sc = {ctl, evbuffer_new(), NULL, 0, NULL, 0, NULL, 0, (int64_t)time(NULL)};
 	size_t i;
 	int r;
 
@@ -469,7 +556,8 @@ void api_metrics(struct ctl_req *rq)
 		return;
 	}
 	if ((r = db_servers_list(ctl->db, &sc.servers, &sc.n)) < 0 ||
-	    (r = db_peers_list(ctl->db, &active, &sc.peers, &sc.npeers)) < 0) {
+	    (r = db_peers_list(ctl->db, &active, &sc.peers, &sc.npeers)) < 0 ||
+	    (r = ctl_iface_view(ctl, NULL, &sc.ifaces, &sc.nifaces)) < 0) {
 		ctl_log("metrics: %s", db_errmsg(ctl->db));
 		ctl_reply_error(rq, r, "state database error");
 		goto out;
@@ -479,9 +567,16 @@ void api_metrics(struct ctl_req *rq)
 		                    families[i].help, families[i].name, families[i].type);
 		families[i].emit(&sc, &families[i]);
 	}
+	for (i = 0; i < sizeof(iface_families) / sizeof(iface_families[0]); i++) {
+		evbuffer_add_printf(sc.out, "# HELP %s %s\n# TYPE %s gauge\n",
+		                    iface_families[i].name, iface_families[i].help,
+		                    iface_families[i].name);
+		emit_per_iface(&sc, &iface_families[i]);
+	}
 	ctl_reply_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", sc.out);
 out:
 	free(sc.servers);
 	free(sc.peers);
+	free(sc.ifaces);
 	evbuffer_free(sc.out);
 }

@@ -158,6 +158,19 @@ int db_server_status(struct db *db, const char *server_id, struct db_server_stat
  * *n may be 0.  Both are NULL/0 on failure.
  */
 int db_servers_list(struct db *db, struct db_server_status **out, size_t *n);
+/* Addresses leased on one interface of a server. */
+struct db_iface_leases {
+	char server_id[DB_SERVER_ID_MAX + 1];
+	unsigned iface; /* index in the server's ifaces[] (pv_lease_iface) */
+	int used;       /* leases held there, peers in any state and foreign reservations */
+};
+/*
+ * Leases by server and interface, from one query: of server_id, or of every
+ * non-retired server when it is NULL; ordered by server (as db_servers_list)
+ * then interface.  An interface without a lease has no row.  *out is a new
+ * array owned by the caller (free()); *n may be 0.
+ */
+int db_iface_leases(struct db *db, const char *server_id, struct db_iface_leases **out, size_t *n);
 /* Counts of non-retired servers by their last health: up, down, never checked. */
 int db_servers_count(struct db *db, int *up, int *down, int *unknown);
 

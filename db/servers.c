@@ -31,6 +31,11 @@ static const char SQL_SET_REPAIRS[] =
 	" FROM servers s"
 static const char SQL_STATUS[] = STATUS_FROM " WHERE s.id = ?1";
 static const char SQL_STATUS_ALL[] = STATUS_FROM " WHERE s.retired = 0 ORDER BY s.rowid";
+/* Leases by server and interface (lease = interface * 256 + host), one query for the fleet. */
+static const char SQL_IFACE_LEASES[] =
+        "SELECT l.server_id, l.ip / 256, count(*) FROM lease l JOIN servers s ON s.id = l.server_id"
+        " WHERE s.retired = 0 AND (?1 IS NULL OR l.server_id = ?1)"
+        " GROUP BY l.server_id, l.ip / 256 ORDER BY s.rowid, l.ip / 256";
 static const char SQL_COUNT[] =
         "SELECT coalesce(sum(up = 1), 0), coalesce(sum(up = 0), 0), coalesce(sum(up = -1), 0)"
         " FROM servers WHERE retired = 0";
@@ -251,4 +256,30 @@ int db_servers_count(struct db *db, int *up, int *down, int *unknown)
 	*down = counts[1];
 	*unknown = counts[2];
 	return 0;
+}
+
+/* One row of SQL_IFACE_LEASES into a struct db_iface_leases (a db_row_reader). */
+static int read_iface_leases(struct db *db, sqlite3_stmt *st, void *row)
+{
+	struct db_iface_leases *out = row;
+
+	memset(out, 0, sizeof(*out));
+	out->iface = (unsigned)sqlite3_column_int(st, 1);
+	out->used = sqlite3_column_int(st, 2);
+	return db_column_text(db, st, 0, out->server_id, sizeof(out->server_id));
+}
+
+int db_iface_leases(struct db *db, const char *server_id, struct db_iface_leases **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if ((server_id && (r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0) ||
+	    (r = db_stmt(db, SQL_IFACE_LEASES, &st)) < 0)
+		return r;
+	if (server_id && (r = db_bind_text(db, st, 1, server_id)) < 0)
+		return r;
+	return db_collect(db, st, sizeof(**out), read_iface_leases, (void **)out, n);
 }

@@ -11,7 +11,9 @@
 #   DB is unchanged (table-driven);
 # - /metrics (admin token, and metrics_listen on loopback without one)
 #   passes `promtool check metrics`; its per-server peer and lease counts
-#   equal the DB's, its request and provision counters the calls made;
+#   equal the DB's, each one-interface server's wg0 series (leases, capacity
+#   253, live and handshake peers, rx/tx) equal its server's and there is no
+#   wg1 series; its request and provision counters the calls made;
 # - SIGHUP reloads secrets, admin token and certificate without dropping a
 #   keep-alive connection.
 #
@@ -198,6 +200,17 @@ for id in "${ids[@]}"; do
 		fail "pv_server_handshake_peers of $id differs from the DB's"
 	[[ $(sample "$CTL_T/metrics.txt" "pv_server_rx_bytes{server=\"$id\"}") == \
 		"$(db_sql "SELECT rx_bytes FROM servers WHERE id = '$id'")" ]] || fail "pv_server_rx_bytes of $id"
+	wg0="{server=\"$id\",interface=\"wg0\"}"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_interface_leases_used$wg0") == "$used" ]] ||
+		fail "pv_interface_leases_used of $id's wg0 differs from the DB's leases"
+	[[ $(sample "$CTL_T/metrics.txt" "pv_interface_capacity$wg0") == 253 ]] || fail "pv_interface_capacity of $id"
+	for m in live_peers handshake_peers rx_bytes tx_bytes; do
+		[[ $(sample "$CTL_T/metrics.txt" "pv_interface_$m$wg0") == \
+			"$(sample "$CTL_T/metrics.txt" "pv_server_$m{server=\"$id\"}")" ]] ||
+			fail "pv_interface_$m of $id's only interface differs from pv_server_$m"
+	done
+	! grep -q "^pv_interface_[a-z_]*{server=\"$id\",interface=\"wg1\"}" "$CTL_T/metrics.txt" ||
+		fail "a wg1 series for one-interface $id"
 done
 [[ $(sample "$CTL_T/metrics.txt" "pv_server_peers{server=\"$s1\"}") == 1 ]] || fail "u1's peer on $s1 not counted"
 [[ $(sample "$CTL_T/metrics.txt" 'pv_operations_total{op="provision",result="ok"}') == 2 ]] ||
@@ -213,7 +226,7 @@ done
 	fail "provision latency histogram"
 (($(sample "$CTL_T/metrics.txt" 'pv_sqlite_commit_duration_seconds_count') >= 2)) || fail "no SQLite commit timed"
 ! grep -q 'route="/api/admin/users/u1' "$CTL_T/metrics.txt" || fail "a raw path became a label"
-trace "/metrics passes promtool, peer and lease counts equal the DB's, counters match the calls"
+trace "/metrics passes promtool, peer and lease counts equal the DB's (per server and per interface), counters match the calls"
 
 # ---- SIGHUP: new secrets, admin token and certificate; nothing dropped --------------------
 # A keep-alive TLS connection opened before the SIGHUP must answer after it

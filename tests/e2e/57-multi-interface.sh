@@ -16,6 +16,15 @@
 #   interface;
 # - capacity is 759 in GET /api/servers and /metrics; the 759th provision is
 #   200, the 760th 409 server_full;
+# - per interface: /metrics (valid for promtool) has pv_interface_leases_used
+#   253, 253, 194 and capacity 253 for wg0..wg2 of the 3-interface server,
+#   and GET /api/admin/servers/ID's interface_detail the same with each
+#   interface's port and subnets; after the restart's health pass each
+#   interface has 253 live peers, the interfaces' live, handshake and rx/tx
+#   series sum to the server's, each interface has received bytes (its
+#   client pinged), and the admin list's detail of the one-interface server
+#   is its wg0 with 5 leases and 5 live peers; `vpnadm server show` prints
+#   a line per interface with its port, subnets, leases and live peers;
 # - a one-interface server's wg0.conf is exactly what the one-interface flow
 #   writes: the bootstrap's file followed by wireguard-install.sh's blocks,
 #   built here from the replies, and a controller restart (startup
@@ -35,7 +44,7 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=ctl-lib.sh
 . "$(dirname "$0")/ctl-lib.sh"
-require curl openssl python3 sqlite3 jq xargs ping sha256sum
+require curl openssl python3 sqlite3 jq xargs ping sha256sum promtool
 
 fleet_up 2
 read -r id one <<<"$SERVER_IDS"
@@ -171,6 +180,26 @@ st=$(api GET /api/servers "" -H "X-API-Key: $key")
 ctl curl -sS -o "$CTL_T/metrics.txt" "http://$METRICS_ADDR/metrics" || fail "GET /metrics"
 grep -qx "pv_server_capacity{server=\"$id\"} 759" "$CTL_T/metrics.txt" || fail "pv_server_capacity of $id"
 grep -qx "pv_server_leases_free{server=\"$id\"} 59" "$CTL_T/metrics.txt" || fail "pv_server_leases_free of $id"
+# The value of a per-interface series ($1) of server $2, interface $3 in the last scrape; "" if absent.
+metric() {
+	awk -v k="$1{server=\"$2\",interface=\"$3\"}" '$1 == k { print $2 }' "$CTL_T/metrics.txt"
+}
+# That series of server $2 on its interfaces wg0..wg$3, space-separated.
+metrics_of() { for k in $(seq 0 "$3"); do metric "$1" "$2" "wg$k"; done | paste -sd' '; }
+promtool check metrics <"$CTL_T/metrics.txt" >"$CTL_T/promtool.log" 2>&1 ||
+	fail "promtool check metrics: $(cat "$CTL_T/promtool.log")"
+[[ $(metrics_of pv_interface_leases_used "$id" 2) == "253 253 194" ]] ||
+	fail "pv_interface_leases_used of $id: $(grep "^pv_interface_leases_used{server=\"$id\"" "$CTL_T/metrics.txt")"
+[[ $(metrics_of pv_interface_capacity "$id" 2) == "253 253 253" ]] || fail "pv_interface_capacity of $id"
+[[ $(metrics_of pv_interface_leases_free "$id" 2) == "0 0 59" ]] || fail "pv_interface_leases_free of $id"
+[[ $(metrics_of pv_interface_leases_used "$one" 1) == 5 ]] ||
+	fail "pv_interface_leases_used of $one (one interface): $(metrics_of pv_interface_leases_used "$one" 1)"
+st=$(api GET "/api/admin/servers/$id" "" -H "Authorization: Bearer $CTL_ADMIN")
+[[ $st == 200 ]] || fail "GET /api/admin/servers/$id: $st $(cat "$RESP")"
+[[ $(jq -c '[.interfaces, [.interface_detail[] | [.name, .port, .ipv4, .ipv6, .leases_used, .capacity]]]' "$RESP") == \
+	'[3,[["wg0",51820,"10.7.0.0/24","fddd:2c4:2c4:2c4::/64",253,253],["wg1",51821,"10.8.0.0/24","fddd:2c4:2c4:2c5::/64",253,253],["wg2",51822,"10.9.0.0/24","fddd:2c4:2c4:2c6::/64",194,253]]]' ]] ||
+	fail "interface_detail of $id: $(jq -c .interface_detail "$RESP")"
+trace "per interface: /metrics and interface_detail say wg0 253, wg1 253, wg2 194 of 253 each"
 codes=$(for i in $(seq 701 759); do echo "$id m$i"; done | provision_many 16 | sort | uniq -c)
 [[ $(echo $codes) == "59 200" ]] || fail "provisions 701..759: $codes"
 [[ $(provision_many 1 <<<"$id m760") == 409 ]] || fail "the 760th provision: $(cat "$out/$id.m760.json")"
@@ -193,6 +222,44 @@ for s in "$id" "$one"; do
 done
 cmp -s "$CTL_T/one-expected.conf" <(srv "$one" cat /etc/wireguard/wg0.conf) || fail "$one's wg0.conf moved"
 trace "restart + reconcile: no repair, no file changed on either server"
+
+# ---- per-interface health after the restart's startup pass -----------------------------------
+ctl curl -sS -o "$CTL_T/metrics.txt" "http://$METRICS_ADDR/metrics" || fail "GET /metrics"
+promtool check metrics <"$CTL_T/metrics.txt" >"$CTL_T/promtool.log" 2>&1 ||
+	fail "promtool check metrics: $(cat "$CTL_T/promtool.log")"
+[[ $(metrics_of pv_interface_live_peers "$id" 2) == "253 253 253" ]] ||
+	fail "pv_interface_live_peers of $id: $(metrics_of pv_interface_live_peers "$id" 2)"
+server_metric() { awk -v k="$1{server=\"$2\"}" '$1 == k { print $2 }' "$CTL_T/metrics.txt"; }
+for m in live_peers handshake_peers rx_bytes tx_bytes; do
+	sum=$(metrics_of "pv_interface_$m" "$id" 2 | tr ' ' '\n' | awk '{ s += $1 } END { print s }')
+	[[ $sum == "$(server_metric "pv_server_$m" "$id")" ]] ||
+		fail "pv_interface_$m of $id sum to $sum, pv_server_$m is $(server_metric "pv_server_$m" "$id")"
+done
+for k in 0 1 2; do
+	[[ $(metric pv_interface_rx_bytes "$id" "wg$k") -gt 0 ]] || fail "wg$k of $id received nothing"
+done
+st=$(api GET /api/admin/servers "" -H "Authorization: Bearer $CTL_ADMIN")
+[[ $st == 200 ]] || fail "GET /api/admin/servers: $st $(cat "$RESP")"
+[[ $(jq -c --arg id "$id" --arg one "$one" '[.servers[] | select(.id == $id or .id == $one) |
+	[.id, [.interface_detail[] | [.name, .leases_used, .live_peers]]]]' "$RESP") == \
+	"[[\"$id\",[[\"wg0\",253,253],[\"wg1\",253,253],[\"wg2\",253,253]]],[\"$one\",[[\"wg0\",5,5]]]]" ]] ||
+	fail "interface_detail in the admin list: $(jq -c '[.servers[] | [.id, .interface_detail]]' "$RESP")"
+trace "after the startup pass: 253 live peers on each interface, the interfaces sum to the server"
+VPNADM=$PV_BUILD/client-cli/vpnadm
+adm() { ctl env XDG_CONFIG_HOME="$CTL_T/xdg-adm" "$VPNADM" "$@"; }
+echo "$CTL_ADMIN" | adm login "https://$FLEET_CTL_ADDR:$CTL_PORT" --cacert "$CTL_T/ca.pem" >/dev/null ||
+	fail "vpnadm login"
+adm server show "$id" >"$CTL_T/show.txt" || fail "vpnadm server show $id"
+grep '^  wg' "$CTL_T/show.txt" >"$CTL_T/show-ifaces.txt" || fail "vpnadm server show: no interface line"
+re='^  wg([0-2])          port 5182([0-2]), 10\.([7-9])\.0\.0/24, fddd:2c4:2c4:2c[4-6]::/64: 253/253 leased, 253 live, [0-9]+ active$'
+n=0
+while IFS= read -r line; do
+	[[ $line =~ $re && ${BASH_REMATCH[1]} == "$n" && ${BASH_REMATCH[2]} == "$n" &&
+		${BASH_REMATCH[3]} == $((7 + n)) ]] || fail "vpnadm server show, interface $n: $line"
+	n=$((n + 1))
+done <"$CTL_T/show-ifaces.txt"
+((n == 3)) || fail "vpnadm server show printed $n interface lines: $(cat "$CTL_T/show.txt")"
+trace "vpnadm server show: one line per interface, 253/253 leased and 253 live on each"
 
 # ---- a one-interface server in the fleet gets a second interface -----------------------------
 admin() { api "$1" "$2" "${3:-}" -H "Authorization: Bearer $CTL_ADMIN"; }

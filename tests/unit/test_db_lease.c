@@ -164,6 +164,37 @@ static void test_interfaces_fill_in_order(void)
 	TEST_DONE();
 }
 
+static void test_leases_by_interface(void)
+{
+	struct db *db = open_three("byiface.db");
+	struct db_iface_leases *l = NULL;
+	size_t n = 0;
+	unsigned i;
+
+	TEST_START("leases by interface: wg0 full, wg1 with 5, wg2 without a row");
+	for (i = 0; i < CAPACITY + 5; i++)
+		fixture_reserve(db, "srv-1", i);
+	ASSERT_INT_EQ(db_iface_leases(db, NULL, &l, &n), 0);
+	ASSERT_INT_EQ(n, 2);
+	ASSERT_STR_EQ(l[0].server_id, "srv-1");
+	ASSERT_INT_EQ(l[0].iface, 0);
+	ASSERT_INT_EQ(l[0].used, CAPACITY);
+	ASSERT_INT_EQ(l[1].iface, 1);
+	ASSERT_INT_EQ(l[1].used, 5);
+	free(l);
+	TEST_DONE();
+
+	TEST_START("leases by interface of one server; none for an unknown one");
+	ASSERT_INT_EQ(db_iface_leases(db, "srv-1", &l, &n), 0);
+	ASSERT_INT_EQ(n, 2);
+	free(l);
+	ASSERT_INT_EQ(db_iface_leases(db, "srv-9", &l, &n), 0);
+	ASSERT_INT_EQ(n, 0);
+	free(l);
+	db_close(db);
+	TEST_DONE();
+}
+
 static void test_lease_check_refuses_other_numbers(void)
 {
 	struct db *db = fixture_open("check.db", 1);
@@ -231,6 +262,7 @@ int main(void)
 	test_delete_releases();
 	test_constraint_itself();
 	test_interfaces_fill_in_order();
+	test_leases_by_interface();
 	test_lease_check_refuses_other_numbers();
 	TEST_SUMMARY();
 }
