@@ -45,7 +45,8 @@ static void test_change_counters(void)
 	c0 = db_changes(db);
 	ASSERT_INT_EQ(db_user_upsert(db, "bob", PV_TIER_PRO, 1), 0);
 	ASSERT_INT_EQ(db_data_version(db, &v1), 0);
-	ASSERT_TRUE(v1 == v0);
+	/* PostgreSQL's version (the WAL position) moves on our own commits too (db.h). */
+	ASSERT_TRUE(fixture_pg() ? v1 != v0 : v1 == v0);
 	ASSERT_TRUE(db_changes(db) > c0);
 	fixture_query_int("counters.db",
 	                  "INSERT INTO users(id, tier, active, created_at, updated_at) VALUES "
