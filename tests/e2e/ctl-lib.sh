@@ -14,17 +14,35 @@
 #   seed_key USER TIER [SECRET] [GEN]      -> the seed portal snippet's key; with
 #                                             GEN > 0 the key of that key generation
 #   admin_key USER TIER                    -> key from /api/generate-api-key
-#   db_sql SQL                             -> sqlite3 on the controller's DB
+#   db_sql SQL                             -> sqlite3 (psql) on the controller's DB
+#
+# PV_DB=pg runs the controller on a PostgreSQL 15 started here in a temp
+# directory (tests/pg-lib.sh, unix socket only) through db_url instead of a
+# SQLite file; db_sql then runs psql.  ctest runs some scenarios so (pg/*).
 CTL_PORT=8443
 CTL_HTTP_PORT=8080
 CTL_PID=""
 CTL_WRAP=(env) # a wrapper that execs its arguments
+
+# The scenario's PostgreSQL (PV_DB=pg), stopped at exit after the controllers.
+ctl_pg_start() {
+	# shellcheck source-path=SCRIPTDIR source=../pg-lib.sh
+	. "$PV_SRC/tests/pg-lib.sh"
+	# Not under E2E_TMP (0700 root): the postgres user must reach its directory.
+	CTL_PG_DIR=$(mktemp -d /tmp/pv-pg-XXXXXX)
+	on_exit 'pg_stop; rm -rf "$CTL_PG_DIR"'
+	pg_start "$CTL_PG_DIR" || fail "cannot start PostgreSQL in $CTL_PG_DIR"
+	CTL_DB_FIELD="\"db_url\": \"$PV_PG_URL\""
+	trace "PostgreSQL in $CTL_PG_DIR (db_url)"
+}
 
 ctl_files() {
 	CTL_T=$(e2e_tmp)
 	RESP=$CTL_T/resp
 	CTL_LOG=$CTL_T/controller.log
 	CTL_DB=$CTL_T/state.db
+	CTL_DB_FIELD="\"db_path\": \"$CTL_DB\""
+	[[ ${PV_DB:-sqlite} != pg ]] || ctl_pg_start
 	CTL_SEEN=$CTL_T/secrets-seen # every PSK / private key the run saw
 	: >"$CTL_SEEN"
 	(
@@ -60,7 +78,7 @@ ctl_start() {
   "https_listen": "${CTL_HTTPS_LISTEN:-$FLEET_CTL_ADDR:$CTL_PORT}",
   "http_listen": "127.0.0.1:$CTL_HTTP_PORT",
   "tls_cert": "$CTL_T/tls.pem", "tls_key": "$CTL_T/tls.key",
-  "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
+  $CTL_DB_FIELD, "fleet_path": "$FLEET_SERVERS_JSON",
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
   "state_key_file": "$CTL_T/state.key",
@@ -145,7 +163,13 @@ admin_key() {
 	jq -r .api_key "$RESP"
 }
 
-db_sql() { sqlite3 -cmd '.timeout 5000' "$CTL_DB" "$1"; }
+db_sql() {
+	if [[ ${PV_DB:-sqlite} == pg ]]; then
+		pg_sql "$1"
+	else
+		sqlite3 -cmd '.timeout 5000' "$CTL_DB" "$1"
+	fi
+}
 
 # Fails when any PSK or private key the run saw appears in the controller log.
 check_log_clean() {

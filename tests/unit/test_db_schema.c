@@ -127,6 +127,25 @@ static void test_unusable_paths(void)
 	TEST_DONE();
 }
 
+static void test_describe(void)
+{
+	char out[256];
+
+	TEST_START("a PostgreSQL URL is described without its password or options; a path as is");
+	ASSERT_INT_EQ(db_describe("postgresql://pv:s3cret@db.example:5433/state?sslmode=require",
+	                          out, sizeof(out)),
+	              0);
+	ASSERT_STR_EQ(out, "postgresql://pv@db.example:5433/state");
+	ASSERT_INT_EQ(db_describe("postgres:///pv?host=/run/pg&password=s3cret", out, sizeof(out)),
+	              0);
+	ASSERT_TRUE(strstr(out, "s3cret") == NULL);
+	ASSERT_INT_EQ(db_describe("postgresql://pv:s3cret@[::1", out, sizeof(out)), PV_EINVAL);
+	ASSERT_TRUE(strstr(out, "s3cret") == NULL);
+	ASSERT_INT_EQ(db_describe("/var/lib/pv/state.db", out, sizeof(out)), 0);
+	ASSERT_STR_EQ(out, "/var/lib/pv/state.db");
+	TEST_DONE();
+}
+
 int main(void)
 {
 	fixture_setup();
@@ -135,5 +154,6 @@ int main(void)
 	test_newer_schema_refused();
 	test_files_are_private();
 	test_unusable_paths();
+	test_describe();
 	TEST_SUMMARY();
 }
