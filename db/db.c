@@ -220,12 +220,7 @@ int db_run(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	int r;
-
-	db->depth = 1;
-	if ((r = db_run(db, db->group ? SQL_SAVEPOINT : db->drv->begin_sql)) < 0)
-		db->depth = 0;
-	return r;
+	return db_run(db, db->group ? SQL_SAVEPOINT : db->drv->begin_sql);
 }
 
 /* COMMIT (the fsync), timed for the observer; rolled back on failure. */
@@ -247,7 +242,6 @@ int db_commit(struct db *db)
 
 	if (r < 0 && db->group)
 		db_rollback(db);
-	db->depth = 0;
 	return r;
 }
 
@@ -262,10 +256,8 @@ void db_rollback(struct db *db)
 {
 	char saved[sizeof(db->errmsg)];
 
-	if (!db->drv->in_txn(db)) {
-		db->depth = 0;
+	if (!db->drv->in_txn(db))
 		return; /* the backend already rolled back (e.g. SQLite after SQLITE_FULL) */
-	}
 	memcpy(saved, db->errmsg, sizeof(saved));
 	if (db->group) {
 		/* Undo this transaction only, and end its savepoint. */
@@ -274,7 +266,6 @@ void db_rollback(struct db *db)
 	} else {
 		db_run(db, SQL_ROLLBACK);
 	}
-	db->depth = 0;
 	memcpy(db->errmsg, saved, sizeof(saved));
 }
 
@@ -282,17 +273,22 @@ int db_group_begin(struct db *db)
 {
 	int r;
 
-	if (db->group)
+	if (db->in_group)
 		return db_failf(db, PV_EINVAL, "a group transaction is already open");
-	if ((r = db_run(db, db->drv->begin_sql)) == 0)
-		db->group = 1;
-	return r;
+	if (db->drv->group_commit && (r = db_run(db, db->drv->begin_sql)) < 0)
+		return r;
+	db->in_group = 1;
+	db->group = db->drv->group_commit;
+	return 0;
 }
 
 int db_group_commit(struct db *db)
 {
-	if (!db->group)
+	if (!db->in_group)
 		return db_failf(db, PV_EINVAL, "no group transaction is open");
+	db->in_group = 0;
+	if (!db->group)
+		return 0; /* PostgreSQL: each step committed on its own */
 	db->group = 0;
 	if (!db->drv->in_txn(db))
 		return db_failf(db, PV_EIO, "the group transaction was rolled back by the backend");

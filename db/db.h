@@ -111,6 +111,10 @@ int db_leader_poll(struct db *db, int *leader);
  * savepoint, so it still succeeds or fails whole), and the group's COMMIT
  * is one fsync for all of them.  Nothing of the group is durable before
  * db_group_commit returns 0; on failure the whole group is rolled back.
+ * On PostgreSQL each write commits on its own instead (one controller's
+ * group would hold the locks of many servers while another's waits on
+ * them: deadlocks), so a write may be durable before db_group_commit;
+ * callers that hold replies until db_group_commit stay correct on both.
  * 0 or PV_E* (db_errmsg).
  */
 int db_group_begin(struct db *db);

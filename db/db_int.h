@@ -26,6 +26,14 @@ enum db_dialect { DB_SQLITE, DB_PG };
 struct db_driver {
 	enum db_dialect dialect;
 	const char *begin_sql; /* a write transaction: BEGIN IMMEDIATE / BEGIN */
+	/*
+	 * 1: db_group_begin opens one transaction for the group (SQLite: one
+	 * fsync for many writes).  0: each step commits alone (PostgreSQL:
+	 * controllers' groups would hold row and lease locks of many servers
+	 * at once and deadlock each other; the server batches the WAL flushes
+	 * of concurrent commits itself).
+	 */
+	int group_commit;
 	/* Connect db->conn to target (a file path / a URL); flags as db_open_flags. */
 	int (*open)(struct db *db, const char *target, unsigned flags);
 	int (*prepare)(struct db *db, const char *sql, struct db_st **out);
@@ -83,8 +91,8 @@ struct db {
 	void *commit_observer_arg;
 	uint8_t seal_key[PV_KEY_LEN]; /* PSK sealing key (db_set_seal_key), cleansed at close */
 	int has_seal_key;
-	int group; /* inside db_group_begin: transactions are savepoints of the group's */
-	int depth; /* inside db_begin (a transaction or a group's savepoint) */
+	int in_group; /* between db_group_begin and db_group_commit */
+	int group;    /* a group transaction is open: transactions are its savepoints */
 };
 
 /*

@@ -258,22 +258,15 @@ static int pg_ensure_prepared(struct db *db, struct db_st *st)
 	return r;
 }
 
-/* Undo a failed statement's savepoint, keeping the message of the failure. */
-static void pg_undo_statement(struct db *db)
-{
-	char saved[sizeof(db->errmsg)];
-
-	memcpy(saved, db->errmsg, sizeof(saved));
-	pg_exec(db, "ROLLBACK TO SAVEPOINT pv_stmt");
-	memcpy(db->errmsg, saved, sizeof(saved));
-}
-
-static int pg_exec_prepared(struct db *db, struct db_st *st)
+/* Execute st; its rows (if any) are then read one step at a time. */
+static int pg_run(struct db *db, struct db_st *st)
 {
 	struct pg_conn *c = pg(db);
 	ExecStatusType s;
 	int r;
 
+	if ((r = pg_alive(db)) < 0)
+		return r;
 	if ((r = pg_ensure_prepared(db, st)) < 0)
 		return r;
 	st->res = PQexecPrepared(c->pq, st->name, st->n_params, st->values, st->lengths,
@@ -284,28 +277,6 @@ static int pg_exec_prepared(struct db *db, struct db_st *st)
 	c->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
 	c->total += c->changes;
 	return 0;
-}
-
-/*
- * Execute st; its rows (if any) are then read one step at a time.  A
- * statement of a group outside any db_begin gets a savepoint of its own:
- * PostgreSQL aborts the whole transaction on an error, SQLite only the
- * statement, and the group's other steps must not pay for it.
- */
-static int pg_run(struct db *db, struct db_st *st)
-{
-	int alone = db->group && !db->depth, r;
-
-	if ((r = pg_alive(db)) < 0)
-		return r;
-	if (alone && (r = pg_exec(db, "SAVEPOINT pv_stmt")) < 0)
-		return r;
-	if ((r = pg_exec_prepared(db, st)) < 0) {
-		if (alone)
-			pg_undo_statement(db);
-		return r;
-	}
-	return alone ? pg_exec(db, "RELEASE SAVEPOINT pv_stmt") : 0;
 }
 
 static int pg_step(struct db *db, struct db_st *st)
@@ -533,6 +504,7 @@ static int pg_open(struct db *db, const char *url, unsigned flags)
 const struct db_driver db_pg_driver = {
         .dialect = DB_PG,
         .begin_sql = "BEGIN",
+        .group_commit = 0,
         .open = pg_open,
         .prepare = pg_prepare,
         .finalize = pg_finalize,

@@ -324,6 +324,7 @@ static int lite_open(struct db *db, const char *path, unsigned flags)
 const struct db_driver db_sqlite_driver = {
         .dialect = DB_SQLITE,
         .begin_sql = "BEGIN IMMEDIATE",
+        .group_commit = 1,
         .open = lite_open,
         .prepare = lite_prepare,
         .finalize = lite_finalize,
