@@ -33,54 +33,19 @@ CTL_DB_FIELD="\"db_url\": \"postgresql://postgres:$pw@/pv?host=$PGHOST\""
 conf='"push_timeout_ms": 4000, "connect_timeout_ms": 2000, "health_interval_s": 2,
   "max_connections_per_addr": 100000, "max_connections": 4096'
 
-# Controller A, then B, on ports of their own; both killed at exit.
-CTL_LOG=$CTL_T/a.log CTL_PORT=8443 CTL_HTTP_PORT=8080 ctl_start "$conf"
-pid_a=$CTL_PID
-CTL_LOG=$CTL_T/b.log CTL_PORT=8444 CTL_HTTP_PORT=8081 ctl_start "$conf"
-pid_b=$CTL_PID
-CTL_PID=""
-on_exit 'kill -TERM "$pid_a" "$pid_b" 2>/dev/null; wait'
+# Controller A, then B, on ports of their own.
+ha_ctl_start a 8443 8080 "$conf"
+ha_ctl_start b 8444 8081 "$conf"
+pid_a=${HA_PID[a]} pid_b=${HA_PID[b]}
 grep -q 'is now the leader' "$CTL_T/a.log" || fail "A (started first) should lead: $(cat "$CTL_T/a.log")"
 ! grep -q 'is now the leader' "$CTL_T/b.log" || fail "B leads too: $(cat "$CTL_T/b.log")"
 st=$(CTL_PORT=8444 api GET /api/health)
 [[ $st == 200 ]] || fail "B's health: $st $(cat "$RESP")"
 jq -e '.leader == false' "$RESP" >/dev/null || fail "B's health says it leads: $(cat "$RESP")"
 
-cat >"$CTL_T/haproxy.cfg" <<EOC
-global
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout check 5s
-  timeout client 150s
-  timeout server 150s
-  retries 3
-  option redispatch
-frontend api
-  bind $FLEET_CTL_ADDR:9443
-  default_backend controllers
-backend controllers
-  option httpchk GET /api/health
-  http-check expect status 200
-  server a $FLEET_CTL_ADDR:8443 check check-ssl verify none inter 2s fall 5 rise 1
-  server b $FLEET_CTL_ADDR:8444 check check-ssl verify none inter 2s fall 5 rise 1
-listen stats
-  mode http
-  bind 127.0.0.1:9000
-  stats enable
-  stats uri /stats
-EOC
-ip netns exec "$FLEET_NS_CTL" haproxy -db -f "$CTL_T/haproxy.cfg" >"$CTL_T/haproxy.log" 2>&1 &
-# shellcheck disable=SC2034 # read by the on_exit handler
-pid_lb=$!
-on_exit 'kill -TERM "$pid_lb" 2>/dev/null'
-# A column of HAProxy's CSV stats for server $1 of the backend (18: status, 8: sessions).
-lb_stat() { ctl curl -s 'http://127.0.0.1:9000/stats;csv' | awk -F, -v s="$1" -v c="$2" '$1 == "controllers" && $2 == s { print $c }'; }
-both_up() { [[ $(lb_stat a 18) == UP && $(lb_stat b 18) == UP ]]; }
-WAIT_S=30 wait_for both_up
-CTL_PORT=9443
-trace "HAProxy :9443 -> A :8443 (leader), B :8444, both UP"
+ha_lb_start a:8443 b:8444
+CTL_PORT=$HA_LB_PORT
+trace "HAProxy :$HA_LB_PORT -> A :8443 (leader), B :8444, both UP"
 
 key=$(admin_key hauser pro)
 out=$CTL_T/out
@@ -88,7 +53,7 @@ mkdir -p "$out"
 for i in $(seq 0 599); do echo "${ids[i % 4]} dev$i"; done | provision_many 200 >"$CTL_T/codes1" 2>/dev/null
 [[ $(sort "$CTL_T/codes1" | uniq -c | awk '{ print $1, $2 }') == "600 200" ]] ||
 	fail "600 provisions through HAProxy: $(sort "$CTL_T/codes1" | uniq -c)"
-((${lb_a:=$(lb_stat a 8)} > 0 && ${lb_b:=$(lb_stat b 8)} > 0)) || fail "one controller served nothing (A $lb_a, B $lb_b)"
+((${lb_a:=$(ha_lb_stat a 8)} > 0 && ${lb_b:=$(ha_lb_stat b 8)} > 0)) || fail "one controller served nothing (A $lb_a, B $lb_b)"
 [[ -z $(db_dups) ]] || fail "duplicate address in the DB: $(db_dups)"
 for id in "${ids[@]}"; do
 	[[ -z $(live_addrs "$id" | sort | uniq -d) ]] || fail "$id has a duplicate live address"
@@ -105,6 +70,7 @@ WAIT_S=120 wait_for active_at_least 640
 killed_at=$(date +%s)
 kill -KILL "$pid_a"
 wait "$pid_a" || true
+unset 'HA_PID[a]'
 wait "$load" || true
 acked=$(grep -c '^200$' "$CTL_T/codes2" || true)
 trace "killed A (-9) with $acked of 300 acknowledged ($(grep -c '^unanswered$' "$CTL_T/codes2" || true) unanswered)"
@@ -118,34 +84,33 @@ checked_after_kill() { (($(db_sql "SELECT min(checked_at) FROM servers WHERE ret
 WAIT_S=30 wait_for checked_after_kill
 trace "B took the lead (log line + audit row) and ran the next health pass"
 
+# Acknowledged: a whole 200 reply (a cut one is no JSON); one jq per file, one query in all.
 for f in "$out"/*.json; do
-	[[ $(jq -r '.peer_name // empty' "$f" 2>/dev/null) ]] || continue
-	name=$(jq -r .peer_name "$f")
-	sid=$(jq -r .server_id "$f")
-	[[ $(db_sql "SELECT state FROM peers WHERE name = '$name' AND server_id = '$sid'") == 1 ]] ||
-		fail "acknowledged $name on $sid is not ACTIVE"
-	echo "$sid $name"
-done >"$CTL_T/acked"
+	jq -r 'select(.peer_name) | "\(.server_id) \(.peer_name)"' "$f" 2>/dev/null || true
+done | sort >"$CTL_T/acked"
 [[ $(wc -l <"$CTL_T/acked") == $((600 + acked)) ]] || fail "expected $((600 + acked)) acknowledged replies on disk"
+db_sql "SELECT server_id || ' ' || name FROM peers WHERE state = 1" | sort >"$CTL_T/active"
+[[ -z $(comm -23 "$CTL_T/acked" "$CTL_T/active") ]] ||
+	fail "acknowledged but not ACTIVE: $(comm -23 "$CTL_T/acked" "$CTL_T/active" | head)"
 # The dead controller's PENDING rows are leftovers once older than 2 x (2 s + 4 s) + 1 s.
 settled() { (($(db_sql "SELECT count(*) FROM peers WHERE state <> 1") == 0)); }
 WAIT_S=60 wait_for settled
 fleet_is_db() { for id in "${ids[@]}"; do same_peers "$id" || return 1; done; }
 WAIT_S=30 wait_for fleet_is_db
 for id in "${ids[@]}"; do
-	conf=$(srv "$id" cat /etc/wireguard/wg0.conf)
-	while read -r sid name; do
-		[[ $sid != "$id" ]] || grep -qx "# BEGIN_PEER $name" <<<"$conf" || fail "$name lost from $id's wg0.conf"
-	done <"$CTL_T/acked"
+	srv "$id" sed -n "s/^# BEGIN_PEER /$id /p" /etc/wireguard/wg0.conf | sort >"$CTL_T/conf"
+	[[ -z $(grep "^$id " "$CTL_T/acked" | comm -23 - "$CTL_T/conf") ]] ||
+		fail "acknowledged peers lost from $id's wg0.conf: $(grep "^$id " "$CTL_T/acked" | comm -23 - "$CTL_T/conf" | head)"
 	[[ -z $(live_addrs "$id" | sort | uniq -d) ]] || fail "$id has a duplicate live address"
 done
 [[ -z $(db_dups) ]] || fail "duplicate address in the DB: $(db_dups)"
 trace "every acknowledged provision is ACTIVE and on its server; the fleet equals the DB"
 
 ! grep -q -- "$pw" "$CTL_T/a.log" "$CTL_T/b.log" || fail "the db_url password appears in a log"
-jq -r '.config // empty' "$out"/*.json | awk '/^(PrivateKey|PresharedKey) = / { print $3 }' >>"$CTL_SEEN"
+for f in "$out"/*.json; do jq -r '.config // empty' "$f" 2>/dev/null || true; done |
+	awk '/^(PrivateKey|PresharedKey) = / { print $3 }' >>"$CTL_SEEN"
 for CTL_LOG in "$CTL_T/a.log" "$CTL_T/b.log"; do check_log_clean; done
 kill -TERM "$pid_b"
 wait "$pid_b" || fail "B did not exit cleanly on SIGTERM"
-pid_b=""
+unset 'HA_PID[b]'
 pass

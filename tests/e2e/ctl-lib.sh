@@ -15,6 +15,8 @@
 #                                             GEN > 0 the key of that key generation
 #   admin_key USER TIER                    -> key from /api/generate-api-key
 #   db_sql SQL                             -> sqlite3 (psql) on the controller's DB
+#   ha_ctl_start NAME PORT HTTP_PORT [extra]  ha_lb_start NAME:PORT…  (several
+#   controllers behind HAProxy on $HA_LB_PORT, see below)
 #
 # PV_DB=pg runs the controller on a PostgreSQL 15 started here in a temp
 # directory (tests/pg-lib.sh, unix socket only) through db_url instead of a
@@ -95,6 +97,78 @@ EOF
 	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 	CTL_ON_EXIT=1
 	ctl_wait_up
+}
+
+# ---- several controllers behind HAProxy (docs/ha.md; PV_DB=pg) ----------------------------
+# ha_ctl_start NAME HTTPS_PORT HTTP_PORT [extra config]: one more controller on
+# the same DB, logging to $CTL_T/NAME.log, its pid in HA_PID[NAME] (stopped at exit).
+declare -A HA_PID=()
+HA_LB_PORT=9443
+HA_LB_PID=""
+ha_ctl_start() {
+	local name=$1 port=$2 http=$3
+	shift 3
+	((${#HA_PID[@]} > 0)) || on_exit 'for p in "${HA_PID[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait'
+	CTL_LOG=$CTL_T/$name.log CTL_PORT=$port CTL_HTTP_PORT=$http ctl_start "$@"
+	HA_PID[$name]=$CTL_PID
+	CTL_PID=""
+}
+
+# ha_lb_start NAME:PORT…: HAProxy in the controller namespace on
+# $FLEET_CTL_ADDR:$HA_LB_PORT, TCP (TLS passes through to the controllers),
+# checking each one's GET /api/health over TLS; stats on 127.0.0.1:9000.
+# Replaces a running one.  Waits until every controller is UP.
+ha_lb_start() {
+	local s
+	ha_lb_stop
+	{
+		cat <<EOC
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout check 5s
+  timeout client 150s
+  timeout server 150s
+  retries 3
+  option redispatch
+frontend api
+  bind $FLEET_CTL_ADDR:$HA_LB_PORT
+  default_backend controllers
+backend controllers
+  option httpchk GET /api/health
+  http-check expect status 200
+EOC
+		for s in "$@"; do
+			echo "  server ${s%%:*} $FLEET_CTL_ADDR:${s#*:} check check-ssl verify none inter 2s fall 5 rise 1"
+		done
+		printf 'listen stats
+  mode http
+  bind 127.0.0.1:9000
+  stats enable
+  stats uri /stats
+'
+	} >"$CTL_T/haproxy.cfg"
+	[[ -n $HA_LB_PID ]] || on_exit ha_lb_stop
+	ip netns exec "$FLEET_NS_CTL" haproxy -db -f "$CTL_T/haproxy.cfg" >>"$CTL_T/haproxy.log" 2>&1 &
+	HA_LB_PID=$!
+	WAIT_S=30 wait_for ha_lb_all_up "$@"
+}
+ha_lb_stop() {
+	[[ -n $HA_LB_PID ]] || return 0
+	kill -TERM "$HA_LB_PID" 2>/dev/null
+	wait "$HA_LB_PID" 2>/dev/null
+	HA_LB_PID=""
+}
+# ha_lb_stat NAME COLUMN: a column of HAProxy's CSV stats for that controller (18 status, 8 sessions).
+ha_lb_stat() {
+	ctl curl -s 'http://127.0.0.1:9000/stats;csv' |
+		awk -F, -v s="$1" -v c="$2" '$1 == "controllers" && $2 == s { print $c }'
+}
+ha_lb_all_up() {
+	local s
+	for s in "$@"; do [[ $(ha_lb_stat "${s%%:*}" 18) == UP ]] || return 1; done
 }
 
 # Waits until the controller (CTL_PID) answers /api/health over HTTPS.
