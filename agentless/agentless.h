@@ -188,10 +188,9 @@ int agentless_exec(struct agentless *pool, const char *server_id, const char *cm
 int agentless_hostkey_fingerprint(const char *key, char out[64]);
 
 /*
- * The fingerprint of srv's key in the known_hosts file: the first entry
- * naming its SSH host in plain text ("host", "[host]:port" off port 22).
- * PV_ENOTFOUND when none does (hashed entries cannot be named), PV_EIO when
- * the file cannot be read.  Call after agentless_new (libssh2 initialised).
+ * The fingerprint of srv's key in the known_hosts file: the first entry,
+ * plain or hashed, for its SSH host ("host", "[host]:port" off port 22).
+ * PV_ENOTFOUND when none is, PV_EIO when the file cannot be read.  Call after agentless_new (libssh2 initialised).
  */
 int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64]);
 

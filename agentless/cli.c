@@ -301,8 +301,7 @@ static int submit(struct ctx *c, const char *server, const struct agentless_edit
 	pthread_mutex_lock(&tracker.mu);
 	tracker.pending++;
 	pthread_mutex_unlock(&tracker.mu);
-	r = agentless_submit(c->pool, server, e, edit_done, p);
-	if (r < 0) {
+	if ((r = agentless_submit(c->pool, server, e, edit_done, p)) < 0) {
 		pthread_mutex_lock(&tracker.mu);
 		tracker.pending--;
 		pthread_mutex_unlock(&tracker.mu);
@@ -417,8 +416,7 @@ static int cmd_dump(struct ctx *c)
 
 	if (need_server(c) < 0)
 		return EXIT_USAGE;
-	r = agentless_dump_wait(c->pool, c->o.server, &d, detail, sizeof(detail));
-	if (r < 0) {
+	if ((r = agentless_dump_wait(c->pool, c->o.server, &d, detail, sizeof(detail))) < 0) {
 		fprintf(stderr, "agentless-cli: %s: dump: %s: %s\n", c->o.server, pv_strerror(r),
 		        detail);
 		return r == PV_ENOTFOUND ? EXIT_USAGE : EXIT_FAILED;
@@ -439,8 +437,7 @@ static int cmd_ping(struct ctx *c)
 
 	if (need_server(c) < 0)
 		return EXIT_USAGE;
-	r = agentless_ping_wait(c->pool, c->o.server, detail, sizeof(detail));
-	if (r < 0) {
+	if ((r = agentless_ping_wait(c->pool, c->o.server, detail, sizeof(detail))) < 0) {
 		fprintf(stderr, "agentless-cli: %s: ping: %s: %s\n", c->o.server, pv_strerror(r),
 		        detail);
 		return r == PV_ENOTFOUND ? EXIT_USAGE : EXIT_FAILED;
@@ -545,15 +542,13 @@ static int setup(struct ctx *c)
 		        "agentless-cli: --fleet, --identity and --known-hosts are required\n");
 		return EXIT_USAGE;
 	}
-	r = pv_fleet_load(&c->fleet, c->o.fleet, err, sizeof(err));
-	if (r < 0) {
+	if (pv_fleet_load(&c->fleet, c->o.fleet, err, sizeof(err)) < 0) {
 		fprintf(stderr, "agentless-cli: %s\n", err);
 		return EXIT_SETUP;
 	}
 	c->o.cfg.identity = c->o.identity;
 	c->o.cfg.known_hosts = c->o.known_hosts;
-	r = agentless_new(&c->pool, c->fleet, &c->o.cfg);
-	if (r < 0) {
+	if ((r = agentless_new(&c->pool, c->fleet, &c->o.cfg)) < 0) {
 		fprintf(stderr, "agentless-cli: identity %s: %s (must exist with mode 0600)\n",
 		        c->o.identity, pv_strerror(r));
 		return EXIT_SETUP;

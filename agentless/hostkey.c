@@ -55,31 +55,41 @@ static int key_blob(const char *b64, unsigned char *blob, size_t cap)
 	return n < 0 ? -1 : n - (int)pad;
 }
 
+/*
+ * Whether known_hosts entry h is srv's: libssh2 hides hashed names
+ * (|1|salt|hash), so ask it instead whether srv's host and port would accept
+ * the entry's own key; that one question covers plain and hashed entries.
+ */
+static int entry_is_srv(LIBSSH2_KNOWNHOSTS *kh, const struct libssh2_knownhost *h,
+                        const struct pv_server *srv, const unsigned char *blob, size_t len)
+{
+	int type = h->typemask & LIBSSH2_KNOWNHOST_KEY_MASK;
+
+	return libssh2_knownhost_checkp(kh, srv->ssh_host, srv->ssh_port, (const char *)blob, len,
+	                                LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+	                                        LIBSSH2_KNOWNHOST_KEYENC_RAW | type,
+	                                NULL) == LIBSSH2_KNOWNHOST_CHECK_MATCH;
+}
+
 int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64])
 {
 	LIBSSH2_SESSION *s = libssh2_session_init();
 	LIBSSH2_KNOWNHOSTS *kh = s ? libssh2_knownhost_init(s) : NULL;
 	struct libssh2_knownhost *h = NULL;
 	unsigned char blob[2048];
-	char name[96];
 	int n, r = PV_ENOTFOUND;
 
-	if (srv->ssh_port == 22)
-		snprintf(name, sizeof(name), "%s", srv->ssh_host);
-	else
-		snprintf(name, sizeof(name), "[%s]:%u", srv->ssh_host, (unsigned)srv->ssh_port);
 	if (!kh ||
 	    libssh2_knownhost_readfile(kh, known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
 		r = kh ? PV_EIO : PV_ENOMEM;
 		goto out;
 	}
 	while (libssh2_knownhost_get(kh, &h, h) == 0) {
-		if (!h->name || strcmp(h->name, name) != 0 || !h->key)
+		if (!h->key || (n = key_blob(h->key, blob, sizeof(blob))) <= 0 ||
+		    !entry_is_srv(kh, h, srv, blob, (size_t)n))
 			continue;
-		if ((n = key_blob(h->key, blob, sizeof(blob))) > 0) {
-			al_hostkey_fingerprint(out, blob, (size_t)n);
-			r = 0;
-		}
+		al_hostkey_fingerprint(out, blob, (size_t)n);
+		r = 0;
 		break;
 	}
 out:

@@ -549,8 +549,7 @@ static void await_answers(struct worker *w)
 
 	if (w->hold_until && w->hold_until < until)
 		until = w->hold_until;
-	r = al_session_wait(&w->ss, w->wake_fd, until, detail, sizeof(detail));
-	if (r < 0) {
+	if ((r = al_session_wait(&w->ss, w->wake_fd, until, detail, sizeof(detail))) < 0) {
 		session_lost(w, r, detail);
 		return;
 	}
@@ -765,8 +764,7 @@ int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
 	if (!fleet || !cfg || !cfg->identity || !cfg->known_hosts || cfg->op_timeout_ms < 0 ||
 	    cfg->connect_timeout_ms < 0 || cfg->keepalive_s < 0)
 		return PV_EINVAL;
-	r = check_identity(cfg->identity);
-	if (r < 0)
+	if ((r = check_identity(cfg->identity)) < 0)
 		return r;
 	pthread_once(&ssh_once, ssh_init);
 	if (ssh_init_rc != 0)
@@ -789,8 +787,7 @@ int agentless_new(struct agentless **out, const struct pv_fleet *fleet,
 	pool->cfg.identity = pool->identity;
 	pool->cfg.known_hosts = pool->known_hosts;
 	for (i = 0; i < fleet->n; i++) {
-		r = worker_start(pool, &pool->workers[i], &fleet->servers[i]);
-		if (r < 0)
+		if ((r = worker_start(pool, &pool->workers[i], &fleet->servers[i])) < 0)
 			goto out;
 		pool->n++;
 	}

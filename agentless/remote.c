@@ -124,8 +124,7 @@ static int encode_edit(struct al_buf *in, const struct pv_server *srv,
 
 	if (e->op == AGENTLESS_REMOVE)
 		return al_buf_line(in, del, 4);
-	r = al_peer_addrs(srv, e->host, v4, v6);
-	if (r < 0)
+	if ((r = al_peer_addrs(srv, e->host, v4, v6)) < 0)
 		return r;
 	pv_key_to_base64(psk, e->psk);
 	r = al_buf_line(in, add, 8);

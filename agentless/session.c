@@ -102,8 +102,7 @@ static int tcp_connect(struct al_session *ss, uint64_t deadline, char *detail, s
 	int fd = -1, r = PV_EUNREACH, one = 1, soerr = 0, g;
 
 	snprintf(port, sizeof(port), "%u", (unsigned)srv->ssh_port);
-	g = getaddrinfo(srv->ssh_host, port, &hints, &res);
-	if (g != 0) {
+	if ((g = getaddrinfo(srv->ssh_host, port, &hints, &res)) != 0) {
 		snprintf(detail, dlen, "server %s: cannot resolve %s: %s", srv->id, srv->ssh_host,
 		         gai_strerror(g));
 		return PV_EUNREACH;
@@ -113,8 +112,8 @@ static int tcp_connect(struct al_session *ss, uint64_t deadline, char *detail, s
 		socklen_t sl = sizeof(soerr);
 		int n;
 
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		                 0)) < 0)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
@@ -174,8 +173,7 @@ static int ssh_open(struct al_session *ss, uint64_t deadline, char *detail, size
 	LIBSSH2_SESSION *s;
 	int rc;
 
-	rc = tcp_connect(ss, deadline, detail, dlen);
-	if (rc < 0)
+	if ((rc = tcp_connect(ss, deadline, detail, dlen)) < 0)
 		return rc;
 	s = libssh2_session_init();
 	if (!s) {
@@ -192,8 +190,7 @@ static int ssh_open(struct al_session *ss, uint64_t deadline, char *detail, size
 	if (rc != 0)
 		return ssh_fail(ss, rc, "SSH handshake (needs an ssh-ed25519 host key)", detail,
 		                dlen);
-	rc = al_hostkey_check(s, srv, ss->cfg->known_hosts, detail, dlen);
-	if (rc < 0)
+	if ((rc = al_hostkey_check(s, srv, ss->cfg->known_hosts, detail, dlen)) < 0)
 		return rc;
 	while ((rc = libssh2_userauth_publickey_fromfile(s, srv->ssh_user, NULL, ss->cfg->identity,
 	                                                 NULL)) == LIBSSH2_ERROR_EAGAIN)
@@ -285,8 +282,7 @@ static int pump(struct al_session *ss, LIBSSH2_CHANNEL *ch, struct al_exec *x, u
 			else if (rc != LIBSSH2_ERROR_EAGAIN)
 				return rc;
 		}
-		rc = drain(ch, x, overflow);
-		if (rc < 0)
+		if ((rc = drain(ch, x, overflow)) < 0)
 			return rc;
 		/* Remote EOF: the command is done (maybe before reading all of
 		 * stdin, when it refused the batch).  The stderr read may have
@@ -323,8 +319,7 @@ static int exec_once(struct al_session *ss, struct al_exec *x, uint64_t deadline
 			break;
 	if (rc != 0)
 		return ssh_fail(ss, rc, "exec", detail, dlen);
-	rc = pump(ss, ch, x, deadline, &overflow);
-	if (rc != 0)
+	if ((rc = pump(ss, ch, x, deadline, &overflow)) != 0)
 		return ssh_fail(ss, rc, "running the remote command", detail, dlen);
 	while ((rc = libssh2_channel_close(ch)) == LIBSSH2_ERROR_EAGAIN)
 		if ((rc = wait_socket(ss, deadline)) < 0)
@@ -367,8 +362,7 @@ int al_session_run(struct al_session *ss, struct al_exec *x, uint64_t deadline_m
 
 			if (c < cdeadline)
 				cdeadline = c;
-			r = connect_with_backoff(ss, cdeadline, detail, detail_len);
-			if (r < 0)
+			if ((r = connect_with_backoff(ss, cdeadline, detail, detail_len)) < 0)
 				return r;
 		}
 		r = exec_once(ss, x, deadline_ms, detail, detail_len);
@@ -479,8 +473,7 @@ int al_session_send(struct al_session *ss, const char *data, size_t len, uint64_
 	int rc;
 
 	*lost = 0;
-	rc = ensure_connected(ss, deadline_ms, detail, detail_len);
-	if (rc < 0)
+	if ((rc = ensure_connected(ss, deadline_ms, detail, detail_len)) < 0)
 		return rc;
 	if (!ss->loop && (rc = loop_open(ss, deadline_ms, detail, detail_len)) < 0) {
 		al_session_close(ss);
@@ -498,8 +491,7 @@ int al_session_send(struct al_session *ss, const char *data, size_t len, uint64_
 			return loop_fail(ss, (int)n, "sending a batch", detail, detail_len);
 		/* Keep reading while the window is full: the script may be
 		 * blocked writing answers we have not read yet. */
-		rc = loop_drain(ss);
-		if (rc < 0)
+		if ((rc = loop_drain(ss)) < 0)
 			return loop_fail(ss, rc, "sending a batch", detail, detail_len);
 		if (!rc && (rc = wait_socket(ss, deadline_ms)) < 0)
 			return loop_fail(ss, rc, "sending a batch", detail, detail_len);
@@ -537,8 +529,7 @@ int al_session_wait(struct al_session *ss, int wake_fd, uint64_t until_ms, char 
 		snprintf(detail, detail_len, "server %s: the session closed", ss->srv->id);
 		return PV_EUNREACH;
 	}
-	rc = loop_drain(ss);
-	if (rc < 0)
+	if ((rc = loop_drain(ss)) < 0)
 		return loop_fail(ss, rc, "reading answers", detail, detail_len);
 	if (rc > 0)
 		return 0;
@@ -550,8 +541,7 @@ int al_session_wait(struct al_session *ss, int wake_fd, uint64_t until_ms, char 
 		return PV_EUNREACH;
 	}
 	wait_io(ss, wake_fd, until_ms);
-	rc = loop_drain(ss);
-	if (rc < 0)
+	if ((rc = loop_drain(ss)) < 0)
 		return loop_fail(ss, rc, "reading answers", detail, detail_len);
 	if (rc > 0)
 		ss->last_used_ms = pv_now_ms();

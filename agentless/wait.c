@@ -72,8 +72,7 @@ int agentless_submit_wait(struct agentless *pool, const char *server_id,
 	if (changed)
 		*changed = 0;
 	waiter_init(&wt, detail, detail_len);
-	r = agentless_submit(pool, server_id, edit, edit_done, &wt);
-	if (r < 0) {
+	if ((r = agentless_submit(pool, server_id, edit, edit_done, &wt)) < 0) {
 		pthread_mutex_destroy(&wt.mu);
 		pthread_cond_destroy(&wt.cv);
 		return r;

@@ -96,8 +96,7 @@ static double sequential_edits(struct agentless *pool, const char *id, unsigned 
 	for (i = 0; i < n; i++) {
 		struct agentless_edit e = make_edit(phase, (unsigned)i, op);
 
-		r = agentless_submit_wait(pool, id, &e, &changed, detail, sizeof(detail));
-		if (r < 0)
+		if ((r = agentless_submit_wait(pool, id, &e, &changed, detail, sizeof(detail))) < 0)
 			die("edit", r, detail);
 	}
 	return ms_since(t0) / n;

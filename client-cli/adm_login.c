@@ -35,8 +35,7 @@ int adm_login(const struct vpnctl_args *args)
 	if ((r = cli_api_url_set(&c, args->pos[0])) ||
 	    (args->cacert && (r = cli_cacert_set(&c, args->cacert))))
 		goto out;
-	r = vpnctl_api(&c, "GET", "/api/admin/users?limit=1", NULL, &reply, &e);
-	if (r < 0) {
+	if ((r = vpnctl_api(&c, "GET", "/api/admin/users?limit=1", NULL, &reply, &e)) < 0) {
 		r = adm_fail(r, &e, "login");
 		goto out;
 	}

@@ -41,8 +41,7 @@ int vpnctl_fetch_servers(const struct vpnctl_conf *c, const struct vpnctl_args *
 	int r;
 
 	memset(v, 0, sizeof(*v));
-	r = vpnctl_api(c, "GET", "/api/servers", NULL, &reply, &e);
-	if (r < 0)
+	if ((r = vpnctl_api(c, "GET", "/api/servers", NULL, &reply, &e)) < 0)
 		return vpnctl_api_fail(r, &e, what);
 	json_unpack(reply, "{s?:s}", "tier", &tier);
 	snprintf(v->tier, sizeof(v->tier), "%s", tier);

@@ -86,8 +86,7 @@ int cmd_login(const struct vpnctl_args *args)
 	if (r)
 		goto out;
 	vpnctl_progress(args, "Checking the key with %s ...", c.api_url);
-	r = vpnctl_api(&c, "GET", "/api/servers", NULL, &reply, &e);
-	if (r < 0) {
+	if ((r = vpnctl_api(&c, "GET", "/api/servers", NULL, &reply, &e)) < 0) {
 		r = vpnctl_api_fail(r, &e, "login");
 		goto out;
 	}

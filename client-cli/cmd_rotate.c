@@ -88,8 +88,7 @@ static int load_current(struct rotate_ctx *x)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, VPNCTL_IFACE);
-	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
-	if (r < 0)
+	if ((r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1)) < 0)
 		return r;
 	r = PV_EINVAL;
 	if (file_value(text, "PrivateKey", x->old.priv, sizeof(x->old.priv)) < 0 ||

@@ -264,8 +264,7 @@ int vpnctl_write_secret_file(const char *dir, const char *name, const char *data
 	    snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
 		goto out;
 	r = PV_EIO;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		goto out;
 	if (pv_write_all(fd, data, len) < 0 || fsync(fd) < 0)
 		goto out_unlink;
@@ -351,8 +350,7 @@ int vpnctl_tunnel_load_iface(struct vpnctl_tunnel *t, const char *dir, const cha
 	memset(t, 0, sizeof(*t));
 	if (snprintf(path, sizeof(path), "%s/%s.conf", dir, iface) >= (int)sizeof(path))
 		return PV_EINVAL;
-	r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1);
-	if (r < 0)
+	if ((r = pv_file_read(&text, &len, path, (size_t)64 * 1024, 1)) < 0)
 		return r;
 	r = vpnctl_tunnel_parse(t, text);
 	OPENSSL_clear_free(text, len);

@@ -171,8 +171,7 @@ int vpnctl_choose_server(const struct vpnctl_conf *c, const struct vpnctl_args *
 	for (i = 0; avoid && i < (int)v.n; i++)
 		if (strcmp(v.servers[i].id, avoid) == 0)
 			v.servers[i].reachable = 0;
-	i = vpnctl_pick(v.servers, v.n, current);
-	if (i < 0) {
+	if ((i = vpnctl_pick(v.servers, v.n, current)) < 0) {
 		vpnctl_err("%s: none of your tier's %zu servers is both up and reachable.\n"
 		           "  See `vpnctl servers`; check this machine's network, or try later.",
 		           what, v.n);

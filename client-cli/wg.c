@@ -104,8 +104,7 @@ int vpnctl_run(const char *const argv[], char **out, char *errbuf, size_t errlen
 		errbuf[0] = '\0';
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 || pipe2(ps, O_CLOEXEC) < 0)
 		goto out;
-	pid = fork();
-	if (pid < 0)
+	if ((pid = fork()) < 0)
 		goto out;
 	if (pid == 0)
 		child_exec(argv, po[1], pe[1], ps[1]);
@@ -226,8 +225,7 @@ void vpnctl_nudge(const char *client_ipv4)
 		return;
 	/* The server is .1 of the client's /24 (wireguard-install.sh's layout). */
 	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		return;
 	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);

@@ -238,8 +238,8 @@ static int get_hostkey(struct fleet_ctx *c, json_t *ssh, struct pv_server *s)
 
 	if (!json_object_get(ssh, "host_key"))
 		return 0;
-	r = get_str(c, ssh, "host_key", "ssh.host_key", s->ssh_hostkey, sizeof(s->ssh_hostkey));
-	if (r < 0)
+	if ((r = get_str(c, ssh, "host_key", "ssh.host_key", s->ssh_hostkey,
+	                 sizeof(s->ssh_hostkey))) < 0)
 		return r;
 	if (!pv_hostkey_parse(s->ssh_hostkey, NULL))
 		return fail(c, "ssh.host_key",
@@ -391,8 +391,7 @@ int pv_fleet_load(struct pv_fleet **out, const char *path, char *err, size_t err
 	int r;
 
 	*out = NULL;
-	r = pv_file_read(&text, &len, path, FLEET_MAX_BYTES, 0);
-	if (r < 0) {
+	if ((r = pv_file_read(&text, &len, path, FLEET_MAX_BYTES, 0)) < 0) {
 		snprintf(err, errlen, "%s: cannot read fleet file: %s%s", path, pv_strerror(r),
 		         r == PV_EINVAL ? " (larger than 1 MiB or not a regular file)" : "");
 		return r;

@@ -85,8 +85,7 @@ int pv_keypair_generate(uint8_t priv[PV_KEY_LEN], uint8_t pub[PV_KEY_LEN])
 		return PV_ECRYPTO;
 	priv[0] &= 248;
 	priv[31] = (priv[31] & 127) | 64;
-	r = pv_pubkey_from_private(pub, priv);
-	if (r < 0)
+	if ((r = pv_pubkey_from_private(pub, priv)) < 0)
 		OPENSSL_cleanse(priv, PV_KEY_LEN);
 	return r;
 }

@@ -112,8 +112,7 @@ int pv_cidr_list_parse(struct pv_cidr *out, size_t max, size_t *n, const char *l
 			return PV_EINVAL;
 		memcpy(item, p, len);
 		item[len] = '\0';
-		r = pv_cidr_parse(&out[*n], item, flags);
-		if (r < 0)
+		if ((r = pv_cidr_parse(&out[*n], item, flags)) < 0)
 			return r;
 		(*n)++;
 		p += len;

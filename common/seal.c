@@ -34,8 +34,7 @@ int pv_state_key_load(uint8_t key[PV_KEY_LEN], const char *path, char *err, size
 	}
 	if (len && text[len - 1] == '\n')
 		text[--len] = '\0';
-	r = pv_key_from_base64(key, text);
-	if (r < 0)
+	if ((r = pv_key_from_base64(key, text)) < 0)
 		snprintf(err, errlen,
 		         "state key %s: want 32 bytes in base64 (44 characters, as "
 		         "`wg genpsk` prints)",

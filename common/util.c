@@ -35,8 +35,7 @@ int pv_file_read(char **out, size_t *len, const char *path, size_t max, int secr
 	*out = NULL;
 	if (len)
 		*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
 		return errno == ENOENT ? PV_ENOTFOUND : PV_EIO;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		goto out;

@@ -319,9 +319,9 @@ void api_server_bootstrap(struct ctl_req *rq)
 	snprintf(cmd, sizeof(cmd), "PV_ENDPOINT=%s PV_SSH_PORT=%u sh -s", s->wg_host,
 	         (unsigned)s->ssh_port);
 	ctl_log("bootstrap: %s: running bootstrap.sh over its SSH session", s->id);
-	r = agentless_exec(rq->ctl->pool, s->id, cmd, ctl_bootstrap_script,
-	                   strlen(ctl_bootstrap_script), BOOTSTRAP_TIMEOUT_MS, bootstrap_done, b);
-	if (r < 0) {
+	if ((r = agentless_exec(rq->ctl->pool, s->id, cmd, ctl_bootstrap_script,
+	                        strlen(ctl_bootstrap_script), BOOTSTRAP_TIMEOUT_MS, bootstrap_done,
+	                        b)) < 0) {
 		bootstrap_free(b);
 		ctl_reply_error(rq, r, "cannot queue the bootstrap of %s", s->id);
 	}

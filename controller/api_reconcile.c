@@ -31,7 +31,6 @@ void api_server_reconcile(struct ctl_req *rq)
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->path_arg);
 		return;
 	}
-	r = ctl_reconcile_read(rq->ctl, rq->path_arg, dump_done, rq);
-	if (r < 0)
+	if ((r = ctl_reconcile_read(rq->ctl, rq->path_arg, dump_done, rq)) < 0)
 		ctl_reply_error(rq, r, "cannot queue a read of server %s", rq->path_arg);
 }

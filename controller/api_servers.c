@@ -159,7 +159,7 @@ void ctl_servers_view_free(struct ctl *ctl)
 	ctl->servers_view = NULL;
 }
 
-/* The pinned host key's fingerprint: the entry's key, else known_hosts' (null if hashed there). */
+/* The pinned host key's fingerprint: the entry's key, else known_hosts' (null if it has none). */
 static json_t *hostkey_json(const struct ctl *ctl, const struct pv_server *s)
 {
 	char fp[64];

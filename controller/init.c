@@ -256,8 +256,7 @@ static int make_ssh_key(struct init *in)
 	    in_dir(in, "id_ed25519.pub", pub, sizeof(pub)) < 0)
 		return PV_EINVAL;
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
+	if ((pid = fork()) < 0) {
 		ctl_errf(in->err, sizeof(in->err), "fork for ssh-keygen: %s", strerror(errno));
 		return PV_EIO;
 	}

@@ -94,8 +94,7 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 
 	if (!job)
 		return PV_ENOMEM;
-	r = agentless_submit(ctl->pool, server_id, edit, edit_done, job);
-	if (r < 0)
+	if ((r = agentless_submit(ctl->pool, server_id, edit, edit_done, job)) < 0)
 		job_free(job);
 	return r;
 }
@@ -141,8 +140,7 @@ int ctl_push_remove_copy(struct ctl *ctl, const struct db_peer *p, ctl_job_done 
 	if (!copy)
 		return PV_ENOMEM;
 	*copy = *p;
-	r = ctl_push_remove(ctl, copy, done, copy, 0);
-	if (r < 0)
+	if ((r = ctl_push_remove(ctl, copy, done, copy, 0)) < 0)
 		free(copy);
 	return r;
 }
@@ -155,8 +153,7 @@ int ctl_dump(struct ctl *ctl, const char *server_id, const char *const *psk_name
 
 	if (!job)
 		return PV_ENOMEM;
-	r = agentless_dump_psks(ctl->pool, server_id, psk_names, n, dump_done, job);
-	if (r < 0)
+	if ((r = agentless_dump_psks(ctl->pool, server_id, psk_names, n, dump_done, job)) < 0)
 		job_free(job);
 	return r;
 }

@@ -378,7 +378,6 @@ static void plan_foreign(struct reconcile *rc, const struct db_peer *p, size_t n
 	struct db_foreign_change change;
 	struct db_foreign *set = NULL;
 	size_t i, n = 0, cap = 0;
-	int r;
 
 	for (i = 0; i < d->nblocks; i++) {
 		const struct agentless_block *b = &d->blocks[i];
@@ -397,8 +396,7 @@ static void plan_foreign(struct reconcile *rc, const struct db_peer *p, size_t n
 		if (!in_block && !peer_by_key(p, np, lp->pubkey))
 			foreign_add(rc->srv, lp->allowed_ips, lp->pubkey, &set, &n, &cap);
 	}
-	r = db_foreign_sync(rc->ctl->db, rc->srv->id, set, n, &change);
-	if (r < 0)
+	if (db_foreign_sync(rc->ctl->db, rc->srv->id, set, n, &change) < 0)
 		ctl_log("reconcile: %s: reserving foreign addresses: %s", rc->srv->id,
 		        db_errmsg(rc->ctl->db));
 	else
@@ -623,8 +621,7 @@ void ctl_reconcile(struct ctl *ctl, const struct pv_server *srv, const struct ag
 		reconcile_finish(rc);
 		return;
 	}
-	r = ctl_push_batch(ctl, srv->id, rc->edits, rc->n, repair_done, rc);
-	if (r < 0) {
+	if ((r = ctl_push_batch(ctl, srv->id, rc->edits, rc->n, repair_done, rc)) < 0) {
 		ctl_log("reconcile: %s: cannot queue %zu repairs: %s", srv->id, rc->n,
 		        pv_strerror(r));
 		rc->failed += (int)rc->n;

@@ -327,9 +327,8 @@ static void dispatch(const struct route *table, size_t n, struct evhttp_request 
 	 * a server entry is the handler's to check, after authentication. */
 	if (rt->method == EVHTTP_REQ_POST && !(rt->allowed & CTL_ARG_ENTRY) &&
 	    (rt->allowed || len)) {
-		r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required, err,
-		                   sizeof(err));
-		if (r < 0) {
+		if ((r = ctl_args_parse(&rq->args, body ? body : "", len, rt->allowed, rt->required,
+		                        err, sizeof(err))) < 0) {
 			ctl_reply_error(rq, r, "%s", err);
 			return;
 		}

@@ -22,6 +22,11 @@ if grep -nE '(^|[^_[:alnum:]])(v?sprintf|strcpy|strcat|strtok|atoi|atol|gets)[[:
 	problem "banned function above; use snprintf, memcpy with a length, strtoul with end checks"
 fi
 
+# One form of error check: `if ((r = f()) < 0)`, not `r = f(); if (r < 0)`.
+# shellcheck disable=SC2086
+python3 tests/error-form.py --check $csrc >&2 ||
+	problem "error checks above: assign in the condition (tests/error-form.py --fix FILE, then clang-format -i FILE)"
+
 # Pick the dialect from each script's first line only (heredocs hold shebangs too).
 sh_scripts="" bash_scripts=""
 for f in $scripts; do

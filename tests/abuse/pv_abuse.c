@@ -183,8 +183,7 @@ static int server_closed(struct conn *c)
 	int rounds;
 
 	for (rounds = 0; rounds < 64; rounds++) {
-		r = conn_read(c, buf, sizeof(buf));
-		if (r < 0)
+		if ((r = conn_read(c, buf, sizeof(buf))) < 0)
 			return 1;
 		if (r == 0)
 			return 0;
@@ -336,8 +335,7 @@ static int read_reply(struct conn *c, char *hdrs, size_t hlen, char *body, size_
 			break;
 		if (have + 1 >= hlen || now_s() > deadline)
 			return 0;
-		r = conn_read(c, hdrs + have, hlen - have - 1);
-		if (r < 0)
+		if ((r = conn_read(c, hdrs + have, hlen - have - 1)) < 0)
 			return 0;
 		if (r == 0)
 			poll(&p, 1, 200);
@@ -360,8 +358,7 @@ static int read_reply(struct conn *c, char *hdrs, size_t hlen, char *body, size_
 
 		if (now_s() > deadline)
 			return 0;
-		r = conn_read(c, body + have, (size_t)need - have);
-		if (r < 0)
+		if ((r = conn_read(c, body + have, (size_t)need - have)) < 0)
 			return 0;
 		if (r == 0)
 			poll(&p, 1, 200);

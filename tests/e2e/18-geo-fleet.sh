@@ -87,7 +87,7 @@ ctl ip neigh replace 198.51.100.7 lladdr "$mac" dev eth0 nud permanent
 stats=$(netstats)
 after=$(jq '.ports[] | select(.name == "ctl") | .drop_filter' <<<"$stats")
 ((after - before >= 4)) || fail "the switch counted $((after - before)) dropped frames, want >= 4"
-srv us-east-1 nft list table inet pvgeo_test | grep -q 'packets 0 ' ||
+grep -q 'packets 0 ' <<<"$(srv us-east-1 nft list table inet pvgeo_test)" ||
 	fail "us-east-1 saw frames for 198.51.100.7: $(srv us-east-1 nft list table inet pvgeo_test)"
 trace "dropped $((after - before)) frames to 198.51.100.0/24; us-east-1 saw none"
 

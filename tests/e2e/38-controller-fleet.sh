@@ -89,6 +89,14 @@ rc 0 adm server show "${ids[0]}" --json
 fp0=$(ssh-keygen -lf "$FLEET_DIR/srv/${ids[0]}/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
 jq -e --arg fp "$fp0" '.host_key_fingerprint == $fp and .host_key_source == "known_hosts"' \
 	"$CTL_T/out" >/dev/null || fail "server show of a known_hosts server: $(cat "$CTL_T/out")"
+# Hashed known_hosts (ssh-keygen -H, as HashKnownHosts=yes writes them) name no host:
+# the fingerprint is still found.
+ssh-keygen -q -H -f "$FLEET_KNOWN_HOSTS" >/dev/null 2>&1 || fail "ssh-keygen -H $FLEET_KNOWN_HOSTS"
+rm -f "$FLEET_KNOWN_HOSTS.old"
+! grep -qF "$(srv_addr "${ids[0]}")" "$FLEET_KNOWN_HOSTS" || fail "known_hosts still names ${ids[0]} in plain text"
+rc 0 adm server show "${ids[0]}" --json
+jq -e --arg fp "$fp0" '.host_key_fingerprint == $fp' "$CTL_T/out" >/dev/null ||
+	fail "server show with a hashed known_hosts: $(cat "$CTL_T/out")"
 trace "add: entry and host key validated, pinned in the DB, joined without a restart"
 
 # ---- bootstrap over the pool's session --------------------------------------------------
@@ -154,7 +162,7 @@ rc 3 adm server remove "$new"
 grep -q "has 1 peers" "$CTL_T/err" || fail "remove with peers: $(cat "$CTL_T/err")"
 [[ $(db_sql "SELECT retired FROM servers WHERE id = '$new'") == 0 ]] || fail "refused remove retired it"
 alice_pub=$(cli alice wg show pvpn0 public-key)
-srv "$new" wg show wg0 peers | grep -qxF "$alice_pub" || fail "alice's peer is not on $new"
+grep -qxF "$alice_pub" <<<"$(srv "$new" wg show wg0 peers)" || fail "alice's peer is not on $new"
 rc 0 adm server remove "$new" --force
 [[ $(cat "$CTL_T/out") == "$new removed (1 peers revoked)" ]] || fail "remove --force: $(cat "$CTL_T/out")"
 [[ -z $(srv "$new" wg show wg0 peers) ]] || fail "alice's peer is still on $new"

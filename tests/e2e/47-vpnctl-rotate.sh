@@ -66,7 +66,7 @@ vc ria status --json | jq -e '.rotate_after_days == 30 and .rotation_due == fals
 cli ria touch -d '31 days ago' /etc/wireguard/pvpn0.conf
 vc ria status --json | jq -e '.rotation_due == true and .key_age_days == 31' >/dev/null ||
 	fail "status of a 31-day-old key: $(vc ria status --json)"
-vc ria status | grep -q 'vpnctl rotate' || fail "status does not name the next step"
+grep -q 'vpnctl rotate' <<<"$(vc ria status)" || fail "status does not name the next step"
 
 vc ria revoke --all >/dev/null || fail "revoke --all failed"
 [[ -z $(peers) ]] || fail "peers left after revoke --all: $(peers)"

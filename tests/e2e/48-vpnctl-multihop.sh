@@ -42,7 +42,7 @@ trace "the exit sees the entry's address, never the client's"
 cli hop ping -c 3 -W 3 10.7.0.1 >/dev/null || fail "no ping through the exit"
 exit_ep=$(srv "$exit_id" wg show wg0 endpoints | awk -v k="$exit_pub" '$1 == k { print $2 }')
 [[ $exit_ep == "$entry_addr":* ]] || fail "the exit sees endpoint '$exit_ep', not $entry_addr"
-! srv "$exit_id" wg show wg0 dump | grep -qF "$client_addr" || fail "the exit knows the client's address"
+! grep -qF "$client_addr" <<<"$(srv "$exit_id" wg show wg0 dump)" || fail "the exit knows the client's address"
 entry_ep=$(srv "$entry" wg show wg0 endpoints | awk -v k="$hop_pub" '$1 == k { print $2 }')
 [[ $entry_ep == "$client_addr":* ]] || fail "the entry sees endpoint '$entry_ep', not the client"
 rx=$(srv "$exit_id" wg show wg0 transfer | awk -v k="$exit_pub" '$1 == k { print $2 }')

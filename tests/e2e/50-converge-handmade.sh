@@ -110,7 +110,7 @@ conf_before=$(srv "$id" cat /etc/wireguard/wg0.conf)
 
 wi_remove "$id" bob
 [[ -z $(block "$id" bob) ]] || fail "the menu's remove left bob's block"
-! srv "$id" wg show wg0 peers | grep -qxF "$bob_key" || fail "the menu's remove left bob live"
+! grep -qxF "$bob_key" <<<"$(srv "$id" wg show wg0 peers)" || fail "the menu's remove left bob live"
 unset 'hand_key[bob]'
 [[ $(hand_state "${orig[@]}") == "$before" ]] || fail "the menu's remove of bob touched another hand-made peer"
 reconcile_ok "$id"

@@ -70,11 +70,11 @@ within_one_pass "every ACTIVE peer restored" converged "$id"
 [[ $(rows) == "$before_rows" ]] || fail "the restore changed the DB's peers: $(rows)"
 [[ $(audit_n reconcile.restore) == $((restores + 5)) ]] ||
 	fail "expected 5 more reconcile.restore audit rows, got $(($(audit_n reconcile.restore) - restores))"
-grep -i "restor" "$CTL_LOG" | grep -q "$id" || fail "no log line about the restore on $id"
+grep -i "restor" "$CTL_LOG" | grep "$id" >/dev/null || fail "no log line about the restore on $id"
 none_reserved() { reserved_is "$1" ""; }
 within_one_pass "the lost hand-made peer's reservation released" none_reserved "$id"
 [[ $(audit_n reconcile.release_foreign) == $((releases + 1)) ]] || fail "no reconcile.release_foreign audit row"
-! srv "$id" wg show wg0 peers | grep -qxF "$hand_key" || fail "the foreign peer was brought back"
+! grep -qxF "$hand_key" <<<"$(srv "$id" wg show wg0 peers)" || fail "the foreign peer was brought back"
 WAIT_S=60 wait_for cli alice ping -c 1 -W 1 10.7.0.1
 hs=$(srv "$id" wg show wg0 latest-handshakes | awk -v k="$alice_pub" '$1 == k { print $2 }')
 [[ -n $hs && $hs -gt 0 ]] || fail "the server saw no handshake from alice's restored peer"
@@ -92,7 +92,7 @@ new_pub=$(srv "$id" wg show wg0 public-key)
 redeploy_seen() { [[ $(audit_n server.redeployed) -ge 1 ]] && converged "$1"; }
 within_one_pass "redeploy flagged and peers restored" redeploy_seen "$id"
 [[ $(audit_n server.redeployed) == 1 ]] || fail "expected one server.redeployed audit row"
-grep -i "redeploy" "$CTL_LOG" | grep -q "$id" || fail "no log line flags the redeploy of $id"
+grep -i "redeploy" "$CTL_LOG" | grep "$id" >/dev/null || fail "no log line flags the redeploy of $id"
 [[ $(db_sql "SELECT wg_pubkey FROM servers WHERE id = '$id'") == "$new_pub" ]] ||
 	fail "the DB does not hold the new server key"
 st=$(api GET /api/servers '' -H "X-API-Key: $key")

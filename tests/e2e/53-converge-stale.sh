@@ -33,7 +33,7 @@ fleet_up 2
 read -r -a ids <<<"$SERVER_IDS"
 s1=${ids[0]} s2=${ids[1]}
 config='"health_interval_s": 3600, "push_timeout_ms": 6000, "connect_timeout_ms": 3000'
-live_has() { srv "$1" wg show wg0 peers | grep -qxF "$2"; }
+live_has() { grep -qxF "$2" <<<"$(srv "$1" wg show wg0 peers)"; }
 gone() { [[ -z $(block "$1" "$2") ]] && ! live_has "$1" "$3"; }
 
 # ---- stale at startup ----------------------------------------------------------------------

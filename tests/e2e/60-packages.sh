@@ -120,11 +120,11 @@ EOF
 )" "$(contents "$DEB_CLI")"
 trace "both packages hold exactly the expected files and modes"
 
-dpkg-deb -f "$DEB_CTL" Depends | grep -q 'libssh2-1 (>=' || fail "controller Depends lack the shared libraries"
-dpkg-deb -f "$DEB_CLI" Depends | grep -q 'libcurl4 (>=' || fail "client Depends lack the shared libraries"
+grep -q 'libssh2-1 (>=' <<<"$(dpkg-deb -f "$DEB_CTL" Depends)" || fail "controller Depends lack the shared libraries"
+grep -q 'libcurl4 (>=' <<<"$(dpkg-deb -f "$DEB_CLI" Depends)" || fail "client Depends lack the shared libraries"
 # QR codes of exported configs (vpnctl export, and vpnadm in the controller package).
 for deb in "$DEB_CTL" "$DEB_CLI"; do
-	dpkg-deb -f "$deb" Depends | grep -q 'libqrencode4 (>=' || fail "$deb: Depends lack libqrencode4"
+	grep -q 'libqrencode4 (>=' <<<"$(dpkg-deb -f "$deb" Depends)" || fail "$deb: Depends lack libqrencode4"
 done
 # Every dependency must already be installable here: apt would add only ours.
 apt-get -s -o Debug::NoLocking=1 install "$DEB_CTL" "$DEB_CLI" >"$T/apt.log" 2>&1 ||

@@ -133,8 +133,7 @@ static int apply_line(struct netsim_ports *ps, const struct netsim_geo *g, const
 	}
 	if (check_line(&l, g, lineno, &ip4, &loc, &role) < 0)
 		goto out;
-	i = find_name(ps, l.name);
-	if (i < 0) {
+	if ((i = find_name(ps, l.name)) < 0) {
 		if (ps->n >= NETSIM_MAX_PORTS) {
 			fprintf(stderr, "pv-netsim: ports file line %d: more than %d ports\n",
 			        lineno, NETSIM_MAX_PORTS);
