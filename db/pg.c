@@ -258,6 +258,13 @@ static int pg_ensure_prepared(struct db *db, struct db_st *st)
 	return r;
 }
 
+/* 1 for the command tag of an INSERT, UPDATE or DELETE ("INSERT 0 1"). */
+static int is_write(const char *tag)
+{
+	return strncmp(tag, "INSERT ", 7) == 0 || strncmp(tag, "UPDATE ", 7) == 0 ||
+	       strncmp(tag, "DELETE ", 7) == 0;
+}
+
 /* Execute st; its rows (if any) are then read one step at a time. */
 static int pg_run(struct db *db, struct db_st *st)
 {
@@ -274,7 +281,8 @@ static int pg_run(struct db *db, struct db_st *st)
 	s = PQresultStatus(st->res);
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
 		return pg_fail(db, st->res);
-	c->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
+	/* PQcmdTuples counts a SELECT's rows too: only writes are changes. */
+	c->changes = is_write(PQcmdStatus(st->res)) ? strtoll(PQcmdTuples(st->res), NULL, 10) : 0;
 	c->total += c->changes;
 	return 0;
 }

@@ -158,7 +158,7 @@ EOC
 ha_lb_stop() {
 	[[ -n $HA_LB_PID ]] || return 0
 	kill -TERM "$HA_LB_PID" 2>/dev/null
-	wait "$HA_LB_PID" 2>/dev/null
+	wait "$HA_LB_PID" 2>/dev/null || true # 143: it ended on our SIGTERM
 	HA_LB_PID=""
 }
 # ha_lb_stat NAME COLUMN: a column of HAProxy's CSV stats for that controller (18 status, 8 sessions).

@@ -41,6 +41,8 @@ static void test_change_counters(void)
 {
 	struct db *db = fixture_open("counters.db", 1);
 	int64_t v0, v1, v2, c0;
+	struct db_user u;
+	int up, down, unknown;
 
 	TEST_START("data_version moves on another connection's commit, db_changes on ours");
 	ASSERT_INT_EQ(db_data_version(db, &v0), 0);
@@ -55,6 +57,13 @@ static void test_change_counters(void)
 	                  "('carol', 1, 1, 0, 0) RETURNING 1");
 	ASSERT_INT_EQ(db_data_version(db, &v2), 0);
 	ASSERT_TRUE(v2 != v1);
+	TEST_DONE();
+
+	TEST_START("reads leave db_changes where it was");
+	c0 = db_changes(db);
+	ASSERT_INT_EQ(db_user_get(db, "bob", &u), 0);
+	ASSERT_INT_EQ(db_servers_count(db, &up, &down, &unknown), 0);
+	ASSERT_INT_EQ(db_changes(db), c0);
 	db_close(db);
 	TEST_DONE();
 }
