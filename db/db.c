@@ -199,9 +199,22 @@ int64_t db_changes(struct db *db)
 	return db->drv->total_changes(db);
 }
 
+static int read_int64(struct db *db, struct db_st *st, void *row)
+{
+	*(int64_t *)row = db_col_int(db, st, 0);
+	return 0;
+}
+
 int db_data_version(struct db *db, int64_t *out)
 {
-	return db->drv->data_version(db, out);
+	struct db_st *st;
+	int r;
+
+	if ((r = db_stmt(db, db->drv->data_version_sql, &st)) < 0)
+		return r;
+	if ((r = db_one(db, st, read_int64, out)) < 0)
+		return r;
+	return r == 1 ? 0 : db_failf(db, PV_EIO, "%s: no row", db->drv->data_version_sql);
 }
 
 static const char SQL_COMMIT[] = "COMMIT";

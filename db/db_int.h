@@ -59,7 +59,8 @@ struct db_driver {
 	int (*exec)(struct db *db, const char *sql);
 	/* 1 while a transaction is open. */
 	int (*in_txn)(struct db *db);
-	int (*data_version)(struct db *db, int64_t *out);
+	/* One integer that moves when another connection committed (db_data_version). */
+	const char *data_version_sql;
 	/*
 	 * Inside a write transaction: hold the server's lease allocation until
 	 * the transaction ends (SQLite: BEGIN IMMEDIATE already does).

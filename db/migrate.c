@@ -16,6 +16,17 @@
 
 #include "db_int.h"
 
+/* A server's fleet-entry columns: the same text in both backends' schemas. */
+#define SERVER_ENTRY_COLUMNS                                                                       \
+	" location TEXT NOT NULL,"                                                                 \
+	" region TEXT NOT NULL,"                                                                   \
+	" tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"                                           \
+	" wg_host TEXT NOT NULL,"                                                                  \
+	" wg_port INTEGER NOT NULL CHECK (wg_port BETWEEN 1 AND 65535),"                           \
+	" ssh_host TEXT NOT NULL,"                                                                 \
+	" ssh_port INTEGER NOT NULL CHECK (ssh_port BETWEEN 1 AND 65535),"                         \
+	" ssh_user TEXT NOT NULL,"
+
 struct migration {
 	int version;
 	const char *sql; /* constant DDL, no data: run as one script */
@@ -29,15 +40,7 @@ static const struct migration sqlite_migrations[] = {
             " created_at INTEGER NOT NULL,"
             " updated_at INTEGER NOT NULL);"
             "CREATE TABLE servers ("
-            " id TEXT PRIMARY KEY NOT NULL,"
-            " location TEXT NOT NULL,"
-            " region TEXT NOT NULL,"
-            " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
-            " wg_host TEXT NOT NULL,"
-            " wg_port INTEGER NOT NULL CHECK (wg_port BETWEEN 1 AND 65535),"
-            " ssh_host TEXT NOT NULL,"
-            " ssh_port INTEGER NOT NULL CHECK (ssh_port BETWEEN 1 AND 65535),"
-            " ssh_user TEXT NOT NULL,"
+            " id TEXT PRIMARY KEY NOT NULL," SERVER_ENTRY_COLUMNS
             " wg_pubkey TEXT,"   /* NULL until the health pass learns it */
             " ssh_hostkey TEXT," /* NULL until registered */
             " up INTEGER NOT NULL DEFAULT -1 CHECK (up IN (-1, 0, 1)),"
@@ -138,16 +141,7 @@ static const struct migration pg_migrations[] = {
             " key_gen BIGINT NOT NULL DEFAULT 0 CHECK (key_gen BETWEEN 0 AND 2147483647));"
             "CREATE TABLE servers ("
             " rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,"
-            " id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL,"
-            " location TEXT NOT NULL,"
-            " region TEXT NOT NULL,"
-            " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
-            " wg_host TEXT NOT NULL,"
-            " wg_port INTEGER NOT NULL CHECK (wg_port BETWEEN 1 AND 65535),"
-            " ssh_host TEXT NOT NULL,"
-            " ssh_port INTEGER NOT NULL CHECK (ssh_port BETWEEN 1 AND 65535),"
-            " ssh_user TEXT NOT NULL,"
-            " wg_pubkey TEXT,"
+            " id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL," SERVER_ENTRY_COLUMNS " wg_pubkey TEXT,"
             " ssh_hostkey TEXT,"
             " up INTEGER NOT NULL DEFAULT -1 CHECK (up IN (-1, 0, 1)),"
             " live_peers INTEGER NOT NULL DEFAULT 0,"

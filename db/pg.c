@@ -349,30 +349,6 @@ static int pg_in_txn(struct db *db)
 	return PQtransactionStatus(pg(db)->pq) != PQTRANS_IDLE;
 }
 
-static int read_int64(struct db *db, struct db_st *st, void *row)
-{
-	*(int64_t *)row = db_col_int(db, st, 0);
-	return 0;
-}
-
-/*
- * The WAL position moves with every commit to the cluster, this
- * connection's own included: caches keyed on it are dropped more often
- * than on SQLite, never kept too long.
- */
-static int pg_data_version(struct db *db, int64_t *out)
-{
-	static const char sql[] = "SELECT (pg_current_wal_lsn() - '0/0')::bigint";
-	struct db_st *st;
-	int r;
-
-	if ((r = db_stmt(db, sql, &st)) < 0)
-		return r;
-	if ((r = db_one(db, st, read_int64, out)) < 0)
-		return r;
-	return r == 1 ? 0 : db_failf(db, PV_EIO, "pg_current_wal_lsn: no row");
-}
-
 /*
  * Controllers allocating on the same server take turns: the lock is the
  * transaction's, released by its COMMIT or ROLLBACK.  Waits at most
@@ -529,7 +505,12 @@ const struct db_driver db_pg_driver = {
         .total_changes = pg_total_changes,
         .exec = pg_exec,
         .in_txn = pg_in_txn,
-        .data_version = pg_data_version,
+        /*
+         * The WAL position moves with every commit to the cluster, this
+         * connection's own included: caches keyed on it are dropped more
+         * often than on SQLite, never kept too long.
+         */
+        .data_version_sql = "SELECT (pg_current_wal_lsn() - '0/0')::bigint",
         .lock_server = pg_lock_server,
         .migrate_lock = pg_migrate_lock,
         .close = pg_close,

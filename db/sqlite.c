@@ -163,26 +163,6 @@ static int lite_in_txn(struct db *db)
 	return !sqlite3_get_autocommit(db->conn);
 }
 
-static int read_int64(struct db *db, struct db_st *st, void *row)
-{
-	*(int64_t *)row = db_col_int(db, st, 0);
-	return 0;
-}
-
-/* PRAGMA data_version: moves when another connection committed to the file. */
-static int lite_data_version(struct db *db, int64_t *out)
-{
-	static const char sql[] = "PRAGMA data_version";
-	struct db_st *st;
-	int r;
-
-	if ((r = db_stmt(db, sql, &st)) < 0)
-		return r;
-	if ((r = db_one(db, st, read_int64, out)) < 0)
-		return r;
-	return r == 1 ? 0 : db_failf(db, PV_EIO, "PRAGMA data_version: no row");
-}
-
 /* BEGIN IMMEDIATE took the file's one write lock: allocations are already serialised. */
 static int lite_lock_server(struct db *db, const char *server_id)
 {
@@ -340,7 +320,7 @@ const struct db_driver db_sqlite_driver = {
         .total_changes = lite_total_changes,
         .exec = lite_exec,
         .in_txn = lite_in_txn,
-        .data_version = lite_data_version,
+        .data_version_sql = "PRAGMA data_version",
         .lock_server = lite_lock_server,
         .migrate_lock = lite_migrate_lock,
         .close = lite_close,
