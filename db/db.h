@@ -130,8 +130,8 @@ int db_data_version(struct db *db, int64_t *out);
 int64_t db_changes(struct db *db);
 int db_group_commit(struct db *db);
 /*
- * What went wrong on the last failure on this handle (SQLite's own message
- * when SQLite failed); owned by the handle, valid until the next call.
+ * What went wrong on the last failure on this handle (the database's own
+ * message when it failed); owned by the handle, valid until the next call.
  */
 const char *db_errmsg(struct db *db);
 
@@ -261,7 +261,8 @@ int db_users_list(struct db *db, const char *after, int limit, struct db_user_su
                   size_t *n);
 
 /*
- * Reserve a peer: in one BEGIN IMMEDIATE transaction allocate the lowest
+ * Reserve a peer: in one write transaction (SQLite: BEGIN IMMEDIATE;
+ * PostgreSQL: under the server's advisory lock) allocate the lowest
  * free host number on the server and insert a PENDING peer row.  A name is
  * generated from the row id ("pv" + id; ids are never reused), and psk (32
  * bytes, or NULL for none) is sealed into the row bound to (server, name,

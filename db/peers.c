@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Peers and their leases: reserving the lowest free host number of a server
- * together with a PENDING peer row in one BEGIN IMMEDIATE transaction,
+ * together with a PENDING peer row in one write transaction (SQLite's
+ * BEGIN IMMEDIATE; on PostgreSQL also the server's advisory lock),
  * activation (replacing an older peer), state changes, deletion (the lease
  * goes with the row: ON DELETE CASCADE) and filtered lists.
  */
@@ -527,6 +528,10 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 	size_t i;
 	int r;
 
+	/* Another controller's allocation on this server waits (PostgreSQL): no clash to fail on.
+	 */
+	if ((r = db->drv->lock_server(db, server_id)) < 0)
+		return r;
 	if ((r = foreign_current(db, server_id, held)) < 0)
 		return r;
 	for (i = 0; i < n; i++) {
