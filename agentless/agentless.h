@@ -39,8 +39,10 @@ enum agentless_op { AGENTLESS_ADD = 1, AGENTLESS_REMOVE = 2 };
 
 /*
  * One peer edit.  name follows wireguard-install.sh's rule
- * ([A-Za-z0-9_-]{1,15}); host is the host number N of 10.7.0.N and
- * fddd:2c4:2c4:2c4::N (2..254).  For REMOVE only name and pubkey matter.
+ * ([A-Za-z0-9_-]{1,15}); host is the peer's lease (pv_lease: interface k
+ * and host number N of 10.7.0.N and fddd:2c4:2c4:2c4::N, 2..254), which
+ * names the interface (wgN.conf, `wg set wgN`) the edit goes to.  For
+ * REMOVE only name, pubkey and the interface (pv_lease_iface(host)) matter.
  * The public key travels in the form the DB and wg keep it (base64); the
  * PSK as the 32 bytes it was made as.  The pool copies the edit and
  * cleanses its PSK copy when done.
@@ -77,8 +79,9 @@ struct agentless_result {
 
 typedef void (*agentless_edit_cb)(const struct agentless_result *res, void *arg);
 
-/* One [Peer] section of the server's IFACE.conf. */
+/* One [Peer] section of one of the server's IFACE.conf. */
 struct agentless_block {
+	unsigned iface;                  /* index of the interface (ifaces[]) it was read from */
 	char name[PV_PEER_NAME_MAX + 1]; /* BEGIN_PEER name; "" outside any block */
 	char pubkey[PV_KEY_B64_LEN + 1]; /* "" if the section has none */
 	char *allowed_ips;               /* owned: "a/32,b/128" as written, blanks removed */
@@ -90,7 +93,11 @@ struct agentless_psk {
 	uint8_t psk[PV_KEY_LEN];
 };
 
-/* A server's actual state: the live interface and its config file. */
+/*
+ * A server's actual state: its live interfaces and their config files.  With
+ * several interfaces the dumps are merged: live peers and blocks carry the
+ * index of the interface they came from; live's own key and port are wg0's.
+ */
 struct agentless_dump {
 	struct pv_wg_dump *live; /* owned: `wg show IFACE dump`, secrets masked on the server */
 	size_t nblocks;
@@ -190,7 +197,8 @@ int agentless_hostkey_fingerprint(const char *key, char out[64]);
 /*
  * The fingerprint of srv's key in the known_hosts file: the first entry,
  * plain or hashed, for its SSH host ("host", "[host]:port" off port 22).
- * PV_ENOTFOUND when none is, PV_EIO when the file cannot be read.  Call after agentless_new (libssh2 initialised).
+ * PV_ENOTFOUND when none is, PV_EIO when the file cannot be read.  Call after agentless_new
+ * (libssh2 initialised).
  */
 int agentless_known_fingerprint(const char *known_hosts, const struct pv_server *srv, char out[64]);
 

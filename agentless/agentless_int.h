@@ -41,19 +41,30 @@ struct al_op_result {
 };
 
 /*
- * Check an edit before anything is sent: op, name rule, host 2..254 (ADD).
- * Returns 0 or PV_EINVAL with a message naming the field in err.
+ * Check an edit before anything is sent: op, name rule, a lease with host
+ * 2..254 (ADD) or an interface index (REMOVE: pv_lease_iface of host),
+ * of an interface srv has (any when srv is NULL).  Returns 0 or PV_EINVAL with a message naming the
+ * field in err.
  */
-int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen);
+int al_edit_check(const struct pv_server *srv, const struct agentless_edit *e, char *err,
+                  size_t errlen);
 /*
  * The AllowedIPs of host N on the server: pv_peer_addrs() with "/32" and
  * "/128" appended.  PV_EINVAL if the subnets cannot hold it.
  */
 int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char v6[64]);
-/* Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse). */
+/*
+ * Encode a batch of checked edits for srv onto stdin (holds PSKs: cleanse).
+ * A batch edits one interface, the one of edits[0]'s lease: PV_EINVAL if
+ * another edit names another interface or srv has no such interface.
+ */
 int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
                     const struct agentless_edit *edits, size_t n);
-/* Encode a dump request, asking for the PSKs of the blocks named in psk_names ("NAME\n"...). */
+/*
+ * Encode a dump request: one dump batch per interface of srv, in interface
+ * order (srv->n_ifaces answers), asking for the PSKs of the blocks named in
+ * psk_names ("NAME\n"...).
+ */
 int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names);
 /*
  * Parse the script's stdout for n ops into res[n].  A missing, duplicate or
@@ -84,6 +95,14 @@ void al_answer_stray(const char *ans, char *err, size_t errlen);
  */
 int al_dump_parse(struct agentless_dump **out, const char *text, size_t len, char *err,
                   size_t errlen);
+/*
+ * Add the dump of the server's interface iface (part, taken over: freed in
+ * every case) to *acc: its live peers and blocks are tagged with iface and
+ * appended; the first part becomes *acc.  0, PV_ENOMEM, or PV_EINVAL when
+ * the interface's key is not the first one's (every interface of a server
+ * uses wg0's key).
+ */
+int al_dump_merge(struct agentless_dump **acc, struct agentless_dump *part, unsigned iface);
 
 /* ---- SSH session to one server (session.c, hostkey.c) ------------------------------ */
 

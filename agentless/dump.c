@@ -164,6 +164,71 @@ out:
 	return r;
 }
 
+/* Grow *arr (n items of size sz) by m items; 0 or PV_ENOMEM (then *arr is unchanged). */
+static int grow(void **arr, size_t n, size_t m, size_t sz)
+{
+	void *p;
+
+	if (m == 0)
+		return 0;
+	p = realloc(*arr, (n + m) * sz);
+	if (!p)
+		return PV_ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+int al_dump_merge(struct agentless_dump **acc, struct agentless_dump *part, unsigned iface)
+{
+	struct agentless_dump *a = *acc;
+	size_t i;
+
+	for (i = 0; i < part->live->n; i++)
+		part->live->peers[i].iface = iface;
+	for (i = 0; i < part->nblocks; i++)
+		part->blocks[i].iface = iface;
+	if (!a) {
+		*acc = part;
+		return 0;
+	}
+	/* Clients get one server key: an interface with another would refuse their handshakes. */
+	if (strcmp(part->live->pubkey, a->live->pubkey) != 0) {
+		agentless_dump_free(part);
+		return PV_EINVAL;
+	}
+	if (grow((void **)&a->live->peers, a->live->n, part->live->n, sizeof(*a->live->peers)) < 0)
+		goto nomem;
+	if (grow((void **)&a->blocks, a->nblocks, part->nblocks, sizeof(*a->blocks)) < 0)
+		goto nomem;
+	/* PSKs: a fresh array (the old one is cleansed when freed, never left in a realloc). */
+	if (part->npsks) {
+		struct agentless_psk *psks = malloc((a->npsks + part->npsks) * sizeof(*psks));
+
+		if (!psks)
+			goto nomem;
+		if (a->npsks)
+			memcpy(psks, a->psks, a->npsks * sizeof(*psks));
+		memcpy(psks + a->npsks, part->psks, part->npsks * sizeof(*psks));
+		if (a->psks)
+			OPENSSL_clear_free(a->psks, a->npsks * sizeof(*a->psks));
+		a->psks = psks;
+		a->npsks += part->npsks;
+	}
+	/* Ownership of the allowed_ips strings moves to a. */
+	memcpy(a->live->peers + a->live->n, part->live->peers,
+	       part->live->n * sizeof(*part->live->peers));
+	a->live->n += part->live->n;
+	part->live->n = 0;
+	memcpy(a->blocks + a->nblocks, part->blocks, part->nblocks * sizeof(*part->blocks));
+	a->nblocks += part->nblocks;
+	part->nblocks = 0;
+	agentless_dump_free(part);
+	return 0;
+nomem:
+	agentless_dump_free(part);
+	return PV_ENOMEM;
+}
+
 int agentless_dump_dup(struct agentless_dump **out, const struct agentless_dump *src)
 {
 	struct agentless_dump *d = calloc(1, sizeof(*d));

@@ -101,6 +101,11 @@ struct flight {
 	uint64_t deadline_ms; /* the earliest of its jobs' */
 	uint64_t sent_us;
 	int retried;
+	/* A dump asks every interface: one answer each, merged into acc. */
+	size_t answers, got;
+	struct agentless_dump *acc; /* the interfaces answered so far */
+	int err;                    /* the first failed part's, with its detail */
+	char detail[512];
 };
 
 struct worker {
@@ -283,10 +288,21 @@ static void run_exec(struct worker *w, struct job *j)
 
 /* ---- batches in flight on the remote script's channel ----------------------------- */
 
+/* Forget the answers of a dump's interfaces so far (before it is re-sent). */
+static void flight_reset(struct flight *f)
+{
+	agentless_dump_free(f->acc);
+	f->acc = NULL;
+	f->got = 0;
+	f->err = 0;
+	f->detail[0] = '\0';
+}
+
 static void flight_free(struct flight *f)
 {
 	free_jobs(f->jobs);
 	al_buf_free(&f->in, 1);
+	flight_reset(f);
 	free(f);
 }
 
@@ -328,6 +344,7 @@ static struct flight *flight_new(struct worker *w, enum job_kind kind, struct jo
 	f->kind = kind;
 	f->jobs = list;
 	f->n = list_len(list);
+	f->answers = kind == JOB_DUMP ? w->srv->n_ifaces : 1;
 	f->deadline_ms = earliest_deadline(list);
 	r = kind == JOB_EDIT ? encode_edits(w, f)
 	                     : al_dump_encode(&f->in, w->srv, list_psk_names(list));
@@ -384,6 +401,7 @@ static void session_lost(struct worker *w, int r, const char *detail)
 			continue;
 		}
 		f->retried = 1;
+		flight_reset(f);
 		flight_send(w, f);
 	}
 }
@@ -445,20 +463,47 @@ static void finish_edits(struct worker *w, struct flight *f, const char *ans)
 	free(res);
 }
 
-static void finish_dumps(struct worker *w, struct flight *f, const struct al_buf *ans)
+/* One interface's dump answer (the got-th): merged into f->acc, or the flight's error. */
+static void dump_part(struct worker *w, struct flight *f, const struct al_buf *ans, int status)
 {
-	struct agentless_dump *dump = NULL;
-	char detail[512] = "", perr[256];
-	struct job *j;
-	int r = 0;
+	struct agentless_dump *part = NULL;
+	unsigned k = (unsigned)f->got++;
+	char perr[256];
+	int r;
 
-	if (al_dump_parse(&dump, ans->p ? ans->p : "", ans->len, perr, sizeof(perr)) < 0) {
-		r = PV_EREMOTE;
-		snprintf(detail, sizeof(detail), "server %s: %s", w->srv->id, perr);
+	if (f->err)
+		return;
+	if (status != 0) {
+		f->err = PV_EREMOTE;
+		snprintf(f->detail, sizeof(f->detail),
+		         "server %s: interface %s: remote command failed (exit %d): %.*s",
+		         w->srv->id, w->srv->ifaces[k].name, status,
+		         (int)(ans->len < 300 ? ans->len : 300),
+		         ans->len ? ans->p : "(no message)");
+		return;
 	}
+	if (al_dump_parse(&part, ans->p ? ans->p : "", ans->len, perr, sizeof(perr)) < 0) {
+		f->err = PV_EREMOTE;
+		snprintf(f->detail, sizeof(f->detail), "server %s: interface %s: %s", w->srv->id,
+		         w->srv->ifaces[k].name, perr);
+		return;
+	}
+	if ((r = al_dump_merge(&f->acc, part, k)) < 0) {
+		f->err = r == PV_EINVAL ? PV_EREMOTE : r;
+		snprintf(f->detail, sizeof(f->detail),
+		         r == PV_EINVAL ? "server %s: interface %s has another key than %s (every "
+		                          "interface must use wg0's key: rerun the bootstrap)"
+		                        : "server %s: out of memory (interface %s of %s)",
+		         w->srv->id, w->srv->ifaces[k].name, w->srv->ifaces[0].name);
+	}
+}
+
+static void finish_dumps(struct flight *f)
+{
+	struct job *j;
+
 	for (j = f->jobs; j; j = j->next)
-		job_finish(j, r, 0, 0, detail, dump);
-	agentless_dump_free(dump);
+		job_finish(j, f->err, 0, 0, f->err ? f->detail : "", f->err ? NULL : f->acc);
 }
 
 /*
@@ -478,28 +523,35 @@ static void learn_service(struct worker *w, const struct flight *f)
 		w->busy_until_us = now - w->ss.rtt_us / 2;
 }
 
-/* The answer of the oldest batch in flight arrived. */
+/* The answer of the oldest batch in flight arrived (for a dump: of one interface). */
 static void flight_answered(struct worker *w, const struct al_buf *ans, int status)
 {
 	struct flight *f = w->fl_head;
 	char detail[1024];
 
+	if (f->kind == JOB_DUMP) {
+		dump_part(w, f, ans, status);
+		if (f->got < f->answers)
+			return; /* the other interfaces' answers follow */
+	}
 	learn_service(w, f);
 	round_trip_done(w, f->sent_us, status ? PV_EREMOTE : 0);
 	w->fl_head = f->next;
 	if (!w->fl_head)
 		w->fl_tail = &w->fl_head;
 	w->nflight--;
+	if (f->kind == JOB_DUMP) {
+		finish_dumps(f);
+		flight_free(f);
+		return;
+	}
 	if (status != 0) {
 		snprintf(detail, sizeof(detail), "server %s: remote command failed (exit %d): %.*s",
 		         w->srv->id, status, (int)ans->len, ans->len ? ans->p : "(no message)");
 		flight_fail(f, PV_EREMOTE, detail);
 		return;
 	}
-	if (f->kind == JOB_EDIT)
-		finish_edits(w, f, ans->p ? ans->p : "");
-	else
-		finish_dumps(w, f, ans);
+	finish_edits(w, f, ans->p ? ans->p : "");
 	flight_free(f);
 }
 
@@ -566,6 +618,35 @@ static void await_answers(struct worker *w)
 		flights_expire(w, pv_now_ms());
 }
 
+/*
+ * Edits go out as one batch per interface (a batch edits one wgN.conf under
+ * its lock), in the order of their first edit; order is kept within each.
+ */
+static void send_edits(struct worker *w, struct job *list)
+{
+	struct flight *f;
+
+	while (list) {
+		unsigned k = pv_lease_iface(list->edit.host);
+		struct job *mine = NULL, **mt = &mine, *rest = NULL, **rt = &rest, *j;
+
+		while ((j = list)) {
+			list = j->next;
+			j->next = NULL;
+			if (pv_lease_iface(j->edit.host) == k) {
+				*mt = j;
+				mt = &j->next;
+			} else {
+				*rt = j;
+				rt = &j->next;
+			}
+		}
+		if ((f = flight_new(w, JOB_EDIT, mine)))
+			flight_send(w, f);
+		list = rest;
+	}
+}
+
 /* Jobs taken off the queue, split by kind (order kept within each). */
 static void dispatch(struct worker *w, struct job *list)
 {
@@ -598,8 +679,7 @@ static void dispatch(struct worker *w, struct job *list)
 		run_exec(w, j);
 	free_jobs(head[JOB_EXEC]);
 	/* Edits first, so dumps queued with them see their effect. */
-	if (head[JOB_EDIT] && (f = flight_new(w, JOB_EDIT, head[JOB_EDIT])))
-		flight_send(w, f);
+	send_edits(w, head[JOB_EDIT]);
 	if (head[JOB_DUMP] && (f = flight_new(w, JOB_DUMP, head[JOB_DUMP])))
 		flight_send(w, f);
 }
@@ -911,13 +991,16 @@ static int enqueue(struct agentless *pool, const char *server_id, struct job *j)
 int agentless_submit(struct agentless *pool, const char *server_id,
                      const struct agentless_edit *edit, agentless_edit_cb cb, void *arg)
 {
+	struct worker *w;
 	struct job *j;
 	char err[128];
 
-	if (!pool || !edit || !cb || al_edit_check(edit, err, sizeof(err)) < 0)
+	if (!pool || !edit || !cb)
 		return PV_EINVAL;
-	if (!find_worker(pool, server_id))
+	if (!(w = find_worker(pool, server_id)))
 		return PV_ENOTFOUND;
+	if (al_edit_check(w->srv, edit, err, sizeof(err)) < 0)
+		return PV_EINVAL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return PV_ENOMEM;
@@ -933,16 +1016,17 @@ int agentless_submit_batch(struct agentless *pool, const char *server_id,
                            void *const *args)
 {
 	struct job *first = NULL, **tail = &first, *last = NULL, *j;
+	struct worker *w;
 	char err[128];
 	size_t i;
 
 	if (!pool || !edits || !n || !cb || !args)
 		return PV_EINVAL;
-	for (i = 0; i < n; i++)
-		if (al_edit_check(&edits[i], err, sizeof(err)) < 0)
-			return PV_EINVAL;
-	if (!find_worker(pool, server_id))
+	if (!(w = find_worker(pool, server_id)))
 		return PV_ENOTFOUND;
+	for (i = 0; i < n; i++)
+		if (al_edit_check(w->srv, &edits[i], err, sizeof(err)) < 0)
+			return PV_EINVAL;
 	for (i = 0; i < n; i++, tail = &last->next) {
 		if (!(last = calloc(1, sizeof(*last)))) {
 			while ((j = first)) {

@@ -60,7 +60,8 @@ void al_buf_free(struct al_buf *b, int secret)
 	b->len = b->cap = 0;
 }
 
-int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
+int al_edit_check(const struct pv_server *srv, const struct agentless_edit *e, char *err,
+                  size_t errlen)
 {
 	if (e->op != AGENTLESS_ADD && e->op != AGENTLESS_REMOVE) {
 		snprintf(err, errlen, "edit: unknown operation %d", (int)e->op);
@@ -76,9 +77,15 @@ int al_edit_check(const struct agentless_edit *e, char *err, size_t errlen)
 		         e->name);
 		return PV_EINVAL;
 	}
-	if (e->op == AGENTLESS_ADD && (e->host < 2 || e->host > 254)) {
-		snprintf(err, errlen, "edit %s: field \"host\": %u is outside 2..254", e->name,
-		         e->host);
+	if (e->op == AGENTLESS_ADD && !pv_lease_valid(srv, e->host)) {
+		snprintf(err, errlen,
+		         "edit %s: field \"host\": lease %u is not host 2..254 of an interface",
+		         e->name, e->host);
+		return PV_EINVAL;
+	}
+	if (pv_lease_iface(e->host) >= (srv ? srv->n_ifaces : PV_IFACES_MAX)) {
+		snprintf(err, errlen, "edit %s: field \"host\": lease %u names no interface",
+		         e->name, e->host);
 		return PV_EINVAL;
 	}
 	return 0;
@@ -96,9 +103,9 @@ int al_peer_addrs(const struct pv_server *srv, unsigned host, char v4[32], char 
 	return 0;
 }
 
-static int encode_header(struct al_buf *in, const struct pv_server *srv, const char *mode)
+static int encode_header(struct al_buf *in, const struct pv_server *srv, size_t k, const char *mode)
 {
-	const char *header[] = {"privatevpn-batch 1"}, *iface[] = {"iface ", srv->iface};
+	const char *header[] = {"privatevpn-batch 1"}, *iface[] = {"iface ", srv->ifaces[k].name};
 
 	if (al_buf_line(in, header, 1) < 0 || al_buf_line(in, iface, 2) < 0)
 		return PV_ENOMEM;
@@ -137,21 +144,29 @@ static int encode_edit(struct al_buf *in, const struct pv_server *srv,
 int al_batch_encode(struct al_buf *in, const struct pv_server *srv,
                     const struct agentless_edit *edits, size_t n)
 {
+	unsigned k = n ? pv_lease_iface(edits[0].host) : 0;
 	char err[128];
 	size_t i;
-	int r = encode_header(in, srv, "edit");
+	int r;
 
+	if (k >= srv->n_ifaces)
+		return PV_EINVAL;
+	r = encode_header(in, srv, k, "edit");
 	for (i = 0; r == 0 && i < n; i++) {
-		r = al_edit_check(&edits[i], err, sizeof(err));
+		r = al_edit_check(srv, &edits[i], err, sizeof(err));
+		if (r == 0 && pv_lease_iface(edits[i].host) != k)
+			r = PV_EINVAL;
 		if (r == 0)
 			r = encode_edit(in, srv, &edits[i]);
 	}
 	return r < 0 ? r : encode_end(in);
 }
 
-int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names)
+/* One interface's dump request. */
+static int encode_dump(struct al_buf *in, const struct pv_server *srv, size_t k,
+                       const char *psk_names)
 {
-	int r = encode_header(in, srv, "dump");
+	int r = encode_header(in, srv, k, "dump");
 	const char *p = psk_names;
 
 	while (r == 0 && *p) {
@@ -165,6 +180,17 @@ int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *p
 		p += n + (p[n] ? 1 : 0);
 	}
 	return r < 0 ? r : encode_end(in);
+}
+
+int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *psk_names)
+{
+	size_t k;
+	int r;
+
+	for (k = 0; k < srv->n_ifaces; k++)
+		if ((r = encode_dump(in, srv, k, psk_names)) < 0)
+			return r;
+	return 0;
 }
 
 /* A "0"/"1" result flag, or -1. */

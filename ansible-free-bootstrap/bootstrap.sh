@@ -3,12 +3,15 @@
 # ansible-free-bootstrap/bootstrap.sh: turns a fresh Ubuntu 22.04+, Debian 11+,
 # Rocky/AlmaLinux 9+ or Fedora server into a privatevpn fleet member, over a
 # plain SSH session and without Ansible:
-#   ssh root@HOST sh -s < bootstrap.sh > HOST.json
+#   ssh root@HOST sh -s [-- --interfaces N] < bootstrap.sh > HOST.json
 # It installs WireGuard, writes /etc/wireguard/wg0.conf in wireguard-install.sh's
 # own layout (keeping an existing key and peers), enables forwarding and BBR,
 # sets up the firewall (ufw, firewalld or an nftables table of its own), brings
-# wg0 up and enables it at boot.  It is idempotent: a second run changes
-# nothing.  Every change is logged on stderr as "+ command"; stdout carries
+# wg0 up and enables it at boot.  With --interfaces N (1..16) it does the same
+# for wg1 .. wgN-1: wgK.conf on 10.(7+K).0.0/24 and fddd:2c4:2c4:(2c4+K)::/64,
+# port wg0's + K, wg0's key (one server key: the clients of every interface
+# dial the same public key).  wg0 is never renumbered.  It is idempotent: a
+# second run changes nothing.  Every change is logged on stderr as "+ command"; stdout carries
 # only the final JSON summary.  Documentation: docs/bootstrap.md.
 #
 # Environment:
@@ -16,20 +19,16 @@
 #                             wg0.conf already names, else the address this
 #                             SSH session reached)
 #   PV_SSH_PORT=PORT          an extra TCP port to keep open for SSH
+#   PV_INTERFACES=N           WireGuard interfaces, as --interfaces N (default 1)
 #   PV_BOOTSTRAP_DRY_RUN=1    print the planned commands for a fresh server of
 #                             this OS and change nothing
 #   PV_DRY_RUN_FIREWALL=ufw|firewalld|nftables   firewall assumed by a dry run
 #   PV_OS_RELEASE=PATH        read PATH instead of /etc/os-release
 set -eu
 
-IFACE=wg0
 WG_DIR=/etc/wireguard
-CONF=$WG_DIR/$IFACE.conf
 DEFAULT_PORT=51820
-ADDR4=10.7.0.1/24
-ADDR6=fddd:2c4:2c4:2c4::1/64
-NET4=10.7.0.0/24
-NET6=fddd:2c4:2c4:2c4::/64
+N_IFACES=${PV_INTERFACES:-1}
 SYSCTL_FILE=/etc/sysctl.d/99-privatevpn.conf
 PV_ETC=/etc/privatevpn
 NFT_FILE=$PV_ETC/firewall.nft
@@ -190,7 +189,74 @@ ssh_ports() {
 	} | grep -E '^[0-9]{1,5}$' | sort -n -u | tr '\n' ' ' | sed 's/ $//'
 }
 
-# --- wg0.conf -------------------------------------------------------------
+# --- interfaces -------------------------------------------------------------
+
+# Selects interface K (0-based): wgK, its config file, its subnets (wg0's,
+# 10.7.0.0/24 and fddd:2c4:2c4:2c4::/64, one step per interface), its port
+# once setup_conf chose it, and the forms the firewall and summary print.
+select_iface() {
+	IFACE=wg$1
+	CONF=$WG_DIR/$IFACE.conf
+	NET4=10.$((7 + $1)).0.0/24
+	ADDR4=10.$((7 + $1)).0.1/24
+	g6=$(printf '%x' $((0x2c4 + $1)))
+	NET6=fddd:2c4:2c4:$g6::/64
+	ADDR6=fddd:2c4:2c4:$g6::1/64
+	eval "PORT=\${PORT_$1:-}"
+	# shellcheck disable=SC2034 # read through each_value's eval
+	IFACE_Q="\"$IFACE\""
+	# shellcheck disable=SC2034 # read through each_value's eval
+	WG_UNIT="wg-quick@$IFACE.service"
+	# shellcheck disable=SC2034 # read through each_value's eval
+	IFACE_JSON=$(printf '{"interface":"%s","listen_port":%s,"address4":"%s","address6":"%s"}' \
+		"$IFACE" "${PORT:-0}" "$ADDR4" "$ADDR6")
+}
+
+parse_args() {
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--interfaces)
+			[ $# -ge 2 ] || die "--interfaces needs a number (1-16)"
+			N_IFACES=$2
+			shift 2
+			;;
+		--interfaces=*)
+			N_IFACES=${1#--interfaces=}
+			shift
+			;;
+		*) die "unknown argument '$1' (usage: sh -s [-- --interfaces N] < bootstrap.sh)" ;;
+		esac
+	done
+	case $N_IFACES in '' | *[!0-9]*) die "--interfaces must be a number 1-16, got '$N_IFACES'" ;; esac
+	if [ "${#N_IFACES}" -gt 2 ] || [ "$N_IFACES" -lt 1 ] || [ "$N_IFACES" -gt 16 ]; then
+		die "--interfaces must be 1-16, got '$N_IFACES'"
+	fi
+}
+
+# Runs "$@" once per interface, with K (k) = 0 .. N_IFACES-1 selected.
+each_iface() {
+	k=0
+	while [ "$k" -lt "$N_IFACES" ]; do
+		select_iface "$k"
+		"$@"
+		k=$((k + 1))
+	done
+}
+
+# every interface's value of select_iface's variable VAR, SEP-separated: each_value SEP VAR
+each_value() {
+	out="" j=0
+	while [ "$j" -lt "$N_IFACES" ]; do
+		select_iface "$j"
+		v=""
+		eval "v=\$$2"
+		out="${out:+$out$1}$v"
+		j=$((j + 1))
+	done
+	printf '%s' "$out"
+}
+
+# --- wgK.conf -------------------------------------------------------------
 
 conf_value() {
 	[ -f "$CONF" ] || return 0
@@ -234,6 +300,8 @@ Address = $ADDR4, $ADDR6
 PrivateKey = $KEY
 ListenPort = $PORT
 EOF
+	# Another interface's leftovers must not be taken for this file's lines.
+	rm -f "$TMP/extra" "$TMP/rest"
 	if [ -f "$CONF" ]; then
 		awk -v extra="$TMP/extra" -v rest="$TMP/rest" '
 			/^# BEGIN_PEER / || /^\[Peer\]/ { peers = 1 }
@@ -249,8 +317,10 @@ EOF
 	fi
 }
 
-# Takes the lock that agentless/remote.sh holds while it edits wg0.conf, so a
-# peer the controller adds meanwhile is never lost.  Held until exit.
+# Takes the lock that agentless/remote.sh holds while it edits wgK.conf, so a
+# peer the controller adds meanwhile is never lost.  Held until exit or the
+# next interface's lock (fd 9 is reopened: writing a file and applying it to
+# the live interface are each done under that interface's lock).
 lock_conf() {
 	[ "$DRY" = 1 ] && return 0
 	[ -d "$WG_DIR" ] || cmd mkdir -p -m 700 "$WG_DIR"
@@ -263,12 +333,16 @@ lock_conf() {
 	flock -w 60 9 || die "$CONF is locked by another editor for 60 s"
 }
 
+# shellcheck disable=SC2317 # called through each_iface
 setup_conf() {
-	CONF_CHANGED=0
 	lock_conf
 	KEY=""
 	[ "$DRY" = 1 ] || KEY=$(conf_value PrivateKey)
-	if [ -n "$KEY" ]; then
+	if [ "$IFACE" != wg0 ]; then
+		[ -z "$KEY" ] || [ "$KEY" = "$WG0_KEY" ] ||
+			log "$CONF: its key is replaced by wg0's (one server key for every interface)"
+		KEY=$WG0_KEY
+	elif [ -n "$KEY" ]; then
 		valid_key "$KEY" || die "$CONF has a malformed PrivateKey; refusing to replace a server key"
 		log "keeping the existing server key of $CONF"
 	elif [ "$DRY" = 1 ]; then
@@ -282,15 +356,19 @@ setup_conf() {
 	PORT=""
 	[ "$DRY" = 1 ] || PORT=$(conf_value ListenPort)
 	if [ -z "$PORT" ]; then
-		PORT=$DEFAULT_PORT
+		PORT=$((${WG0_PORT:-$DEFAULT_PORT} + k))
 	elif ! valid_port "$PORT"; then
 		die "$CONF has a malformed ListenPort '$PORT'"
 	fi
-	choose_endpoint
+	[ "$IFACE" != wg0 ] || choose_endpoint
 	render_conf >"$TMP/conf"
+	eval "CONF_CHANGED_$k=0 PORT_$k=$PORT"
 	if put_file "$CONF" 600 "$TMP/conf"; then
-		CONF_CHANGED=$PUT_CONTENT
-		changed wg0.conf
+		eval "CONF_CHANGED_$k=$PUT_CONTENT"
+		changed "$IFACE.conf"
+	fi
+	if [ "$IFACE" = wg0 ]; then
+		WG0_KEY=$KEY WG0_PORT=$PORT
 	fi
 }
 
@@ -346,25 +424,38 @@ EOF
 		icmp type echo-request accept
 		meta l4proto ipv6-icmp accept
 		tcp dport { $(echo "$SSH_PORTS" | sed 's/ /, /g') } accept
-		udp dport $PORT accept
-		tcp dport $PORT reject with tcp reset
-		iifname "$IFACE" accept
+		udp dport $(nft_set "$(each_value ' ' PORT)") accept
+		tcp dport $(nft_set "$(each_value ' ' PORT)") reject with tcp reset
+		iifname $(nft_set "$(each_value ' ' IFACE_Q)") accept
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
-		iifname "$IFACE" accept
+		iifname $(nft_set "$(each_value ' ' IFACE_Q)") accept
 	}
 EOF
 	fi
 	cat <<EOF
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
-		ip saddr $NET4 ip daddr != $NET4 masquerade
-		ip6 saddr $NET6 ip6 daddr != $NET6 masquerade
+$(each_iface nft_masquerade)
 	}
 }
 EOF
+}
+
+# One value as it is, several as an nft anonymous set "{ a, b }".
+nft_set() {
+	case $1 in
+	*" "*) printf '{ %s }' "$(echo "$1" | sed 's/ /, /g')" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+# shellcheck disable=SC2317 # called through each_iface
+nft_masquerade() {
+	printf '\t\tip saddr %s ip daddr != %s masquerade\n' "$NET4" "$NET4"
+	printf '\t\tip6 saddr %s ip6 daddr != %s masquerade\n' "$NET6" "$NET6"
 }
 
 nft_unit() {
@@ -372,7 +463,7 @@ nft_unit() {
 [Unit]
 Description=privatevpn firewall (nftables table inet privatevpn)
 After=nftables.service
-Before=network-pre.target wg-quick@$IFACE.service
+Before=network-pre.target $(each_value ' ' WG_UNIT)
 Wants=network-pre.target
 
 [Service]
@@ -424,11 +515,16 @@ ufw_rule() {
 	fi
 }
 
-setup_ufw() {
-	for p in $SSH_PORTS; do ufw_rule allow "$p/tcp"; done
+# shellcheck disable=SC2317 # called through each_iface
+ufw_iface() {
 	ufw_rule allow "$PORT/udp"
 	ufw_rule reject "$PORT/tcp"
 	ufw_rule route allow in on "$IFACE"
+}
+
+setup_ufw() {
+	for p in $SSH_PORTS; do ufw_rule allow "$p/tcp"; done
+	each_iface ufw_iface
 	# ufw has no command for NAT: masquerade with a nat-only table of ours.
 	setup_nft 1
 }
@@ -443,13 +539,18 @@ firewalld_ensure() {
 	fi
 }
 
-setup_firewalld() {
-	FW_RELOAD=0
-	for p in $SSH_PORTS; do firewalld_ensure "port=$p/tcp"; done
+# shellcheck disable=SC2317 # called through each_iface
+firewalld_iface() {
 	firewalld_ensure "port=$PORT/udp"
 	firewalld_ensure "rich-rule=rule port port=\"$PORT\" protocol=\"tcp\" reject type=\"tcp-reset\""
 	firewalld_ensure "source=$NET4" --zone=trusted
 	firewalld_ensure "source=$NET6" --zone=trusted
+}
+
+setup_firewalld() {
+	FW_RELOAD=0
+	for p in $SSH_PORTS; do firewalld_ensure "port=$p/tcp"; done
+	each_iface firewalld_iface
 	firewalld_ensure masquerade
 	if [ "$FW_RELOAD" = 1 ]; then
 		cmd firewall-cmd --reload
@@ -471,7 +572,7 @@ setup_firewall() {
 
 iface_up() { [ "$DRY" != 1 ] && ip link show dev "$IFACE" >/dev/null 2>&1; }
 
-# Applies a changed wg0.conf to the running interface without a restart.
+# Applies a changed wgK.conf to the running interface without a restart.
 sync_iface() {
 	printf '+ wg syncconf %s <(wg-quick strip %s)\n' "$IFACE" "$IFACE" >&2
 	[ "$DRY" = 1 ] && return 0
@@ -481,9 +582,10 @@ sync_iface() {
 	for a in $ADDR4 $ADDR6; do
 		ip -o addr show dev "$IFACE" | grep -qF " $a " || cmd ip addr add "$a" dev "$IFACE"
 	done
-	changed wg0
+	changed "$IFACE"
 }
 
+# shellcheck disable=SC2317 # called through each_iface
 setup_iface() {
 	if has_systemd; then
 		if [ "$DRY" = 1 ] || ! systemctl is-enabled --quiet "wg-quick@$IFACE.service" 2>/dev/null; then
@@ -491,14 +593,16 @@ setup_iface() {
 			changed boot
 		fi
 	fi
+	conf_changed=0
+	eval "conf_changed=\$CONF_CHANGED_$k"
 	if iface_up; then
-		[ "$CONF_CHANGED" = 0 ] || sync_iface
+		[ "$conf_changed" = 0 ] || { lock_conf && sync_iface; }
 	elif has_systemd; then
 		cmd systemctl start "wg-quick@$IFACE.service"
-		changed wg0
+		changed "$IFACE"
 	else
 		cmd wg-quick up "$IFACE"
-		changed wg0
+		changed "$IFACE"
 	fi
 }
 
@@ -514,14 +618,20 @@ public_key() {
 
 # Every string below is one this script checked or chose (base64 key,
 # [A-Za-z0-9._-] OS fields, validated endpoint), so printf is safe JSON.
+# The top-level fields are wg0's, as before several interfaces; "interfaces"
+# lists every one, wg0 first.
 summary() {
+	KEY=$WG0_KEY
 	pub=$(public_key)
 	list=""
 	for c in $CHANGED; do list="${list:+$list,}\"$c\""; done
+	ifaces=$(each_value , IFACE_JSON)
+	select_iface 0
 	printf '{"server_public_key":"%s","listen_port":%s,"address4":"%s","address6":"%s",' \
 		"$pub" "$PORT" "$ADDR4" "$ADDR6"
 	printf '"endpoint":"%s","interface":"%s","os":"%s %s","firewall":"%s",' \
 		"$ENDPOINT" "$IFACE" "$OS_ID" "$OS_VERSION" "$FIREWALL"
+	printf '"interfaces":[%s],' "$ifaces"
 	printf '"dry_run":%s,"changed":[%s]}\n' "$([ "$DRY" = 1 ] && echo true || echo false)" "$list"
 }
 
@@ -534,15 +644,16 @@ main() {
 	if [ -n "${PV_SSH_PORT:-}" ] && ! valid_port "$PV_SSH_PORT"; then
 		die "PV_SSH_PORT must be a TCP port (1-65535), got '$PV_SSH_PORT'"
 	fi
+	parse_args "$@"
 	detect_os
 	# wg-quick falls back to wireguard-go without the kernel module.
 	[ -e /sys/module/wireguard ] || export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
 	detect_firewall
 	install_packages
-	setup_conf
+	each_iface setup_conf
 	setup_sysctl
 	setup_firewall
-	setup_iface
+	each_iface setup_iface
 	summary
 	log "done; changed: ${CHANGED:-nothing}"
 }

@@ -23,7 +23,7 @@
 #include "db.h"
 #include "pv.h"
 
-#define CAPACITY (DB_HOST_MAX - DB_HOST_MIN + 1)
+#define CAPACITY ((unsigned)PV_HOSTS_PER_IF)
 
 struct mode {
 	const char *name;

@@ -178,31 +178,124 @@ static int only_keys(struct fleet_ctx *c, json_t *obj, const char *prefix,
 	return 0;
 }
 
+/* The fields of one interface, named prefix + key in errors ("wireguard.ipv4"). */
+static int parse_iface(struct fleet_ctx *c, json_t *obj, const char *prefix, struct pv_iface *ifc)
+{
+	char f_if[64], f_port[64], f_v4[64], f_v6[64];
+	int r;
+
+	snprintf(f_if, sizeof(f_if), "%sinterface", prefix);
+	snprintf(f_port, sizeof(f_port), "%sport", prefix);
+	snprintf(f_v4, sizeof(f_v4), "%sipv4", prefix);
+	snprintf(f_v6, sizeof(f_v6), "%sipv6", prefix);
+	if ((r = get_port(c, obj, f_port, &ifc->port)) < 0)
+		return r;
+	if ((r = get_str(c, obj, "interface", f_if, ifc->name, sizeof(ifc->name))) < 0)
+		return r;
+	if ((r = get_str(c, obj, "ipv4", f_v4, ifc->subnet4, sizeof(ifc->subnet4))) < 0)
+		return r;
+	if ((r = get_str(c, obj, "ipv6", f_v6, ifc->subnet6, sizeof(ifc->subnet6))) < 0)
+		return r;
+	/* wg-quick's own rule for interface names. */
+	if (!pv_iface_is_valid(ifc->name))
+		return fail(c, f_if, "must match [A-Za-z0-9_=+.-]{1,15}");
+	if (!subnet_ok(ifc->subnet4, AF_INET))
+		return fail(c, f_v4, "must be an IPv4 network with prefix /24");
+	if (!subnet_ok(ifc->subnet6, AF_INET6))
+		return fail(c, f_v6, "must be an IPv6 network with prefix /64");
+	return 0;
+}
+
+/*
+ * Interface k against those before it: names, ports and subnets are the
+ * server's own.  Every subnet is a whole /24 or /64, so two overlap exactly
+ * when they are equal.
+ */
+static int check_iface_unique(struct fleet_ctx *c, const struct pv_server *s, size_t k)
+{
+	const struct pv_iface *a = &s->ifaces[k];
+	char field[64];
+	size_t i;
+
+	for (i = 0; i < k; i++) {
+		const struct pv_iface *b = &s->ifaces[i];
+		const char *what = strcmp(a->name, b->name) == 0         ? "interface"
+		                   : a->port == b->port                  ? "port"
+		                   : strcmp(a->subnet4, b->subnet4) == 0 ? "ipv4"
+		                   : strcmp(a->subnet6, b->subnet6) == 0 ? "ipv6"
+		                                                         : NULL;
+
+		if (!what)
+			continue;
+		snprintf(field, sizeof(field), "wireguard.interfaces[%zu].%s", k, what);
+		return fail(c, field, "same as wireguard.interfaces[%zu] (subnets may not overlap)",
+		            i);
+	}
+	return 0;
+}
+
+/* "interfaces": [{interface, port, ipv4, ipv6}, ...], wg0 first. */
+static int parse_iface_list(struct fleet_ctx *c, json_t *list, struct pv_server *s)
+{
+	static const char *const keys[] = {"interface", "port", "ipv4", "ipv6", NULL};
+	char prefix[48];
+	size_t k;
+	int r;
+
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > PV_IFACES_MAX)
+		return fail(c, "wireguard.interfaces", "must be an array of 1..%d objects",
+		            PV_IFACES_MAX);
+	for (k = 0; k < json_array_size(list); k++) {
+		json_t *e = json_array_get(list, k);
+
+		snprintf(prefix, sizeof(prefix), "wireguard.interfaces[%zu].", k);
+		if (!json_is_object(e))
+			return fail(c, "wireguard.interfaces", "entry %zu must be an object", k);
+		if ((r = only_keys(c, e, prefix, keys)) < 0)
+			return r;
+		if ((r = parse_iface(c, e, prefix, &s->ifaces[k])) < 0)
+			return r;
+		if ((r = check_iface_unique(c, s, k)) < 0)
+			return r;
+		s->n_ifaces = k + 1;
+	}
+	return 0;
+}
+
+/*
+ * Either the single interface ("port", "interface", "ipv4", "ipv6" in
+ * "wireguard" itself) or the list ("interfaces"), never both.
+ */
 static int parse_wireguard(struct fleet_ctx *c, json_t *wg, struct pv_server *s)
 {
-	static const char *const keys[] = {"host", "port", "interface", "ipv4", "ipv6", NULL};
+	static const char *const keys[] = {"host", "port",       "interface", "ipv4",
+	                                   "ipv6", "interfaces", NULL};
+	static const char *const single[] = {"port", "interface", "ipv4", "ipv6"};
+	json_t *list;
+	size_t i;
 	int r;
 
 	if (!json_is_object(wg))
 		return fail(c, "wireguard", "must be an object");
-	if ((r = only_keys(c, wg, "wireguard.", keys)) < 0 ||
-	    (r = get_str(c, wg, "host", "wireguard.host", s->wg_host, sizeof(s->wg_host))) < 0 ||
-	    (r = get_port(c, wg, "wireguard.port", &s->wg_port)) < 0 ||
-	    (r = get_str(c, wg, "interface", "wireguard.interface", s->iface, sizeof(s->iface))) <
-	            0 ||
-	    (r = get_str(c, wg, "ipv4", "wireguard.ipv4", s->subnet4, sizeof(s->subnet4))) < 0 ||
-	    (r = get_str(c, wg, "ipv6", "wireguard.ipv6", s->subnet6, sizeof(s->subnet6))) < 0)
+	if ((r = only_keys(c, wg, "wireguard.", keys)) < 0)
+		return r;
+	if ((r = get_str(c, wg, "host", "wireguard.host", s->wg_host, sizeof(s->wg_host))) < 0)
 		return r;
 	if (!host_ok(s->wg_host))
 		return fail(c, "wireguard.host", "not an IP address or host name");
-	/* wg-quick's own rule for interface names. */
-	if (!pv_iface_is_valid(s->iface))
-		return fail(c, "wireguard.interface", "must match [A-Za-z0-9_=+.-]{1,15}");
-	if (!subnet_ok(s->subnet4, AF_INET))
-		return fail(c, "wireguard.ipv4", "must be an IPv4 network with prefix /24");
-	if (!subnet_ok(s->subnet6, AF_INET6))
-		return fail(c, "wireguard.ipv6", "must be an IPv6 network with prefix /64");
-	return 0;
+	list = json_object_get(wg, "interfaces");
+	if (!list) {
+		s->n_ifaces = 1;
+		return parse_iface(c, wg, "wireguard.", &s->ifaces[0]);
+	}
+	for (i = 0; i < sizeof(single) / sizeof(single[0]); i++)
+		if (json_object_get(wg, single[i]))
+			return fail(c, "wireguard.interfaces",
+			            "cannot be combined with wireguard.%s: list every interface "
+			            "in wireguard.interfaces",
+			            single[i]);
+	return parse_iface_list(c, list, s);
 }
 
 int pv_hostkey_parse(const char *s, unsigned char blob[PV_HOSTKEY_BLOB_LEN])
@@ -293,17 +386,33 @@ static int parse_server(struct fleet_ctx *c, json_t *e, struct pv_server *s)
 	return parse_ssh(c, json_object_get(e, "ssh"), s);
 }
 
+/* The port of s that some interface of o shares, or 0. */
+static unsigned shared_port(const struct pv_server *s, const struct pv_server *o)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n_ifaces; i++)
+		for (j = 0; j < o->n_ifaces; j++)
+			if (s->ifaces[i].port == o->ifaces[j].port)
+				return s->ifaces[i].port;
+	return 0;
+}
+
 static int check_unique(struct fleet_ctx *c, const struct pv_server *all, size_t n)
 {
 	const struct pv_server *s = &all[n];
+	unsigned port;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		if (strcmp(all[i].id, s->id) == 0)
 			return fail(c, "id", "duplicate of servers[%zu]", i);
-		if (strcmp(all[i].wg_host, s->wg_host) == 0 && all[i].wg_port == s->wg_port)
+		if (strcmp(all[i].wg_host, s->wg_host) != 0)
+			continue;
+		port = shared_port(s, &all[i]);
+		if (port)
 			return fail(c, "wireguard.host", "endpoint %s:%u duplicates servers[%zu]",
-			            s->wg_host, s->wg_port, i);
+			            s->wg_host, port, i);
 	}
 	return 0;
 }

@@ -136,19 +136,28 @@ int pv_cidr_list_format(char *out, size_t len, const struct pv_cidr *c, size_t n
 /* Longest "ssh-ed25519 <base64>" host key line (ssh.host_key). */
 #define PV_HOSTKEY_MAX 127
 
+/* Most WireGuard interfaces one server may have (wg0 .. wg15). */
+#define PV_IFACES_MAX 16
+
+/* One WireGuard interface of a server: its own port, /24 and /64, wgN.conf. */
+struct pv_iface {
+	char name[16];    /* wg0 */
+	uint16_t port;    /* 51820 */
+	char subnet4[19]; /* "10.7.0.0/24" */
+	char subnet6[44]; /* "fddd:2c4:2c4:2c4::/64" */
+};
+
 struct pv_server {
-	char id[32];       /* "us-east-1": [a-z0-9-], unique */
-	char location[64]; /* "New York, USA" */
-	char region[32];   /* "North America" */
-	enum pv_tier tier; /* tier the server belongs to */
-	char wg_host[64];  /* WireGuard endpoint host (IP or DNS name) */
-	uint16_t wg_port;  /* 51820 */
-	char ssh_host[64]; /* where the controller's SSH reaches it */
-	uint16_t ssh_port; /* 22 */
-	char ssh_user[32]; /* root */
-	char iface[16];    /* wg0 */
-	char subnet4[19];  /* "10.7.0.0/24" */
-	char subnet6[44];  /* "fddd:2c4:2c4:2c4::/64" */
+	char id[32];                           /* "us-east-1": [a-z0-9-], unique */
+	char location[64];                     /* "New York, USA" */
+	char region[32];                       /* "North America" */
+	enum pv_tier tier;                     /* tier the server belongs to */
+	char wg_host[64];                      /* WireGuard endpoint host (IP or DNS name) */
+	char ssh_host[64];                     /* where the controller's SSH reaches it */
+	uint16_t ssh_port;                     /* 22 */
+	char ssh_user[32];                     /* root */
+	size_t n_ifaces;                       /* 1..PV_IFACES_MAX */
+	struct pv_iface ifaces[PV_IFACES_MAX]; /* ifaces[0] is the one a single "wireguard" names */
 	char ssh_hostkey[PV_HOSTKEY_MAX +
 	                 1]; /* "ssh-ed25519 AAAA…" pinned besides known_hosts, or "" */
 };
@@ -180,21 +189,45 @@ const struct pv_server *pv_fleet_find(const struct pv_fleet *fleet, const char *
 
 /* ---- the peer's addresses (addr.c) ------------------------------------------ */
 
-/* Host numbers N handed to peers: .2 .. .254 of the server's /24. */
-#define PV_HOST_MIN  2
-#define PV_HOST_MAX  254
-#define PV_ADDR4_MAX 16 /* INET_ADDRSTRLEN */
-#define PV_ADDR6_MAX 46 /* INET6_ADDRSTRLEN */
+/*
+ * A lease L names one peer address on a server: L = k * PV_LEASE_STRIDE + N,
+ * interface k (ifaces[k]) and host number N, .2 .. .254 of that
+ * interface's /24.  On wg0 (k = 0) L is N itself, as before several
+ * interfaces existed.  Lowest lease first fills wg0, then wg1, ...
+ */
+#define PV_HOST_MIN     2
+#define PV_HOST_MAX     254
+#define PV_HOSTS_PER_IF (PV_HOST_MAX - PV_HOST_MIN + 1) /* 253 */
+#define PV_LEASE_STRIDE 256
+#define PV_LEASE_END    (PV_IFACES_MAX * PV_LEASE_STRIDE) /* every lease is below */
+#define PV_ADDR4_MAX    16                                /* INET_ADDRSTRLEN */
+#define PV_ADDR6_MAX    46                                /* INET6_ADDRSTRLEN */
+
+/* The lease of host N on interface k (no check: see pv_lease_valid). */
+unsigned pv_lease(unsigned iface, unsigned host);
+/* Interface index and host number of a lease. */
+unsigned pv_lease_iface(unsigned lease);
+unsigned pv_lease_host(unsigned lease);
+/* 1 if lease names host 2..254 of an interface srv has (of any server when srv is NULL). */
+int pv_lease_valid(const struct pv_server *srv, unsigned lease);
+/* The interface of a lease valid on srv (borrowed from srv), else NULL. */
+const struct pv_iface *pv_lease_ifc(const struct pv_server *srv, unsigned lease);
+/* Peers the server holds: 253 per interface. */
+unsigned pv_server_capacity(const struct pv_server *srv);
 
 /*
- * The addresses of host N in srv's subnets, without prefix length, in
- * wireguard-install.sh's layout: "10.7.0.N" and "fddd:2c4:2c4:2c4::N" with
- * N's decimal digits as the last IPv6 group.  The only place that rule is
- * written.  PV_EINVAL for N outside PV_HOST_MIN..PV_HOST_MAX.
+ * The addresses of a lease in srv's subnets (its interface's), without
+ * prefix length, in wireguard-install.sh's layout: "10.7.0.N" and
+ * "fddd:2c4:2c4:2c4::N" with N's decimal digits as the last IPv6 group.
+ * The only place that rule is written.  PV_EINVAL for a lease that is not
+ * valid on srv (pv_lease_valid).
  */
-int pv_peer_addrs(const struct pv_server *srv, unsigned host, char v4[PV_ADDR4_MAX],
+int pv_peer_addrs(const struct pv_server *srv, unsigned lease, char v4[PV_ADDR4_MAX],
                   char v6[PV_ADDR6_MAX]);
-/* N of "10.7.0.N" or "10.7.0.N/32" in srv's IPv4 subnet; 0 if it is not a host there. */
+/*
+ * The lease of "10.7.0.N" or "10.7.0.N/32" in one of srv's IPv4 subnets;
+ * 0 if it is not a host there (0 is never a lease).
+ */
 unsigned pv_peer_host_of(const struct pv_server *srv, const char *v4);
 
 /* ---- `wg show IFACE dump` (wgdump.c) ----------------------------------------- */
@@ -206,6 +239,7 @@ struct pv_wg_peer {
 	int64_t latest_handshake; /* unix seconds, 0 = never */
 	uint64_t rx_bytes, tx_bytes;
 	unsigned keepalive; /* seconds, 0 = off */
+	unsigned iface;     /* index of the server's interface it is on (0 unless merged) */
 };
 
 struct pv_wg_dump {

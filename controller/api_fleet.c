@@ -69,6 +69,42 @@ void api_server_add(struct ctl_req *rq)
 	ctl_reply(rq, 201, json_pack("{s:s, s:s}", "added", s->id, "status", "unknown"));
 }
 
+/* PUT /api/admin/servers/ID: the entry with interfaces appended, in effect at the next start. */
+void api_server_update(struct ctl_req *rq)
+{
+	const struct pv_server *s = path_server(rq);
+	json_error_t jerr;
+	char err[512];
+	size_t len, n = 0;
+	const char *body;
+	json_t *entry;
+	int r;
+
+	if (!s)
+		return;
+	body = ctl_req_body(rq, &len);
+	entry = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(entry)) {
+		json_decref(entry);
+		ctl_reply_error(rq, PV_EINVAL, "body: a servers.json entry (a JSON object): %s",
+		                jerr.text);
+		return;
+	}
+	r = ctl_fleet_update(rq->ctl, s, entry, &n, err, sizeof(err));
+	json_decref(entry);
+	if (r < 0) {
+		ctl_reply_error(rq, r, "%s", err);
+		return;
+	}
+	ctl_log("fleet: %s's entry updated: %zu WireGuard interfaces from the next start (%zu now)",
+	        s->id, n, s->n_ifaces);
+	audit(rq->ctl, "server.update", s->id, NULL);
+	ctl_reply(rq, 200,
+	          json_pack("{s:s, s:i, s:i, s:b}", "updated", s->id, "interfaces", (int)n,
+	                    "interfaces_now", (int)s->n_ifaces, "restart_required",
+	                    n != s->n_ifaces));
+}
+
 void api_servers_export(struct ctl_req *rq)
 {
 	struct evbuffer *buf = evbuffer_new();
@@ -315,9 +351,13 @@ void api_server_bootstrap(struct ctl_req *rq)
 		return;
 	}
 	b->rq = rq;
-	/* Both values passed fleet.c's host and port checks: nothing for sh to expand. */
-	snprintf(cmd, sizeof(cmd), "PV_ENDPOINT=%s PV_SSH_PORT=%u sh -s", s->wg_host,
-	         (unsigned)s->ssh_port);
+	/*
+	 * Every value passed fleet.c's checks: nothing for sh to expand.  The
+	 * bootstrap sets up as many interfaces as the entry lists (their
+	 * layout is its own: docs/bootstrap.md).
+	 */
+	snprintf(cmd, sizeof(cmd), "PV_ENDPOINT=%s PV_SSH_PORT=%u PV_INTERFACES=%zu sh -s",
+	         s->wg_host, (unsigned)s->ssh_port, s->n_ifaces);
 	ctl_log("bootstrap: %s: running bootstrap.sh over its SSH session", s->id);
 	if ((r = agentless_exec(rq->ctl->pool, s->id, cmd, ctl_bootstrap_script,
 	                        strlen(ctl_bootstrap_script), BOOTSTRAP_TIMEOUT_MS, bootstrap_done,

@@ -59,15 +59,13 @@ static void provision_free(struct provision *pv)
 static json_t *success_body(struct provision *pv, const char *config)
 {
 	const struct ctl_config *cfg = pv->rq->ctl->cfg;
-	const char *len4 = strchr(pv->srv->subnet4, '/'), *len6 = strchr(pv->srv->subnet6, '/');
 	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], endpoint[80], address[128];
 	char psk[PV_KEY_B64_LEN + 1], priv[PV_KEY_B64_LEN + 1];
 	json_t *j;
 
 	pv_peer_addrs(pv->srv, pv->peer.host, v4, v6);
-	ctl_endpoint(endpoint, sizeof(endpoint), pv->srv);
-	snprintf(address, sizeof(address), "%s/%s, %s/%s", v4, len4 ? len4 + 1 : "24", v6,
-	         len6 ? len6 + 1 : "64");
+	ctl_lease_address(address, sizeof(address), pv->srv, pv->peer.host);
+	ctl_endpoint(endpoint, sizeof(endpoint), pv->srv, pv->peer.host);
 	pv_key_to_base64(psk, pv->psk);
 	pv_key_to_base64(priv, pv->priv);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server_id",
@@ -497,8 +495,8 @@ static int provision_prepare(struct provision *pv)
 	r = db_peer_reserve(ctl->db, rq->user, pv->device, pv->srv->id, pv->pub, pv->psk,
 	                    &pv->peer);
 	if (r == PV_EFULL) {
-		ctl_reply_error(rq, r, "server %s is full (%d clients)", pv->srv->id,
-		                DB_HOST_MAX - DB_HOST_MIN + 1);
+		ctl_reply_error(rq, r, "server %s is full (%u clients)", pv->srv->id,
+		                pv_server_capacity(pv->srv));
 		return r;
 	}
 	if (r < 0)

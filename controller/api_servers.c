@@ -30,11 +30,11 @@ static const char *status_name(const struct db_server_status *st)
 static json_t *server_json(const struct pv_server *s, const struct db_server_status *st)
 {
 	/* public_key: the server's current WireGuard key, so clients notice a redeployed one. */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "id", s->id,
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i}", "id", s->id,
 	                 "location", s->location, "region", s->region, "tier",
-	                 pv_tier_name(s->tier), "host", s->wg_host, "port", (int)s->wg_port,
+	                 pv_tier_name(s->tier), "host", s->wg_host, "port", (int)s->ifaces[0].port,
 	                 "public_key", st->wg_pubkey, "status", status_name(st), "load", st->peers,
-	                 "capacity", DB_HOST_MAX - DB_HOST_MIN + 1);
+	                 "capacity", (int)pv_server_capacity(s), "interfaces", (int)s->n_ifaces);
 }
 
 /* The status row of server id in list[n] (the DB's order is the fleet file's). */

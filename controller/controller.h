@@ -174,12 +174,17 @@ void ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((for
 
 /* ---- wgconf.c --------------------------------------------------------------- */
 
-/* The server's WireGuard endpoint "host:port" ("[v6]:port"). */
-void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv);
+/*
+ * The WireGuard endpoint "host:port" ("[v6]:port") of the interface that
+ * holds lease on srv (wg0's port for a lease srv does not have).
+ */
+void ctl_endpoint(char *out, size_t outlen, const struct pv_server *srv, unsigned lease);
+/* "V4/24, V6/64": a client's Address line for lease; PV_EINVAL if srv has no such lease. */
+int ctl_lease_address(char *out, size_t outlen, const struct pv_server *srv, unsigned lease);
 
 struct ctl_wgconf {
 	const struct pv_server *srv;
-	unsigned host;
+	unsigned host;                 /* the lease (pv_lease) */
 	const char *private_key;       /* base64, or NULL when the client keeps its own */
 	const char *server_public_key; /* base64 */
 	const char *psk;               /* base64 */
@@ -439,6 +444,7 @@ void api_user_config(struct ctl_req *rq); /* api_user_config.c: provision for a 
 void api_server_reconcile(struct ctl_req *rq);
 void api_server_show(struct ctl_req *rq);
 void api_server_add(struct ctl_req *rq);
+void api_server_update(struct ctl_req *rq);
 void api_servers_export(struct ctl_req *rq);
 void api_server_remove(struct ctl_req *rq);
 void api_server_bootstrap(struct ctl_req *rq);
@@ -551,6 +557,14 @@ int ctl_fleet_add(struct ctl *ctl, json_t *entry, const struct pv_server **out, 
                   size_t errlen);
 /* Retire s (PV_EEXIST while it has peers) and forget it until the next start. */
 int ctl_fleet_remove(struct ctl *ctl, const struct pv_server *s);
+/*
+ * Replace s's entry by entry (a servers.json entry, borrowed) that only
+ * appends WireGuard interfaces; stored now, in effect at the next start (the
+ * running fleet and its workers keep theirs: nothing changes under them).
+ * *n_ifaces is the entry's count.  PV_EINVAL naming the field otherwise.
+ */
+int ctl_fleet_update(struct ctl *ctl, const struct pv_server *s, json_t *entry, size_t *n_ifaces,
+                     char *err, size_t errlen);
 /* The current fleet as a servers.json text; *out owned (ctl_json_free). */
 int ctl_fleet_export(struct ctl *ctl, char **out, char *err, size_t errlen);
 

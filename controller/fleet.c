@@ -118,6 +118,26 @@ static int parse_entries(struct pv_fleet **out, json_t *entries, const char *wha
 	return r;
 }
 
+/*
+ * Each server's interface count from its entry into the DB, where the lease
+ * allocator reads it: entries updated at runtime take effect here, at start.
+ */
+static int sync_interfaces(struct ctl *ctl, const struct pv_fleet *f, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < f->n; i++) {
+		if ((r = db_server_set_interfaces(ctl->db, f->servers[i].id,
+		                                  f->servers[i].n_ifaces)) < 0) {
+			ctl_errf(err, errlen, "db_path %s: %s", ctl->cfg->db_path,
+			         db_errmsg(ctl->db));
+			return r;
+		}
+	}
+	return 0;
+}
+
 int ctl_fleet_open(struct ctl *ctl, char *err, size_t errlen)
 {
 	struct pv_fleet *f = NULL;
@@ -139,6 +159,8 @@ int ctl_fleet_open(struct ctl *ctl, char *err, size_t errlen)
 	}
 	if ((r = parse_entries(&f, entries, "the DB's fleet", err, errlen)) < 0)
 		return r;
+	if ((r = sync_interfaces(ctl, f, err, errlen)) < 0)
+		goto out;
 	r = PV_ENOMEM;
 	ctl->fleet = calloc(1, sizeof(*ctl->fleet));
 	ctl->fleet_gone = calloc(PV_FLEET_MAX, 1);
@@ -214,6 +236,121 @@ int ctl_fleet_add(struct ctl *ctl, json_t *entry, const struct pv_server **out, 
 	ctl->fleet->n++;
 	*out = slot;
 	r = 0;
+out:
+	ctl_json_free(text);
+	pv_fleet_free(f);
+	return r;
+}
+
+/* The first field (besides the interface list) in which b differs from a, or NULL. */
+static const char *changed_field(const struct pv_server *a, const struct pv_server *b)
+{
+	if (strcmp(a->location, b->location) != 0)
+		return "location";
+	if (strcmp(a->region, b->region) != 0)
+		return "region";
+	if (a->tier != b->tier)
+		return "tier";
+	if (strcmp(a->wg_host, b->wg_host) != 0)
+		return "wireguard.host";
+	if (strcmp(a->ssh_host, b->ssh_host) != 0 || a->ssh_port != b->ssh_port ||
+	    strcmp(a->ssh_user, b->ssh_user) != 0 || strcmp(a->ssh_hostkey, b->ssh_hostkey) != 0)
+		return "ssh";
+	return NULL;
+}
+
+/* 0 when b is a with interfaces appended, else PV_EINVAL naming what differs. */
+static int only_appended(const struct pv_server *a, const struct pv_server *b, char *err,
+                         size_t errlen)
+{
+	const char *field = changed_field(a, b);
+	size_t k;
+
+	if (field) {
+		ctl_errf(err, errlen,
+		         "server %s: field \"%s\": only interfaces can be added to a server in the "
+		         "fleet",
+		         a->id, field);
+		return PV_EINVAL;
+	}
+	if (b->n_ifaces < a->n_ifaces) {
+		ctl_errf(err, errlen,
+		         "server %s: field \"wireguard.interfaces\": %zu interfaces, it has %zu: "
+		         "an interface is never removed (its peers hold leases on it)",
+		         a->id, b->n_ifaces, a->n_ifaces);
+		return PV_EINVAL;
+	}
+	for (k = 0; k < a->n_ifaces; k++) {
+		const struct pv_iface *x = &a->ifaces[k], *y = &b->ifaces[k];
+
+		if (strcmp(x->name, y->name) != 0 || x->port != y->port ||
+		    strcmp(x->subnet4, y->subnet4) != 0 || strcmp(x->subnet6, y->subnet6) != 0) {
+			ctl_errf(err, errlen,
+			         "server %s: field \"wireguard.interfaces[%zu]\": differs from the "
+			         "server's %s: existing interfaces stay as they are, new ones are "
+			         "appended",
+			         a->id, k, x->name);
+			return PV_EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The index of server id in the DB's entries, or -1. */
+static long entry_index(json_t *entries, const char *id)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(entries, i, e)
+	{
+		const char *eid = json_string_value(json_object_get(e, "id"));
+
+		if (eid && strcmp(eid, id) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+int ctl_fleet_update(struct ctl *ctl, const struct pv_server *s, json_t *entry, size_t *n_ifaces,
+                     char *err, size_t errlen)
+{
+	struct pv_fleet *f = NULL;
+	json_t *entries;
+	char *text = NULL;
+	long at;
+	int r;
+
+	if (!(entries = db_entries(ctl, err, errlen)))
+		return PV_EDB;
+	if ((at = entry_index(entries, s->id)) < 0) {
+		json_decref(entries);
+		ctl_errf(err, errlen, "server %s has no entry in the DB", s->id);
+		return PV_ENOTFOUND;
+	}
+	/* The whole fleet with the new entry: fleet.c checks it, ids and endpoints unique. */
+	if (json_array_set(entries, (size_t)at, entry) < 0) {
+		json_decref(entries);
+		return PV_ENOMEM;
+	}
+	if ((r = parse_entries(&f, entries, "request", err, errlen)) < 0)
+		return r;
+	if (strcmp(f->servers[at].id, s->id) != 0) {
+		r = PV_EINVAL;
+		ctl_errf(err, errlen, "field \"id\": the entry is %s's, not %s", s->id,
+		         f->servers[at].id);
+		goto out;
+	}
+	if ((r = only_appended(s, &f->servers[at], err, errlen)) < 0)
+		goto out;
+	r = PV_ENOMEM;
+	if (!(text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS)))
+		goto out;
+	if ((r = db_server_set_entry(ctl->db, &f->servers[at], text)) < 0) {
+		ctl_errf(err, errlen, "%s", db_errmsg(ctl->db));
+		goto out;
+	}
+	*n_ifaces = f->servers[at].n_ifaces;
 out:
 	ctl_json_free(text);
 	pv_fleet_free(f);

@@ -335,7 +335,14 @@ static int server_leases_used(struct scrape *sc, const struct db_server_status *
 static int server_leases_free(struct scrape *sc, const struct db_server_status *s, double *v)
 {
 	(void)sc;
-	*v = DB_HOST_MAX - DB_HOST_MIN + 1 - s->peers;
+	*v = s->capacity - s->peers;
+	return 1;
+}
+
+static int server_capacity(struct scrape *sc, const struct db_server_status *s, double *v)
+{
+	(void)sc;
+	*v = s->capacity;
 	return 1;
 }
 
@@ -412,12 +419,15 @@ static const struct family families[] = {
          emit_per_server, server_up},
         {"pv_server_peers", "gauge", "ACTIVE peers of the server in the DB", emit_per_server,
          server_active_peers},
-        {"pv_server_live_peers", "gauge", "Peers on the server's wg0 at the last health pass",
-         emit_per_server, server_live_peers},
+        {"pv_server_live_peers", "gauge",
+         "Peers on the server's interfaces at the last health pass", emit_per_server,
+         server_live_peers},
         {"pv_server_leases_used", "gauge", "Addresses leased on the server (peers in any state)",
          emit_per_server, server_leases_used},
         {"pv_server_leases_free", "gauge", "Addresses still free on the server", emit_per_server,
          server_leases_free},
+        {"pv_server_capacity", "gauge", "Peers the server holds: 253 per WireGuard interface",
+         emit_per_server, server_capacity},
         {"pv_server_last_check_timestamp_seconds", "gauge",
          "Unix time of the server's last health check", emit_per_server, server_last_check},
         {"pv_server_last_check_age_seconds", "gauge",

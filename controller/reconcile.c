@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The reconcile: one server's actual state (its dump: live peers and
- * wg0.conf's [Peer] sections) brought back to the desired state (the DB),
- * in one batch.  Rules (docs/reconcile.md):
+ * wgN.conf's [Peer] sections of every interface) brought back to the
+ * desired state (the DB), in one batch per interface.  A peer belongs to the
+ * interface of its lease: its block and live peer are looked for there.  Rules (docs/reconcile.md):
  * - an ACTIVE peer missing from wg0.conf or from the live interface, or
  *   whose block says otherwise, is put back byte-identical (its sealed PSK);
  * - a PENDING/REMOVING row left by a crash is removed from the server and
@@ -83,10 +84,12 @@ static const struct agentless_block *block_by_name(const struct agentless_dump *
 	return NULL;
 }
 
-static int live_has(const struct agentless_dump *d, const char *key)
+/* 1 if key is a live peer of the interface that holds lease. */
+static int live_has(const struct agentless_dump *d, const char *key, unsigned lease)
 {
 	for (size_t i = 0; i < d->live->n; i++)
-		if (strcmp(d->live->peers[i].pubkey, key) == 0)
+		if (d->live->peers[i].iface == pv_lease_iface(lease) &&
+		    strcmp(d->live->peers[i].pubkey, key) == 0)
 			return 1;
 	return 0;
 }
@@ -163,19 +166,22 @@ static int queue(struct reconcile *rc, const struct agentless_edit *e, enum repa
 	return queue_row(rc, e, why, 0);
 }
 
-static int queue_remove_row(struct reconcile *rc, const char *name, const char *key,
+/* A removal from the interface of lease (only its interface matters). */
+static int queue_remove_row(struct reconcile *rc, const char *name, const char *key, unsigned lease,
                             enum repair why, int64_t id)
 {
-	struct agentless_edit e = {.op = AGENTLESS_REMOVE};
+	struct agentless_edit e = {.op = AGENTLESS_REMOVE, .host = lease};
 
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	snprintf(e.pubkey, sizeof(e.pubkey), "%s", key);
 	return queue_row(rc, &e, why, id);
 }
 
-static int queue_remove(struct reconcile *rc, const char *name, const char *key, enum repair why)
+/* Remove block b (from the file it was read from). */
+static int queue_remove(struct reconcile *rc, const struct agentless_block *b, const char *key,
+                        enum repair why)
 {
-	return queue_remove_row(rc, name, key, why, 0);
+	return queue_remove_row(rc, b->name, key, pv_lease(b->iface, 0), why, 0);
 }
 
 /*
@@ -191,7 +197,7 @@ static int plan_idle(struct reconcile *rc, const struct db_peer *p)
 	if (!days || (int64_t)time(NULL) - last < (int64_t)days * 86400)
 		return 0;
 	if (db_peer_set_state(rc->ctl->db, p->id, DB_PEER_REMOVING) < 0 ||
-	    queue_remove_row(rc, p->name, p->pubkey, REPAIR_IDLE, p->id) < 0) {
+	    queue_remove_row(rc, p->name, p->pubkey, p->host, REPAIR_IDLE, p->id) < 0) {
 		ctl_log("reconcile: %s: cannot retire idle %s: %s", rc->srv->id, p->name,
 		        db_errmsg(rc->ctl->db));
 		rc->failed++;
@@ -200,13 +206,13 @@ static int plan_idle(struct reconcile *rc, const struct db_peer *p)
 	return 1;
 }
 
-/* The block an ACTIVE peer should have, compared with what the file says. */
+/* The block an ACTIVE peer should have (in its interface's file), compared with the file's. */
 static int block_matches(const struct agentless_block *b, const struct db_peer *p,
                          const struct pv_server *srv)
 {
 	char v4[PV_ADDR4_MAX], v6[PV_ADDR6_MAX], want[128];
 
-	if (pv_peer_addrs(srv, p->host, v4, v6) < 0)
+	if (b->iface != pv_lease_iface(p->host) || pv_peer_addrs(srv, p->host, v4, v6) < 0)
 		return 0;
 	snprintf(want, sizeof(want), "%s/32,%s/128", v4, v6);
 	return strcmp(b->pubkey, p->pubkey) == 0 && strcmp(b->allowed_ips, want) == 0;
@@ -244,7 +250,7 @@ static void plan_restore(struct reconcile *rc, struct db_peer *p, const struct a
 
 	if (!p->has_psk)
 		adopt_psk(rc, p, d);
-	if (b && block_matches(b, p, rc->srv) && live_has(d, p->pubkey))
+	if (b && block_matches(b, p, rc->srv) && live_has(d, p->pubkey, p->host))
 		return;
 	if (db_peer_psk(rc->ctl->db, p, e.psk) < 0) {
 		ctl_log("reconcile: %s: cannot restore %s of user %s: %s", rc->srv->id, p->name,
@@ -254,7 +260,7 @@ static void plan_restore(struct reconcile *rc, struct db_peer *p, const struct a
 	}
 	/* A block that says otherwise goes first, in the same batch. */
 	if (b && !block_matches(b, p, rc->srv) &&
-	    queue_remove(rc, p->name, b->pubkey[0] ? b->pubkey : p->pubkey, REPAIR_UNBLOCK) < 0)
+	    queue_remove(rc, b, b->pubkey[0] ? b->pubkey : p->pubkey, REPAIR_UNBLOCK) < 0)
 		rc->failed++;
 	snprintf(e.name, sizeof(e.name), "%s", p->name);
 	memcpy(e.pubkey, p->pubkey, sizeof(e.pubkey));
@@ -309,14 +315,14 @@ static int plan_stale(struct reconcile *rc, const struct agentless_block *b)
 	}
 	if (!stale_is_due(rc->ctl, rc->srv->id, b->name))
 		return 0;
-	if (queue_remove(rc, b->name, b->pubkey, REPAIR_STALE) < 0) {
+	if (queue_remove(rc, b, b->pubkey, REPAIR_STALE) < 0) {
 		rc->failed++;
 		return 0;
 	}
 	return 1;
 }
 
-/* Add the IPv4 host numbers of a foreign peer's addresses to the set. */
+/* Add the leases of a foreign peer's IPv4 addresses to the set. */
 static void foreign_add(const struct pv_server *srv, const char *ips, const char *key,
                         struct db_foreign **set, size_t *n, size_t *cap)
 {
@@ -353,7 +359,7 @@ static void note_foreign(struct reconcile *rc, const struct db_foreign_change *c
 
 	rc->reserved = c->reserved;
 	rc->released = c->released;
-	for (h = PV_HOST_MIN; h <= PV_HOST_MAX; h++) {
+	for (h = 0; h < PV_LEASE_END; h++) {
 		int reserved = DB_HOST_IN(c->reserved_hosts, h);
 
 		if ((!reserved && !DB_HOST_IN(c->released_hosts, h)) ||
@@ -425,7 +431,7 @@ static void plan_leftover(struct reconcile *rc, const struct db_peer *p,
 {
 	struct ctl *ctl = rc->ctl;
 
-	if (!live_has(d, p->pubkey) && !block_by_name(d, p->name)) {
+	if (!live_has(d, p->pubkey, p->host) && !block_by_name(d, p->name)) {
 		if (db_peer_delete(ctl->db, p->id) < 0)
 			ctl_log("repair: %s: deleting leftover %s: %s", p->server_id, p->name,
 			        db_errmsg(ctl->db));

@@ -58,6 +58,7 @@ static const struct route routes[] = {
         {"/api/admin/servers/export", api_servers_export, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers/*", api_server_show, EVHTTP_REQ_GET, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers/*", api_server_remove, EVHTTP_REQ_DELETE, AUTH_ADMIN, 0, 0},
+        {"/api/admin/servers/*", api_server_update, EVHTTP_REQ_PUT, AUTH_ADMIN, CTL_ARG_ENTRY, 0},
         {"/api/admin/servers/*/reconcile", api_server_reconcile, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers/*/bootstrap", api_server_bootstrap, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},
         {"/api/admin/servers/*/drain", api_server_drain, EVHTTP_REQ_POST, AUTH_ADMIN, 0, 0},

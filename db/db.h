@@ -24,10 +24,6 @@
 
 struct db;
 
-/* Host numbers N of 10.7.0.N / fddd:2c4:2c4:2c4::N handed out as leases. */
-#define DB_HOST_MIN 2
-#define DB_HOST_MAX 254
-
 /* Longest ids accepted (bytes, without the NUL); longer ones are PV_EINVAL. */
 #define DB_USER_ID_MAX   64
 #define DB_DEVICE_MAX    64
@@ -53,7 +49,7 @@ struct db_peer {
 	char server_id[DB_SERVER_ID_MAX + 1];
 	char name[16];                   /* wireguard-install.sh client name: "pv" + id */
 	char pubkey[PV_KEY_B64_LEN + 1]; /* base64 */
-	unsigned host;                   /* N of 10.7.0.N */
+	unsigned host;                   /* its lease: interface and host number (pv_lease) */
 	enum db_peer_state state;
 	int64_t created_at, updated_at; /* unix seconds */
 	int64_t last_handshake;         /* as the last health pass saw it, 0 = never */
@@ -179,6 +175,7 @@ struct db_server_status {
 	int repairs;                          /* what the last reconcile repaired */
 	int64_t reconciled_at;                /* unix seconds, 0 = never */
 	int draining;                         /* 1: takes no new peers */
+	int capacity;                         /* 253 per WireGuard interface */
 	char ssh_hostkey[PV_HOSTKEY_MAX + 1]; /* pinned in the entry, "" when known_hosts only */
 };
 /* Status of one server (retired ones included); PV_ENOTFOUND if unknown. */
@@ -198,7 +195,13 @@ int db_servers_count(struct db *db, int *up, int *down, int *unknown);
  * validated by pv_fleet_parse); PV_EEXIST when the id was ever used.
  */
 int db_server_add(struct db *db, const struct pv_server *s, const char *entry);
-/* Store the entry of a server already synced (the first import). */
+/*
+ * How many WireGuard interfaces the server has: the range its leases are
+ * allocated in.  Set from the entries at each start (an entry changed at
+ * runtime takes effect then).  PV_ENOTFOUND for an unknown server.
+ */
+int db_server_set_interfaces(struct db *db, const char *server_id, size_t n);
+/* Store the entry of a server already synced (the first import, or an update). */
 int db_server_set_entry(struct db *db, const struct pv_server *s, const char *entry);
 /*
  * The entries of every server that is not retired, as one JSON array text
@@ -266,7 +269,8 @@ int db_users_list(struct db *db, const char *after, int limit, struct db_user_su
  * free host number on the server and insert a PENDING peer row.  A name is
  * generated from the row id ("pv" + id; ids are never reused), and psk (32
  * bytes, or NULL for none) is sealed into the row bound to (server, name,
- * public key).  PV_EFULL when 2..254 are all taken, PV_ENOTFOUND for an unknown user or
+ * public key).  Leases fill wg0 first, then wg1, ... (pv_lease).
+ * PV_EFULL when every interface's 2..254 are taken, PV_ENOTFOUND for an unknown user or
  * an unknown/retired server, PV_EEXIST when the server already has a peer
  * with this public key (nothing is written then).  *out is filled on success.
  */
@@ -302,15 +306,16 @@ int db_peer_relocate(struct db *db, struct db_peer *p);
 
 /* An address held on a server by a peer the controller does not own. */
 struct db_foreign {
-	unsigned host;                   /* N of the server's IPv4 subnet */
+	unsigned host;                   /* the lease of its IPv4 address (pv_peer_host_of) */
 	char pubkey[PV_KEY_B64_LEN + 1]; /* "" when the peer has none */
 };
-/* What db_foreign_sync changed: host h's bit is set in the set it went into. */
+/* What db_foreign_sync changed: lease h's bit is set in the set it went into. */
+#define DB_LEASE_SET_BYTES (PV_LEASE_END / 8)
 struct db_foreign_change {
 	int reserved, released;
-	unsigned char reserved_hosts[32], released_hosts[32]; /* bit h: host N = h */
+	unsigned char reserved_hosts[DB_LEASE_SET_BYTES], released_hosts[DB_LEASE_SET_BYTES];
 };
-/* 1 if host h's bit is set in a 256-bit set. */
+/* 1 if lease h's bit is set in a PV_LEASE_END-bit set. */
 #define DB_HOST_IN(set, h) (((set)[(h) / 8] >> ((h) % 8)) & 1U)
 /*
  * Make the server's foreign reservations exactly f[n] in one transaction:

@@ -11,7 +11,8 @@
 
 static const char SQL_ADD[] =
         "INSERT INTO servers (id, location, region, tier, wg_host, wg_port, ssh_host, ssh_port,"
-        " ssh_user, ssh_hostkey, entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+        " ssh_user, interfaces, ssh_hostkey, entry)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char SQL_SET_ENTRY[] = "UPDATE servers SET entry = ?2, ssh_hostkey = ?3 WHERE id = ?1";
 /*
  * The database's JSON functions build the array (SQLite's JSON1, PostgreSQL's
@@ -24,6 +25,7 @@ static const char SQL_ENTRIES[] =
 static const char SQL_ENTRIES_PG[] =
         "SELECT coalesce(json_agg(entry::json ORDER BY rowid), '[]')::text, count(*)"
         " FROM servers WHERE retired = 0 AND entry IS NOT NULL";
+static const char SQL_SET_IFACES[] = "UPDATE servers SET interfaces = ?2 WHERE id = ?1";
 static const char SQL_SET_KEY[] = "UPDATE servers SET wg_pubkey = ?2 WHERE id = ?1";
 static const char SQL_DRAIN[] = "UPDATE servers SET draining = ?2 WHERE id = ?1 AND retired = 0";
 static const char SQL_RETIRE[] =
@@ -43,11 +45,30 @@ int db_server_add(struct db *db, const struct pv_server *s, const char *entry)
 	if ((r = db_check_id(db, "server entry", entry, 65536)) < 0)
 		return r;
 	if ((r = db_stmt(db, SQL_ADD, &st)) < 0 || (r = db_bind_server(db, st, s)) < 0 ||
-	    (r = db_bind_text(db, st, 10, or_null(s->ssh_hostkey))) < 0 ||
-	    (r = db_bind_text(db, st, 11, entry)) < 0)
+	    (r = db_bind_text(db, st, 11, or_null(s->ssh_hostkey))) < 0 ||
+	    (r = db_bind_text(db, st, 12, entry)) < 0)
 		return r;
 	r = db_step_done(db, st);
 	return r < 0 ? db_wrap(db, r, s->id) : 0;
+}
+
+int db_server_set_interfaces(struct db *db, const char *server_id, size_t n)
+{
+	struct db_st *st;
+	int r;
+
+	if (n < 1 || n > PV_IFACES_MAX)
+		return db_failf(db, PV_EINVAL, "server %s: %zu WireGuard interfaces (1..%d)",
+		                server_id, n, PV_IFACES_MAX);
+	if ((r = db_stmt(db, SQL_SET_IFACES, &st)) < 0)
+		return r;
+	if ((r = db_bind_text(db, st, 1, server_id)) < 0)
+		return r;
+	if ((r = db_bind_int(db, st, 2, (int64_t)n)) < 0)
+		return r;
+	if ((r = db_step_done(db, st)) < 0)
+		return r;
+	return db_row_changes(db) ? 0 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 }
 
 int db_server_set_entry(struct db *db, const struct pv_server *s, const char *entry)

@@ -122,6 +122,53 @@ static const struct migration sqlite_migrations[] = {
             " rx_bytes INTEGER NOT NULL DEFAULT 0,"
             " tx_bytes INTEGER NOT NULL DEFAULT 0,"
             " PRIMARY KEY (user_id, day)) WITHOUT ROWID;"},
+        /* 5: several WireGuard interfaces per server (docs/fleet.md).  A lease
+         * (peers.host, lease.ip) is interface * 256 + host number, so rows of
+         * before (wg0: 2..254) keep their value; servers.interfaces says how
+         * many the server has.  SQLite cannot change a CHECK in place: peers
+         * and lease are rebuilt.  The new lease table references the new
+         * peers table before the old ones go, so dropping the old peers
+         * (an implicit DELETE under foreign keys) cascades into nothing; the
+         * renames then rewrite that reference, and the AUTOINCREMENT counter
+         * is carried over so ids are never reused. */
+        {5, "ALTER TABLE servers ADD COLUMN"
+            " interfaces INTEGER NOT NULL DEFAULT 1 CHECK (interfaces BETWEEN 1 AND 16);"
+            "CREATE TABLE peers_v5 ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " user_id TEXT NOT NULL REFERENCES users(id),"
+            " device TEXT NOT NULL,"
+            " server_id TEXT NOT NULL REFERENCES servers(id),"
+            " name TEXT,"
+            " pubkey TEXT NOT NULL,"
+            " host INTEGER NOT NULL CHECK (host % 256 BETWEEN 2 AND 254 AND host < 4096),"
+            " state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+            " created_at INTEGER NOT NULL,"
+            " updated_at INTEGER NOT NULL,"
+            " psk_sealed BLOB,"
+            " last_handshake INTEGER NOT NULL DEFAULT 0,"
+            " rx_bytes INTEGER NOT NULL DEFAULT 0,"
+            " tx_bytes INTEGER NOT NULL DEFAULT 0,"
+            " UNIQUE (server_id, name),"
+            " UNIQUE (server_id, pubkey));"
+            "INSERT INTO sqlite_sequence (name, seq)"
+            " SELECT 'peers_v5', seq FROM sqlite_sequence WHERE name = 'peers';"
+            "INSERT INTO peers_v5 (id, user_id, device, server_id, name, pubkey, host, state,"
+            " created_at, updated_at, psk_sealed, last_handshake, rx_bytes, tx_bytes)"
+            " SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at,"
+            " updated_at, psk_sealed, last_handshake, rx_bytes, tx_bytes FROM peers;"
+            "CREATE TABLE lease_v5 ("
+            " server_id TEXT NOT NULL REFERENCES servers(id),"
+            " ip INTEGER NOT NULL CHECK (ip % 256 BETWEEN 2 AND 254 AND ip < 4096),"
+            " peer_id INTEGER UNIQUE REFERENCES peers_v5(id) ON DELETE CASCADE,"
+            " foreign_key TEXT,"
+            " CHECK ((peer_id IS NULL) <> (foreign_key IS NULL)),"
+            " PRIMARY KEY (server_id, ip)) WITHOUT ROWID;"
+            "INSERT INTO lease_v5 SELECT server_id, ip, peer_id, foreign_key FROM lease;"
+            "DROP TABLE lease;"
+            "DROP TABLE peers;"
+            "ALTER TABLE peers_v5 RENAME TO peers;"
+            "ALTER TABLE lease_v5 RENAME TO lease;"
+            "CREATE INDEX peers_by_user ON peers (user_id, device);"},
 };
 
 /*
@@ -194,6 +241,15 @@ static const struct migration pg_migrations[] = {
             " rx_bytes BIGINT NOT NULL DEFAULT 0,"
             " tx_bytes BIGINT NOT NULL DEFAULT 0,"
             " PRIMARY KEY (user_id, day));"},
+        /* 5: several WireGuard interfaces per server, as SQLite's 5: a lease
+         * is interface * 256 + host number; the named range checks are
+         * replaced in place (rows of before, wg0's 2..254, all pass). */
+        {5, "ALTER TABLE servers ADD COLUMN"
+            " interfaces INTEGER NOT NULL DEFAULT 1 CHECK (interfaces BETWEEN 1 AND 16);"
+            "ALTER TABLE peers DROP CONSTRAINT peers_host_range, ADD CONSTRAINT peers_host_range"
+            " CHECK (host % 256 BETWEEN 2 AND 254 AND host < 4096);"
+            "ALTER TABLE lease DROP CONSTRAINT lease_ip_range, ADD CONSTRAINT lease_ip_range"
+            " CHECK (ip % 256 BETWEEN 2 AND 254 AND ip < 4096);"},
 };
 
 struct migration_list {

@@ -15,6 +15,7 @@
 
 static const char SQL_SERVER_OPEN[] = "SELECT 1 FROM servers WHERE id = ?1 AND retired = 0";
 static const char SQL_USER_EXISTS[] = "SELECT 1 FROM users WHERE id = ?1";
+static const char SQL_SERVER_IFACES[] = "SELECT interfaces FROM servers WHERE id = ?1";
 /* The columns read_peer() expects, then the table. */
 #define PEER_FROM                                                                                  \
 	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at,"            \
@@ -109,24 +110,48 @@ static int exists(struct db *db, const char *sql, const char *arg)
 	return db_one(db, st, NULL, NULL);
 }
 
-static int lowest_free_host(struct db *db, const char *server_id, unsigned *host)
+/* Lowest free lease of interface k (1), or 0 when that interface is full. */
+static int lowest_free_on(struct db *db, const char *server_id, unsigned k, unsigned *lease)
 {
 	struct db_st *st;
-	int r, free_host = 0;
+	int r, free_lease = 0;
 
-	if ((r = db->drv->lock_server(db, server_id)) < 0 ||
-	    (r = db_stmt(db, SQL_LOWEST_FREE, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
-	    (r = db_bind_int(db, st, 2, DB_HOST_MIN)) < 0 ||
-	    (r = db_bind_int(db, st, 3, DB_HOST_MAX)) < 0 ||
-	    (r = db_one(db, st, db_read_int, &free_host)) < 0)
+	if ((r = db_stmt(db, SQL_LOWEST_FREE, &st)) < 0)
 		return r;
-	if (r == 0)
-		return db_failf(db, PV_EFULL,
-		                "server %s is full: host numbers %d..%d are all leased", server_id,
-		                DB_HOST_MIN, DB_HOST_MAX);
-	*host = (unsigned)free_host;
-	return 0;
+	if ((r = db_bind_text(db, st, 1, server_id)) < 0)
+		return r;
+	if ((r = db_bind_int(db, st, 2, pv_lease(k, PV_HOST_MIN))) < 0)
+		return r;
+	if ((r = db_bind_int(db, st, 3, pv_lease(k, PV_HOST_MAX))) < 0)
+		return r;
+	if ((r = db_one(db, st, db_read_int, &free_lease)) <= 0)
+		return r;
+	*lease = (unsigned)free_lease;
+	return 1;
+}
+
+/* The lowest free lease over the server's interfaces: wg0 fills first, then wg1, ... */
+static int lowest_free_host(struct db *db, const char *server_id, unsigned *lease)
+{
+	struct db_st *st;
+	int r, n_ifaces = 0;
+	unsigned k;
+
+	if ((r = db->drv->lock_server(db, server_id)) < 0)
+		return r;
+	if ((r = db_stmt(db, SQL_SERVER_IFACES, &st)) < 0)
+		return r;
+	if ((r = db_bind_text(db, st, 1, server_id)) < 0)
+		return r;
+	if ((r = db_one(db, st, db_read_int, &n_ifaces)) < 0)
+		return r;
+	for (k = 0; k < (unsigned)n_ifaces; k++)
+		if ((r = lowest_free_on(db, server_id, k, lease)) != 0)
+			return r < 0 ? r : 0;
+	return db_failf(db, PV_EFULL,
+	                "server %s is full: host numbers %d..%d of its %d interface(s) are all "
+	                "leased",
+	                server_id, PV_HOST_MIN, PV_HOST_MAX, n_ifaces);
 }
 
 static int check_reserve_args(struct db *db, const char *user_id, const char *device,
@@ -478,29 +503,31 @@ int db_peer_relocate(struct db *db, struct db_peer *p)
 	return 0;
 }
 
-/* One foreign reservation's host number into a byte (a db_row_reader); 0 when out of range. */
+/* One foreign reservation's lease number (a db_row_reader; row is an unsigned), 0 if invalid. */
 static int foreign_read(struct db *db, struct db_st *st, void *row)
 {
 	int64_t ip = db_col_int(db, st, 0);
 
-	*(unsigned char *)row = ip >= DB_HOST_MIN && ip <= DB_HOST_MAX ? (unsigned char)ip : 0;
+	*(unsigned *)row = ip >= 0 && pv_lease_valid(NULL, (unsigned)ip) ? (unsigned)ip : 0;
 	return 0;
 }
 
-static int foreign_current(struct db *db, const char *server_id, unsigned char held[32])
+static int foreign_current(struct db *db, const char *server_id,
+                           unsigned char held[DB_LEASE_SET_BYTES])
 {
 	struct db_st *st;
-	unsigned char *rows = NULL;
+	unsigned *rows = NULL;
 	size_t n = 0, i;
 	int r;
 
-	memset(held, 0, 32);
+	memset(held, 0, DB_LEASE_SET_BYTES);
 	if ((r = db_stmt(db, SQL_FOREIGN_LIST, &st)) < 0 ||
 	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
-	    (r = db_collect(db, st, 1, foreign_read, (void **)&rows, &n)) < 0)
+	    (r = db_collect(db, st, sizeof(*rows), foreign_read, (void **)&rows, &n)) < 0)
 		return r;
 	for (i = 0; i < n; i++)
-		held[rows[i] / 8] |= (unsigned char)(1U << (rows[i] % 8));
+		if (rows[i])
+			held[rows[i] / 8] |= (unsigned char)(1U << (rows[i] % 8));
 	free(rows);
 	return 0;
 }
@@ -523,7 +550,7 @@ static int foreign_change(struct db *db, const char *sql, const char *server_id,
 static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
                          struct db_foreign_change *out)
 {
-	unsigned char held[32], want[32] = {0};
+	unsigned char held[DB_LEASE_SET_BYTES], want[DB_LEASE_SET_BYTES] = {0};
 	unsigned h;
 	size_t i;
 	int r;
@@ -536,7 +563,7 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 		return r;
 	for (i = 0; i < n; i++) {
 		h = f[i].host;
-		if (h < DB_HOST_MIN || h > DB_HOST_MAX || (want[h / 8] & (1U << (h % 8))))
+		if (!pv_lease_valid(NULL, h) || (want[h / 8] & (1U << (h % 8))))
 			continue;
 		want[h / 8] |= (unsigned char)(1U << (h % 8));
 		if (held[h / 8] & (1U << (h % 8)))
@@ -549,7 +576,7 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 		if (r)
 			out->reserved_hosts[h / 8] |= (unsigned char)(1U << (h % 8));
 	}
-	for (h = DB_HOST_MIN; h <= DB_HOST_MAX; h++) {
+	for (h = 0; h < PV_LEASE_END; h++) {
 		if (!(held[h / 8] & (1U << (h % 8))) || (want[h / 8] & (1U << (h % 8))))
 			continue;
 		if ((r = foreign_change(db, SQL_FOREIGN_DELETE, server_id, h, NULL)) < 0)

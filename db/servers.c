@@ -7,11 +7,11 @@
 static const char SQL_RETIRE_ALL[] = "UPDATE servers SET retired = 1";
 static const char SQL_SERVER_UPSERT[] =
         "INSERT INTO servers (id, location, region, tier, wg_host, wg_port, ssh_host, ssh_port,"
-        " ssh_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ssh_user, interfaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         " ON CONFLICT (id) DO UPDATE SET location = excluded.location, region = excluded.region,"
         " tier = excluded.tier, wg_host = excluded.wg_host, wg_port = excluded.wg_port,"
         " ssh_host = excluded.ssh_host, ssh_port = excluded.ssh_port,"
-        " ssh_user = excluded.ssh_user, retired = 0";
+        " ssh_user = excluded.ssh_user, interfaces = excluded.interfaces, retired = 0";
 /* state_since moves only when up changes, so it says "up since" / "down since". */
 static const char SQL_SET_HEALTH[] =
         "UPDATE servers SET state_since = CASE WHEN up = ?2 THEN state_since ELSE ?4 END,"
@@ -27,7 +27,8 @@ static const char SQL_SET_REPAIRS[] =
 #define STATUS_FROM                                                                                \
 	"SELECT s.id, s.up, (SELECT count(*) FROM lease l WHERE l.server_id = s.id),"              \
 	" s.live_peers, s.wg_pubkey, s.checked_at, s.active_peers, s.rx_bytes, s.tx_bytes,"        \
-	" s.state_since, s.repairs, s.reconciled_at, s.draining, s.ssh_hostkey FROM servers s"
+	" s.state_since, s.repairs, s.reconciled_at, s.draining, s.ssh_hostkey, s.interfaces"      \
+	" FROM servers s"
 static const char SQL_STATUS[] = STATUS_FROM " WHERE s.id = ?1";
 static const char SQL_STATUS_ALL[] = STATUS_FROM " WHERE s.retired = 0 ORDER BY s.rowid";
 static const char SQL_COUNT[] = "SELECT coalesce(sum(CASE WHEN up = 1 THEN 1 ELSE 0 END), 0),"
@@ -44,15 +45,20 @@ int db_bind_server(struct db *db, struct db_st *st, const struct pv_server *s)
 	if (s->tier != PV_TIER_BASIC && s->tier != PV_TIER_PRO)
 		return db_failf(db, PV_EINVAL, "server %s: tier %d is neither basic nor pro", s->id,
 		                (int)s->tier);
+	if (s->n_ifaces < 1 || s->n_ifaces > PV_IFACES_MAX)
+		return db_failf(db, PV_EINVAL, "server %s: %zu WireGuard interfaces (1..%d)", s->id,
+		                s->n_ifaces, PV_IFACES_MAX);
 	if ((r = db_bind_text(db, st, 1, s->id)) < 0 ||
 	    (r = db_bind_text(db, st, 2, s->location)) < 0 ||
 	    (r = db_bind_text(db, st, 3, s->region)) < 0 ||
 	    (r = db_bind_int(db, st, 4, s->tier)) < 0 ||
 	    (r = db_bind_text(db, st, 5, s->wg_host)) < 0 ||
-	    (r = db_bind_int(db, st, 6, s->wg_port)) < 0 ||
+	    (r = db_bind_int(db, st, 6, s->ifaces[0].port)) < 0 ||
 	    (r = db_bind_text(db, st, 7, s->ssh_host)) < 0 ||
 	    (r = db_bind_int(db, st, 8, s->ssh_port)) < 0 ||
 	    (r = db_bind_text(db, st, 9, s->ssh_user)) < 0)
+		return r;
+	if ((r = db_bind_int(db, st, 10, (int64_t)s->n_ifaces)) < 0)
 		return r;
 	return 0;
 }
@@ -194,6 +200,7 @@ static int read_status(struct db *db, struct db_st *st, void *row)
 	out->repairs = db_col_int(db, st, 10);
 	out->reconciled_at = db_col_int(db, st, 11);
 	out->draining = db_col_int(db, st, 12);
+	out->capacity = (int)db_col_int(db, st, 14) * PV_HOSTS_PER_IF;
 	return db_column_text(db, st, 13, out->ssh_hostkey, sizeof(out->ssh_hostkey));
 }
 

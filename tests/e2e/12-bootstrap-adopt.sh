@@ -7,7 +7,7 @@
 # copy of the original script (Nyr/wireguard-install; third-party code, so not
 # shipped here), its own menu is run on the adopted server: it adds client
 # "bob" and removes him, and the bootstrap leaves the peers it does not own
-# alone.
+# alone.  Then --interfaces 2 adds wg1 and leaves the adopted wg0 as it is.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -65,6 +65,26 @@ after=$(conf)
 [[ $(srv "$id" ip -o addr show dev wg0) == *"fddd:2c4:2c4:2c4::1/64"* ]] || fail "IPv6 address not added"
 [[ $(wg_pid) == "$pid_before" ]] || fail "wg0 was restarted instead of updated in place"
 [[ $(bootstrap | jq -c .changed) == "[]" ]] || fail "second run after adoption changed something"
+
+# More interfaces on the adopted server (issue 12): wg0 stays exactly as adopted, wg1 joins with
+# the same key on 10.8.0.1 and port 51821.
+adopted=$(conf)
+more=$(srv_ssh "$id" sh -s -- --interfaces 2 <"$BOOTSTRAP" 2>"$tmp/bootstrap2.log") ||
+	fail "--interfaces 2 on the adopted server failed: $(cat "$tmp/bootstrap2.log")"
+[[ $(jq -c .changed <<<"$more") == '["wg1.conf","firewall","wg1"]' ]] || fail "--interfaces 2 changed: $more"
+[[ $(conf) == "$adopted" ]] || fail "wg0.conf changed when wg1 was added"
+[[ $(srv_wg_pid "$id" | grep -cx "$pid_before") == 1 ]] || fail "wg0 was restarted when wg1 was added"
+[[ $(srv "$id" wg show wg1 public-key) == "$(wg pubkey <<<"$server_key")" ]] || fail "wg1 has another key"
+[[ $(srv "$id" wg show wg1 listen-port) == 51821 ]] || fail "wg1's port"
+[[ $(srv "$id" ip -o addr show dev wg1) == *"10.8.0.1/24"* ]] || fail "wg1's address"
+[[ $(srv "$id" sed -n 's/^# ENDPOINT //p' /etc/wireguard/wg1.conf) == vpn1.example.net ]] || fail "wg1's ENDPOINT"
+more=$(srv_ssh "$id" sh -s -- --interfaces 2 <"$BOOTSTRAP" 2>"$tmp/bootstrap2.log") ||
+	fail "--interfaces 2 again failed: $(cat "$tmp/bootstrap2.log")"
+[[ $(jq -c .changed <<<"$more") == "[]" ]] ||
+	fail "a second --interfaces 2 run changed something: $(grep '^+' "$tmp/bootstrap2.log")"
+# wg0's peers stay wg0's: none is copied into wg1.conf or onto wg1.
+[[ $(srv "$id" grep -c '^\[Peer\]' /etc/wireguard/wg1.conf) == 0 && -z $(srv "$id" wg show wg1 peers) ]] ||
+	fail "wg1 holds peers: $(srv "$id" wg show wg1 peers)"
 
 # The original script's menu is an optional extra check: its code is not ours
 # to ship.  Everything above is the adoption test proper.

@@ -127,6 +127,38 @@ dnf_only
 has "dnf install -y -q wireguard-tools nftables"
 nft_branch
 
+# Three interfaces (PV_INTERFACES, as --interfaces 3): every step for wg0, wg1, wg2, and each
+# firewall opens every port and trusts or masquerades every subnet.
+three() {
+	local k
+	for k in 0 1 2; do
+		has "write /etc/wireguard/wg$k.conf (mode 600)"
+		has "systemctl enable wg-quick@wg$k.service"
+		has "systemctl start wg-quick@wg$k.service"
+	done
+	lacks "wg3"
+	summary_is '[.interfaces[] | [.interface, .listen_port, .address4, .address6]] ==
+		[["wg0", 51820, "10.7.0.1/24", "fddd:2c4:2c4:2c4::1/64"],
+		 ["wg1", 51821, "10.8.0.1/24", "fddd:2c4:2c4:2c5::1/64"],
+		 ["wg2", 51822, "10.9.0.1/24", "fddd:2c4:2c4:2c6::1/64"]]'
+}
+plan ubuntu 24.04 PV_INTERFACES=3
+three
+for port in 51820 51821 51822; do
+	has "ufw allow $port/udp"
+	has "ufw reject $port/tcp"
+done
+has "ufw route allow in on wg2"
+plan rocky 9.3 PV_INTERFACES=3
+three
+for k in 0 1 2; do
+	has "firewall-cmd --permanent --add-port=5182$k/udp"
+	has "firewall-cmd --permanent --zone=trusted --add-source=10.$((7 + k)).0.0/24"
+	has "firewall-cmd --permanent --zone=trusted --add-source=fddd:2c4:2c4:2c$((4 + k))::/64"
+done
+plan debian 12 PV_DRY_RUN_FIREWALL=nftables PV_INTERFACES=3
+three
+
 plan debian 12 PV_ENDPOINT=vpn.example.com
 summary_is '.endpoint == "vpn.example.com"'
 plan debian 12 PV_ENDPOINT=2001:db8::7
@@ -148,5 +180,7 @@ refused 'ID=debian\nVERSION_ID="12"\n' "PV_DRY_RUN_FIREWALL must be ufw, firewal
 refused 'ID=debian\nVERSION_ID="12"\n' "endpoint 'x;reboot' is not an address or host name" 'PV_ENDPOINT=x;reboot'
 refused 'ID=debian\nVERSION_ID="12"\n' "cannot read /nonexistent" PV_OS_RELEASE=/nonexistent
 refused 'ID=debian\nVERSION_ID="12"\n' "PV_SSH_PORT must be a TCP port (1-65535), got '70000'" PV_SSH_PORT=70000
+refused 'ID=debian\nVERSION_ID="12"\n' "--interfaces must be 1-16, got '17'" PV_INTERFACES=17
+refused 'ID=debian\nVERSION_ID="12"\n' "--interfaces must be a number 1-16, got 'x'" PV_INTERFACES=x
 
 pass

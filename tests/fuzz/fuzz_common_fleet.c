@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < fleet->n; i++)
 		if (pv_fleet_find(fleet, fleet->servers[i].id) != &fleet->servers[i] ||
-		    fleet->servers[i].tier == PV_TIER_NONE || fleet->servers[i].wg_port == 0)
+		    fleet->servers[i].tier == PV_TIER_NONE || fleet->servers[i].ifaces[0].port == 0)
 			__builtin_trap();
 	pv_fleet_free(fleet);
 	return 0;

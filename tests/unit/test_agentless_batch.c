@@ -53,19 +53,19 @@ static void test_hostile_names_are_refused(void)
 	size_t i;
 
 	TEST_START("names with ;, $(), newline, space or non-ASCII are refused before encoding");
-	ASSERT_INT_EQ(al_edit_check(&e, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(al_edit_check(NULL, &e, err, sizeof(err)), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(e.name, sizeof(e.name), "%s", bad[i]);
-		ASSERT_INT_EQ(al_edit_check(&e, err, sizeof(err)), PV_EINVAL);
+		ASSERT_INT_EQ(al_edit_check(NULL, &e, err, sizeof(err)), PV_EINVAL);
 		ASSERT_STR_CONTAINS(err, "name");
 	}
 	memset(e.name, 'a', sizeof(e.name)); /* not NUL-terminated */
-	ASSERT_INT_EQ(al_edit_check(&e, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(al_edit_check(NULL, &e, err, sizeof(err)), PV_EINVAL);
 	e = add_edit("ok", 1);
-	ASSERT_INT_EQ(al_edit_check(&e, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(al_edit_check(NULL, &e, err, sizeof(err)), PV_EINVAL);
 	ASSERT_STR_CONTAINS(err, "host");
 	e.op = 7;
-	ASSERT_INT_EQ(al_edit_check(&e, err, sizeof(err)), PV_EINVAL);
+	ASSERT_INT_EQ(al_edit_check(NULL, &e, err, sizeof(err)), PV_EINVAL);
 	TEST_DONE();
 }
 

@@ -87,7 +87,7 @@ static void test_psks_asked_for(void)
 
 static void test_dump_request(void)
 {
-	struct pv_server s = {.id = "s", .iface = "wg0"};
+	struct pv_server s = {.id = "s", .n_ifaces = 1, .ifaces = {{.name = "wg0"}}};
 	struct al_buf in = {0};
 
 	TEST_START("a dump request asks for valid names' PSKs only");
@@ -109,9 +109,48 @@ static void refuse(const char *name, const char *text, const char *want)
 	TEST_DONE();
 }
 
+#define IFACE_OTHER "(hidden)\t6SE8YL7RVDB63Ayzj48gLOnbVRSVDzUbaAPmgliijF8=\t51821\toff\n"
+#define LIVE2       PUB2 "\t(hidden)\t(none)\t10.8.0.2/32,fddd:2c4:2c4:2c5::2/128\t0\t0\t0\toff\n"
+
+static void test_interfaces_merge(void)
+{
+	struct agentless_dump *acc = NULL, *d = NULL;
+	char err[256] = "";
+
+	TEST_START("the dumps of wg0 and wg1 merge, each peer and block tagged with its interface");
+	ASSERT_INT_EQ(parse(IFACE LIVE1 "privatevpn-conf\npeer\tpv7\t" PUB1 "\t10.7.0.12/32\n", &d,
+	                    err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(al_dump_merge(&acc, d, 0), 0);
+	ASSERT_INT_EQ(parse(IFACE LIVE2 "privatevpn-conf\npeer\tpv9\t" PUB2 "\t10.8.0.2/32\n"
+	                                "pskof\tpv9\t" PUB1 "\n",
+	                    &d, err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(al_dump_merge(&acc, d, 1), 0);
+	ASSERT_INT_EQ(acc->live->n, 2);
+	ASSERT_INT_EQ(acc->live->peers[0].iface, 0);
+	ASSERT_STR_EQ(acc->live->peers[1].pubkey, PUB2);
+	ASSERT_INT_EQ(acc->live->peers[1].iface, 1);
+	ASSERT_INT_EQ(acc->nblocks, 2);
+	ASSERT_STR_EQ(acc->blocks[1].name, "pv9");
+	ASSERT_INT_EQ(acc->blocks[1].iface, 1);
+	ASSERT_STR_EQ(acc->blocks[1].allowed_ips, "10.8.0.2/32");
+	ASSERT_INT_EQ(acc->npsks, 1);
+	ASSERT_STR_EQ(acc->psks[0].name, "pv9");
+	TEST_DONE();
+
+	TEST_START("an interface whose key is not wg0's is refused (clients get one server key)");
+	ASSERT_INT_EQ(parse(IFACE_OTHER "privatevpn-conf\n", &d, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(al_dump_merge(&acc, d, 2), PV_EINVAL);
+	ASSERT_INT_EQ(acc->live->n, 2);
+	agentless_dump_free(acc);
+	TEST_DONE();
+}
+
 int main(void)
 {
 	test_live_and_blocks();
+	test_interfaces_merge();
 	test_empty_conf();
 	test_psks_asked_for();
 	test_dump_request();

@@ -17,6 +17,15 @@
 	"\"wireguard\":{\"host\":\"192.0.2.1\",\"port\":51820,\"interface\":\"wg0\","              \
 	"\"ipv4\":\"10.7.0.0/24\",\"ipv6\":\"fddd:2c4:2c4:2c4::/64\"},"                            \
 	"\"ssh\":{\"host\":\"192.0.2.1\",\"port\":22,\"user\":\"root\",\"host_key\":\"" key "\"}}"
+/* An entry with the interface list ("wireguard.interfaces"): IFACES(IF(...) "," IF(...)). */
+#define IFACES(list)                                                                               \
+	"{\"id\":\"m-1\",\"location\":\"L\",\"region\":\"R\",\"tier\":\"Pro\","                    \
+	"\"wireguard\":{\"host\":\"192.0.2.9\",\"interfaces\":[" list "]},"                        \
+	"\"ssh\":{\"host\":\"192.0.2.9\",\"port\":22,\"user\":\"root\"}}"
+#define IF(name, port, v4, v6)                                                                     \
+	"{\"interface\":\"" name "\",\"port\":" port ",\"ipv4\":\"" v4 "\",\"ipv6\":\"" v6 "\"}"
+#define IF0     IF("wg0", "51820", "10.7.0.0/24", "fd00:7::/64")
+#define IF1     IF("wg1", "51821", "10.8.0.0/24", "fd00:8::/64")
 #define HOSTKEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDHjPQA2LZgAvSsi4hP0YBZauFvV5mGvYe/m8EhABtqr"
 
 static void test_pinned_host_key(void)
@@ -37,6 +46,28 @@ static void test_pinned_host_key(void)
 	TEST_DONE();
 }
 
+static void test_interface_list(void)
+{
+	const char *json = FLEET(
+	        IFACES(IF0 "," IF1 "," IF("wg2", "51822", "10.9.0.0/24", "fd00:9::/64")) "," ENTRY(
+	                "a-1", "Pro", "192.0.2.1"));
+	struct pv_fleet *f = NULL;
+	char err[256] = "";
+
+	TEST_START("a server lists 3 interfaces; a single \"wireguard\" object still means one");
+	ASSERT_INT_EQ(pv_fleet_parse(&f, json, strlen(json), "servers.json", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(f->servers[0].n_ifaces, 3);
+	ASSERT_STR_EQ(f->servers[0].ifaces[2].name, "wg2");
+	ASSERT_INT_EQ(f->servers[0].ifaces[1].port, 51821);
+	ASSERT_STR_EQ(f->servers[0].ifaces[1].subnet4, "10.8.0.0/24");
+	ASSERT_STR_EQ(f->servers[0].ifaces[2].subnet6, "fd00:9::/64");
+	ASSERT_INT_EQ(pv_server_capacity(&f->servers[0]), 759);
+	ASSERT_INT_EQ(f->servers[1].n_ifaces, 1);
+	ASSERT_INT_EQ(pv_server_capacity(&f->servers[1]), 253);
+	pv_fleet_free(f);
+	TEST_DONE();
+}
+
 static void test_shipped_fleet_loads(void)
 {
 	const char *src = getenv("PV_SRC");
@@ -52,10 +83,10 @@ static void test_shipped_fleet_loads(void)
 	ASSERT_INT_EQ(f->n, 15);
 	for (i = 0; i < f->n; i++) {
 		basic += f->servers[i].tier == PV_TIER_BASIC;
-		ASSERT_INT_EQ(f->servers[i].wg_port, 51820);
-		ASSERT_STR_EQ(f->servers[i].iface, "wg0");
-		ASSERT_STR_EQ(f->servers[i].subnet4, "10.7.0.0/24");
-		ASSERT_STR_EQ(f->servers[i].subnet6, "fddd:2c4:2c4:2c4::/64");
+		ASSERT_INT_EQ(f->servers[i].ifaces[0].port, 51820);
+		ASSERT_STR_EQ(f->servers[i].ifaces[0].name, "wg0");
+		ASSERT_STR_EQ(f->servers[i].ifaces[0].subnet4, "10.7.0.0/24");
+		ASSERT_STR_EQ(f->servers[i].ifaces[0].subnet6, "fddd:2c4:2c4:2c4::/64");
 	}
 	ASSERT_INT_EQ(basic, 3);
 	ASSERT_INT_EQ(pv_fleet_find(f, "eu-central-1")->tier, PV_TIER_PRO);
@@ -107,6 +138,43 @@ int main(void)
 	             "servers[1] (\"a-2\")", "192.0.2.1:51820");
 	expect_error("an empty fleet is refused", FLEET(""), "\"servers\"", "1..");
 	test_pinned_host_key();
+	test_interface_list();
+	expect_error("two interfaces on one IPv4 subnet are refused naming the entry and field",
+	             FLEET(IFACES(IF0 "," IF("wg1", "51821", "10.7.0.0/24", "fd00:8::/64"))),
+	             "servers[0] (\"m-1\"): field \"wireguard.interfaces[1].ipv4\"",
+	             "may not overlap");
+	expect_error("two interfaces on one IPv6 subnet are refused",
+	             FLEET(IFACES(IF0 "," IF("wg1", "51821", "10.8.0.0/24", "fd00:7::/64"))),
+	             "\"wireguard.interfaces[1].ipv6\"", "same as wireguard.interfaces[0]");
+	expect_error("two interfaces on one port are refused",
+	             FLEET(IFACES(IF0 "," IF("wg1", "51820", "10.8.0.0/24", "fd00:8::/64"))),
+	             "\"wireguard.interfaces[1].port\"", "same as");
+	expect_error(
+	        "an interface name used twice is refused",
+	        FLEET(IFACES(IF0 "," IF1 "," IF("wg1", "51822", "10.9.0.0/24", "fd00:9::/64"))),
+	        "\"wireguard.interfaces[2].interface\"", "same as wireguard.interfaces[1]");
+	expect_error("a bad subnet inside the list names its index",
+	             FLEET(IFACES(IF0 "," IF("wg1", "51821", "10.8.0.0/16", "fd00:8::/64"))),
+	             "\"wireguard.interfaces[1].ipv4\"", "/24");
+	expect_error("a missing field inside the list names its index",
+	             FLEET(IFACES(IF0 ",{\"interface\":\"wg1\",\"port\":51821,"
+	                              "\"ipv4\":\"10.8.0.0/24\"}")),
+	             "\"wireguard.interfaces[1].ipv6\"", "missing");
+	expect_error("an unknown field inside the list is refused",
+	             FLEET(IFACES(IF0 ",{\"interface\":\"wg1\",\"prot\":51821}")),
+	             "\"wireguard.interfaces[1].prot\"", "unknown field");
+	expect_error("an empty list is refused", FLEET(IFACES("")), "\"wireguard.interfaces\"",
+	             "1..16");
+	expect_error("the list and the single form together are refused",
+	             FLEET("{\"id\":\"m-1\",\"location\":\"L\",\"region\":\"R\",\"tier\":\"Pro\","
+	                   "\"wireguard\":{\"host\":\"192.0.2.9\",\"port\":51820,"
+	                   "\"interfaces\":[" IF0 "]},"
+	                   "\"ssh\":{\"host\":\"192.0.2.9\",\"port\":22,\"user\":\"root\"}}"),
+	             "\"wireguard.interfaces\"", "wireguard.port");
+	expect_error("an endpoint port of another server's interface is refused",
+	             FLEET(ENTRY("a-1", "Pro", "192.0.2.9") "," IFACES(
+	                     IF1 "," IF("wg0", "51820", "10.7.0.0/24", "fd00:7::/64"))),
+	             "servers[1] (\"m-1\")", "192.0.2.9:51820 duplicates servers[0]");
 	expect_error("a host key that is not ed25519 is refused naming the field",
 	             FLEET(PINNED("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")), "ssh.host_key",
 	             "ssh-ed25519");

@@ -18,9 +18,10 @@ static struct pv_server server(void)
 	memset(&s, 0, sizeof(s));
 	snprintf(s.id, sizeof(s.id), "eu-west-1");
 	snprintf(s.wg_host, sizeof(s.wg_host), "203.0.113.12");
-	s.wg_port = 51820;
-	snprintf(s.subnet4, sizeof(s.subnet4), "10.7.0.0/24");
-	snprintf(s.subnet6, sizeof(s.subnet6), "fddd:2c4:2c4:2c4::/64");
+	s.n_ifaces = 1;
+	s.ifaces[0].port = 51820;
+	snprintf(s.ifaces[0].subnet4, sizeof(s.ifaces[0].subnet4), "10.7.0.0/24");
+	snprintf(s.ifaces[0].subnet6, sizeof(s.ifaces[0].subnet6), "fddd:2c4:2c4:2c4::/64");
 	return s;
 }
 
@@ -66,12 +67,12 @@ int main(void)
 
 	TEST_START("an IPv6 endpoint is bracketed");
 	snprintf(s.wg_host, sizeof(s.wg_host), "2001:db8::7");
-	ctl_endpoint(ep, sizeof(ep), &s);
+	ctl_endpoint(ep, sizeof(ep), &s, 2);
 	ASSERT_STR_EQ(ep, "[2001:db8::7]:51820");
 	TEST_DONE();
 
 	TEST_START("an unparsable subnet is refused, not rendered");
-	snprintf(s.subnet4, sizeof(s.subnet4), "10.7.0/24");
+	snprintf(s.ifaces[0].subnet4, sizeof(s.ifaces[0].subnet4), "10.7.0/24");
 	ASSERT_INT_EQ(ctl_wgconf_render(&out, &c), PV_EINVAL);
 	ASSERT_TRUE(out == NULL);
 	TEST_DONE();

@@ -167,7 +167,8 @@ static inline struct pv_fleet *fixture_fleet(size_t n)
 		snprintf(s->region, sizeof(s->region), "Region");
 		s->tier = i == 0 ? PV_TIER_BASIC : PV_TIER_PRO;
 		snprintf(s->wg_host, sizeof(s->wg_host), "203.0.113.%zu", 11 + i);
-		s->wg_port = 51820;
+		s->n_ifaces = 1;
+		s->ifaces[0].port = 51820;
 		snprintf(s->ssh_host, sizeof(s->ssh_host), "203.0.113.%zu", 11 + i);
 		s->ssh_port = 22;
 		snprintf(s->ssh_user, sizeof(s->ssh_user), "root");
@@ -229,6 +230,41 @@ static inline long long fixture_pg_query_int(const char *name, const char *sql)
 	PQclear(res);
 	PQfinish(c);
 	return n;
+}
+
+/*
+ * Run one statement on the file (or database) with a separate raw
+ * connection: 0 when it succeeded, 1 when a constraint refused it (SQLite's
+ * SQLITE_CONSTRAINT, PostgreSQL's SQLSTATE class 23); anything else fails.
+ */
+static inline int fixture_exec_refused(const char *name, const char *sql)
+{
+	sqlite3 *raw = NULL;
+	PGconn *c;
+	PGresult *res;
+	const char *state;
+	int rc;
+
+	if (fixture_pg()) {
+		c = fixture_pg_connect(fixture_pg_dbname(name));
+		res = PQexec(c, sql);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0
+		     : state && strncmp(state, "23", 2) == 0 ? 1
+		                                             : -1;
+		if (rc < 0)
+			TEST_FAIL("\"%s\": %s", sql, PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(c);
+		return rc;
+	}
+	if (sqlite3_open(fixture_path(name), &raw) != SQLITE_OK)
+		TEST_FAIL("open %s: %s", name, sqlite3_errmsg(raw));
+	rc = sqlite3_exec(raw, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_CONSTRAINT)
+		TEST_FAIL("\"%s\": %s", sql, sqlite3_errmsg(raw));
+	sqlite3_close(raw);
+	return rc == SQLITE_CONSTRAINT;
 }
 
 /* Run a one-integer query on the file (or database) with a separate raw connection. */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Leases: lowest free host number first, gaps refilled, 253 per server, per-server, released with
- * the peer. */
+/* Leases: lowest free host number first, gaps refilled, 253 per server interface (wg0 first),
+ * per-server, released with the peer. */
 #include "test_db_fixture.h"
 
-#define CAPACITY (DB_HOST_MAX - DB_HOST_MIN + 1)
+#define CAPACITY (PV_HOST_MAX - PV_HOST_MIN + 1)
 
 static void test_lowest_first(void)
 {
@@ -15,7 +15,7 @@ static void test_lowest_first(void)
 	for (i = 0; i < 3; i++) {
 		struct db_peer p = fixture_reserve(db, "srv-1", i);
 
-		ASSERT_INT_EQ(p.host, DB_HOST_MIN + i);
+		ASSERT_INT_EQ(p.host, PV_HOST_MIN + i);
 		ASSERT_INT_EQ(p.state, DB_PEER_PENDING);
 		ASSERT_STR_EQ(p.server_id, "srv-1");
 	}
@@ -60,7 +60,7 @@ static void test_server_fills(void)
 	TEST_START("253 leases fill a server with 2..254 and the 254th reservation is PV_EFULL");
 	for (i = 0; i < CAPACITY; i++) {
 		p = fixture_reserve(db, "srv-1", i);
-		ASSERT_INT_EQ(p.host, DB_HOST_MIN + i);
+		ASSERT_INT_EQ(p.host, PV_HOST_MIN + i);
 	}
 	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(999), NULL, &p),
 	              PV_EFULL);
@@ -74,7 +74,7 @@ static void test_server_fills(void)
 	ASSERT_INT_EQ(fixture_query_int("full.db", "SELECT count(DISTINCT ip) FROM lease"),
 	              CAPACITY);
 	ASSERT_INT_EQ(fixture_query_int("full.db", "SELECT min(ip) * 1000 + max(ip) FROM lease"),
-	              DB_HOST_MIN * 1000 + DB_HOST_MAX);
+	              PV_HOST_MIN * 1000 + PV_HOST_MAX);
 	TEST_DONE();
 }
 
@@ -135,6 +135,85 @@ static void constraint_pg(const struct db_peer *p)
 	PQfinish(c);
 }
 
+/* Open `name` with one server, srv-1, of three interfaces. */
+static struct db *open_three(const char *name)
+{
+	struct db *db = fixture_open(name, 1);
+	struct pv_fleet *f = fixture_fleet(1);
+	struct pv_server *s = &f->servers[0];
+	size_t k;
+
+	s->n_ifaces = 3;
+	for (k = 0; k < 3; k++) {
+		snprintf(s->ifaces[k].name, sizeof(s->ifaces[k].name), "wg%zu", k);
+		s->ifaces[k].port = (uint16_t)(51820 + k);
+	}
+	if (db_servers_sync(db, f) != 0)
+		TEST_FAIL("sync: %s", db_errmsg(db));
+	pv_fleet_free(f);
+	return db;
+}
+
+static void test_interfaces_fill_in_order(void)
+{
+	struct db *db = open_three("three.db");
+	struct db_server_status st;
+	struct db_peer p, first_wg1 = {0};
+	unsigned i, k;
+
+	TEST_START(
+	        "3 interfaces: leases fill wg0 (2..254), then wg1 (258..510), then wg2 (514..766)");
+	for (i = 0; i < 3 * CAPACITY; i++) {
+		p = fixture_reserve(db, "srv-1", i);
+		k = i / CAPACITY;
+		ASSERT_INT_EQ(p.host, k * 256 + PV_HOST_MIN + i % CAPACITY);
+		if (i == CAPACITY)
+			first_wg1 = p;
+	}
+	ASSERT_INT_EQ(db_server_status(db, "srv-1", &st), 0);
+	ASSERT_INT_EQ(st.capacity, 759);
+	ASSERT_INT_EQ(st.peers, 759);
+	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "laptop", "srv-1", fixture_key(9999), NULL, &p),
+	              PV_EFULL);
+	ASSERT_STR_CONTAINS(db_errmsg(db), "3 interface(s)");
+	TEST_DONE();
+
+	TEST_START("a lease freed on wg1 is the next one handed out, before nothing else is free");
+	ASSERT_INT_EQ(db_peer_delete(db, first_wg1.id), 0);
+	ASSERT_INT_EQ(fixture_reserve(db, "srv-1", 10000).host, 258);
+	db_close(db);
+	ASSERT_INT_EQ(fixture_query_int("three.db", "SELECT count(DISTINCT ip) FROM lease"), 759);
+	ASSERT_INT_EQ(fixture_query_int("three.db", "SELECT count(*) FROM lease WHERE ip % 256 < 2"
+	                                            " OR ip % 256 > 254"),
+	              0);
+	TEST_DONE();
+}
+
+static void test_lease_check_refuses_other_numbers(void)
+{
+	struct db *db = fixture_open("check.db", 1);
+	static const unsigned bad[] = {1, 255, 256, 257, 4096 + 2};
+	struct db_peer p = fixture_reserve(db, "srv-1", 1);
+	char sql[160];
+	size_t i;
+
+	TEST_START("the schema refuses a lease number that is not host 2..254 of interface 0..15");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* Only the test builds SQL text, with numbers it chose. */
+		snprintf(sql, sizeof(sql), "UPDATE peers SET host = %u WHERE id = %lld", bad[i],
+		         (long long)p.id);
+		ASSERT_INT_EQ(fixture_exec_refused("check.db", sql), 1);
+		snprintf(sql, sizeof(sql), "UPDATE lease SET ip = %u WHERE peer_id = %lld", bad[i],
+		         (long long)p.id);
+		ASSERT_INT_EQ(fixture_exec_refused("check.db", sql), 1);
+	}
+	snprintf(sql, sizeof(sql), "UPDATE peers SET host = %u WHERE id = %lld", 15u * 256 + 254,
+	         (long long)p.id);
+	ASSERT_INT_EQ(fixture_exec_refused("check.db", sql), 0);
+	db_close(db);
+	TEST_DONE();
+}
+
 static void test_constraint_itself(void)
 {
 	struct db *db = fixture_open("constraint.db", 1);
@@ -179,5 +258,7 @@ int main(void)
 	test_per_server();
 	test_delete_releases();
 	test_constraint_itself();
+	test_interfaces_fill_in_order();
+	test_lease_check_refuses_other_numbers();
 	TEST_SUMMARY();
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* db/ opening: migrations run once, the file is in WAL mode, and unusable files are refused
- * clearly. */
+/* db/ opening: migrations run once, the file is in WAL mode, unusable files are refused
+ * clearly, and a file of before migration 5 keeps its rows through it. */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,6 +146,81 @@ static void test_describe(void)
 	TEST_DONE();
 }
 
+/* A file at schema 4, made by the db library of before migration 5 (fixtures/state-v4.sql).
+ */
+static void load_v4_fixture(const char *name)
+{
+	const char *src = getenv("PV_SRC");
+	char path[4096], *sql = NULL;
+	sqlite3 *raw = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/tests/unit/fixtures/state-v4.sql", src ? src : ".");
+	if (pv_file_read(&sql, &len, path, 1u << 20, 0) < 0)
+		TEST_FAIL("cannot read %s (PV_SRC set?)", path);
+	if (sqlite3_open(fixture_path(name), &raw) != SQLITE_OK ||
+	    sqlite3_exec(raw, sql, NULL, NULL, NULL) != SQLITE_OK)
+		TEST_FAIL("loading %s: %s", path, sqlite3_errmsg(raw));
+	sqlite3_close(raw);
+	free(sql);
+}
+
+static void test_migration_5_keeps_rows(void)
+{
+	uint8_t key[PV_KEY_LEN], psk[PV_KEY_LEN], want[PV_KEY_LEN];
+	struct db *db = NULL;
+	struct db_peer p;
+
+	TEST_START("migration 5 keeps a schema-4 file's peers, leases, sealed PSKs and id counter");
+	load_v4_fixture("v4.db");
+	ASSERT_INT_EQ(db_open(&db, fixture_path("v4.db")), 0);
+	memset(key, 7, sizeof(key));
+	db_set_seal_key(db, key);
+	ASSERT_INT_EQ(fixture_query_int("v4.db", "SELECT count(*) FROM schema_version WHERE"
+	                                         " version = 5"),
+	              1);
+	ASSERT_INT_EQ(db_peer_get(db, 1, &p), 0);
+	ASSERT_STR_EQ(p.name, "pv1");
+	ASSERT_INT_EQ(p.host, 2);
+	ASSERT_INT_EQ(p.state, DB_PEER_ACTIVE);
+	ASSERT_INT_EQ(db_peer_psk(db, &p, psk), 0);
+	memset(want, 9, sizeof(want));
+	ASSERT_TRUE(memcmp(psk, want, sizeof(psk)) == 0);
+	ASSERT_INT_EQ(db_peer_get(db, 3, &p), 0);
+	ASSERT_INT_EQ(p.host, 4);
+	ASSERT_INT_EQ(db_peer_get(db, 2, &p), PV_ENOTFOUND);
+	ASSERT_INT_EQ(fixture_query_int("v4.db",
+	                                "SELECT count(*) FROM lease WHERE"
+	                                " (ip = 2 AND peer_id = 1) OR (ip = 4 AND peer_id = 3)"
+	                                " OR (ip = 200 AND peer_id IS NULL)"),
+	              3);
+	ASSERT_INT_EQ(fixture_query_int("v4.db", "SELECT count(*) FROM lease"), 3);
+	ASSERT_INT_EQ(
+	        fixture_query_int("v4.db", "SELECT count(*) FROM servers WHERE interfaces = 1"),
+	        15);
+	TEST_DONE();
+
+	TEST_START(
+	        "after migration 5: lowest free host, ids never reused, leases cascade as before");
+	p = fixture_reserve(db, "us-east-1", 77);
+	ASSERT_INT_EQ(p.host, 3);
+	ASSERT_INT_EQ(p.id, 5);
+	ASSERT_INT_EQ(db_peer_delete(db, 1), 0);
+	ASSERT_INT_EQ(fixture_query_int("v4.db", "SELECT count(*) FROM lease WHERE ip = 2"), 0);
+	ASSERT_INT_EQ(fixture_query_int("v4.db",
+	                                "SELECT count(*) FROM pragma_foreign_key_list('lease')"
+	                                " WHERE \"table\" = 'peers'"),
+	              1);
+	ASSERT_INT_EQ(fixture_query_int("v4.db", "SELECT count(*) FROM sqlite_master WHERE"
+	                                         " name IN ('peers_v5', 'lease_v5')"),
+	              0);
+	ASSERT_INT_EQ(fixture_query_int("v4.db", "SELECT count(*) FROM sqlite_master WHERE"
+	                                         " name = 'peers_by_user'"),
+	              1);
+	db_close(db);
+	TEST_DONE();
+}
+
 int main(void)
 {
 	fixture_setup();
@@ -155,5 +230,6 @@ int main(void)
 	test_files_are_private();
 	test_unusable_paths();
 	test_describe();
+	test_migration_5_keeps_rows();
 	TEST_SUMMARY();
 }
