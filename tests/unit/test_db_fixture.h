@@ -232,6 +232,21 @@ static inline long long fixture_pg_query_int(const char *name, const char *sql)
 	return n;
 }
 
+/* fixture_exec_refused on PostgreSQL. */
+static inline int fixture_pg_refused(const char *name, const char *sql)
+{
+	PGconn *c = fixture_pg_connect(fixture_pg_dbname(name));
+	PGresult *res = PQexec(c, sql);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	int refused = state && strncmp(state, "23", 2) == 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && !refused)
+		TEST_FAIL("\"%s\": %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(c);
+	return refused;
+}
+
 /*
  * Run one statement on the file (or database) with a separate raw
  * connection: 0 when it succeeded, 1 when a constraint refused it (SQLite's
@@ -240,24 +255,10 @@ static inline long long fixture_pg_query_int(const char *name, const char *sql)
 static inline int fixture_exec_refused(const char *name, const char *sql)
 {
 	sqlite3 *raw = NULL;
-	PGconn *c;
-	PGresult *res;
-	const char *state;
 	int rc;
 
-	if (fixture_pg()) {
-		c = fixture_pg_connect(fixture_pg_dbname(name));
-		res = PQexec(c, sql);
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0
-		     : state && strncmp(state, "23", 2) == 0 ? 1
-		                                             : -1;
-		if (rc < 0)
-			TEST_FAIL("\"%s\": %s", sql, PQresultErrorMessage(res));
-		PQclear(res);
-		PQfinish(c);
-		return rc;
-	}
+	if (fixture_pg())
+		return fixture_pg_refused(name, sql);
 	if (sqlite3_open(fixture_path(name), &raw) != SQLITE_OK)
 		TEST_FAIL("open %s: %s", name, sqlite3_errmsg(raw));
 	rc = sqlite3_exec(raw, sql, NULL, NULL, NULL);
