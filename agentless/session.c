@@ -416,6 +416,10 @@ static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, siz
 	/* sshd confirms a channel at once: that took one round trip. */
 	ss->rtt_us = pv_now_us() - t0;
 	ss->loop = ch;
+	/* The script merges its stderr into stdout; what else comes on stderr
+	 * (the login shell's own complaints) is dropped by libssh2 as it arrives,
+	 * so it can never stall the channel and a drain reads one stream. */
+	libssh2_channel_handle_extended_data2(ch, LIBSSH2_CHANNEL_EXTENDED_DATA_IGNORE);
 	while ((rc = libssh2_channel_exec(ch, al_remote_command)) == LIBSSH2_ERROR_EAGAIN)
 		if ((rc = wait_socket(ss, deadline)) < 0)
 			break;
@@ -423,33 +427,31 @@ static int loop_open(struct al_session *ss, uint64_t deadline, char *detail, siz
 }
 
 /*
- * Move what the script's channel holds into rbuf.  stderr is merged into
- * stdout by the script; anything on it (the login shell's own complaints) is
- * read and dropped so it cannot stall the channel.  stderr is read first:
- * each read drains the socket into libssh2's packet queue, so a stderr read
- * can queue stdout data that no later poll() would announce (the socket is
- * empty by then).  Reading stdout last, until it would block, leaves nothing
- * queued that the socket will not signal.  >0 progress, 0 nothing, <0
- * libssh2 error.
+ * Move what the script's channel holds into rbuf (its stdout: stderr is
+ * dropped as it arrives, see loop_open).  Reading until it would block
+ * leaves nothing queued in libssh2 that the socket will not signal.  >0
+ * progress, 0 nothing, <0 libssh2 error.
  */
 static int loop_drain(struct al_session *ss)
 {
 	LIBSSH2_CHANNEL *ch = ss->loop;
 	char buf[16384];
-	int progress = 0, stream;
+	size_t used = 0; /* the most of buf a read filled: what to cleanse */
+	int progress = 0;
+	ssize_t n;
 
-	for (stream = 1; stream >= 0; stream--) {
-		ssize_t n;
-
-		while ((n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf))) > 0) {
-			progress = 1;
-			if (stream == 0 && al_buf_add(&ss->rbuf, buf, (size_t)n, OUT_MAX) < 0)
-				return PV_EREMOTE;
+	while ((n = libssh2_channel_read(ch, buf, sizeof(buf))) > 0) {
+		progress = 1;
+		if ((size_t)n > used)
+			used = (size_t)n;
+		if (al_buf_add(&ss->rbuf, buf, (size_t)n, OUT_MAX) < 0) {
+			progress = PV_EREMOTE;
+			break;
 		}
-		if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-			return (int)n;
 	}
-	OPENSSL_cleanse(buf, sizeof(buf));
+	if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+		progress = (int)n;
+	OPENSSL_cleanse(buf, used);
 	return progress;
 }
 

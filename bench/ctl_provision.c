@@ -7,7 +7,9 @@
  * status.  Never asserts timing.
  *
  *   bench_ctl_provision URL CACERT API_KEY TOTAL CONCURRENCY SERVER...
- *   (the API key comes from the environment variable PV_API_KEY if API_KEY is "-")
+ *   (the API key comes from the environment variable PV_API_KEY if API_KEY is "-";
+ *   several keys, comma-separated, are used round robin: request i goes out
+ *   as user i % N, as many clients would)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,9 @@ struct slot {
 
 struct run {
 	const char *url, *cacert;
-	char key_header[160];
+	char *keys;    /* the API keys, NUL-separated */
+	char **key_of; /* nkeys pointers into keys */
+	size_t nkeys;
 	char **servers;
 	size_t nservers, total, started, done;
 	uint64_t *lat_us;
@@ -45,12 +49,14 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 static int start_one(struct run *r, CURLM *multi, struct slot *s)
 {
 	size_t i = r->started++;
+	char key_header[160];
 
 	snprintf(s->body, sizeof(s->body), "{\"server_id\":\"%s\",\"device\":\"bench%zu\"}",
 	         r->servers[i % r->nservers], i);
+	snprintf(key_header, sizeof(key_header), "X-API-Key: %s", r->key_of[i % r->nkeys]);
 	s->easy = curl_easy_init();
 	s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	s->hdrs = curl_slist_append(s->hdrs, r->key_header);
+	s->hdrs = curl_slist_append(s->hdrs, key_header);
 	if (!s->easy || !s->hdrs)
 		return -1;
 	curl_easy_setopt(s->easy, CURLOPT_URL, r->url);
@@ -103,6 +109,27 @@ static double pct_ms(const struct run *r, double p)
 	return (double)r->lat_us[i] / 1000.0;
 }
 
+/* Split the comma-separated key list into r->key_of; -1 when out of memory or empty. */
+static int split_keys(struct run *r, const char *list)
+{
+	size_t len = strlen(list);
+	char *p, *comma;
+
+	r->keys = malloc(len + 1);
+	r->key_of = calloc(len / 2 + 1, sizeof(*r->key_of));
+	if (!r->keys || !r->key_of)
+		return -1;
+	memcpy(r->keys, list, len + 1);
+	for (p = r->keys; p; p = comma ? comma + 1 : NULL) {
+		comma = strchr(p, ',');
+		if (comma)
+			*comma = '\0';
+		if (*p)
+			r->key_of[r->nkeys++] = p;
+	}
+	return r->nkeys ? 0 : -1;
+}
+
 static void report(struct run *r, size_t conc, uint64_t elapsed_us)
 {
 	unsigned i;
@@ -123,6 +150,7 @@ static void report(struct run *r, size_t conc, uint64_t elapsed_us)
 int main(int argc, char **argv)
 {
 	struct run r = {0};
+	const char *env_key;
 	struct slot *slots;
 	CURLM *multi;
 	size_t conc, i;
@@ -136,15 +164,19 @@ int main(int argc, char **argv)
 	}
 	r.url = argv[1];
 	r.cacert = argv[2];
-	snprintf(r.key_header, sizeof(r.key_header), "X-API-Key: %s",
-	         strcmp(argv[3], "-") == 0 && getenv("PV_API_KEY") ? getenv("PV_API_KEY")
-	                                                           : argv[3]);
 	r.total = strtoul(argv[4], NULL, 10);
 	conc = strtoul(argv[5], NULL, 10);
 	r.servers = argv + 6;
 	r.nservers = (size_t)(argc - 6);
 	if (!r.total || !conc) {
 		fprintf(stderr, "TOTAL and CONCURRENCY must be positive integers\n");
+		return 2;
+	}
+	env_key = getenv("PV_API_KEY");
+	if (split_keys(&r, strcmp(argv[3], "-") == 0 && env_key ? env_key : argv[3]) < 0) {
+		fprintf(stderr, "API_KEY: no key, or out of memory\n");
+		free(r.keys);
+		free(r.key_of);
 		return 2;
 	}
 	r.lat_us = calloc(r.total, sizeof(*r.lat_us));
@@ -182,5 +214,7 @@ out:
 	curl_global_cleanup();
 	free(slots);
 	free(r.lat_us);
+	free(r.key_of);
+	free(r.keys);
 	return rc;
 }

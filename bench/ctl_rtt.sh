@@ -8,13 +8,17 @@
 #               script-per-edit tool pays before doing anything)
 #   one         provisions one at a time (p50), goal <= 1 RTT + 15 ms
 #   64 clients  provisions/s and p50 with 64 concurrent HTTPS clients over
-#               every server, goal: at 200 ms within 20% of 0 ms
+#               every server, as PV_USERS users (default 64: one per client,
+#               request i as user i % PV_USERS), goal: at 200 ms within 20%
+#               of 0 ms
 #   CPU         controller CPU per provision, and server-side CPU per
 #               provision (every process in the servers' namespaces: sshd,
 #               the remote script and its children, wireguard-go)
 # At the first RTT it also fills every server (N x 253 peers) and prints the
 # controller's RSS next to its RSS at start, and the time of the revoke of
 # them all (PV_FILL=0 skips it).
+# With PV_BENCH_PERF=DIR, perf records the controller during each 64-client
+# run (DIR/rtt-MS.data, for `perf report -i`).
 # Prints figures; asserts nothing about timing.  Run as root:
 #   PV_BUILD=build bench/ctl_rtt.sh            (PV_FLEET_N=N servers, default 15;
 #   PV_TOTAL=N provisions per 64-client run, default 640)
@@ -67,6 +71,13 @@ ticks_delta() {
 		END { for (c in a) { d = a[c] - b[c]; t += d; if (d > 0) printf "%s %.2f ", c, d * 1000 / hz / n }
 		printf "total %.2f\n", t * 1000 / hz / n }' "$1" "$2"
 }
+# SSH round trips of the pool so far (/metrics), i.e. the batches it sent: the
+# edits of a provisioning run over them is the mean batch size.
+round_trips() {
+	[[ $(api GET /metrics "" -H "Authorization: Bearer $CTL_ADMIN") == 200 ]] ||
+		fail "GET /metrics: $(cat "$RESP")"
+	awk '/^pv_ssh_round_trip_seconds_count/ { n += $2 } END { print n + 0 }' "$RESP"
+}
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status"; }
 ctl_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$CTL_PID/stat"; }
 hz=$(getconf CLK_TCK)
@@ -81,17 +92,21 @@ fresh_ssh_p50() {
 	done | sort -n | sed -n 3p | awk '{ printf "%.0f", $1 * 1000 }'
 }
 
-# provisions TOTAL CONCURRENCY: bench_ctl_provision's report.
+# provisions TOTAL CONCURRENCY [KEYS]: bench_ctl_provision's report (KEYS:
+# comma-separated API keys used round robin, default the run's user).
 provisions() {
-	ctl env PV_API_KEY="$key" "$PV_BUILD/bench/bench_ctl_provision" \
+	ctl env PV_API_KEY="${3:-$key}" "$PV_BUILD/bench/bench_ctl_provision" \
 		"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$1" "$2" "${ids[@]}"
 }
-# Revokes every peer of the run's user; prints the milliseconds it took.
+# Revokes every peer of the run's user (or of each of the comma-separated
+# KEYS); prints the milliseconds it took.
 revoke_all() {
-	local t0 t1
+	local t0 t1 k
 	t0=$(date +%s%N)
-	[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $key") == 200 ]] ||
-		fail "revoke all: $(cat "$RESP")"
+	for k in ${1//,/ }; do
+		[[ $(api POST /api/revoke '{"all":true}' -H "X-API-Key: $k") == 200 ]] ||
+			fail "revoke all: $(cat "$RESP")"
+	done
 	t1=$(date +%s%N)
 	echo $(((t1 - t0) / 1000000))
 }
@@ -105,23 +120,36 @@ for rtt in "${rtts[@]}"; do
 	ctl_start
 	rss0=$(rss_kb)
 	key=$(admin_key "bench$rtt" pro)
+	keys=$key
+	for ((u = 1; u < ${PV_USERS:-64}; u++)); do
+		keys+=,$(admin_key "bench$rtt-$u" pro)
+	done
 	fresh=$(fresh_ssh_p50)
 	provisions 15 1 >/dev/null # warm: every server's session and remote script
-	revoke_all >/dev/null
+	revoke_all "$key" >/dev/null
 	one=$(provisions 45 1 | awk '/^latency/ { print $4 }')
-	revoke_all >/dev/null
+	revoke_all "$key" >/dev/null
+	perf_pid=""
+	if [[ -n ${PV_BENCH_PERF:-} ]]; then
+		perf record -q -g -o "$PV_BENCH_PERF/rtt-$rtt.data" -p "$CTL_PID" 2>/dev/null &
+		perf_pid=$!
+	fi
+	b0=$(round_trips)
 	c0=$(ctl_ticks)
 	server_ticks >"$T/s0"
-	provisions "$total" 64 >"$T/many.$rtt"
+	provisions "$total" 64 "$keys" >"$T/many.$rtt"
 	c1=$(ctl_ticks)
 	server_ticks >"$T/s1"
-	revoke_all >/dev/null
+	b1=$(round_trips)
+	[[ -z $perf_pid ]] || { kill -INT "$perf_pid" && wait "$perf_pid" || true; }
+	revoke_all "$keys" >/dev/null
 	ok=$(awk '/^provisions:/ { print $2 }' "$T/many.$rtt")
 	rate=$(awk '/^throughput/ { print $2 }' "$T/many.$rtt")
 	p50=$(awk '/^latency/ { print $4 }' "$T/many.$rtt")
 	grep -E '^(status|transport)' "$T/many.$rtt" || true
 	split=$(ticks_delta "$T/s0" "$T/s1" "${ok:-1}")
 	splits+=("RTT $rtt ms, server CPU ms per provision by command: $split")
+	splits+=("RTT $rtt ms, 64 clients: $((b1 - b0)) SSH round trips (batches) for ${ok:-0} provisions: $(awk -v n="${ok:-0}" -v b=$((b1 - b0)) 'BEGIN { printf "%.2f", b ? n / b : 0 }') edits per batch")
 	rows+=("$(awk -v r="$rtt" -v f="$fresh" -v o="$one" -v t="$rate" -v p="$p50" -v n="$ok" \
 		-v c=$((c1 - c0)) -v s="${split##*total }" -v hz="$hz" 'BEGIN {
 		printf "%7d %10d %9.1f %10.1f %12.1f %9.1f %11.2f %11.2f", r, f, o, r + 15, t, p,
@@ -132,7 +160,7 @@ for rtt in "${rtts[@]}"; do
 			"https://$FLEET_CTL_ADDR:$CTL_PORT/api/provision" "$CTL_T/ca.pem" - "$fill" 64 \
 			"${ids[@]}" >"$T/fill"
 		rss1=$(rss_kb)
-		ms=$(revoke_all)
+		ms=$(revoke_all "$key")
 		splits+=("fill at RTT $rtt ms: $(grep -E '^(provisions|throughput)' "$T/fill" | tr '\n' ' ')")
 		splits+=("controller RSS: $((rss0 / 1024)) MB at start, $((rss1 / 1024)) MB holding $fill peers, $(($(rss_kb) / 1024)) MB after the revoke of $(jq .revoked "$RESP") peers in $ms ms")
 	fi
@@ -143,7 +171,7 @@ for rtt in "${rtts[@]}"; do
 	rm -f "$CTL_T"/state.db*
 done
 echo "== ${#ids[@]} servers, SSH through bench_delay_proxy; one = p50 of 45 provisions one at a time;"
-echo "== 64 clients = $total provisions, 64 concurrent HTTPS clients; CPU in ms per provision"
+echo "== 64 clients = $total provisions, 64 concurrent HTTPS clients as ${PV_USERS:-64} users; CPU in ms per provision"
 printf '%7s %10s %9s %10s %12s %9s %11s %11s\n' "RTT ms" "fresh ssh" "one p50" "goal <=" \
 	"64c prov/s" "64c p50" "ctl CPU" "server CPU"
 printf '%s\n' "${rows[@]}" "${splits[@]}"

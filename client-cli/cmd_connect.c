@@ -170,7 +170,7 @@ static int wait_handshake(struct connect_ctx *x)
 
 	vpnctl_progress(x->args, "Waiting up to %ld s for the first handshake with %s ...",
 	                x->args->wait_s, x->endpoint);
-	vpnctl_nudge(x->client_ipv4);
+	vpnctl_nudge(NULL, x->client_ipv4);
 	while (pv_now_us() < deadline) {
 		if (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
 		    st.peer.latest_handshake > 0) {
@@ -237,6 +237,11 @@ static int take_old_down(struct connect_ctx *x)
 {
 	char err[1024], path[128];
 
+	/* A detour left by a killed rotate holds routes wg-quick up would collide with. */
+	if (vpnctl_wg_quick_remove(VPNCTL_ROTATE_IFACE, err, sizeof(err)) < 0) {
+		vpnctl_err("connect: taking %s down failed:\n%s", VPNCTL_ROTATE_IFACE, err);
+		return VX_LOCAL;
+	}
 	if (x->have_old_hop && vpnctl_hop_down(err, sizeof(err)) < 0) {
 		vpnctl_err("connect: wg-quick down %s failed:\n%s", VPNCTL_HOP_IFACE, err);
 		return VX_LOCAL;

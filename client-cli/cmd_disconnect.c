@@ -36,6 +36,9 @@ int cmd_disconnect(const struct vpnctl_args *args)
 		        "disconnect: must run as root (wg-quick down); try sudo vpnctl disconnect");
 		return VX_LOCAL;
 	}
+	/* A detour left by a killed rotate may hold the tunnel's routes: it goes too. */
+	if (vpnctl_wg_quick_remove(VPNCTL_ROTATE_IFACE, err, sizeof(err)) < 0)
+		vpnctl_err("disconnect: taking %s down failed:\n%s", VPNCTL_ROTATE_IFACE, err);
 	/* A multi-hop entry goes down with the tunnel; its file goes (connect rebuilds it). */
 	if (vpnctl_hop_down(err, sizeof(err)) < 0)
 		vpnctl_err("disconnect: wg-quick down %s failed:\n%s", VPNCTL_HOP_IFACE, err);

@@ -1,24 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `vpnctl rotate`: a fresh key pair and peer on the same server,
- * make-before-break.  The provision replaces a device's peer, so the new
- * peer is made under the other of two device names (NAME and NAME.r) and
- * the old one stays until the new key has a handshake.  The running
- * interface is switched in place: the new addresses are added, the private
- * key and PSK changed (`wg set` reading them from memory files, never
- * argv), the old addresses removed (secondaries promoted, so the new ones
- * survive), and only after the first handshake with the new key is the
- * old peer revoked and the tunnel file rewritten.  A failure puts the old
- * key and addresses back and revokes the new peer.
+ * make-before-break, without losing a packet.  An interface has one key, and
+ * a packet's source address is chosen when it is routed, before WireGuard
+ * encrypts it; switching pvpn0's key and address in place sends, for a
+ * moment, the old address under the new key, and the server drops that
+ * packet (the address is not the new peer's).  So the traffic takes a
+ * detour through a second interface while pvpn0 changes:
+ *
+ * 1. two peers are provisioned (the provision replaces a device's peer, so
+ *    under other device names): the final one under the device's other
+ *    rotation name (NAME <-> NAME.r) and a temporary one (NAME.t);
+ * 2. VPNCTL_ROTATE_IFACE comes up with the temporary key and address, no
+ *    routes of its own, and handshakes;
+ * 3. every route through pvpn0 is pointed at it, one atomic replace each
+ *    (reroute.c): a packet leaves either by pvpn0 with the old address and
+ *    key or by the detour with the temporary ones, never a mix;
+ * 4. pvpn0, idle now, takes the final key (`wg set` reading it from a
+ *    memory file, never argv) and address and handshakes; the old address
+ *    stays until then for the replies still on their way;
+ * 5. the routes come back to pvpn0, the tunnel file is rewritten, the old
+ *    and the temporary peers are revoked and the detour goes down.
+ * A failure puts the key, the addresses and the routes back on pvpn0 and
+ * revokes the new peers.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +37,9 @@
 
 #include "vpnctl.h"
 
-#define ROT_SUFFIX ".r"
+#define ROT_SUFFIX  ".r"
+#define TEMP_SUFFIX ".t"
+#define TEMP_FILE   VPNCTL_ROTATE_IFACE ".conf"
 
 /* The key material and addresses of one side of the switch. */
 struct keyset {
@@ -36,14 +49,25 @@ struct keyset {
 	size_t n_address;
 };
 
+/* How far the switch got: what a failure has to undo. */
+enum stage {
+	ST_PROVISIONED, /* both new peers exist */
+	ST_DETOUR_UP,   /* the detour interface exists */
+	ST_ROUTED,      /* the routes (may) point at the detour */
+	ST_REKEYED      /* pvpn0 holds (or may hold) the final key and address */
+};
+
 struct rotate_ctx {
 	const struct vpnctl_args *args;
 	struct vpnctl_conf conf;
 	struct vpnctl_tunnel t;
 	char new_device[VPNCTL_MAX_DEVICE_LEN + 1];
+	char tmp_device[VPNCTL_MAX_DEVICE_LEN + 1];
 	char server_pub[PV_KEY_B64_LEN + 1];
-	struct keyset old, next;
-	struct vpnctl_tunnel_spec spec; /* the new tunnel, for the file */
+	struct keyset old, tmp, next;
+	struct vpnctl_tunnel_spec spec;     /* the final tunnel, for the file */
+	struct vpnctl_tunnel_spec tmp_spec; /* the detour's */
+	struct vpnctl_routes routes;        /* pvpn0's, moved away and back */
 	uint64_t t_start_us, t_hs_us;
 };
 
@@ -57,6 +81,18 @@ static int other_device(char *out, size_t len, const char *dev)
 	if (n + k > VPNCTL_MAX_DEVICE_LEN)
 		return PV_EINVAL;
 	return snprintf(out, len, "%s%s", dev, ROT_SUFFIX) < (int)len ? 0 : PV_EINVAL;
+}
+
+/* NAME.t for NAME and NAME.r: the temporary peer's device name. */
+static int temp_device(char *out, size_t len, const char *dev)
+{
+	size_t n = strlen(dev), k = strlen(ROT_SUFFIX);
+
+	if (n > k && strcmp(dev + n - k, ROT_SUFFIX) == 0)
+		n -= k;
+	if (n + strlen(TEMP_SUFFIX) > VPNCTL_MAX_DEVICE_LEN)
+		return PV_EINVAL;
+	return snprintf(out, len, "%.*s%s", (int)n, dev, TEMP_SUFFIX) < (int)len ? 0 : PV_EINVAL;
 }
 
 /* Value of "Key = value" in our own tunnel file, into out. */
@@ -106,14 +142,25 @@ out:
 	return r;
 }
 
-/* `ip address VERB ADDR dev pvpn0` for each address. */
-static int ip_addresses(const char *verb, const struct keyset *k, char *err, size_t errlen)
+/*
+ * `ip address VERB ADDR dev IFACE` for each address.  Added addresses get no
+ * prefix route: the routes are the ones listed and moved, nothing else.
+ */
+static int ip_addresses(const char *verb, const char *iface, const struct keyset *k, char *err,
+                        size_t errlen)
 {
 	size_t i;
 
 	for (i = 0; i < k->n_address; i++) {
 		char a[PV_CIDR_STRLEN];
-		const char *argv[] = {"ip", "address", verb, a, "dev", VPNCTL_IFACE, NULL};
+		const char *argv[] = {"ip",
+		                      "address",
+		                      verb,
+		                      a,
+		                      "dev",
+		                      iface,
+		                      strcmp(verb, "add") == 0 ? "noprefixroute" : NULL,
+		                      NULL};
 
 		if (pv_cidr_format(a, sizeof(a), &k->address[i], 1) < 0 ||
 		    vpnctl_run(argv, NULL, err, errlen) != 0)
@@ -122,31 +169,17 @@ static int ip_addresses(const char *verb, const struct keyset *k, char *err, siz
 	return 0;
 }
 
-/* A memory file holding s, inherited by the child; -1 on failure. */
-static int secret_fd(const char *s)
-{
-	int fd = memfd_create("vpnctl-key", 0);
-
-	if (fd >= 0 && write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
 /* `wg set pvpn0 private-key K peer SERVER preshared-key P`, keys from memfds. */
 static int wg_set_keys(const struct rotate_ctx *x, const struct keyset *k, char *err, size_t errlen)
 {
 	char kpath[32], ppath[32];
 	const char *argv[] = {"wg",   "set",         VPNCTL_IFACE,    "private-key", kpath,
 	                      "peer", x->server_pub, "preshared-key", ppath,         NULL};
-	int kfd = secret_fd(k->priv), pfd = secret_fd(k->psk), r = PV_EIO;
+	int kfd = vpnctl_memfd("vpnctl-key", k->priv, kpath, sizeof(kpath));
+	int pfd = vpnctl_memfd("vpnctl-psk", k->psk, ppath, sizeof(ppath)), r = PV_EIO;
 
-	if (kfd >= 0 && pfd >= 0) {
-		snprintf(kpath, sizeof(kpath), "/dev/fd/%d", kfd);
-		snprintf(ppath, sizeof(ppath), "/dev/fd/%d", pfd);
+	if (kfd >= 0 && pfd >= 0)
 		r = vpnctl_run(argv, NULL, err, errlen) == 0 ? 0 : PV_EREMOTE;
-	}
 	if (kfd >= 0)
 		close(kfd);
 	if (pfd >= 0)
@@ -167,23 +200,8 @@ static void promote_secondaries(void)
 	}
 }
 
-/* Move the interface from one keyset to the other: add, key, remove. */
-static int switch_keys(const struct rotate_ctx *x, const struct keyset *from,
-                       const struct keyset *to, char *err, size_t errlen)
-{
-	int r;
-
-	promote_secondaries();
-	r = ip_addresses("add", to, err, errlen);
-	if (r == 0)
-		r = wg_set_keys(x, to, err, errlen);
-	if (r == 0)
-		r = ip_addresses("del", from, err, errlen);
-	return r;
-}
-
-/* One datagram to the server's tunnel address starts the handshake now. */
-static void nudge(const struct keyset *k)
+/* One datagram out of iface to the server's tunnel address starts its handshake now. */
+static void nudge(const char *iface, const struct keyset *k)
 {
 	char v4[PV_CIDR_STRLEN];
 	size_t i;
@@ -191,19 +209,20 @@ static void nudge(const struct keyset *k)
 	for (i = 0; i < k->n_address; i++)
 		if (k->address[i].family == AF_INET &&
 		    pv_cidr_format(v4, sizeof(v4), &k->address[i], 0) == 0)
-			vpnctl_nudge(v4);
+			vpnctl_nudge(iface, v4);
 }
 
-/* Wait for a handshake at or after `since` (unix seconds). */
-static int wait_new_handshake(struct rotate_ctx *x, int64_t since)
+/* Wait for a handshake on iface at or after `since` (unix seconds). */
+static int wait_handshake(struct rotate_ctx *x, const char *iface, const struct keyset *k,
+                          int64_t since)
 {
 	uint64_t deadline = pv_now_us() + (uint64_t)x->args->wait_s * 1000000u;
 	struct timespec pause = {0, 20L * 1000 * 1000};
 	struct vpnctl_wg_status st;
 
-	nudge(&x->next);
+	nudge(iface, k);
 	while (pv_now_us() < deadline) {
-		if (vpnctl_wg_status(VPNCTL_IFACE, &st) == 0 && st.npeers > 0 &&
+		if (vpnctl_wg_status(iface, &st) == 0 && st.npeers > 0 &&
 		    st.peer.latest_handshake >= since) {
 			x->t_hs_us = pv_now_us();
 			return 0;
@@ -213,54 +232,132 @@ static int wait_new_handshake(struct rotate_ctx *x, int64_t since)
 	return PV_ETIMEOUT;
 }
 
-/* Provision the new peer and check its reply like connect does. */
-static int provision_new(struct rotate_ctx *x, char *pub_b64)
+/* Provision a new peer for device and check its reply like connect does. */
+static int provision(struct rotate_ctx *x, const char *device, struct keyset *k,
+                     struct vpnctl_tunnel_spec *spec)
 {
 	uint8_t priv[PV_KEY_LEN], pub[PV_KEY_LEN];
-	struct vpnctl_tunnel_spec reply_spec;
+	char err[256], pub_b64[PV_KEY_B64_LEN + 1];
 	json_t *reply = NULL;
-	char err[256];
 	int r;
 
 	if (pv_keypair_generate(priv, pub) < 0) {
 		vpnctl_err("rotate: key generation failed (OpenSSL)");
 		return VX_LOCAL;
 	}
-	pv_key_to_base64(x->next.priv, priv);
+	pv_key_to_base64(k->priv, priv);
 	pv_key_to_base64(pub_b64, pub);
 	OPENSSL_cleanse(priv, sizeof(priv));
-	r = vpnctl_provision(x->args, &x->conf, "rotate", x->t.server_id, x->new_device, pub_b64,
-	                     &reply);
-	if (r)
+	if ((r = vpnctl_provision(x->args, &x->conf, "rotate", x->t.server_id, device, pub_b64,
+	                          &reply)))
 		goto out;
-	if (vpnctl_tunnel_from_reply(&reply_spec, reply, x->t.server_id, x->next.priv, err,
-	                             sizeof(err)) < 0) {
+	if (vpnctl_tunnel_from_reply(spec, reply, x->t.server_id, k->priv, err, sizeof(err)) < 0) {
 		vpnctl_err("rotate: refusing the controller's reply: %s", err);
-		vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->new_device);
 		r = VX_NETWORK;
-		goto out;
-	}
-	if (strcmp(reply_spec.server_public_key, x->server_pub) != 0) {
+	} else if (strcmp(spec->server_public_key, x->server_pub) != 0) {
 		vpnctl_err("rotate: the server's key changed; run `vpnctl connect` instead");
-		vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->new_device);
-		vpnctl_tunnel_spec_clear(&reply_spec);
+		vpnctl_tunnel_spec_clear(spec);
 		r = VX_NETWORK;
+	}
+	if (r) {
+		vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, device);
 		goto out;
 	}
-	/* The new tunnel: the reply's keys and addresses, the running routing. */
-	memcpy(reply_spec.allowed, x->spec.allowed, x->spec.n_allowed * sizeof(*x->spec.allowed));
-	reply_spec.n_allowed = x->spec.n_allowed;
-	x->spec = reply_spec;
-	memcpy(x->next.psk, x->spec.preshared_key, sizeof(x->next.psk));
-	memcpy(x->next.address, x->spec.address, sizeof(x->next.address));
-	x->next.n_address = x->spec.n_address;
-	OPENSSL_cleanse(&reply_spec, sizeof(reply_spec));
+	/* The running routing, not the reply's: the new peer replaces the key, not the routes. */
+	memcpy(spec->allowed, x->spec.allowed, x->spec.n_allowed * sizeof(*x->spec.allowed));
+	spec->n_allowed = x->spec.n_allowed;
+	memcpy(k->psk, spec->preshared_key, sizeof(k->psk));
+	memcpy(k->address, spec->address, sizeof(k->address));
+	k->n_address = spec->n_address;
 out:
 	json_decref(reply);
 	return r;
 }
 
-/* The old peer goes only now; the tunnel file follows the new key. */
+/* The detour: the temporary key on its own interface, addresses without routes. */
+static int detour_up(struct rotate_ctx *x, char *err, size_t errlen)
+{
+	struct vpnctl_tunnel t = x->t;
+	char *text = NULL;
+	int r;
+
+	snprintf(t.device, sizeof(t.device), "%s", x->tmp_device);
+	x->tmp_spec.n_address = 0; /* added below, without prefix routes */
+	x->tmp_spec.table_off = 1;
+	if ((r = vpnctl_tunnel_render(&text, &x->tmp_spec, &t, err, errlen)) < 0)
+		return r;
+	r = vpnctl_write_secret_file(VPNCTL_WG_DIR, TEMP_FILE, text, strlen(text));
+	OPENSSL_clear_free(text, strlen(text));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write %s/%s: %s", VPNCTL_WG_DIR, TEMP_FILE,
+		         strerror(errno));
+		return r;
+	}
+	if ((r = vpnctl_wg_quick("up", VPNCTL_ROTATE_IFACE, err, errlen)) < 0)
+		return r;
+	if ((r = ip_addresses("add", VPNCTL_ROTATE_IFACE, &x->tmp, err, errlen)) < 0)
+		return r;
+	if ((r = wait_handshake(x, VPNCTL_ROTATE_IFACE, &x->tmp, 1)) < 0)
+		snprintf(err, errlen, "no handshake on %s with the temporary key",
+		         VPNCTL_ROTATE_IFACE);
+	return r;
+}
+
+static void detour_down(void)
+{
+	char err[256];
+
+	if (vpnctl_wg_quick_remove(VPNCTL_ROTATE_IFACE, err, sizeof(err)) < 0)
+		vpnctl_err("rotate: taking %s down: %s", VPNCTL_ROTATE_IFACE, err);
+}
+
+/* pvpn0, idle behind the detour, takes the final key and address. */
+static int rekey(struct rotate_ctx *x, char *err, size_t errlen)
+{
+	struct timespec pause = {0, 50L * 1000 * 1000};
+	int64_t since;
+	int r;
+
+	/* A handshake in this very second would pass for the new one: start in the next. */
+	since = (int64_t)time(NULL) + 1;
+	while ((int64_t)time(NULL) < since)
+		nanosleep(&pause, NULL);
+	promote_secondaries();
+	if ((r = ip_addresses("add", VPNCTL_IFACE, &x->next, err, errlen)) < 0)
+		return r;
+	if ((r = wg_set_keys(x, &x->next, err, errlen)) < 0)
+		return r;
+	if ((r = wait_handshake(x, VPNCTL_IFACE, &x->next, since)) < 0) {
+		snprintf(err, errlen, "no handshake on %s with the new key", VPNCTL_IFACE);
+		return r;
+	}
+	/* The replies to the old address arrived during the handshake's round trip. */
+	return ip_addresses("del", VPNCTL_IFACE, &x->old, err, errlen);
+}
+
+/* Put pvpn0 back as it was, from how far the switch got, and revoke the new peers. */
+static void undo(struct rotate_ctx *x, enum stage st)
+{
+	char err[1024];
+
+	if (st >= ST_REKEYED) {
+		if (wg_set_keys(x, &x->old, err, sizeof(err)) < 0)
+			vpnctl_err(
+			        "rotate: could not restore the old key: %s; run `vpnctl connect`",
+			        err);
+		(void)ip_addresses("add", VPNCTL_IFACE, &x->old, err, sizeof(err));
+		(void)ip_addresses("del", VPNCTL_IFACE, &x->next, err, sizeof(err));
+	}
+	if (st >= ST_ROUTED && vpnctl_routes_move(&x->routes, VPNCTL_IFACE, err, sizeof(err)) < 0)
+		vpnctl_err("rotate: could not route through %s again: %s; run `vpnctl connect`",
+		           VPNCTL_IFACE, err);
+	if (st >= ST_DETOUR_UP)
+		detour_down();
+	vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->tmp_device);
+	vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->new_device);
+}
+
+/* The old and temporary peers go only now; the tunnel file follows the new key. */
 static int finish(struct rotate_ctx *x, const char *old_pub)
 {
 	struct vpnctl_tunnel t = x->t;
@@ -283,6 +380,9 @@ static int finish(struct rotate_ctx *x, const char *old_pub)
 	if (text)
 		OPENSSL_clear_free(text, strlen(text));
 	vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->t.device);
+	vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->tmp_device);
+	/* Last: the replies still on their way to the detour arrived meanwhile. */
+	detour_down();
 	if (r)
 		return r;
 	if (x->args->json)
@@ -295,12 +395,31 @@ static int finish(struct rotate_ctx *x, const char *old_pub)
 	return VX_OK;
 }
 
+/* Steps 2 to 4 of the header; *st says how far they got. */
+static int switch_over(struct rotate_ctx *x, enum stage *st, char *err, size_t errlen)
+{
+	int r;
+
+	vpnctl_progress(x->args, "Bringing up %s with a temporary key ...", VPNCTL_ROTATE_IFACE);
+	*st = ST_DETOUR_UP;
+	if ((r = detour_up(x, err, errlen)) < 0)
+		return r;
+	vpnctl_progress(x->args, "Routing through %s while %s changes its key ...",
+	                VPNCTL_ROTATE_IFACE, VPNCTL_IFACE);
+	*st = ST_ROUTED;
+	if ((r = vpnctl_routes_move(&x->routes, VPNCTL_ROTATE_IFACE, err, errlen)) < 0)
+		return r;
+	*st = ST_REKEYED;
+	if ((r = rekey(x, err, errlen)) < 0)
+		return r;
+	return vpnctl_routes_move(&x->routes, VPNCTL_IFACE, err, errlen);
+}
+
 static int rotate(struct rotate_ctx *x)
 {
-	char pub[PV_KEY_B64_LEN + 1], old_pub[PV_KEY_B64_LEN + 1], err[1024] = "";
-	struct timespec pause = {0, 50L * 1000 * 1000};
+	char old_pub[PV_KEY_B64_LEN + 1], err[1024] = "";
 	struct vpnctl_wg_status st;
-	int64_t since;
+	enum stage stage = ST_PROVISIONED;
 	int r;
 
 	if (vpnctl_wg_status(VPNCTL_IFACE, &st) < 0) {
@@ -308,54 +427,63 @@ static int rotate(struct rotate_ctx *x)
 		return VX_LOCAL;
 	}
 	memcpy(old_pub, st.public_key, sizeof(old_pub));
-	r = provision_new(x, pub);
-	if (r)
+	if (vpnctl_iface_exists(VPNCTL_ROTATE_IFACE)) {
+		vpnctl_err("rotate: %s exists: another rotate is running, or one was interrupted "
+		           "(`wg-quick down %s` once none runs)",
+		           VPNCTL_ROTATE_IFACE, VPNCTL_ROTATE_IFACE);
+		return VX_LOCAL;
+	}
+	if (vpnctl_routes_of(&x->routes, VPNCTL_IFACE, err, sizeof(err)) < 0) {
+		vpnctl_err("rotate: cannot list the routes through %s: %s", VPNCTL_IFACE, err);
+		return VX_LOCAL;
+	}
+	if ((r = provision(x, x->tmp_device, &x->tmp, &x->tmp_spec)))
 		return r;
-	/* A handshake in this very second would pass for the new one: start in the next. */
-	since = (int64_t)time(NULL) + 1;
-	while ((int64_t)time(NULL) < since)
-		nanosleep(&pause, NULL);
-	vpnctl_progress(x->args, "Switching %s to the new key ...", VPNCTL_IFACE);
-	r = switch_keys(x, &x->old, &x->next, err, sizeof(err));
-	if (r == 0)
-		r = wait_new_handshake(x, since);
-	if (r == 0)
+	if ((r = provision(x, x->new_device, &x->next, &x->spec))) {
+		vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->tmp_device);
+		return r;
+	}
+	if (switch_over(x, &stage, err, sizeof(err)) == 0)
 		return finish(x, old_pub);
-	vpnctl_err("rotate: the new key got no handshake or the switch failed%s%s; back on the "
-	           "old key",
-	           err[0] ? ": " : "", err);
-	if (switch_keys(x, &x->next, &x->old, err, sizeof(err)) < 0)
-		vpnctl_err("rotate: could not restore the old key: %s; run `vpnctl connect`", err);
-	vpnctl_revoke_quietly(&x->conf, "rotate", x->t.server_id, x->new_device);
+	vpnctl_err("rotate: %s; back on the old key", err[0] ? err : "the switch failed");
+	undo(x, stage);
 	return VX_NETWORK;
 }
 
 int cmd_rotate(const struct vpnctl_args *args)
 {
-	struct rotate_ctx x;
-	int r;
+	struct rotate_ctx *x = calloc(1, sizeof(*x));
+	int r = VX_USAGE;
 
-	memset(&x, 0, sizeof(x));
-	x.args = args;
-	x.t_start_us = pv_now_us();
-	if (geteuid() != 0) {
-		vpnctl_err("rotate: must run as root (it changes the tunnel); try sudo");
+	if (!x) {
+		vpnctl_err("rotate: out of memory");
 		return VX_LOCAL;
 	}
-	if (!vpnctl_iface_exists(VPNCTL_IFACE) || vpnctl_tunnel_load(&x.t, VPNCTL_WG_DIR) < 0 ||
-	    load_current(&x) < 0) {
+	x->args = args;
+	x->t_start_us = pv_now_us();
+	if (geteuid() != 0) {
+		vpnctl_err("rotate: must run as root (it changes the tunnel); try sudo");
+		r = VX_LOCAL;
+		goto out;
+	}
+	if (!vpnctl_iface_exists(VPNCTL_IFACE) || vpnctl_tunnel_load(&x->t, VPNCTL_WG_DIR) < 0 ||
+	    load_current(x) < 0) {
 		vpnctl_err("rotate: no tunnel written by vpnctl is up; `vpnctl connect` first");
-		return VX_USAGE;
+		goto out;
 	}
-	if (other_device(x.new_device, sizeof(x.new_device),
-	                 x.t.device[0] ? x.t.device : "default") < 0) {
-		vpnctl_err("rotate: device name %s is too long to rotate", x.t.device);
-		return VX_USAGE;
+	if (other_device(x->new_device, sizeof(x->new_device),
+	                 x->t.device[0] ? x->t.device : "default") < 0 ||
+	    temp_device(x->tmp_device, sizeof(x->tmp_device),
+	                x->t.device[0] ? x->t.device : "default") < 0) {
+		vpnctl_err("rotate: device name %s is too long to rotate", x->t.device);
+		goto out;
 	}
-	r = vpnctl_login_load(&x.conf);
+	r = vpnctl_login_load(&x->conf);
 	if (r == VX_OK)
-		r = rotate(&x);
-	vpnctl_conf_clear(&x.conf);
-	OPENSSL_cleanse(&x, sizeof(x));
+		r = rotate(x);
+	vpnctl_conf_clear(&x->conf);
+out:
+	vpnctl_routes_free(&x->routes);
+	OPENSSL_clear_free(x, sizeof(*x));
 	return r;
 }

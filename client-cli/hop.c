@@ -29,15 +29,7 @@ int vpnctl_hop_load(struct vpnctl_tunnel *t)
 
 int vpnctl_hop_down(char *err, size_t errlen)
 {
-	char path[128];
-	int r = 0;
-
-	if (vpnctl_iface_exists(VPNCTL_HOP_IFACE))
-		r = vpnctl_wg_quick("down", VPNCTL_HOP_IFACE, err, errlen);
-	snprintf(path, sizeof(path), "%s/%s", VPNCTL_WG_DIR, HOP_FILE);
-	if (r == 0 && unlink(path) < 0 && errno != ENOENT)
-		r = PV_EIO;
-	return r;
+	return vpnctl_wg_quick_remove(VPNCTL_HOP_IFACE, err, errlen);
 }
 
 /* The hop's routing: its own host addresses, and only EXIT's endpoint through it. */

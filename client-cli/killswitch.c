@@ -2,23 +2,20 @@
 /*
  * The kill switch: an nftables table of vpnctl's own (`inet vpnctl`) that
  * drops every packet not going through the tunnel.  What passes: loopback,
- * the tunnel interface, packets carrying VPNCTL_FWMARK (WireGuard's own UDP
- * to its endpoint, because the tunnel file sets FwMark, and vpnctl's API
- * calls and probes, which mark their sockets), replies to those (no other
- * established connection survives), IPv6 neighbour discovery, and with
- * allow_lan the private ranges.  The table is
- * kernel state: it stays while the tunnel is down or switching and when
- * vpnctl is gone, until `disconnect` or `set kill-switch off` deletes it.
- * It is replaced atomically (one `nft -f` transaction) and no other table is
- * ever touched.  Settings live in VPNCTL_WG_DIR/vpnctl.json (root's state,
- * like the tunnel).
+ * the tunnel interface and the one `rotate` carries the traffic on meanwhile, packets carrying
+ * VPNCTL_FWMARK (WireGuard's own UDP to its endpoint, because the tunnel file sets FwMark, and
+ * vpnctl's API calls and probes, which mark their sockets), replies to those (no other established
+ * connection survives), IPv6 neighbour discovery, and with allow_lan the private ranges.  The table
+ * is kernel state: it stays while the tunnel is down or switching and when vpnctl is gone, until
+ * `disconnect` or `set kill-switch off` deletes it. It is replaced atomically (one `nft -f`
+ * transaction) and no other table is ever touched.  Settings live in VPNCTL_WG_DIR/vpnctl.json
+ * (root's state, like the tunnel).
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "vpnctl.h"
@@ -53,7 +50,7 @@ int vpnctl_killswitch_render(char *buf, size_t len, int allow_lan)
 	             "\tchain output {\n"
 	             "\t\ttype filter hook output priority filter; policy accept;\n"
 	             "\t\toifname \"lo\" accept\n"
-	             "\t\toifname \"%s\" accept\n"
+	             "\t\toifname { \"%s\", \"%s\" } accept\n"
 	             "\t\tmeta mark %u accept\n"
 	             "%s"
 	             "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, "
@@ -63,7 +60,7 @@ int vpnctl_killswitch_render(char *buf, size_t len, int allow_lan)
 	             "\tchain input {\n"
 	             "\t\ttype filter hook input priority filter; policy accept;\n"
 	             "\t\tiifname \"lo\" accept\n"
-	             "\t\tiifname \"%s\" accept\n"
+	             "\t\tiifname { \"%s\", \"%s\" } accept\n"
 	             "\t\tct state established,related accept\n"
 	             "%s"
 	             "\t\ticmpv6 type { nd-router-advert, nd-neighbor-solicit, "
@@ -71,7 +68,8 @@ int vpnctl_killswitch_render(char *buf, size_t len, int allow_lan)
 	             "\t\tcounter name dropped_in drop\n"
 	             "\t}\n"
 	             "}\n",
-	             ruleset_head, VPNCTL_IFACE, VPNCTL_FWMARK, lan_out, VPNCTL_IFACE, lan_in);
+	             ruleset_head, VPNCTL_IFACE, VPNCTL_ROTATE_IFACE, VPNCTL_FWMARK, lan_out,
+	             VPNCTL_IFACE, VPNCTL_ROTATE_IFACE, lan_in);
 	return n >= 0 && (size_t)n < len ? 0 : PV_EINVAL;
 }
 
@@ -80,20 +78,12 @@ static int nft_load(const char *text, char *err, size_t errlen)
 {
 	char path[64];
 	const char *argv[] = {"nft", "-f", path, NULL};
-	size_t len = strlen(text);
-	int fd = memfd_create("vpnctl-nft", 0), r;
+	int fd = vpnctl_memfd("vpnctl-nft", text, path, sizeof(path)), r;
 
 	if (fd < 0) {
-		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		snprintf(err, errlen, "cannot hand the ruleset to nft: %s", strerror(errno));
 		return PV_EIO;
 	}
-	if (write(fd, text, len) != (ssize_t)len) {
-		snprintf(err, errlen, "writing the ruleset: %s", strerror(errno));
-		close(fd);
-		return PV_EIO;
-	}
-	/* The child inherits fd (no CLOEXEC) and reads it from the start by path. */
-	snprintf(path, sizeof(path), "/dev/fd/%d", fd);
 	r = vpnctl_run(argv, NULL, err, errlen);
 	close(fd);
 	if (r == PV_ENOTFOUND)

@@ -244,12 +244,13 @@ int vpnctl_tunnel_render(char **out, const struct vpnctl_tunnel_spec *s,
 		snprintf(fwmark, sizeof(fwmark), "FwMark = %u\n", VPNCTL_FWMARK);
 	}
 	n = snprintf(buf + head, cap - (size_t)head,
-	             "[Interface]\nPrivateKey = %s\nAddress = %s\n%s%s%s%s\n"
+	             "[Interface]\nPrivateKey = %s\n%s%s%s%s%s%s%s%s\n"
 	             "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = %s\n"
 	             "Endpoint = %s\nPersistentKeepalive = %d\n",
-	             s->private_key, address, fwmark, s->n_dns ? "DNS = " : "", dns,
-	             s->n_dns ? "\n" : "", s->server_public_key, s->preshared_key, allowed,
-	             s->endpoint, VPNCTL_KEEPALIVE_S);
+	             s->private_key, s->n_address ? "Address = " : "", address,
+	             s->n_address ? "\n" : "", fwmark, s->table_off ? "Table = off\n" : "",
+	             s->n_dns ? "DNS = " : "", dns, s->n_dns ? "\n" : "", s->server_public_key,
+	             s->preshared_key, allowed, s->endpoint, VPNCTL_KEEPALIVE_S);
 	if (n < 0 || (size_t)head + (size_t)n >= cap) {
 		snprintf(err, errlen, "tunnel file too long");
 		goto out;

@@ -8,7 +8,7 @@
  * commands (cmd_*.c for vpnctl, adm_*.c for vpnadm).
  *
  * Two kinds of function, two return conventions, never mixed:
- * - the library (api.c, conf.c, probe.c, split.c, tunnel.c, wg.c, qr.c,
+ * - the library (api.c, conf.c, probe.c, reroute.c, split.c, tunnel.c, wg.c, qr.c,
  *   killswitch.c) prints nothing and returns 0 or a negative PV_E* code
  *   (common/pv.h), tested with `if (r < 0)`;
  * - the front (cli.c, out.c, calls.c, cmd_*.c, adm_*.c, and the commands'
@@ -43,7 +43,8 @@ enum vpnctl_exit {
 
 /* One tunnel per machine; fits IFNAMSIZ (15), unlike the seed's privatevpn_<server>. */
 #define VPNCTL_IFACE          "pvpn0"
-#define VPNCTL_HOP_IFACE      "pvpn1" /* multi-hop: the entry tunnel */
+#define VPNCTL_HOP_IFACE      "pvpn1"  /* multi-hop: the entry tunnel */
+#define VPNCTL_ROTATE_IFACE   "pvpn0r" /* rotate: carries the traffic while pvpn0 changes key */
 #define VPNCTL_WG_DIR         "/etc/wireguard"
 #define VPNCTL_PROBE_MS       1500 /* default per-probe timeout */
 #define VPNCTL_HANDSHAKE_S    15   /* default wait for the first handshake */
@@ -255,8 +256,9 @@ int vpnctl_write_secret_file(const char *dir, const char *name, const char *data
 int vpnctl_provision(const struct vpnctl_args *args, const struct vpnctl_conf *conf,
                      const char *what, const char *server_id, const char *device,
                      const char *pub_b64, json_t **reply);
-/* One empty datagram to .1 of the client's IPv4 /24: WireGuard handshakes now (wg.c). */
-void vpnctl_nudge(const char *client_ipv4);
+/* One empty datagram to .1 of the client's IPv4 /24: WireGuard handshakes now (wg.c).
+ * With iface non-NULL the datagram leaves through iface whatever the routes say. */
+void vpnctl_nudge(const char *iface, const char *client_ipv4);
 /* Best-effort POST /api/revoke of one device's peer; reports, never fails. */
 void vpnctl_revoke_quietly(const struct vpnctl_conf *conf, const char *what, const char *server_id,
                            const char *device);
@@ -326,6 +328,7 @@ struct vpnctl_tunnel_spec {
 	size_t n_dns;
 	struct pv_cidr allowed[VPNCTL_MAX_ALLOWED];
 	size_t n_allowed;
+	int table_off; /* "Table = off": wg-quick adds no routes (rotate's second interface) */
 };
 
 /*
@@ -342,7 +345,8 @@ int vpnctl_tunnel_from_reply(struct vpnctl_tunnel_spec *s, const json_t *reply,
                              size_t errlen);
 /*
  * Render the wg-quick file from s, with t in its header lines, by a fixed
- * template: [Interface] PrivateKey, Address, FwMark (VPNCTL_FWMARK), DNS; [Peer] PublicKey,
+ * template: [Interface] PrivateKey, Address (none when s has none), FwMark
+ * (VPNCTL_FWMARK), Table = off (s->table_off), DNS; [Peer] PublicKey,
  * PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, nothing else.  With t
  * NULL, a config for the WireGuard apps (`export`): no header, no FwMark.
  * *out is owned by the caller and holds secrets: OPENSSL_clear_free(*out,
@@ -355,6 +359,33 @@ void vpnctl_tunnel_spec_clear(struct vpnctl_tunnel_spec *s);
 int vpnctl_endpoint_is_valid(const char *ep);
 /* The HOST of a valid endpoint, without brackets, into host. */
 int vpnctl_endpoint_host(char *host, size_t len, const char *ep);
+
+/* ---- moving the tunnel's routes between interfaces (reroute.c) -------------- */
+
+/* One route through the tunnel interface, as `ip route replace` takes it back. */
+struct vpnctl_route {
+	char dst[PV_CIDR_STRLEN]; /* a prefix; the default route as 0.0.0.0/0 or ::/0 */
+	char table[16];           /* "main" when ip names none */
+	long metric;              /* -1 when ip names none */
+};
+
+struct vpnctl_routes {
+	struct vpnctl_route *r; /* owned: vpnctl_routes_free */
+	size_t n;
+};
+
+/* Every unicast route through iface in every table but local (link-local
+ * fe80::/64 excepted), IPv4 and IPv6; err says why not. */
+int vpnctl_routes_of(struct vpnctl_routes *rs, const char *iface, char *err, size_t errlen);
+/* Append the routes of one `ip -j -4|-6 route show` reply (family 4 or 6) to rs
+ * (exposed for tests). */
+int vpnctl_routes_parse(struct vpnctl_routes *rs, const char *json_text, int family);
+/* The `ip -batch` text that points every route of rs at iface; owned by the
+ * caller (free); NULL when out of memory (exposed for tests). */
+char *vpnctl_routes_batch(const struct vpnctl_routes *rs, const char *iface);
+/* Point every route of rs at iface, each with one atomic `ip route replace`. */
+int vpnctl_routes_move(const struct vpnctl_routes *rs, const char *iface, char *err, size_t errlen);
+void vpnctl_routes_free(struct vpnctl_routes *rs);
 
 /* ---- multi-hop (hop.c) ------------------------------------------------------ */
 
@@ -556,8 +587,18 @@ int vpnctl_wg_status(const char *iface, struct vpnctl_wg_status *st);
 int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st);
 /* The running tunnel's fwmark (wg-quick sets one for a full tunnel), else 0. */
 uint32_t vpnctl_tunnel_fwmark(void);
+/*
+ * An unnamed memory file holding text, inherited by children (no CLOEXEC),
+ * its "/dev/fd/N" into path: how keys and scripts reach wg, nft and ip
+ * without argv or a file on disk.  Returns the fd (the caller closes it) or
+ * PV_EIO.
+ */
+int vpnctl_memfd(const char *name, const char *text, char *path, size_t pathlen);
 /* `wg-quick VERB IFACE`; stderr tail in errbuf on failure. */
 int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t errlen);
+/* For the helper tunnels (multi-hop entry, rotate's detour): `wg-quick down IFACE`
+ * if it is up, then delete VPNCTL_WG_DIR/IFACE.conf; 0 or a PV_E* code. */
+int vpnctl_wg_quick_remove(const char *iface, char *errbuf, size_t errlen);
 
 /* ---- exported configs: QR codes (qr.c), delivery (export.c) ---- */
 

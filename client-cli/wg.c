@@ -2,6 +2,7 @@
 /*
  * Running wg and wg-quick: fork + execvp with an argv array, never a shell,
  * and never a key in argv (wg-quick reads keys from the 0600 config file).
+ * Secrets and scripts reach a child as an inherited memory file (/dev/fd/N).
  * Also reads `wg show IFACE dump` (parsed by common/'s one dump parser,
  * which never copies the private key) into vpnctl's status view.
  */
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,6 +175,21 @@ int vpnctl_wg_quick(const char *verb, const char *iface, char *errbuf, size_t er
 	return r == 0 ? 0 : r < 0 ? r : PV_EREMOTE;
 }
 
+int vpnctl_wg_quick_remove(const char *iface, char *errbuf, size_t errlen)
+{
+	char path[128];
+	int r = 0;
+
+	if (vpnctl_iface_exists(iface))
+		r = vpnctl_wg_quick("down", iface, errbuf, errlen);
+	snprintf(path, sizeof(path), "%s/%s.conf", VPNCTL_WG_DIR, iface);
+	if (r == 0 && unlink(path) < 0 && errno != ENOENT) {
+		snprintf(errbuf, errlen, "cannot remove %s: %s", path, strerror(errno));
+		r = PV_EIO;
+	}
+	return r;
+}
+
 int vpnctl_wg_dump_parse(const char *dump, struct vpnctl_wg_status *st)
 {
 	struct pv_wg_dump *d = NULL;
@@ -216,7 +233,7 @@ int vpnctl_wg_status(const char *iface, struct vpnctl_wg_status *st)
 }
 
 /* One datagram into the tunnel makes WireGuard start its handshake now. */
-void vpnctl_nudge(const char *client_ipv4)
+void vpnctl_nudge(const char *iface, const char *client_ipv4)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
 	int fd;
@@ -227,6 +244,24 @@ void vpnctl_nudge(const char *client_ipv4)
 	sa.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 1u);
 	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		return;
-	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sa, sizeof(sa));
+	/* Bound, the datagram leaves through iface even when the routes point elsewhere. */
+	if (!iface ||
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface)) == 0)
+		(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
+}
+
+int vpnctl_memfd(const char *name, const char *text, char *path, size_t pathlen)
+{
+	size_t len = strlen(text);
+	int fd = memfd_create(name, 0);
+
+	if (fd < 0)
+		return PV_EIO;
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		return PV_EIO;
+	}
+	snprintf(path, pathlen, "/dev/fd/%d", fd);
+	return fd;
 }

@@ -396,31 +396,37 @@ static int provision_same_key(struct provision *pv, const char *pub)
 }
 
 /*
- * One provision of a (user, device, server) at a time: the loop runs one
- * request at a time, so a PENDING row of the same triple means another is
- * in flight, and racing it would leave two ACTIVE peers for one device.
- * Replies 409 and returns PV_EEXIST then, else 0.
+ * The device's peers on the server, in one query: an ACTIVE one is replaced
+ * by the new peer (kept in pv->old), a PENDING one means another provision
+ * is in flight (the loop runs one request at a time, so racing it would leave
+ * two ACTIVE peers for one device): 409 and PV_EEXIST then.  Replies itself
+ * on failure (< 0), else 0.
  */
-static int provision_in_flight(struct provision *pv)
+static int provision_device_peers(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
-	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_PENDING};
-	struct db_peer *pending = NULL;
-	size_t n = 0;
-	int r = db_peers_list(rq->ctl->db, &f, &pending, &n);
+	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_ANY};
+	size_t i, n = 0;
+	int r = db_peers_list(rq->ctl->db, &f, &pv->old, &n);
 
-	free(pending);
 	if (r < 0) {
 		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
 		ctl_reply_error(rq, r, "state database error");
 		return r;
 	}
-	if (n == 0)
-		return 0;
-	ctl_reply_error(rq, PV_EEXIST,
-	                "device %s already has a provision in progress on server %s; try again",
-	                pv->device, pv->srv->id);
-	return PV_EEXIST;
+	pv->n_old = 0;
+	for (i = 0; i < n; i++) {
+		if (pv->old[i].state == DB_PEER_PENDING) {
+			ctl_reply_error(rq, PV_EEXIST,
+			                "device %s already has a provision in progress on server "
+			                "%s; try again",
+			                pv->device, pv->srv->id);
+			return PV_EEXIST;
+		}
+		if (pv->old[i].state == DB_PEER_ACTIVE)
+			pv->old[pv->n_old++] = pv->old[i];
+	}
+	return 0;
 }
 
 /*
@@ -434,7 +440,8 @@ static int provision_quota(struct provision *pv)
 	struct ctl_req *rq = pv->rq;
 	const struct ctl_config *cfg = rq->ctl->cfg;
 	long max = rq->tier == PV_TIER_PRO ? cfg->max_devices_pro : cfg->max_devices_basic;
-	int others = 0, r = db_user_other_devices(rq->ctl->db, rq->user, pv->device, &others);
+	int others = 0;
+	int r = db_user_other_devices(rq->ctl->db, rq->user, pv->device, (int)max, &others);
 
 	if (r < 0) {
 		ctl_log("provision: db: %s", db_errmsg(rq->ctl->db));
@@ -444,31 +451,37 @@ static int provision_quota(struct provision *pv)
 	if (others < max)
 		return 0;
 	ctl_reply_error(rq, CTL_EQUOTA,
-	                "the %s tier allows %ld devices and this account has %d; revoke one first "
-	                "(vpnctl revoke --device NAME)",
+	                "the %s tier allows %ld devices and this account has %d or more; revoke "
+	                "one first (vpnctl revoke --device NAME)",
 	                pv_tier_name(rq->tier), max, others);
 	return CTL_EQUOTA;
 }
 
 /*
- * Tier, server key, keys, replaced peers and lease; replies itself on
- * failure (< 0).  1 when a same-key re-push took the request over.
+ * Draining, tier, server key, keys, replaced peers and lease; replies
+ * itself on failure (< 0).  1 when a same-key re-push took the request over.
  */
 static int provision_prepare(struct provision *pv)
 {
 	struct ctl_req *rq = pv->rq;
 	struct ctl *ctl = rq->ctl;
-	struct db_peer_filter f = {rq->user, pv->srv->id, pv->device, DB_PEER_ACTIVE};
 	struct db_server_status st;
 	int r;
 
+	if ((r = db_server_status(ctl->db, pv->srv->id, &st)) < 0)
+		goto db_fail;
+	/* A draining server takes no new peers (its existing ones keep working). */
+	if (st.draining) {
+		ctl_reply_error(rq, CTL_EDRAINING,
+		                "server %s is draining: it takes no new peers; pick another server",
+		                pv->srv->id);
+		return CTL_EDRAINING;
+	}
 	if (!pv_tier_allows(rq->tier, pv->srv->tier)) {
 		ctl_reply_error(rq, PV_ETIER, "server %s is not in the %s tier", pv->srv->id,
 		                pv_tier_name(rq->tier));
 		return PV_ETIER;
 	}
-	if ((r = db_server_status(ctl->db, pv->srv->id, &st)) < 0)
-		goto db_fail;
 	if (!st.wg_pubkey[0]) {
 		ctl_reply_error(rq, PV_EUNREACH,
 		                "server %s has not been reached yet (its WireGuard key is unknown)",
@@ -483,10 +496,10 @@ static int provision_prepare(struct provision *pv)
 	}
 	if ((r = provision_same_key(pv, pv->pub)) != 0)
 		return r; /* 1: it took the request over */
-	if ((r = provision_in_flight(pv)) != 0 || (r = provision_quota(pv)) != 0)
+	if ((r = provision_device_peers(pv)) != 0)
 		return r;
-	if ((r = db_peers_list(ctl->db, &f, &pv->old, &pv->n_old)) < 0)
-		goto db_fail;
+	if ((r = provision_quota(pv)) != 0)
+		return r;
 	pv->old_err = calloc(pv->n_old + 1, sizeof(*pv->old_err));
 	if (!pv->old_err) {
 		ctl_reply_error(rq, PV_ENOMEM, "out of memory");
@@ -506,19 +519,6 @@ db_fail:
 	ctl_log("provision: db: %s", db_errmsg(ctl->db));
 	ctl_reply_error(rq, r, "state database error");
 	return r;
-}
-
-/* A draining server takes no new peers (its existing ones keep working): 1 and a 409. */
-static int server_draining(struct ctl_req *rq, const struct pv_server *srv)
-{
-	struct db_server_status st;
-
-	if (db_server_status(rq->ctl->db, srv->id, &st) < 0 || !st.draining)
-		return 0;
-	ctl_reply_error(rq, CTL_EDRAINING,
-	                "server %s is draining: it takes no new peers; pick another server",
-	                srv->id);
-	return 1;
 }
 
 static void provision_start(void *arg)
@@ -545,10 +545,6 @@ void api_provision(struct ctl_req *rq)
 	pv->srv = ctl_server(rq->ctl, rq->args.server_id);
 	if (!pv->srv) {
 		ctl_reply_error(rq, PV_ENOTFOUND, "unknown server %s", rq->args.server_id);
-		provision_free(pv);
-		return;
-	}
-	if (server_draining(rq, pv->srv)) {
 		provision_free(pv);
 		return;
 	}

@@ -292,8 +292,12 @@ int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
  * has one is left as it is (PV_EEXIST).  PV_ENOTFOUND if the row is gone.
  */
 int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN]);
-/* How many distinct devices other than `device` the user has peers for (any server, state). */
-int db_user_other_devices(struct db *db, const char *user_id, const char *device, int *n);
+/*
+ * How many distinct devices other than `device` the user has peers for (any
+ * server, state), counted up to cap: *n is min(that number, cap), so the cost
+ * is bounded by the quota a caller checks, not by the account's size.
+ */
+int db_user_other_devices(struct db *db, const char *user_id, const char *device, int cap, int *n);
 /* The peer holding pubkey on the server, in any state; PV_ENOTFOUND if none. */
 int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
                      struct db_peer *out);

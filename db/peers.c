@@ -37,8 +37,10 @@ static const char SQL_PEER_INSERT[] =
         "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at,"
         " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6) RETURNING id";
 static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2, psk_sealed = ?3 WHERE id = ?1";
+/* Capped at ?3: the walk of peers_by_user stops there, whatever the account holds. */
 static const char SQL_OTHER_DEVICES[] =
-        "SELECT count(DISTINCT device) FROM peers WHERE user_id = ?1 AND device <> ?2";
+        "SELECT count(*) FROM (SELECT DISTINCT device FROM peers WHERE user_id = ?1"
+        " AND device <> ?2 LIMIT ?3) AS d";
 static const char SQL_PEER_PSK[] = "SELECT psk_sealed FROM peers WHERE id = ?1";
 static const char SQL_PEER_ADOPT_PSK[] =
         "UPDATE peers SET psk_sealed = ?2 WHERE id = ?1 AND psk_sealed IS NULL";
@@ -68,7 +70,13 @@ static const char SQL_PEER_DELETE[] = "DELETE FROM peers WHERE id = ?1";
 	" AND (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR server_id = ?2)"                     \
 	" AND (?3 IS NULL OR device = ?3)"                                                         \
 	" AND (?4 = -1 OR state = ?4 OR (?4 = -2 AND state <> 1)) ORDER BY id"
-/* One text per leading key, so each list walks an index (server, user) when it can. */
+/*
+ * One text per leading key, so each list walks an index when it can: a
+ * device's peers peers_by_user (user, device), a server's its (server, name)
+ * key, a user's peers_by_user.
+ */
+static const char SQL_PEERS_BY_DEVICE[] =
+        PEER_FROM " WHERE user_id = ?1 AND device = ?3" PEER_FILTER;
 static const char SQL_PEERS_BY_SERVER[] = PEER_FROM " WHERE server_id = ?2" PEER_FILTER;
 static const char SQL_PEERS_BY_USER[] = PEER_FROM " WHERE user_id = ?1" PEER_FILTER;
 static const char SQL_PEERS_ALL[] = PEER_FROM " WHERE TRUE" PEER_FILTER;
@@ -370,9 +378,10 @@ int db_peer_get(struct db *db, int64_t peer_id, struct db_peer *out)
 
 int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer **out, size_t *n)
 {
-	const char *sql = f && f->server_id ? SQL_PEERS_BY_SERVER
-	                  : f && f->user_id ? SQL_PEERS_BY_USER
-	                                    : SQL_PEERS_ALL;
+	const char *sql = f && f->user_id && f->device ? SQL_PEERS_BY_DEVICE
+	                  : f && f->server_id          ? SQL_PEERS_BY_SERVER
+	                  : f && f->user_id            ? SQL_PEERS_BY_USER
+	                                               : SQL_PEERS_ALL;
 	struct db_st *st;
 	int r;
 
@@ -390,14 +399,20 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
 	return db_collect(db, st, sizeof(**out), read_peer, (void **)out, n);
 }
 
-int db_user_other_devices(struct db *db, const char *user_id, const char *device, int *n)
+int db_user_other_devices(struct db *db, const char *user_id, const char *device, int cap, int *n)
 {
 	struct db_st *st;
 	int r;
 
-	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, user_id)) < 0 ||
-	    (r = db_bind_text(db, st, 2, device)) < 0 || (r = db_one(db, st, db_read_int, n)) < 0)
+	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0)
+		return r;
+	if ((r = db_bind_text(db, st, 1, user_id)) < 0)
+		return r;
+	if ((r = db_bind_text(db, st, 2, device)) < 0)
+		return r;
+	if ((r = db_bind_int(db, st, 3, cap)) < 0)
+		return r;
+	if ((r = db_one(db, st, db_read_int, n)) < 0)
 		return r;
 	return 0;
 }

@@ -185,11 +185,35 @@ static void test_lists(void)
 		free(l);
 	}
 	{
+		struct db_peer_filter f = {"alice", NULL, "laptop", DB_PEER_ANY};
+
+		ASSERT_INT_EQ(db_peers_list(db, &f, &l, &n), 0);
+		ASSERT_INT_EQ(n, 2);
+		ASSERT_INT_EQ(l[0].id, p[0].id);
+		ASSERT_INT_EQ(l[1].id, p[1].id);
+		free(l);
+	}
+	{
 		struct db_peer_filter f = {"nobody", NULL, NULL, DB_PEER_ANY};
 
 		ASSERT_INT_EQ(db_peers_list(db, &f, &l, &n), 0);
 		ASSERT_INT_EQ(n, 0);
 		free(l);
+	}
+	TEST_DONE();
+
+	TEST_START("other devices are counted distinct, without the named one, up to the cap");
+	{
+		int others = -1;
+
+		ASSERT_INT_EQ(db_user_other_devices(db, "alice", "tablet", 10, &others), 0);
+		ASSERT_INT_EQ(others, 2); /* laptop (twice) and phone */
+		ASSERT_INT_EQ(db_user_other_devices(db, "alice", "laptop", 10, &others), 0);
+		ASSERT_INT_EQ(others, 1);
+		ASSERT_INT_EQ(db_user_other_devices(db, "alice", "tablet", 1, &others), 0);
+		ASSERT_INT_EQ(others, 1);
+		ASSERT_INT_EQ(db_user_other_devices(db, "nobody", "laptop", 10, &others), 0);
+		ASSERT_INT_EQ(others, 0);
 	}
 	TEST_DONE();
 

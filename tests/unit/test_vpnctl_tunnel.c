@@ -287,6 +287,31 @@ static void test_app_config_has_no_header_and_no_fwmark(void)
 	TEST_DONE();
 }
 
+static void test_detour_file_has_no_address_and_no_routes(void)
+{
+	struct vpnctl_tunnel_spec s;
+	struct vpnctl_tunnel t = sample_tunnel();
+	json_t *r = good_reply();
+	char err[256], *text = NULL, want[1024];
+	const char *addr = strstr(expected_file, "Address = ");
+	const char *mark = strstr(expected_file, "FwMark = 51820\n");
+
+	TEST_START("rotate's detour file: the template without Address, with Table = off after "
+	           "FwMark");
+	snprintf(want, sizeof(want), "%.*s%.*sTable = off\n%s", (int)(addr - expected_file),
+	         expected_file, (int)strlen("FwMark = 51820\n"), mark,
+	         mark + strlen("FwMark = 51820\n"));
+	ASSERT_INT_EQ(vpnctl_tunnel_from_reply(&s, r, "eu-west-1", priv, err, sizeof(err)), 0);
+	s.n_address = 0;
+	s.table_off = 1;
+	ASSERT_INT_EQ(vpnctl_tunnel_render(&text, &s, &t, err, sizeof(err)), 0);
+	ASSERT_STR_EQ(text, want);
+	OPENSSL_clear_free(text, strlen(text));
+	vpnctl_tunnel_spec_clear(&s);
+	json_decref(r);
+	TEST_DONE();
+}
+
 int main(void)
 {
 	test_good_reply_renders_the_fixed_template();
@@ -298,5 +323,6 @@ int main(void)
 	test_missing_fields_and_wrong_server();
 	test_header_values_are_checked();
 	test_app_config_has_no_header_and_no_fwmark();
+	test_detour_file_has_no_address_and_no_routes();
 	TEST_SUMMARY();
 }

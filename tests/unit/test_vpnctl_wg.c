@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Running programs without a shell, and parsing `wg show IFACE dump`. */
+/* Running programs without a shell, parsing `wg show IFACE dump`, moving routes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,10 +72,54 @@ static void test_run_captures_and_reports(void)
 	TEST_DONE();
 }
 
+/* `ip -j -4|-6 route show table all dev pvpn0` of a full tunnel, as iproute2 6.1 prints it. */
+static const char *routes4 =
+        "[{\"dst\":\"default\",\"table\":\"51820\",\"scope\":\"link\",\"flags\":[]},"
+        "{\"dst\":\"10.7.0.0/24\",\"protocol\":\"kernel\",\"scope\":\"link\","
+        "\"prefsrc\":\"10.7.0.5\",\"flags\":[]},"
+        "{\"type\":\"local\",\"dst\":\"10.7.0.5\",\"table\":\"local\",\"protocol\":\"kernel\","
+        "\"scope\":\"host\",\"prefsrc\":\"10.7.0.5\",\"flags\":[]},"
+        "{\"type\":\"broadcast\",\"dst\":\"10.7.0.255\",\"table\":\"local\","
+        "\"protocol\":\"kernel\",\"scope\":\"link\",\"prefsrc\":\"10.7.0.5\",\"flags\":[]}]";
+static const char *routes6 =
+        "[{\"dst\":\"default\",\"table\":\"51820\",\"metric\":1024,\"flags\":[],"
+        "\"pref\":\"medium\"},"
+        "{\"dst\":\"fddd::/64\",\"protocol\":\"kernel\",\"metric\":256,\"flags\":[],"
+        "\"pref\":\"medium\"},"
+        "{\"dst\":\"fe80::/64\",\"protocol\":\"kernel\",\"metric\":256,\"flags\":[],"
+        "\"pref\":\"medium\"},"
+        "{\"type\":\"multicast\",\"dst\":\"ff00::/8\",\"table\":\"local\","
+        "\"protocol\":\"kernel\",\"metric\":256,\"flags\":[],\"pref\":\"medium\"}]";
+
+static void test_routes_are_moved_each_in_its_table(void)
+{
+	struct vpnctl_routes rs = {NULL, 0};
+	char *batch;
+
+	TEST_START("a tunnel's unicast routes move to another interface, each in its own table "
+	           "with its metric; local, broadcast, multicast and link-local ones stay");
+	ASSERT_INT_EQ(vpnctl_routes_parse(&rs, routes4, 4), 0);
+	ASSERT_INT_EQ(vpnctl_routes_parse(&rs, routes6, 6), 0);
+	ASSERT_INT_EQ(rs.n, 4);
+	batch = vpnctl_routes_batch(&rs, "pvpn0r");
+	ASSERT_STR_EQ(batch, "route replace 0.0.0.0/0 dev pvpn0r table 51820\n"
+	                     "route replace 10.7.0.0/24 dev pvpn0r table main\n"
+	                     "route replace ::/0 dev pvpn0r table 51820 metric 1024\n"
+	                     "route replace fddd::/64 dev pvpn0r table main metric 256\n");
+	free(batch);
+	vpnctl_routes_free(&rs);
+	ASSERT_INT_EQ(vpnctl_routes_parse(&rs, "{}", 4), PV_EINVAL);
+	ASSERT_INT_EQ(vpnctl_routes_parse(&rs, "[{\"dst\":\"10.0.0.0/8\",\"metric\":\"x\"}]", 4),
+	              PV_EINVAL);
+	vpnctl_routes_free(&rs);
+	TEST_DONE();
+}
+
 int main(void)
 {
 	test_dump_is_parsed_without_the_private_key();
 	test_bad_dumps_are_refused();
 	test_run_captures_and_reports();
+	test_routes_are_moved_each_in_its_table();
 	TEST_SUMMARY();
 }
