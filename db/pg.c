@@ -506,11 +506,13 @@ const struct db_driver db_pg_driver = {
         .exec = pg_exec,
         .in_txn = pg_in_txn,
         /*
-         * The WAL position moves with every commit to the cluster, this
-         * connection's own included: caches keyed on it are dropped more
-         * often than on SQLite, never kept too long.
+         * The WAL insert position moves with every commit to the cluster,
+         * this connection's own included: caches keyed on it are dropped
+         * more often than on SQLite, never kept too long.  The insert
+         * position, not the write one: with synchronous_commit off the WAL
+         * is written after the commit returns, and a cache would lag.
          */
-        .data_version_sql = "SELECT (pg_current_wal_lsn() - '0/0')::bigint",
+        .data_version_sql = "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint",
         .lock_server = pg_lock_server,
         .migrate_lock = pg_migrate_lock,
         .close = pg_close,

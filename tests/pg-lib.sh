@@ -6,6 +6,10 @@
 #                  # exports PGHOST=DIR PGUSER=postgres PV_PG_URL (database pv)
 #   pg_stop        # stops it (by its postmaster pid); DIR is the caller's
 #
+# PG_NO_SYNC=1 starts it without fsync (synchronous_commit, fsync and
+# full_page_writes off): for the db unit tests, which check SQL and locking,
+# never a crash of the server itself; the e2e scenarios keep it durable.
+#
 # The cluster runs as the Debian `postgres` user (initdb refuses root), with
 # trust authentication on a socket inside DIR (mode 0700: only root and
 # postgres reach it).  A missing PostgreSQL fails the caller; it never skips.
@@ -26,7 +30,8 @@ pg_start() {
 		>"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
 	# More connections than the default 100: two controllers' handles and a test's clients.
 	pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_DIR -c listen_addresses='' -c max_connections=200" start >/dev/null ||
+		-o "-k $PG_DIR -c listen_addresses='' -c max_connections=200${PG_NO_SYNC:+ -c fsync=off -c synchronous_commit=off -c full_page_writes=off}" \
+		start >/dev/null ||
 		{ cat "$PG_DIR/server.log" >&2; return 1; }
 	export PGHOST=$PG_DIR PGUSER=postgres
 	pg_run "$PG_BIN/psql" -h "$PG_DIR" -qAtc "CREATE DATABASE pv" postgres >/dev/null

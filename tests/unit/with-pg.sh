@@ -12,5 +12,5 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
-pg_start "$dir"
+PG_NO_SYNC=1 pg_start "$dir"
 PV_TEST_PG=$dir "$@"
