@@ -172,6 +172,22 @@ int agentless_ping(struct agentless *pool, const char *server_id, agentless_dump
 int agentless_add_server(struct agentless *pool, const struct pv_server *srv);
 
 /*
+ * Take a server out of a running pool (DELETE /api/admin/servers/ID): from
+ * the return on, lookups no longer find it, so new jobs for server_id get
+ * PV_ENOTFOUND.  Its worker then fails the jobs still queued with
+ * PV_ENOTFOUND ("server ID was removed from the fleet"), lets a round trip
+ * already under way finish (bounded by its deadline, so its callbacks say
+ * what happened on the server), closes the SSH session (its remote script
+ * exits with it) and ends; callbacks may still fire on that worker after
+ * the return, never after agentless_free.  Never blocks on the network;
+ * the thread is joined by agentless_free.  The server's srv stays borrowed
+ * until agentless_free, and its slot is not reused: removed servers count
+ * towards PV_FLEET_MAX like the controller's fleet slots.  Any thread.
+ * Returns 0, or PV_ENOTFOUND for an id the pool does not (or no longer) has.
+ */
+int agentless_remove_server(struct agentless *pool, const char *server_id);
+
+/*
  * Result of agentless_exec: err is 0 when the command ran (then exit_status
  * is its exit status, out and errtext its stdout and stderr, valid during
  * the call), else a PV_E* code with detail naming the server.

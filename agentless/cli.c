@@ -19,6 +19,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_SETUP = 3 };
 
 struct opts {
 	const char *fleet, *identity, *known_hosts, *server, *name, *pubkey, *psk_file;
+	const char *iface; /* --interface: add and remove; NULL = the server's first (wg0) */
 	unsigned host;
 	int json, sequential;
 	struct agentless_config cfg;
@@ -43,8 +44,9 @@ static int cmd_ping(struct ctx *c);
 static int cmd_batch(struct ctx *c);
 
 static const struct command commands[] = {
-        {"add", cmd_add, "--server ID --name N --pubkey KEY --host H [--psk-file F]"},
-        {"remove", cmd_remove, "--server ID --name N --pubkey KEY"},
+        {"add", cmd_add,
+         "--server ID --name N --pubkey KEY --host H [--interface wgK] [--psk-file F]"},
+        {"remove", cmd_remove, "--server ID --name N --pubkey KEY [--interface wgK]"},
         {"dump", cmd_dump, "--server ID [--json]"},
         {"ping", cmd_ping, "--server ID            run `true` on the session"},
         {"batch", cmd_batch,
@@ -57,7 +59,9 @@ static const char synopsis[] =
         "              [--timeout-ms MS] [--connect-timeout-ms MS] [--no-batching]\n"
         "              COMMAND ...";
 static const char output_doc[] =
-        "An add without --psk-file gets a fresh random PSK.\n"
+        "An add without --psk-file gets a fresh random PSK.  --host H is the host number\n"
+        "2..254 on --interface (one the fleet file lists for the server; default wg0):\n"
+        "the peer gets .H of that interface's subnets.  batch lines edit wg0.\n"
         "Each edit prints \"SERVER NAME ok changed|unchanged [retried] MS\" or\n"
         "\"SERVER NAME error MS CODE: DETAIL\".";
 static const char exit_doc[] =
@@ -125,6 +129,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	        {"name", required_argument, NULL, 'n'},
 	        {"pubkey", required_argument, NULL, 'p'},
 	        {"host", required_argument, NULL, 'H'},
+	        {"interface", required_argument, NULL, 'I'},
 	        {"psk-file", required_argument, NULL, 'P'},
 	        {"json", no_argument, NULL, 'j'},
 	        {"sequential", no_argument, NULL, 'S'},
@@ -157,6 +162,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case 'P':
 			o->psk_file = optarg;
+			break;
+		case 'I':
+			o->iface = optarg;
 			break;
 		case 'j':
 			o->json = 1;
@@ -326,14 +334,39 @@ static int need_server(const struct ctx *c)
 	return 0;
 }
 
+/* The index of --interface among the server's interfaces (0 without it); -1 and a message. */
+static int iface_index(const struct ctx *c)
+{
+	const struct pv_server *srv = pv_fleet_find(c->fleet, c->o.server);
+	size_t k;
+
+	if (!srv) {
+		fprintf(stderr, "agentless-cli: unknown server %s\n", c->o.server);
+		return -1;
+	}
+	if (!c->o.iface)
+		return 0;
+	for (k = 0; k < srv->n_ifaces; k++)
+		if (strcmp(srv->ifaces[k].name, c->o.iface) == 0)
+			return (int)k;
+	fprintf(stderr,
+	        "agentless-cli: --interface %s: server %s has no such interface (%s:", c->o.iface,
+	        c->o.server, c->o.fleet);
+	for (k = 0; k < srv->n_ifaces; k++)
+		fprintf(stderr, " %s", srv->ifaces[k].name);
+	fprintf(stderr, ")\n");
+	return -1;
+}
+
 static int one_edit(struct ctx *c, enum agentless_op op)
 {
 	struct agentless_edit e;
-	int r;
+	int k, r;
 
-	if (need_server(c) < 0 ||
+	if (need_server(c) < 0 || (k = iface_index(c)) < 0 ||
 	    make_edit(&e, op, c->o.name, c->o.pubkey, c->o.host, c->o.psk_file) < 0)
 		return EXIT_USAGE;
+	e.host = pv_lease((unsigned)k, e.host); /* a remove's 0: only the interface matters */
 	r = submit(c, c->o.server, &e);
 	OPENSSL_cleanse(&e, sizeof(e));
 	if (r < 0)
@@ -493,6 +526,11 @@ static int cmd_batch(struct ctx *c)
 
 	if (need_server(c) < 0)
 		return EXIT_USAGE;
+	if (c->o.iface) {
+		fprintf(stderr, "agentless-cli: batch: --interface is for add and remove; batch "
+		                "lines edit wg0\n");
+		return EXIT_USAGE;
+	}
 	all = strcmp(c->o.server, "all") == 0;
 	if (!all && !pv_fleet_find(c->fleet, c->o.server)) {
 		fprintf(stderr, "agentless-cli: unknown server %s\n", c->o.server);

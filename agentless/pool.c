@@ -135,6 +135,8 @@ struct worker {
 	uint64_t crowded_ms;        /* guarded by mu: an edit came with another outstanding */
 	_Atomic size_t edits_out;   /* edits submitted and not finished */
 	int stop;                   /* guarded by mu */
+	int stop_err;               /* guarded by mu: the error of jobs left queued at stop */
+	_Atomic int removed;        /* agentless_remove_server: lookups no longer find it */
 	int wake_fd;                /* eventfd: wakes a worker waiting on answers */
 	struct al_session ss;       /* worker thread only, like the rest */
 	struct flight *fl_head, **fl_tail; /* in flight, in the order sent */
@@ -803,7 +805,8 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		struct job *list;
-		int stop;
+		char why[128];
+		int stop, stop_err = 0;
 
 		pthread_mutex_lock(&w->mu);
 		if (!w->nflight)
@@ -813,6 +816,7 @@ static void *worker_main(void *arg)
 			list = w->head;
 			w->head = NULL;
 			w->tail = &w->head;
+			stop_err = w->stop_err;
 		} else {
 			list = take_ready(w);
 			if (!list && !w->nflight && w->hold_until)
@@ -820,7 +824,12 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&w->mu);
 		if (stop) {
-			fail_jobs(list, PV_EUNREACH, 0, "agentless pool is shutting down");
+			if (stop_err == PV_ENOTFOUND)
+				snprintf(why, sizeof(why), "server %s was removed from the fleet",
+				         w->srv->id);
+			else
+				snprintf(why, sizeof(why), "agentless pool is shutting down");
+			fail_jobs(list, stop_err, 0, why);
 			w->hold_until = 0;
 			while (w->nflight) /* bounded by their deadlines */
 				await_answers(w);
@@ -867,6 +876,14 @@ static void worker_wake(struct worker *w)
 	pthread_cond_signal(&w->cv);
 	if (write(w->wake_fd, &one, sizeof(one)) < 0)
 		one = 0; /* the counter is already non-zero: the worker will wake */
+}
+
+/* Make the worker fail what is queued with err, finish its round trips and exit.  Locked. */
+static void worker_stop(struct worker *w, int err)
+{
+	w->stop = 1;
+	w->stop_err = err;
+	worker_wake(w);
 }
 
 static int check_identity(const char *path)
@@ -935,8 +952,8 @@ void agentless_free(struct agentless *pool)
 		struct worker *w = &pool->workers[i];
 
 		pthread_mutex_lock(&w->mu);
-		w->stop = 1;
-		worker_wake(w);
+		if (!w->stop)
+			worker_stop(w, PV_EUNREACH);
 		pthread_mutex_unlock(&w->mu);
 	}
 	for (i = 0; pool->workers && i < pool->n; i++) {
@@ -961,7 +978,8 @@ static struct worker *find_worker(struct agentless *pool, const char *server_id)
 	size_t i, n = pool->n;
 
 	for (i = 0; server_id && i < n; i++)
-		if (strcmp(pool->workers[i].srv->id, server_id) == 0)
+		if (!atomic_load(&pool->workers[i].removed) &&
+		    strcmp(pool->workers[i].srv->id, server_id) == 0)
 			return &pool->workers[i];
 	return NULL;
 }
@@ -980,6 +998,23 @@ int agentless_add_server(struct agentless *pool, const struct pv_server *srv)
 		pool->n++;
 	pthread_mutex_unlock(&pool->add_mu);
 	return r;
+}
+
+int agentless_remove_server(struct agentless *pool, const char *server_id)
+{
+	struct worker *w;
+
+	if (!pool || !server_id)
+		return PV_EINVAL;
+	pthread_mutex_lock(&pool->add_mu);
+	if ((w = find_worker(pool, server_id))) {
+		pthread_mutex_lock(&w->mu);
+		atomic_store(&w->removed, 1);
+		worker_stop(w, PV_ENOTFOUND);
+		pthread_mutex_unlock(&w->mu);
+	}
+	pthread_mutex_unlock(&pool->add_mu);
+	return w ? 0 : PV_ENOTFOUND;
 }
 
 int agentless_queue_depth(struct agentless *pool, const char *server_id, size_t *depth)
@@ -1006,6 +1041,12 @@ static int enqueue_chain(struct agentless *pool, const char *server_id, struct j
 	uint64_t deadline = pv_now_ms() + (uint64_t)pool->cfg.op_timeout_ms;
 	struct job *j;
 
+	if (w)
+		pthread_mutex_lock(&w->mu);
+	if (w && w->stop) { /* removed (or shutting down) since it was looked up: never queued */
+		pthread_mutex_unlock(&w->mu);
+		w = NULL;
+	}
 	if (!w) {
 		while ((j = first)) {
 			first = j->next;
@@ -1013,7 +1054,6 @@ static int enqueue_chain(struct agentless *pool, const char *server_id, struct j
 		}
 		return PV_ENOTFOUND;
 	}
-	pthread_mutex_lock(&w->mu);
 	if (!w->head)
 		w->first_queued_ms = pv_now_ms();
 	for (j = first; j; j = j->next) {

@@ -557,7 +557,10 @@ const struct pv_server *ctl_server_at(const struct ctl *ctl, size_t i);
  */
 int ctl_fleet_add(struct ctl *ctl, json_t *entry, const struct pv_server **out, char *err,
                   size_t errlen);
-/* Retire s (PV_EEXIST while it has peers) and forget it until the next start. */
+/*
+ * Retire s (PV_EEXIST while it has peers), forget it until the next start
+ * and stop its SSH worker (agentless_remove_server): its session closes.
+ */
 int ctl_fleet_remove(struct ctl *ctl, const struct pv_server *s);
 /*
  * Replace s's entry by entry (a servers.json entry, borrowed) that only

@@ -361,9 +361,13 @@ int ctl_fleet_remove(struct ctl *ctl, const struct pv_server *s)
 {
 	int r = db_server_retire(ctl->db, s->id);
 
-	if (r == 0)
-		ctl->fleet_gone[s - ctl->fleet->servers] = 1;
-	return r;
+	if (r < 0)
+		return r;
+	ctl->fleet_gone[s - ctl->fleet->servers] = 1;
+	/* Its worker fails what is queued, closes the session and ends: nothing stays connected. */
+	if (agentless_remove_server(ctl->pool, s->id) < 0)
+		ctl_log("fleet: %s: no SSH worker to stop", s->id);
+	return 0;
 }
 
 int ctl_fleet_export(struct ctl *ctl, char **out, char *err, size_t errlen)

@@ -8,7 +8,10 @@
 # - a re-run of the same add (same PSK) changes nothing (checksum);
 # - hostile names and keys are refused with exit 2 and nothing sent;
 # - add then remove on all 15 servers at once;
-# - hand-made peers survive 100 of our edits byte for byte.
+# - hand-made peers survive 100 of our edits byte for byte;
+# - on a server with wg0 and wg1 (bootstrap --interfaces 2), add and remove
+#   with --interface wg1 edit wg1.conf and wg1 only; an interface the fleet
+#   file does not list for the server is a usage error (exit 2).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 fleet_up 15
@@ -114,4 +117,43 @@ out=$(al add --server "$id2" --name other --pubkey "$(newkey)" --host 2 || true)
 to_removes <"$T/fifty" | al batch --server "$id2" --sequential >"$T/out" || true
 all_ok "$T/out"
 conf "$id2" | cmp - "$T/hand.conf" || fail "100 edits changed hand-made bytes"
+
+read -r _ _ id3 _ <<<"$SERVER_IDS"
+trace "--interface wg1 edits $id3's second interface, and only one the fleet file lists"
+srv_ssh "$id3" sh -s -- --interfaces 2 <"$BOOTSTRAP" >/dev/null 2>"$T/bootstrap2.log" ||
+	fail "bootstrap --interfaces 2 on $id3: $(cat "$T/bootstrap2.log")"
+jq --arg id "$id3" '(.servers[] | select(.id == $id) | .wireguard) |= {host: .host, interfaces: [
+	{interface: "wg0", port: 51820, ipv4: "10.7.0.0/24", ipv6: "fddd:2c4:2c4:2c4::/64"},
+	{interface: "wg1", port: 51821, ipv4: "10.8.0.0/24", ipv6: "fddd:2c4:2c4:2c5::/64"}]}' \
+	"$FLEET_DIR/servers.json" >"$T/servers2.json"
+al2() { al --fleet "$T/servers2.json" "$@"; }
+conf1() { srv "$id3" cat /etc/wireguard/wg1.conf; }
+conf1 >"$T/orig1.conf"
+sum0=$(conf_sum "$id3")
+key=$(newkey)
+out=$(al2 add --server "$id3" --interface wg1 --name carol --pubkey "$key" --host 7 --psk-file "$T/psk" || true)
+[[ $out == "$id3 carol ok changed "* ]] || fail "add on wg1: $out"
+printf '# BEGIN_PEER carol\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.8.0.7/32, fddd:2c4:2c4:2c5::7/128\n# END_PEER carol\n' \
+	"$key" "$psk" | cat "$T/orig1.conf" - | cmp - <(conf1) || fail "wg1.conf is not the original plus the block"
+[[ $(srv "$id3" wg show wg1 allowed-ips) == "$key	10.8.0.7/32 fddd:2c4:2c4:2c5::7/128" ]] ||
+	fail "live peer on wg1 missing or wrong addresses"
+[[ $(conf_sum "$id3") == "$sum0" && -z $(live_peers "$id3") ]] || fail "an edit on wg1 touched wg0"
+for bad in "--interface" "--interface wg2" "--interface wg0.conf"; do
+	rc=0
+	# shellcheck disable=SC2086 # the option and its value, split on purpose
+	al2 add --server "$id3" --name dave --pubkey "$(newkey)" --host 8 $bad 2>"$T/err" || rc=$?
+	[[ $rc == 2 ]] || fail "add $bad gave exit $rc, want 2"
+done
+grep -qF -- "--interface wg0.conf: server $id3 has no such interface ($T/servers2.json: wg0 wg1)" "$T/err" ||
+	fail "no clear usage error: $(cat "$T/err")"
+rc=0
+al add --server "$id3" --interface wg1 --name dave --pubkey "$(newkey)" --host 8 2>"$T/err" || rc=$?
+[[ $rc == 2 ]] || fail "wg1 on a fleet file listing only wg0 gave exit $rc, want 2"
+rc=0
+printf 'add erin %s 9\n' "$(newkey)" | al2 batch --server "$id3" --interface wg1 2>"$T/err" || rc=$?
+[[ $rc == 2 ]] || fail "batch --interface gave exit $rc, want 2"
+out=$(al2 remove --server "$id3" --interface wg1 --name carol --pubkey "$key" || true)
+[[ $out == "$id3 carol ok changed "* ]] || fail "remove on wg1: $out"
+conf1 | cmp - "$T/orig1.conf" || fail "remove on wg1 did not restore wg1.conf"
+[[ -z $(srv "$id3" wg show wg1 peers) ]] || fail "live peer left on wg1"
 pass

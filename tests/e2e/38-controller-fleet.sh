@@ -10,7 +10,8 @@
 #   truth once servers.json was imported);
 # - drain: provisions there get 409 `draining`, it is listed `draining`,
 #   `vpnctl connect` without a server picks another, its tunnel still pings;
-# - remove with peers is refused (409, exit 3); --force revokes them first;
+# - remove with peers is refused (409, exit 3); --force revokes them first,
+#   and the pool closes its SSH session (no connection, no remote script left);
 # - every new admin route without a token or with a wrong one: 401 JSON and
 #   nothing changed.
 #
@@ -163,6 +164,16 @@ grep -q "has 1 peers" "$CTL_T/err" || fail "remove with peers: $(cat "$CTL_T/err
 [[ $(db_sql "SELECT retired FROM servers WHERE id = '$new'") == 0 ]] || fail "refused remove retired it"
 alice_pub=$(cli alice wg show pvpn0 public-key)
 grep -qxF "$alice_pub" <<<"$(srv "$new" wg show wg0 peers)" || fail "alice's peer is not on $new"
+new_ns=$("$FLEET" ns "$FLEET_DIR" "$new")
+ssh_conns() { ip netns exec "$new_ns" ss -Htn state established '( sport = :22 )' | grep -c . || true; }
+loop_procs() { # the pool's remote script (agentless/remote.sh) running on $new
+	local p n=0
+	for p in $(ip netns pids "$new_ns"); do
+		! grep -qaF "privatevpn agentless remote edit" "/proc/$p/cmdline" 2>/dev/null || n=$((n + 1))
+	done
+	echo "$n"
+}
+(($(ssh_conns) > 0 && $(loop_procs) > 0)) || fail "no pooled session on $new before the remove: the check below would prove nothing"
 rc 0 adm server remove "$new" --force
 [[ $(cat "$CTL_T/out") == "$new removed (1 peers revoked)" ]] || fail "remove --force: $(cat "$CTL_T/out")"
 [[ -z $(srv "$new" wg show wg0 peers) ]] || fail "alice's peer is still on $new"
@@ -171,6 +182,14 @@ rc 0 adm server remove "$new" --force
 [[ $(api GET /api/servers '' -H "X-API-Key: $bob_key") == 200 && $(jq '.servers | length' "$RESP") == 2 ]] ||
 	fail "still listed: $(cat "$RESP")"
 [[ $(admin GET "/api/admin/servers/$new") == 404 ]] || fail "admin view of a removed server"
+# The revoke ran on the pooled session; the removal closes it (the remote script exits with it).
+for _ in $(seq 200); do
+	[[ $(ssh_conns) != 0 || $(loop_procs) != 0 ]] || break
+	sleep 0.1
+done
+[[ $(ssh_conns) == 0 ]] || fail "the controller is still connected to $new's sshd: $(ip netns exec "$new_ns" ss -Htn state established)"
+[[ $(loop_procs) == 0 ]] || fail "the remote script still runs on $new"
+[[ $(api GET /api/servers '' -H "X-API-Key: $bob_key") == 200 ]] || fail "the controller stopped serving after the remove"
 trace "remove: refused with peers (exit 3), --force revokes them first"
 
 check_log_clean

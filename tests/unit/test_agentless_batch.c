@@ -175,6 +175,15 @@ static void never(const struct agentless_result *res, void *arg)
 	TEST_FAIL("%s", "callback ran for a refused submission");
 }
 
+static void never_read(int err, const char *detail, const struct agentless_dump *dump, void *arg)
+{
+	(void)err;
+	(void)detail;
+	(void)dump;
+	(void)arg;
+	TEST_FAIL("%s", "callback ran for a refused ping");
+}
+
 static void test_pool_refuses_at_once(void)
 {
 	struct pv_fleet *f = load_fleet();
@@ -182,9 +191,10 @@ static void test_pool_refuses_at_once(void)
 	                               .known_hosts = "/dev/null"};
 	struct agentless *pool = NULL;
 	struct agentless_edit e = add_edit("ok", 2);
+	size_t depth;
 	FILE *fp;
 
-	TEST_START("the pool refuses bad edits and unknown servers without calling back");
+	TEST_START("the pool refuses bad edits, unknown and removed servers without calling back");
 	fp = fopen(cfg.identity, "w");
 	ASSERT_TRUE(fp != NULL);
 	fclose(fp);
@@ -197,6 +207,13 @@ static void test_pool_refuses_at_once(void)
 	ASSERT_INT_EQ(agentless_submit(pool, "s-1", &e, never, NULL), PV_EINVAL);
 	e = add_edit("ok", 300);
 	ASSERT_INT_EQ(agentless_submit(pool, "s-1", &e, never, NULL), PV_EINVAL);
+	/* A removed server is unknown at once; its retired worker is joined by agentless_free. */
+	ASSERT_INT_EQ(agentless_remove_server(pool, "s-1"), 0);
+	e = add_edit("ok", 2);
+	ASSERT_INT_EQ(agentless_submit(pool, "s-1", &e, never, NULL), PV_ENOTFOUND);
+	ASSERT_INT_EQ(agentless_ping(pool, "s-1", never_read, NULL), PV_ENOTFOUND);
+	ASSERT_INT_EQ(agentless_queue_depth(pool, "s-1", &depth), PV_ENOTFOUND);
+	ASSERT_INT_EQ(agentless_remove_server(pool, "s-1"), PV_ENOTFOUND);
 	agentless_free(pool);
 	unlink(cfg.identity);
 	pv_fleet_free(f);
