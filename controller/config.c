@@ -42,7 +42,9 @@ static const struct field fields[] = {
         STR(metrics_listen, "loopback address for /metrics without a token (\"\" = none)"),
         STR(tls_cert, "TLS certificate chain (PEM)"),
         STR(tls_key, "TLS private key (PEM)"),
-        STR(db_path, "SQLite state file"),
+        STR(db_path, "SQLite state file (one controller)"),
+        STR(db_url, "PostgreSQL URL postgresql://… instead of db_path (several controllers, "
+                    "docs/ha.md; password better in PGPASSFILE)"),
         STR(fleet_path, "fleet file (servers.json)"),
         STR(ssh_identity, "controller's SSH private key"),
         STR(known_hosts, "servers' SSH host keys (OpenSSH known_hosts)"),
@@ -388,13 +390,40 @@ static int check_metrics_local(const struct ctl_config *cfg, char *err, size_t e
 	return PV_EINVAL;
 }
 
+/* Exactly one state database: a SQLite file or a PostgreSQL URL (never echoed: a password). */
+static int check_db(const struct ctl_config *cfg, char *err, size_t errlen)
+{
+	if (!is_set(cfg->db_path) && !is_set(cfg->db_url)) {
+		ctl_errf(err, errlen,
+		         "field \"db_path\" is required (or \"db_url\"; config file or flag)");
+		return PV_EINVAL;
+	}
+	if (is_set(cfg->db_path) && is_set(cfg->db_url)) {
+		ctl_errf(err, errlen,
+		         "fields \"db_path\" and \"db_url\" exclude each other: one controller on "
+		         "a SQLite file, or several on one PostgreSQL database (docs/ha.md)");
+		return PV_EINVAL;
+	}
+	if (is_set(cfg->db_url) && strncmp(cfg->db_url, "postgresql://", 13) != 0 &&
+	    strncmp(cfg->db_url, "postgres://", 11) != 0) {
+		ctl_errf(err, errlen,
+		         "field \"db_url\" must start with postgresql:// or postgres:// (not "
+		         "echoed: it may hold a password)");
+		return PV_EINVAL;
+	}
+	return 0;
+}
+
 int ctl_config_check(const struct ctl_config *cfg, char *err, size_t errlen)
 {
 	static const char *const required[] = {
-	        "db_path",      "fleet_path",       "ssh_identity",       "known_hosts",
-	        "secrets_file", "admin_token_file", "client_allowed_ips", "state_key_file"};
+	        "fleet_path",       "ssh_identity",       "known_hosts",   "secrets_file",
+	        "admin_token_file", "client_allowed_ips", "state_key_file"};
 	size_t i;
+	int r;
 
+	if ((r = check_db(cfg, err, errlen)) < 0)
+		return r;
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		const struct field *f = field_find(required[i]);
 

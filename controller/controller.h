@@ -59,6 +59,7 @@ struct ctl_config {
 	char *metrics_listen; /* loopback "127.0.0.1:9108" for /metrics without a token, or NULL */
 	char *tls_cert, *tls_key;
 	char *db_path, *fleet_path;
+	char *db_url; /* postgresql://… instead of db_path (docs/ha.md); never logged whole */
 	char *ssh_identity, *known_hosts;
 	char *secrets_file, *admin_token_file, *state_key_file;
 	char *client_dns;         /* optional DNS line of client configs */
@@ -241,6 +242,15 @@ struct ctl {
 	struct ssl_ctx_st *ssl_ctx;
 	struct ctl_conns *conns; /* conn.c */
 	struct db *db;
+	char db_name[256]; /* db_path, or db_url without its password (db_describe) */
+	/*
+	 * On PostgreSQL (db_url), several controllers share the DB and one at a
+	 * time is the leader, running the health passes (and with them the
+	 * reconciles and usage accounting): leader_db is the session holding
+	 * the leader lock (leader.c).  On SQLite leader_db is NULL and leader 1.
+	 */
+	struct db *leader_db;
+	int leader;
 	struct pv_fleet *fleet;    /* PV_FLEET_MAX slots (fleet.c) */
 	unsigned char *fleet_gone; /* per slot: 1 once removed */
 	struct agentless *pool;
@@ -561,6 +571,27 @@ int ctl_fleet_update(struct ctl *ctl, const struct pv_server *s, json_t *entry, 
                      char *err, size_t errlen);
 /* The current fleet as a servers.json text; *out owned (ctl_json_free). */
 int ctl_fleet_export(struct ctl *ctl, char **out, char *err, size_t errlen);
+
+/* ---- leader.c ------------------------------------------------------------------- */
+
+/*
+ * Check (once per health period) whether this controller is the leader,
+ * taking the lead when it is free; logs and audits becoming the leader.
+ * 1 or 0.  Always 1 on SQLite.
+ */
+int ctl_leader_check(struct ctl *ctl);
+/*
+ * Non-ACTIVE rows last updated before this (unix seconds) are crash
+ * leftovers.  Alone on SQLite: rows from before this controller started.
+ * On a shared DB, another controller's provision may be in flight: rows
+ * older than the longest a push can take.
+ */
+int64_t ctl_leftover_before(const struct ctl *ctl);
+/*
+ * 1 during the startup pass of a controller alone on its DB, when every
+ * non-ACTIVE row and unknown pv<N> block is a leftover; never on a shared DB.
+ */
+int ctl_alone_at_startup(const struct ctl *ctl);
 
 /* ---- health.c ------------------------------------------------------------------- */
 

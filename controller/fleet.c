@@ -96,7 +96,7 @@ static int import_file(struct ctl *ctl, char *err, size_t errlen)
 	r = 0;
 	goto out;
 db_fail:
-	ctl_errf(err, errlen, "db_path %s: importing fleet_path %s: %s", ctl->cfg->db_path, path,
+	ctl_errf(err, errlen, "state DB %s: importing fleet_path %s: %s", ctl->db_name, path,
 	         db_errmsg(ctl->db));
 out:
 	json_decref(root);

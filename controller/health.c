@@ -5,7 +5,9 @@
  * blocking the loop), record its health (up/down and since when, live and
  * active peers, transfer, each peer's handshake and counters; the same by
  * interface, in memory), flag a server whose WireGuard key changed
- * (redeployed), and reconcile it (reconcile.c).
+ * (redeployed), and reconcile it (reconcile.c).  With several controllers on
+ * one PostgreSQL DB only the leader runs it (leader.c), so only the leader
+ * holds the per-interface counts.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +177,15 @@ static void health_pass(struct ctl *ctl)
 {
 	size_t i;
 
+	if (!ctl_leader_check(ctl)) {
+		if (ctl->health_startup) {
+			ctl->health_startup = 0;
+			ctl_log("health: another controller is the leader and runs the health "
+			        "passes; serving");
+			ctl_http_enable(ctl);
+		}
+		return;
+	}
 	if (ctl->health_pending) {
 		ctl_log("health: previous pass still running, skipping this one");
 		return;

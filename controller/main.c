@@ -66,6 +66,23 @@ missing:
 	return PV_EINVAL;
 }
 
+/* A handle on the state DB (db_path or db_url); errors name it without a password. */
+static int ctl_db_open(struct ctl *ctl, struct db **db, char *err, size_t errlen)
+{
+	const struct ctl_config *cfg = ctl->cfg;
+	int pg = cfg->db_url && *cfg->db_url;
+	const char *target = pg ? cfg->db_url : cfg->db_path;
+	int r;
+
+	db_describe(target, ctl->db_name, sizeof(ctl->db_name));
+	if ((r = db_open(db, target)) < 0) {
+		ctl_errf(err, errlen, "%s %s: %s", pg ? "db_url" : "db_path", ctl->db_name,
+		         *db ? db_errmsg(*db) : pv_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
 static int open_state(struct ctl *ctl, char *err, size_t errlen)
 {
 	const struct ctl_config *cfg = ctl->cfg;
@@ -85,11 +102,10 @@ static int open_state(struct ctl *ctl, char *err, size_t errlen)
 		ctl_errf(err, errlen, "out of memory");
 		return PV_ENOMEM;
 	}
-	if ((r = db_open(&ctl->db, cfg->db_path)) < 0) {
-		ctl_errf(err, errlen, "db_path %s: %s", cfg->db_path,
-		         ctl->db ? db_errmsg(ctl->db) : pv_strerror(r));
+	if ((r = ctl_db_open(ctl, &ctl->db, err, errlen)) < 0)
 		return r;
-	}
+	if (cfg->db_url && *cfg->db_url && (r = ctl_db_open(ctl, &ctl->leader_db, err, errlen)) < 0)
+		return r;
 	if ((r = pv_state_key_load(key, cfg->state_key_file, err, errlen)) < 0)
 		return r;
 	db_set_seal_key(ctl->db, key);
@@ -197,6 +213,7 @@ static void ctl_teardown(struct ctl *ctl, struct event **sigs, size_t nsigs)
 	ctl_http_stop(ctl);
 	ctl_metrics_free(ctl);
 	db_close(ctl->db);
+	db_close(ctl->leader_db);
 	pv_fleet_free(ctl->fleet);
 	free(ctl->fleet_gone);
 	free(ctl->stale);

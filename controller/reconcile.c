@@ -275,7 +275,7 @@ static int stale_is_due(struct ctl *ctl, const char *server_id, const char *name
 	uint64_t now = pv_now_ms();
 	size_t i;
 
-	if (ctl->health_startup)
+	if (ctl_alone_at_startup(ctl))
 		return 1;
 	for (i = 0; i < ctl->nstale; i++)
 		if (strcmp(ctl->stale[i].server_id, server_id) == 0 &&
@@ -544,7 +544,7 @@ static void plan(struct reconcile *rc, const struct agentless_dump *d)
 	for (i = 0; i < n; i++) {
 		if (p[i].state == DB_PEER_ACTIVE && !plan_idle(rc, &p[i]))
 			plan_restore(rc, &p[i], d);
-		else if (ctl->health_startup || p[i].updated_at < ctl->started_at)
+		else if (ctl_alone_at_startup(ctl) || p[i].updated_at < ctl_leftover_before(ctl))
 			plan_leftover(rc, &p[i], d);
 	}
 	plan_foreign(rc, p, n, d);

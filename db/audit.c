@@ -8,7 +8,7 @@ static const char SQL_AUDIT_INSERT[] =
 int db_audit(struct db *db, const char *actor, const char *action, const char *subject,
              const char *detail)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if (!actor || !*actor || !action || !*action)

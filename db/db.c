@@ -1,36 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* Opening the state database: pragmas, statement cache, error mapping, transactions. */
-#include <errno.h>
-#include <fcntl.h>
+/*
+ * Opening the state database (SQLite file or PostgreSQL URL), the statement
+ * cache, the bind/step/column helpers over the backend's driver, and
+ * transactions with group commit.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "db_int.h"
-
-/* Long enough to ride out a burst of writers, short enough for an HTTP request. */
-#define DB_BUSY_TIMEOUT_MS 5000
-
-/*
- * Durability.  In WAL mode both FULL and NORMAL survive a kill -9 of the
- * controller: a commit is in the WAL file (in the OS page cache) before
- * sqlite3_step() returns.  They differ on power loss or an OS crash: NORMAL
- * fsyncs the WAL only at checkpoints, so the latest commits can vanish
- * (the file stays consistent), while FULL fsyncs the WAL at every commit.
- * A provision is acknowledged to the client only after its commit, and "an
- * acknowledged provision is never lost" must hold for power loss too, so we
- * pay FULL's fsync per commit: 3-5 ms on the test VM's shared disk against
- * ~0.3-0.5 ms for NORMAL (bench_db_lease), less than the SSH push that the
- * provision waits for anyway.  NORMAL is only for the benchmark's baseline.
- */
-static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL";
-static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL";
 
 int64_t db_now(void)
 {
@@ -45,37 +27,6 @@ int db_failf(struct db *db, int err, const char *fmt, ...)
 	vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
 	va_end(ap);
 	return err;
-}
-
-/* SQLite result code -> PV_E*: UNIQUE clashes and lock timeouts are the ones callers act on. */
-static int db_map(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_ROW:
-	case SQLITE_DONE:
-		return 0;
-	case SQLITE_NOMEM:
-		return PV_ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return PV_EBUSY;
-	case SQLITE_CONSTRAINT:
-		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-			return PV_EEXIST;
-		return PV_EINVAL;
-	default:
-		return PV_EDB;
-	}
-}
-
-int db_fail(struct db *db, int rc)
-{
-	const char *msg = db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc);
-	int r = db_map(rc);
-
-	snprintf(db->errmsg, sizeof(db->errmsg), "sqlite: %s (code %d)", msg, rc);
-	return r < 0 ? r : PV_EDB;
 }
 
 int db_wrap(struct db *db, int err, const char *what)
@@ -103,16 +54,16 @@ int db_check_id(struct db *db, const char *what, const char *s, size_t max)
 	return 0;
 }
 
-int db_stmt(struct db *db, const char *sql, sqlite3_stmt **out)
+int db_stmt(struct db *db, const char *sql, struct db_st **out)
 {
 	struct db_stmt_slot *slot;
 	size_t i;
-	int rc;
+	int r;
 
 	*out = NULL;
 	for (i = 0; i < db->n_cached; i++) {
 		if (db->cache[i].sql == sql) {
-			db_stmt_done(db->cache[i].stmt);
+			db_stmt_done(db, db->cache[i].stmt);
 			*out = db->cache[i].stmt;
 			return 0;
 		}
@@ -121,78 +72,86 @@ int db_stmt(struct db *db, const char *sql, sqlite3_stmt **out)
 		return db_failf(db, PV_EDB, "statement cache full (%d); raise DB_STMT_MAX",
 		                DB_STMT_MAX);
 	slot = &db->cache[db->n_cached];
-	rc = sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt, NULL);
-	if (rc != SQLITE_OK)
-		return db_fail(db, rc);
+	if ((r = db->drv->prepare(db, sql, &slot->stmt)) < 0)
+		return r;
 	slot->sql = sql;
 	db->n_cached++;
 	*out = slot->stmt;
 	return 0;
 }
 
-void db_stmt_done(sqlite3_stmt *st)
+void db_stmt_done(struct db *db, struct db_st *st)
 {
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	db->drv->reset(st);
 }
 
-int db_bind_text(struct db *db, sqlite3_stmt *st, int i, const char *s)
+int db_bind_text(struct db *db, struct db_st *st, int i, const char *s)
 {
-	int rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-
-	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+	return db->drv->bind_text(db, st, i, s);
 }
 
-int db_bind_int(struct db *db, sqlite3_stmt *st, int i, int64_t v)
+int db_bind_int(struct db *db, struct db_st *st, int i, int64_t v)
 {
-	int rc = sqlite3_bind_int64(st, i, v);
-
-	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+	return db->drv->bind_int(db, st, i, v);
 }
 
-int db_bind_blob(struct db *db, sqlite3_stmt *st, int i, const void *p, size_t n)
+int db_bind_blob(struct db *db, struct db_st *st, int i, const void *p, size_t n)
 {
-	int rc = p ? sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT)
-	           : sqlite3_bind_null(st, i);
-
-	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
+	return db->drv->bind_blob(db, st, i, p, n);
 }
 
-int db_step_done(struct db *db, sqlite3_stmt *st)
+int db_step_done(struct db *db, struct db_st *st)
 {
-	int rc = sqlite3_step(st);
-	int r = rc == SQLITE_DONE ? 0 : db_fail(db, rc);
+	int r = db->drv->step(db, st);
 
-	db_stmt_done(st);
+	db_stmt_done(db, st);
+	if (r > 0)
+		return db_failf(db, PV_EDB, "a statement without rows returned one");
 	return r;
 }
 
-int db_column_text(struct db *db, sqlite3_stmt *st, int i, char *buf, size_t len)
+int64_t db_col_int(struct db *db, struct db_st *st, int i)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
-	int n = sqlite3_column_bytes(st, i);
+	return db->drv->col_int(st, i);
+}
+
+const void *db_col_blob(struct db *db, struct db_st *st, int i, size_t *len)
+{
+	return db->drv->col_blob(st, i, len);
+}
+
+int64_t db_row_changes(struct db *db)
+{
+	return db->drv->changes(db);
+}
+
+int db_column_text(struct db *db, struct db_st *st, int i, char *buf, size_t len)
+{
+	size_t n;
+	const char *s = db->drv->col_text(st, i, &n);
 
 	if (!s) {
 		buf[0] = '\0';
 		return 0;
 	}
-	if ((size_t)n >= len)
-		return db_failf(db, PV_EDB, "column %s holds %d bytes, more than %zu",
-		                sqlite3_column_name(st, i), n, len - 1);
-	memcpy(buf, s, (size_t)n + 1);
+	if (n >= len)
+		return db_failf(db, PV_EDB, "column %s holds %zu bytes, more than %zu",
+		                db->drv->col_name(st, i), n, len - 1);
+	memcpy(buf, s, n);
+	buf[n] = '\0';
 	return 0;
 }
 
-int db_collect(struct db *db, sqlite3_stmt *st, size_t elem, db_row_reader read, void **out,
+int db_collect(struct db *db, struct db_st *st, size_t elem, db_row_reader read, void **out,
                size_t *n)
 {
 	char *list = NULL, *grown;
 	size_t count = 0, cap = 0;
-	int rc, r;
+	int r;
 
 	*out = NULL;
 	*n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((r = db->drv->step(db, st)) > 0) {
 		if (count == cap) {
 			cap = cap ? cap * 2 : 16;
 			grown = realloc(list, cap * elem);
@@ -207,75 +166,66 @@ int db_collect(struct db *db, sqlite3_stmt *st, size_t elem, db_row_reader read,
 			goto fail;
 		count++;
 	}
-	if (rc != SQLITE_DONE) {
-		r = db_fail(db, rc);
+	if (r < 0)
 		goto fail;
-	}
-	db_stmt_done(st);
+	db_stmt_done(db, st);
 	*out = list;
 	*n = count;
 	return 0;
 fail:
-	db_stmt_done(st);
+	db_stmt_done(db, st);
 	free(list);
 	return r;
 }
 
-int db_one(struct db *db, sqlite3_stmt *st, db_row_reader read, void *row)
+int db_one(struct db *db, struct db_st *st, db_row_reader read, void *row)
 {
-	int rc = sqlite3_step(st), r;
+	int found = db->drv->step(db, st), r = found;
 
-	if (rc == SQLITE_ROW)
+	if (found > 0)
 		r = read ? read(db, st, row) : 0;
-	else if (rc == SQLITE_DONE)
-		r = 0;
-	else
-		r = db_fail(db, rc);
-	db_stmt_done(st);
-	return r < 0 ? r : rc == SQLITE_ROW;
+	db_stmt_done(db, st);
+	return r < 0 ? r : found;
 }
 
-int db_read_int(struct db *db, sqlite3_stmt *st, void *row)
+int db_read_int(struct db *db, struct db_st *st, void *row)
 {
-	(void)db;
-	*(int *)row = sqlite3_column_int(st, 0);
-	return 0;
-}
-
-static int read_int64(struct db *db, sqlite3_stmt *st, void *row)
-{
-	(void)db;
-	*(int64_t *)row = sqlite3_column_int64(st, 0);
+	*(int *)row = (int)db_col_int(db, st, 0);
 	return 0;
 }
 
 int64_t db_changes(struct db *db)
 {
-	return (int64_t)sqlite3_total_changes64(db->conn);
+	return db->drv->total_changes(db);
+}
+
+static int read_int64(struct db *db, struct db_st *st, void *row)
+{
+	*(int64_t *)row = db_col_int(db, st, 0);
+	return 0;
 }
 
 int db_data_version(struct db *db, int64_t *out)
 {
-	static const char sql[] = "PRAGMA data_version";
-	sqlite3_stmt *st;
-	int r = db_stmt(db, sql, &st);
+	struct db_st *st;
+	int r;
 
-	if (r < 0)
+	if ((r = db_stmt(db, db->drv->data_version_sql, &st)) < 0)
 		return r;
-	r = db_one(db, st, read_int64, out);
-	return r < 0 ? r : r == 1 ? 0 : db_failf(db, PV_EIO, "PRAGMA data_version: no row");
+	if ((r = db_one(db, st, read_int64, out)) < 0)
+		return r;
+	return r == 1 ? 0 : db_failf(db, PV_EIO, "%s: no row", db->drv->data_version_sql);
 }
 
-static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT pv";
 static const char SQL_RELEASE[] = "RELEASE pv";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO pv";
 
-static int db_run(struct db *db, const char *sql)
+int db_run(struct db *db, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r = db_stmt(db, sql, &st);
 
 	return r < 0 ? r : db_step_done(db, st);
@@ -283,7 +233,7 @@ static int db_run(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	return db_run(db, db->group ? SQL_SAVEPOINT : SQL_BEGIN);
+	return db_run(db, db->group ? SQL_SAVEPOINT : db->drv->begin_sql);
 }
 
 /* COMMIT (the fsync), timed for the observer; rolled back on failure. */
@@ -301,11 +251,9 @@ static int commit_now(struct db *db)
 
 int db_commit(struct db *db)
 {
-	int r;
+	int r = db->group ? db_run(db, SQL_RELEASE) : commit_now(db);
 
-	if (!db->group)
-		return commit_now(db);
-	if ((r = db_run(db, SQL_RELEASE)) < 0)
+	if (r < 0 && db->group)
 		db_rollback(db);
 	return r;
 }
@@ -321,8 +269,8 @@ void db_rollback(struct db *db)
 {
 	char saved[sizeof(db->errmsg)];
 
-	if (sqlite3_get_autocommit(db->conn))
-		return; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+	if (!db->drv->in_txn(db))
+		return; /* the backend already rolled back (e.g. SQLite after SQLITE_FULL) */
 	memcpy(saved, db->errmsg, sizeof(saved));
 	if (db->group) {
 		/* Undo this transaction only, and end its savepoint. */
@@ -338,157 +286,50 @@ int db_group_begin(struct db *db)
 {
 	int r;
 
-	if (db->group)
+	if (db->in_group)
 		return db_failf(db, PV_EINVAL, "a group transaction is already open");
-	if ((r = db_run(db, SQL_BEGIN)) == 0)
-		db->group = 1;
-	return r;
+	if (db->drv->group_commit && (r = db_run(db, db->drv->begin_sql)) < 0)
+		return r;
+	db->in_group = 1;
+	db->group = db->drv->group_commit;
+	return 0;
 }
 
 int db_group_commit(struct db *db)
 {
-	if (!db->group)
+	if (!db->in_group)
 		return db_failf(db, PV_EINVAL, "no group transaction is open");
+	db->in_group = 0;
+	if (!db->group)
+		return 0; /* PostgreSQL: each step committed on its own */
 	db->group = 0;
-	if (sqlite3_get_autocommit(db->conn))
-		return db_failf(db, PV_EIO, "the group transaction was rolled back by SQLite");
+	if (!db->drv->in_txn(db))
+		return db_failf(db, PV_EIO, "the group transaction was rolled back by the backend");
 	return commit_now(db);
 }
 
-/* journal_mode answers with the mode it ended up in; anything but "wal" is refused. */
-static int db_try_wal(struct db *db, int *is_wal)
+/* "postgresql://…" or "postgres://…" (libpq's URI forms) select PostgreSQL. */
+static int is_pg_url(const char *target)
 {
-	sqlite3_stmt *st = NULL;
-	const unsigned char *mode;
-	int rc, r = 0;
-
-	*is_wal = 0;
-	rc = sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return db_fail(db, rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_BUSY) {
-		db_fail(db, rc);
-		goto out; /* not yet: the caller retries */
-	}
-	if (rc != SQLITE_ROW) {
-		r = db_fail(db, rc);
-		goto out;
-	}
-	mode = sqlite3_column_text(st, 0);
-	*is_wal = mode && strcmp((const char *)mode, "wal") == 0;
-	if (!*is_wal)
-		db_failf(db, PV_EDB, "journal_mode is %s, not wal (in-memory database?)",
-		         mode ? (const char *)mode : "unknown");
-out:
-	sqlite3_finalize(st);
-	return r;
+	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
 }
 
-/*
- * Switching a new file to WAL needs it to itself: while another connection
- * is opening the same new file, SQLite answers with the old mode or BUSY
- * instead of waiting on the busy handler.  So retry within the busy timeout.
- */
-static int db_set_wal(struct db *db)
-{
-	const struct timespec pause = {0, 10000000L}; /* 10 ms */
-	uint64_t deadline = pv_now_ms() + DB_BUSY_TIMEOUT_MS;
-	int r, is_wal;
-
-	while ((r = db_try_wal(db, &is_wal)) == 0 && !is_wal) {
-		if (pv_now_ms() >= deadline)
-			return PV_EDB;
-		nanosleep(&pause, NULL);
-	}
-	return r;
-}
-
-/* Constant pragmas only: sqlite3_exec never sees data here. */
-static int db_pragma(struct db *db, const char *sql)
-{
-	int rc = sqlite3_exec(db->conn, sql, NULL, NULL, NULL);
-
-	return rc == SQLITE_OK ? 0 : db_fail(db, rc);
-}
-
-static int db_configure(struct db *db, unsigned flags)
-{
-	int r;
-
-	sqlite3_extended_result_codes(db->conn, 1);
-	if (sqlite3_busy_timeout(db->conn, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
-		return db_fail(db, sqlite3_errcode(db->conn));
-	if ((r = db_set_wal(db)) < 0)
-		return r;
-	if ((r = db_pragma(db, flags & DB_OPEN_SYNC_NORMAL ? SQL_SYNC_NORMAL : SQL_SYNC_FULL)) < 0)
-		return r;
-	return db_pragma(db, "PRAGMA foreign_keys=ON");
-}
-
-/*
- * The state file holds every user's peers: 0600 from the first instant.
- * SQLite creates files 0644 (less the umask), and gives -wal and -shm the
- * main file's mode, so the main file is created (or tightened) here first;
- * -wal/-shm left by an older, looser version are tightened too.  A file
- * that cannot be opened is left to sqlite3_open_v2, whose error says why;
- * ":memory:" and "file:" URIs are SQLite's and left alone.
- */
-static int db_files_private(const char *path)
-{
-	static const char *const suffixes[] = {"-wal", "-shm"};
-	char side[4096];
-	struct stat st;
-	size_t i;
-	int fd;
-
-	if (path[0] == ':' || strncmp(path, "file:", 5) == 0)
-		return 0;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		return 0;
-	if (fstat(fd, &st) < 0 || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0)) {
-		close(fd);
-		return PV_EIO;
-	}
-	close(fd);
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		if (snprintf(side, sizeof(side), "%s%s", path, suffixes[i]) >= (int)sizeof(side))
-			return PV_EINVAL;
-		if (lstat(side, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) &&
-		    chmod(side, st.st_mode & 0700) < 0)
-			return PV_EIO;
-	}
-	return 0;
-}
-
-int db_open_flags(struct db **out, const char *path, unsigned flags)
+int db_open_flags(struct db **out, const char *target, unsigned flags)
 {
 	struct db *db;
-	int rc, r;
+	int r;
 
 	*out = NULL;
-	if (!path || !*path || (flags & ~DB_OPEN_SYNC_NORMAL))
+	if (!target || !*target || (flags & ~DB_OPEN_SYNC_NORMAL))
 		return PV_EINVAL;
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return PV_ENOMEM;
 	*out = db;
-	if ((r = db_files_private(path)) < 0) {
-		snprintf(db->errmsg, sizeof(db->errmsg),
-		         "cannot create %s with mode 0600 (or tighten it): %s", path,
-		         strerror(errno));
+	db->drv = is_pg_url(target) ? &db_pg_driver : &db_sqlite_driver;
+	if ((r = db->drv->open(db, target, flags)) < 0)
 		return r;
-	}
-	rc = sqlite3_open_v2(path, &db->conn,
-	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                     NULL);
-	if (rc != SQLITE_OK) {
-		r = db_fail(db, rc);
-		snprintf(db->errmsg, sizeof(db->errmsg), "cannot open %s: %s", path,
-		         db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
-		return r;
-	}
-	if ((r = db_configure(db, flags)) < 0 || (r = db_migrate(db)) < 0)
+	if ((r = db_migrate(db)) < 0)
 		return r;
 	db->errmsg[0] = '\0';
 	return 0;
@@ -512,7 +353,8 @@ void db_close(struct db *db)
 	if (!db)
 		return;
 	for (i = 0; i < db->n_cached; i++)
-		sqlite3_finalize(db->cache[i].stmt);
-	sqlite3_close(db->conn);
+		db->drv->finalize(db->cache[i].stmt);
+	if (db->conn)
+		db->drv->close(db);
 	OPENSSL_clear_free(db, sizeof(*db));
 }

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * db/: the controller's desired state in SQLite — users, servers, peers,
- * IP leases and the admin audit trail.
+ * db/: the controller's desired state — users, servers, peers, IP leases
+ * and the admin audit trail — in SQLite (a file, the default: one
+ * controller) or PostgreSQL (a URL: several controllers, docs/ha.md).
  *
  * The DB is the desired state, the servers are the actual state.  Every
  * statement is prepared with bound parameters.  A struct db is used by one
  * thread at a time (the controller's event loop); other threads or processes
- * open their own handle on the same file (WAL, busy timeout).  Functions
- * return 0 or a negative PV_E* code (pv.h): PV_EINVAL for bad arguments,
- * PV_ENOTFOUND, PV_EEXIST for a UNIQUE clash, PV_EBUSY when the file stayed
- * locked past the busy timeout, PV_EDB for any other SQLite failure.  db/
- * never logs; db_errmsg() says what went wrong on the last failure.
+ * open their own handle (SQLite: WAL, busy timeout; PostgreSQL: a session
+ * each).  Functions return 0 or a negative PV_E* code (pv.h): PV_EINVAL for
+ * bad arguments, PV_ENOTFOUND, PV_EEXIST for a UNIQUE clash, PV_EBUSY when a
+ * lock stayed held past the 5 s timeout, PV_EDB for any other database
+ * failure.  db/ never logs; db_errmsg() says what went wrong on the last
+ * failure.
  */
 #ifndef PV_DB_H
 #define PV_DB_H
@@ -56,8 +58,12 @@ struct db_peer {
 };
 
 /*
- * Open (creating if needed) the database at path: WAL, synchronous=FULL,
- * foreign keys on, a 5 s busy timeout, then every pending migration.
+ * Open the database at target, then apply every pending migration.  A
+ * target starting "postgresql://" or "postgres://" is a libpq URL (its
+ * password, if any, stays out of every message: see db_describe; libpq's
+ * PGPASSFILE and PG* variables apply); anything else is a SQLite file,
+ * created if needed, with WAL, synchronous=FULL, foreign keys on and a 5 s
+ * busy timeout.
  * Like sqlite3_open(), *out is set whenever a handle could be allocated —
  * also on failure, so that db_errmsg(*out) can say why; the caller
  * db_close()s it in every case.  *out is NULL only on PV_ENOMEM/PV_EINVAL.
@@ -77,29 +83,51 @@ int db_open_flags(struct db **out, const char *path, unsigned flags);
  */
 typedef void (*db_commit_observer)(void *arg, uint64_t us, int ok);
 void db_set_commit_observer(struct db *db, db_commit_observer fn, void *arg);
-/* Finalizes every statement and closes the file; accepts NULL. */
+/* Finalizes every statement and closes the file or session; accepts NULL. */
 void db_close(struct db *db);
+/*
+ * target as it may be logged: a SQLite path as it is, a PostgreSQL URL as
+ * postgresql://user@host:port/dbname only (no password, no options).
+ * PV_EINVAL (and a placeholder in out) for a URL libpq cannot parse.
+ */
+int db_describe(const char *target, char *out, size_t len);
+/*
+ * Leader election between controllers sharing one PostgreSQL database:
+ * *leader is 1 while this handle's session holds the leader lock (a session
+ * advisory lock, released by PostgreSQL when the session ends, e.g. when its
+ * controller dies).  Call it once per health period on a handle used for
+ * nothing else: it takes the lock when free, and checks with a round trip
+ * that the session holding it still lives.  On SQLite always 1.  0 or PV_E*
+ * (*leader is 0 then).
+ */
+int db_leader_poll(struct db *db, int *leader);
 /*
  * Group commit: between db_group_begin and db_group_commit every write
  * joins one transaction (each function's own transaction becomes a
  * savepoint, so it still succeeds or fails whole), and the group's COMMIT
  * is one fsync for all of them.  Nothing of the group is durable before
  * db_group_commit returns 0; on failure the whole group is rolled back.
+ * On PostgreSQL each write commits on its own instead (one controller's
+ * group would hold the locks of many servers while another's waits on
+ * them: deadlocks), so a write may be durable before db_group_commit;
+ * callers that hold replies until db_group_commit stay correct on both.
  * 0 or PV_E* (db_errmsg).
  */
 int db_group_begin(struct db *db);
 /*
- * PRAGMA data_version: changes when another connection (another process)
- * committed to the file since this connection's last look; this
- * connection's own commits do not move it.  For caches.  0 or PV_E*.
+ * Changes when another connection (another process, another controller)
+ * committed since this connection's last look.  SQLite: PRAGMA
+ * data_version, which this connection's own commits do not move.
+ * PostgreSQL: the WAL position, which every commit moves, ours included.
+ * For caches.  0 or PV_E*.
  */
 int db_data_version(struct db *db, int64_t *out);
 /* Rows this connection has changed since it opened (sqlite3_total_changes64): for caches. */
 int64_t db_changes(struct db *db);
 int db_group_commit(struct db *db);
 /*
- * What went wrong on the last failure on this handle (SQLite's own message
- * when SQLite failed); owned by the handle, valid until the next call.
+ * What went wrong on the last failure on this handle (the database's own
+ * message when it failed); owned by the handle, valid until the next call.
  */
 const char *db_errmsg(struct db *db);
 
@@ -257,7 +285,8 @@ int db_users_list(struct db *db, const char *after, int limit, struct db_user_su
                   size_t *n);
 
 /*
- * Reserve a peer: in one BEGIN IMMEDIATE transaction allocate the lowest
+ * Reserve a peer: in one write transaction (SQLite: BEGIN IMMEDIATE;
+ * PostgreSQL: under the server's advisory lock) allocate the lowest
  * free host number on the server and insert a PENDING peer row.  A name is
  * generated from the row id ("pv" + id; ids are never reused), and psk (32
  * bytes, or NULL for none) is sealed into the row bound to (server, name,

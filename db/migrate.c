@@ -1,20 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Numbered schema migrations, recorded in schema_version and applied at open,
- * each in its own BEGIN IMMEDIATE transaction, so two processes opening a new
- * file at once apply each step exactly once.  Append new steps; never edit
- * one that has shipped.
+ * each in its own write transaction, so two processes opening a new database
+ * at once apply each step exactly once (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+ * a session advisory lock held around the whole run, since its DDL does not
+ * wait on another session's CREATE TABLE IF NOT EXISTS).  Append new steps;
+ * never edit one that has shipped.
+ *
+ * One list per backend, on one numbering: SQLite's 1-4 grew the schema step
+ * by step; PostgreSQL starts at a baseline 4 that creates the same schema
+ * as SQLite has after 4.  The next migration N is added to BOTH lists with
+ * the same number, each in its own dialect (docs/ha.md says how).
  */
 #include <stdio.h>
 
 #include "db_int.h"
 
+/* A server's fleet-entry columns: the same text in both backends' schemas. */
+#define SERVER_ENTRY_COLUMNS                                                                       \
+	" location TEXT NOT NULL,"                                                                 \
+	" region TEXT NOT NULL,"                                                                   \
+	" tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"                                           \
+	" wg_host TEXT NOT NULL,"                                                                  \
+	" wg_port INTEGER NOT NULL CHECK (wg_port BETWEEN 1 AND 65535),"                           \
+	" ssh_host TEXT NOT NULL,"                                                                 \
+	" ssh_port INTEGER NOT NULL CHECK (ssh_port BETWEEN 1 AND 65535),"                         \
+	" ssh_user TEXT NOT NULL,"
+
 struct migration {
 	int version;
-	const char *sql; /* constant DDL, no data: safe for sqlite3_exec */
+	const char *sql; /* constant DDL, no data: run as one script */
 };
 
-static const struct migration migrations[] = {
+static const struct migration sqlite_migrations[] = {
         {1, "CREATE TABLE users ("
             " id TEXT PRIMARY KEY NOT NULL,"
             " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
@@ -22,15 +40,7 @@ static const struct migration migrations[] = {
             " created_at INTEGER NOT NULL,"
             " updated_at INTEGER NOT NULL);"
             "CREATE TABLE servers ("
-            " id TEXT PRIMARY KEY NOT NULL,"
-            " location TEXT NOT NULL,"
-            " region TEXT NOT NULL,"
-            " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
-            " wg_host TEXT NOT NULL,"
-            " wg_port INTEGER NOT NULL CHECK (wg_port BETWEEN 1 AND 65535),"
-            " ssh_host TEXT NOT NULL,"
-            " ssh_port INTEGER NOT NULL CHECK (ssh_port BETWEEN 1 AND 65535),"
-            " ssh_user TEXT NOT NULL,"
+            " id TEXT PRIMARY KEY NOT NULL," SERVER_ENTRY_COLUMNS
             " wg_pubkey TEXT,"   /* NULL until the health pass learns it */
             " ssh_hostkey TEXT," /* NULL until registered */
             " up INTEGER NOT NULL DEFAULT -1 CHECK (up IN (-1, 0, 1)),"
@@ -161,18 +171,115 @@ static const struct migration migrations[] = {
             "CREATE INDEX peers_by_user ON peers (user_id, device);"},
 };
 
-#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+/*
+ * PostgreSQL: the SQLite schema after migration 4, in one step.  SQLite's
+ * INTEGER is 64-bit: counters and times are BIGINT here.  Ids compare as
+ * bytes (COLLATE "C"), like SQLite, so keyset paging orders the same.
+ * servers.rowid stands for SQLite's implicit rowid (the order servers
+ * joined).  The range checks are named so a later step can replace them.
+ */
+static const struct migration pg_migrations[] = {
+        {4, "CREATE TABLE users ("
+            " id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL,"
+            " tier INTEGER NOT NULL CHECK (tier IN (1, 2)),"
+            " active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+            " created_at BIGINT NOT NULL,"
+            " updated_at BIGINT NOT NULL,"
+            " key_gen BIGINT NOT NULL DEFAULT 0 CHECK (key_gen BETWEEN 0 AND 2147483647));"
+            "CREATE TABLE servers ("
+            " rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,"
+            " id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL," SERVER_ENTRY_COLUMNS " wg_pubkey TEXT,"
+            " ssh_hostkey TEXT,"
+            " up INTEGER NOT NULL DEFAULT -1 CHECK (up IN (-1, 0, 1)),"
+            " live_peers INTEGER NOT NULL DEFAULT 0,"
+            " checked_at BIGINT NOT NULL DEFAULT 0,"
+            " retired INTEGER NOT NULL DEFAULT 0 CHECK (retired IN (0, 1)),"
+            " active_peers INTEGER NOT NULL DEFAULT 0,"
+            " rx_bytes BIGINT NOT NULL DEFAULT 0,"
+            " tx_bytes BIGINT NOT NULL DEFAULT 0,"
+            " state_since BIGINT NOT NULL DEFAULT 0,"
+            " repairs INTEGER NOT NULL DEFAULT 0,"
+            " reconciled_at BIGINT NOT NULL DEFAULT 0,"
+            " entry TEXT,"
+            " draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1)));"
+            /* An identity column's sequence never hands out an id twice. */
+            "CREATE TABLE peers ("
+            " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+            " user_id TEXT COLLATE \"C\" NOT NULL REFERENCES users(id),"
+            " device TEXT COLLATE \"C\" NOT NULL,"
+            " server_id TEXT COLLATE \"C\" NOT NULL REFERENCES servers(id),"
+            " name TEXT,"
+            " pubkey TEXT NOT NULL,"
+            " host INTEGER NOT NULL CONSTRAINT peers_host_range CHECK (host BETWEEN 2 AND 254),"
+            " state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+            " created_at BIGINT NOT NULL,"
+            " updated_at BIGINT NOT NULL,"
+            " psk_sealed BYTEA,"
+            " last_handshake BIGINT NOT NULL DEFAULT 0,"
+            " rx_bytes BIGINT NOT NULL DEFAULT 0,"
+            " tx_bytes BIGINT NOT NULL DEFAULT 0,"
+            " UNIQUE (server_id, name),"
+            " UNIQUE (server_id, pubkey));"
+            "CREATE INDEX peers_by_user ON peers (user_id, device);"
+            "CREATE TABLE lease ("
+            " server_id TEXT COLLATE \"C\" NOT NULL REFERENCES servers(id),"
+            " ip INTEGER NOT NULL CONSTRAINT lease_ip_range CHECK (ip BETWEEN 2 AND 254),"
+            " peer_id BIGINT UNIQUE REFERENCES peers(id) ON DELETE CASCADE,"
+            " foreign_key TEXT,"
+            " CHECK ((peer_id IS NULL) <> (foreign_key IS NULL)),"
+            " PRIMARY KEY (server_id, ip));"
+            "CREATE TABLE audit ("
+            " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+            " at BIGINT NOT NULL,"
+            " actor TEXT NOT NULL,"
+            " action TEXT NOT NULL,"
+            " subject TEXT,"
+            " detail TEXT);"
+            "CREATE TABLE usage ("
+            " user_id TEXT COLLATE \"C\" NOT NULL,"
+            " day TEXT COLLATE \"C\" NOT NULL,"
+            " rx_bytes BIGINT NOT NULL DEFAULT 0,"
+            " tx_bytes BIGINT NOT NULL DEFAULT 0,"
+            " PRIMARY KEY (user_id, day));"},
+        /* 5: several WireGuard interfaces per server, as SQLite's 5: a lease
+         * is interface * 256 + host number; the named range checks are
+         * replaced in place (rows of before, wg0's 2..254, all pass). */
+        {5, "ALTER TABLE servers ADD COLUMN"
+            " interfaces INTEGER NOT NULL DEFAULT 1 CHECK (interfaces BETWEEN 1 AND 16);"
+            "ALTER TABLE peers DROP CONSTRAINT peers_host_range, ADD CONSTRAINT peers_host_range"
+            " CHECK (host % 256 BETWEEN 2 AND 254 AND host < 4096);"
+            "ALTER TABLE lease DROP CONSTRAINT lease_ip_range, ADD CONSTRAINT lease_ip_range"
+            " CHECK (ip % 256 BETWEEN 2 AND 254 AND ip < 4096);"},
+};
+
+struct migration_list {
+	const struct migration *steps;
+	size_t n;
+};
+
+#define LIST(a)                                                                                    \
+	{                                                                                          \
+		(a), sizeof(a) / sizeof((a)[0])                                                    \
+	}
+
+/* This handle's backend's steps. */
+static struct migration_list migrations_of(const struct db *db)
+{
+	const struct migration_list lite = LIST(sqlite_migrations), pg = LIST(pg_migrations);
+
+	return DB_SQL(db, lite, pg);
+}
 
 static const char SQL_VERSION_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_version ("
                                         " version INTEGER PRIMARY KEY,"
-                                        " applied_at INTEGER NOT NULL)";
+                                        " applied_at BIGINT NOT NULL)";
 static const char SQL_MAX_VERSION[] = "SELECT coalesce(max(version), 0) FROM schema_version";
 static const char SQL_ADD_VERSION[] =
         "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)";
 
 static int current_version(struct db *db, int *version)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_MAX_VERSION, &st)) < 0 ||
@@ -183,12 +290,11 @@ static int current_version(struct db *db, int *version)
 
 static int run_step(struct db *db, const struct migration *m)
 {
-	sqlite3_stmt *st;
-	int rc, r;
+	struct db_st *st;
+	int r;
 
-	rc = sqlite3_exec(db->conn, m->sql, NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return db_fail(db, rc);
+	if ((r = db->drv->exec(db, m->sql)) < 0)
+		return r;
 	if ((r = db_stmt(db, SQL_ADD_VERSION, &st)) < 0 ||
 	    (r = db_bind_int(db, st, 1, m->version)) < 0 ||
 	    (r = db_bind_int(db, st, 2, db_now())) < 0)
@@ -213,15 +319,15 @@ static int apply(struct db *db, const struct migration *m)
 	return db_commit(db);
 }
 
-int db_migrate(struct db *db)
+/* Every step of the list newer than the database's version. */
+static int migrate_locked(struct db *db, struct migration_list list)
 {
-	int latest = migrations[N_MIGRATIONS - 1].version, version = 0, rc, r;
+	int latest = list.steps[list.n - 1].version, version = 0, r;
 	char what[32];
 	size_t i;
 
-	rc = sqlite3_exec(db->conn, SQL_VERSION_TABLE, NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return db_fail(db, rc);
+	if ((r = db->drv->exec(db, SQL_VERSION_TABLE)) < 0)
+		return r;
 	if ((r = current_version(db, &version)) < 0)
 		return r;
 	if (version > latest)
@@ -229,13 +335,24 @@ int db_migrate(struct db *db)
 		                "database schema version %d is newer than this build knows (%d); "
 		                "refusing to touch it",
 		                version, latest);
-	for (i = 0; i < N_MIGRATIONS && version < latest; i++) {
-		if (migrations[i].version <= version)
+	for (i = 0; i < list.n && version < latest; i++) {
+		if (list.steps[i].version <= version)
 			continue;
-		if ((r = apply(db, &migrations[i])) < 0) {
-			snprintf(what, sizeof(what), "migration %d", migrations[i].version);
+		if ((r = apply(db, &list.steps[i])) < 0) {
+			snprintf(what, sizeof(what), "migration %d", list.steps[i].version);
 			return db_wrap(db, r, what);
 		}
 	}
 	return 0;
+}
+
+int db_migrate(struct db *db)
+{
+	int r;
+
+	if ((r = db->drv->migrate_lock(db, 1)) < 0)
+		return r;
+	r = migrate_locked(db, migrations_of(db));
+	db->drv->migrate_lock(db, 0);
+	return r;
 }

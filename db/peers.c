@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Peers and their leases: reserving the lowest free host number of a server
- * together with a PENDING peer row in one BEGIN IMMEDIATE transaction,
+ * together with a PENDING peer row in one write transaction (SQLite's
+ * BEGIN IMMEDIATE; on PostgreSQL also the server's advisory lock),
  * activation (replacing an older peer), state changes, deletion (the lease
  * goes with the row: ON DELETE CASCADE) and filtered lists.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db_int.h"
@@ -17,7 +19,8 @@ static const char SQL_SERVER_IFACES[] = "SELECT interfaces FROM servers WHERE id
 /* The columns read_peer() expects, then the table. */
 #define PEER_FROM                                                                                  \
 	"SELECT id, user_id, device, server_id, name, pubkey, host, state, created_at,"            \
-	" updated_at, last_handshake, rx_bytes, tx_bytes, psk_sealed IS NOT NULL FROM peers"
+	" updated_at, last_handshake, rx_bytes, tx_bytes,"                                         \
+	" CASE WHEN psk_sealed IS NULL THEN 0 ELSE 1 END FROM peers"
 /*
  * Lowest free host number in [?2, ?3] on server ?1, or no row when full:
  * ?2 itself if free, else the first taken number whose successor is free.
@@ -28,15 +31,16 @@ static const char SQL_LOWEST_FREE[] =
         "SELECT x FROM (SELECT ?2 AS x WHERE NOT EXISTS (SELECT 1 FROM lease WHERE server_id = ?1"
         " AND ip = ?2) UNION ALL SELECT * FROM (SELECT l.ip + 1 FROM lease l WHERE"
         " l.server_id = ?1 AND l.ip >= ?2 AND l.ip < ?3 AND NOT EXISTS (SELECT 1 FROM lease m"
-        " WHERE m.server_id = ?1 AND m.ip = l.ip + 1) ORDER BY l.ip LIMIT 1)) ORDER BY x LIMIT 1";
+        " WHERE m.server_id = ?1 AND m.ip = l.ip + 1) ORDER BY l.ip LIMIT 1) AS gap) AS free"
+        " ORDER BY x LIMIT 1";
 static const char SQL_PEER_INSERT[] =
         "INSERT INTO peers (user_id, device, server_id, pubkey, host, state, created_at,"
-        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)";
+        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6) RETURNING id";
 static const char SQL_PEER_NAME[] = "UPDATE peers SET name = ?2, psk_sealed = ?3 WHERE id = ?1";
 /* Capped at ?3: the walk of peers_by_user stops there, whatever the account holds. */
 static const char SQL_OTHER_DEVICES[] =
         "SELECT count(*) FROM (SELECT DISTINCT device FROM peers WHERE user_id = ?1"
-        " AND device <> ?2 LIMIT ?3)";
+        " AND device <> ?2 LIMIT ?3) AS d";
 static const char SQL_PEER_PSK[] = "SELECT psk_sealed FROM peers WHERE id = ?1";
 static const char SQL_PEER_ADOPT_PSK[] =
         "UPDATE peers SET psk_sealed = ?2 WHERE id = ?1 AND psk_sealed IS NULL";
@@ -75,38 +79,38 @@ static const char SQL_PEERS_BY_DEVICE[] =
         PEER_FROM " WHERE user_id = ?1 AND device = ?3" PEER_FILTER;
 static const char SQL_PEERS_BY_SERVER[] = PEER_FROM " WHERE server_id = ?2" PEER_FILTER;
 static const char SQL_PEERS_BY_USER[] = PEER_FROM " WHERE user_id = ?1" PEER_FILTER;
-static const char SQL_PEERS_ALL[] = PEER_FROM " WHERE 1" PEER_FILTER;
+static const char SQL_PEERS_ALL[] = PEER_FROM " WHERE TRUE" PEER_FILTER;
 static const char SQL_PEER_GET[] = PEER_FROM " WHERE id = ?1";
 
 /* One row of PEER_FROM into a struct db_peer (a db_row_reader). */
-static int read_peer(struct db *db, sqlite3_stmt *st, void *row)
+static int read_peer(struct db *db, struct db_st *st, void *row)
 {
 	struct db_peer *p = row;
 	int r;
 
 	memset(p, 0, sizeof(*p));
-	p->id = sqlite3_column_int64(st, 0);
+	p->id = db_col_int(db, st, 0);
 	if ((r = db_column_text(db, st, 1, p->user_id, sizeof(p->user_id))) < 0 ||
 	    (r = db_column_text(db, st, 2, p->device, sizeof(p->device))) < 0 ||
 	    (r = db_column_text(db, st, 3, p->server_id, sizeof(p->server_id))) < 0 ||
 	    (r = db_column_text(db, st, 4, p->name, sizeof(p->name))) < 0 ||
 	    (r = db_column_text(db, st, 5, p->pubkey, sizeof(p->pubkey))) < 0)
 		return r;
-	p->host = (unsigned)sqlite3_column_int(st, 6);
-	p->state = (enum db_peer_state)sqlite3_column_int(st, 7);
-	p->created_at = sqlite3_column_int64(st, 8);
-	p->updated_at = sqlite3_column_int64(st, 9);
-	p->last_handshake = sqlite3_column_int64(st, 10);
-	p->rx_bytes = (uint64_t)sqlite3_column_int64(st, 11);
-	p->tx_bytes = (uint64_t)sqlite3_column_int64(st, 12);
-	p->has_psk = sqlite3_column_int(st, 13);
+	p->host = (unsigned)db_col_int(db, st, 6);
+	p->state = (enum db_peer_state)db_col_int(db, st, 7);
+	p->created_at = db_col_int(db, st, 8);
+	p->updated_at = db_col_int(db, st, 9);
+	p->last_handshake = db_col_int(db, st, 10);
+	p->rx_bytes = (uint64_t)db_col_int(db, st, 11);
+	p->tx_bytes = (uint64_t)db_col_int(db, st, 12);
+	p->has_psk = db_col_int(db, st, 13);
 	return 0;
 }
 
 /* 1 if the single-text-parameter query returns a row, 0 if not, or a PV_E*. */
 static int exists(struct db *db, const char *sql, const char *arg)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, arg)) < 0)
@@ -117,7 +121,7 @@ static int exists(struct db *db, const char *sql, const char *arg)
 /* Lowest free lease of interface k (1), or 0 when that interface is full. */
 static int lowest_free_on(struct db *db, const char *server_id, unsigned k, unsigned *lease)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r, free_lease = 0;
 
 	if ((r = db_stmt(db, SQL_LOWEST_FREE, &st)) < 0)
@@ -137,10 +141,12 @@ static int lowest_free_on(struct db *db, const char *server_id, unsigned k, unsi
 /* The lowest free lease over the server's interfaces: wg0 fills first, then wg1, ... */
 static int lowest_free_host(struct db *db, const char *server_id, unsigned *lease)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r, n_ifaces = 0;
 	unsigned k;
 
+	if ((r = db->drv->lock_server(db, server_id)) < 0)
+		return r;
 	if ((r = db_stmt(db, SQL_SERVER_IFACES, &st)) < 0)
 		return r;
 	if ((r = db_bind_text(db, st, 1, server_id)) < 0)
@@ -199,7 +205,7 @@ static int seal_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV
 static int name_and_seal(struct db *db, struct db_peer *p, const uint8_t *psk)
 {
 	uint8_t sealed[PV_SEALED_LEN];
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	snprintf(p->name, sizeof(p->name), "pv%" PRId64, p->id);
@@ -218,7 +224,7 @@ static int name_and_seal(struct db *db, struct db_peer *p, const uint8_t *psk)
 
 static int insert_lease(struct db *db, const struct db_peer *p)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_LEASE_INSERT, &st)) < 0 ||
@@ -228,10 +234,17 @@ static int insert_lease(struct db *db, const struct db_peer *p)
 	return db_step_done(db, st);
 }
 
+/* RETURNING id into an int64_t (a db_row_reader). */
+static int read_id(struct db *db, struct db_st *st, void *row)
+{
+	*(int64_t *)row = db_col_int(db, st, 0);
+	return 0;
+}
+
 /* Inside the transaction: the peer row, its generated name and sealed PSK, its lease. */
 static int insert_peer(struct db *db, struct db_peer *p, const uint8_t *psk)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_PEER_INSERT, &st)) < 0 ||
@@ -242,11 +255,10 @@ static int insert_peer(struct db *db, struct db_peer *p, const uint8_t *psk)
 	    (r = db_bind_int(db, st, 5, p->host)) < 0 ||
 	    (r = db_bind_int(db, st, 6, p->created_at)) < 0)
 		return r;
-	if ((r = db_step_done(db, st)) < 0)
+	if ((r = db_one(db, st, read_id, &p->id)) < 0)
 		return r == PV_EEXIST
 		               ? db_wrap(db, r, "this public key already has a peer on the server")
 		               : r;
-	p->id = sqlite3_last_insert_rowid(db->conn);
 	if ((r = name_and_seal(db, p, psk)) < 0)
 		return r;
 	return insert_lease(db, p);
@@ -294,20 +306,20 @@ int db_peer_reserve(struct db *db, const char *user_id, const char *device, cons
 }
 
 /* UPDATE/DELETE of one peer by id; PV_ENOTFOUND when no row changed. */
-static int change_peer(struct db *db, sqlite3_stmt *st, int64_t peer_id)
+static int change_peer(struct db *db, struct db_st *st, int64_t peer_id)
 {
 	int r;
 
 	if ((r = db_bind_int(db, st, 1, peer_id)) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
-	if (sqlite3_changes(db->conn) == 0)
+	if (db_row_changes(db) == 0)
 		return db_failf(db, PV_ENOTFOUND, "no peer %" PRId64, peer_id);
 	return 0;
 }
 
 static int set_state(struct db *db, int64_t peer_id, enum db_peer_state state)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_PEER_STATE, &st)) < 0 || (r = db_bind_int(db, st, 2, state)) < 0 ||
@@ -325,7 +337,7 @@ int db_peer_set_state(struct db *db, int64_t peer_id, enum db_peer_state state)
 
 int db_peer_delete(struct db *db, int64_t peer_id)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_PEER_DELETE, &st)) < 0)
@@ -335,7 +347,7 @@ int db_peer_delete(struct db *db, int64_t peer_id)
 
 int db_peer_activate(struct db *db, int64_t peer_id, int64_t replaced_id)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if (replaced_id == peer_id)
@@ -355,7 +367,7 @@ fail:
 
 int db_peer_get(struct db *db, int64_t peer_id, struct db_peer *out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_PEER_GET, &st)) < 0 || (r = db_bind_int(db, st, 1, peer_id)) < 0 ||
@@ -370,7 +382,7 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
 	                  : f && f->server_id          ? SQL_PEERS_BY_SERVER
 	                  : f && f->user_id            ? SQL_PEERS_BY_USER
 	                                               : SQL_PEERS_ALL;
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	*out = NULL;
@@ -389,7 +401,7 @@ int db_peers_list(struct db *db, const struct db_peer_filter *f, struct db_peer 
 
 int db_user_other_devices(struct db *db, const char *user_id, const char *device, int cap, int *n)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_OTHER_DEVICES, &st)) < 0)
@@ -408,7 +420,7 @@ int db_user_other_devices(struct db *db, const char *user_id, const char *device
 int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b64,
                      struct db_peer *out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_PEER_BY_KEY, &st)) < 0 ||
@@ -420,13 +432,14 @@ int db_peer_find_key(struct db *db, const char *server_id, const char *pubkey_b6
 }
 
 /* The sealed blob of a peer (a db_row_reader). */
-static int read_sealed(struct db *db, sqlite3_stmt *st, void *row)
+static int read_sealed(struct db *db, struct db_st *st, void *row)
 {
-	const void *blob = sqlite3_column_blob(st, 0);
+	size_t len;
+	const void *blob = db_col_blob(db, st, 0, &len);
 
 	if (!blob)
 		return db_failf(db, PV_ENOTFOUND, "no PSK kept (provisioned before sealed PSKs)");
-	if (sqlite3_column_bytes(st, 0) != PV_SEALED_LEN)
+	if (len != PV_SEALED_LEN)
 		return db_failf(db, PV_ECRYPTO, "sealed PSK has the wrong length");
 	memcpy(row, blob, PV_SEALED_LEN);
 	return 0;
@@ -436,7 +449,7 @@ int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
 {
 	uint8_t sealed[PV_SEALED_LEN];
 	char aad[128];
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if (!db->has_seal_key)
@@ -456,7 +469,7 @@ int db_peer_psk(struct db *db, const struct db_peer *p, uint8_t psk[PV_KEY_LEN])
 int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[PV_KEY_LEN])
 {
 	uint8_t sealed[PV_SEALED_LEN];
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = seal_psk(db, p, psk, sealed)) < 0)
@@ -466,14 +479,14 @@ int db_peer_adopt_psk(struct db *db, const struct db_peer *p, const uint8_t psk[
 	    (r = db_bind_blob(db, st, 2, sealed, sizeof(sealed))) < 0 ||
 	    (r = db_step_done(db, st)) < 0)
 		return r;
-	if (sqlite3_changes(db->conn) == 0)
+	if (db_row_changes(db) == 0)
 		return db_failf(db, PV_EEXIST, "peer %s already has a PSK, or is gone", p->name);
 	return 0;
 }
 
 static int lease_to_foreign(struct db *db, struct db_peer *p)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_LEASE_TO_FOREIGN, &st)) < 0 ||
@@ -505,38 +518,39 @@ int db_peer_relocate(struct db *db, struct db_peer *p)
 	return 0;
 }
 
-/* Foreign reservations now held on the server, as a set of PV_LEASE_END bits. */
-static int foreign_read(struct db *db, sqlite3_stmt *st, void *row)
+/* One foreign reservation's lease number (a db_row_reader; row is an unsigned), 0 if invalid. */
+static int foreign_read(struct db *db, struct db_st *st, void *row)
 {
-	unsigned char *set = row;
-	int ip = sqlite3_column_int(st, 0);
+	int64_t ip = db_col_int(db, st, 0);
 
-	(void)db;
-	if (ip >= 0 && pv_lease_valid(NULL, (unsigned)ip))
-		set[ip / 8] |= (unsigned char)(1U << (ip % 8));
+	*(unsigned *)row = ip >= 0 && pv_lease_valid(NULL, (unsigned)ip) ? (unsigned)ip : 0;
 	return 0;
 }
 
 static int foreign_current(struct db *db, const char *server_id,
                            unsigned char held[DB_LEASE_SET_BYTES])
 {
-	sqlite3_stmt *st;
-	int r, rc;
+	struct db_st *st;
+	unsigned *rows = NULL;
+	size_t n = 0, i;
+	int r;
 
 	memset(held, 0, DB_LEASE_SET_BYTES);
 	if ((r = db_stmt(db, SQL_FOREIGN_LIST, &st)) < 0 ||
-	    (r = db_bind_text(db, st, 1, server_id)) < 0)
+	    (r = db_bind_text(db, st, 1, server_id)) < 0 ||
+	    (r = db_collect(db, st, sizeof(*rows), foreign_read, (void **)&rows, &n)) < 0)
 		return r;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		foreign_read(db, st, held);
-	db_stmt_done(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(db, rc);
+	for (i = 0; i < n; i++)
+		if (rows[i])
+			held[rows[i] / 8] |= (unsigned char)(1U << (rows[i] % 8));
+	free(rows);
+	return 0;
 }
 
 static int foreign_change(struct db *db, const char *sql, const char *server_id, unsigned host,
                           const char *key)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, sql, &st)) < 0 || (r = db_bind_text(db, st, 1, server_id)) < 0 ||
@@ -545,7 +559,7 @@ static int foreign_change(struct db *db, const char *sql, const char *server_id,
 		return r;
 	if ((r = db_step_done(db, st)) < 0)
 		return r;
-	return sqlite3_changes(db->conn);
+	return db_row_changes(db);
 }
 
 static int foreign_apply(struct db *db, const char *server_id, const struct db_foreign *f, size_t n,
@@ -556,6 +570,10 @@ static int foreign_apply(struct db *db, const char *server_id, const struct db_f
 	size_t i;
 	int r;
 
+	/* Another controller's allocation on this server waits (PostgreSQL): no clash to fail on.
+	 */
+	if ((r = db->drv->lock_server(db, server_id)) < 0)
+		return r;
 	if ((r = foreign_current(db, server_id, held)) < 0)
 		return r;
 	for (i = 0; i < n; i++) {

@@ -34,13 +34,14 @@ static const char SQL_STATUS_ALL[] = STATUS_FROM " WHERE s.retired = 0 ORDER BY 
 /* Leases by server and interface (lease = interface * 256 + host), one query for the fleet. */
 static const char SQL_IFACE_LEASES[] =
         "SELECT l.server_id, l.ip / 256, count(*) FROM lease l JOIN servers s ON s.id = l.server_id"
-        " WHERE s.retired = 0 AND (?1 IS NULL OR l.server_id = ?1)"
-        " GROUP BY l.server_id, l.ip / 256 ORDER BY s.rowid, l.ip / 256";
-static const char SQL_COUNT[] =
-        "SELECT coalesce(sum(up = 1), 0), coalesce(sum(up = 0), 0), coalesce(sum(up = -1), 0)"
-        " FROM servers WHERE retired = 0";
+        " WHERE s.retired = 0 AND (CAST(?1 AS TEXT) IS NULL OR l.server_id = ?1)"
+        " GROUP BY l.server_id, l.ip / 256, s.rowid ORDER BY s.rowid, l.ip / 256";
+static const char SQL_COUNT[] = "SELECT coalesce(sum(CASE WHEN up = 1 THEN 1 ELSE 0 END), 0),"
+                                " coalesce(sum(CASE WHEN up = 0 THEN 1 ELSE 0 END), 0),"
+                                " coalesce(sum(CASE WHEN up = -1 THEN 1 ELSE 0 END), 0)"
+                                " FROM servers WHERE retired = 0";
 
-int db_bind_server(struct db *db, sqlite3_stmt *st, const struct pv_server *s)
+int db_bind_server(struct db *db, struct db_st *st, const struct pv_server *s)
 {
 	int r;
 
@@ -69,7 +70,7 @@ int db_bind_server(struct db *db, sqlite3_stmt *st, const struct pv_server *s)
 
 static int upsert_server(struct db *db, const struct pv_server *s)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_SERVER_UPSERT, &st)) < 0 || (r = db_bind_server(db, st, s)) < 0)
@@ -80,7 +81,7 @@ static int upsert_server(struct db *db, const struct pv_server *s)
 
 int db_servers_sync(struct db *db, const struct pv_fleet *fleet)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	size_t i;
 	int r;
 
@@ -116,7 +117,7 @@ static int check_health(struct db *db, const char *server_id, const struct db_se
 
 static int record_server(struct db *db, const char *server_id, const struct db_server_health *h)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_SET_HEALTH, &st)) < 0 ||
@@ -130,14 +131,14 @@ static int record_server(struct db *db, const char *server_id, const struct db_s
 	    (r = db_bind_int(db, st, 8, (int64_t)h->tx_bytes)) < 0 ||
 	    (r = db_step_done(db, st)) < 0)
 		return r;
-	if (sqlite3_changes(db->conn) == 0)
+	if (db_row_changes(db) == 0)
 		return db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 	return 0;
 }
 
 static int record_peer(struct db *db, const char *server_id, const struct db_peer_stats *p)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_PEER_STATS, &st)) < 0 ||
@@ -185,7 +186,7 @@ fail:
 
 int db_server_set_repairs(struct db *db, const char *server_id, int repairs)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_stmt(db, SQL_SET_REPAIRS, &st)) < 0 ||
@@ -193,12 +194,11 @@ int db_server_set_repairs(struct db *db, const char *server_id, int repairs)
 	    (r = db_bind_int(db, st, 2, repairs)) < 0 ||
 	    (r = db_bind_int(db, st, 3, db_now())) < 0 || (r = db_step_done(db, st)) < 0)
 		return r;
-	return sqlite3_changes(db->conn) ? 0
-	                                 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
+	return db_row_changes(db) ? 0 : db_failf(db, PV_ENOTFOUND, "no server %s", server_id);
 }
 
 /* One row of STATUS_FROM into a struct db_server_status (a db_row_reader). */
-static int read_status(struct db *db, sqlite3_stmt *st, void *row)
+static int read_status(struct db *db, struct db_st *st, void *row)
 {
 	struct db_server_status *out = row;
 	int r;
@@ -207,24 +207,24 @@ static int read_status(struct db *db, sqlite3_stmt *st, void *row)
 	if ((r = db_column_text(db, st, 0, out->id, sizeof(out->id))) < 0 ||
 	    (r = db_column_text(db, st, 4, out->wg_pubkey, sizeof(out->wg_pubkey))) < 0)
 		return r;
-	out->up = sqlite3_column_int(st, 1);
-	out->peers = sqlite3_column_int(st, 2);
-	out->live_peers = sqlite3_column_int(st, 3);
-	out->checked_at = sqlite3_column_int64(st, 5);
-	out->active_peers = sqlite3_column_int(st, 6);
-	out->rx_bytes = (uint64_t)sqlite3_column_int64(st, 7);
-	out->tx_bytes = (uint64_t)sqlite3_column_int64(st, 8);
-	out->state_since = sqlite3_column_int64(st, 9);
-	out->repairs = sqlite3_column_int(st, 10);
-	out->reconciled_at = sqlite3_column_int64(st, 11);
-	out->draining = sqlite3_column_int(st, 12);
-	out->capacity = sqlite3_column_int(st, 14) * PV_HOSTS_PER_IF;
+	out->up = db_col_int(db, st, 1);
+	out->peers = db_col_int(db, st, 2);
+	out->live_peers = db_col_int(db, st, 3);
+	out->checked_at = db_col_int(db, st, 5);
+	out->active_peers = db_col_int(db, st, 6);
+	out->rx_bytes = (uint64_t)db_col_int(db, st, 7);
+	out->tx_bytes = (uint64_t)db_col_int(db, st, 8);
+	out->state_since = db_col_int(db, st, 9);
+	out->repairs = db_col_int(db, st, 10);
+	out->reconciled_at = db_col_int(db, st, 11);
+	out->draining = db_col_int(db, st, 12);
+	out->capacity = (int)db_col_int(db, st, 14) * PV_HOSTS_PER_IF;
 	return db_column_text(db, st, 13, out->ssh_hostkey, sizeof(out->ssh_hostkey));
 }
 
 int db_server_status(struct db *db, const char *server_id, struct db_server_status *out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_check_id(db, "server id", server_id, DB_SERVER_ID_MAX)) < 0 ||
@@ -237,7 +237,7 @@ int db_server_status(struct db *db, const char *server_id, struct db_server_stat
 
 int db_servers_list(struct db *db, struct db_server_status **out, size_t *n)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	*out = NULL;
@@ -248,19 +248,18 @@ int db_servers_list(struct db *db, struct db_server_status **out, size_t *n)
 }
 
 /* SQL_COUNT's row into int[3] (a db_row_reader). */
-static int read_counts(struct db *db, sqlite3_stmt *st, void *row)
+static int read_counts(struct db *db, struct db_st *st, void *row)
 {
 	int *counts = row, i;
 
-	(void)db;
 	for (i = 0; i < 3; i++)
-		counts[i] = sqlite3_column_int(st, i);
+		counts[i] = (int)db_col_int(db, st, i);
 	return 0;
 }
 
 int db_servers_count(struct db *db, int *up, int *down, int *unknown)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int counts[3] = {0, 0, 0}, r;
 
 	if ((r = db_stmt(db, SQL_COUNT, &st)) < 0 || (r = db_one(db, st, read_counts, counts)) < 0)
@@ -272,19 +271,19 @@ int db_servers_count(struct db *db, int *up, int *down, int *unknown)
 }
 
 /* One row of SQL_IFACE_LEASES into a struct db_iface_leases (a db_row_reader). */
-static int read_iface_leases(struct db *db, sqlite3_stmt *st, void *row)
+static int read_iface_leases(struct db *db, struct db_st *st, void *row)
 {
 	struct db_iface_leases *out = row;
 
 	memset(out, 0, sizeof(*out));
-	out->iface = (unsigned)sqlite3_column_int(st, 1);
-	out->used = sqlite3_column_int(st, 2);
+	out->iface = (unsigned)db_col_int(db, st, 1);
+	out->used = (int)db_col_int(db, st, 2);
 	return db_column_text(db, st, 0, out->server_id, sizeof(out->server_id));
 }
 
 int db_iface_leases(struct db *db, const char *server_id, struct db_iface_leases **out, size_t *n)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	*out = NULL;

@@ -12,7 +12,8 @@ static const char SQL_USER_UPSERT[] =
         "INSERT INTO users (id, tier, active, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
         " ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, active = excluded.active,"
         " updated_at = excluded.updated_at,"
-        " key_gen = key_gen + (tier != excluded.tier OR (active = 1 AND excluded.active = 0))";
+        " key_gen = users.key_gen + CASE WHEN users.tier <> excluded.tier"
+        " OR (users.active = 1 AND excluded.active = 0) THEN 1 ELSE 0 END";
 static const char SQL_USER_GET[] = "SELECT tier, active, key_gen FROM users WHERE id = ?1";
 static const char SQL_USER_ROTATE[] =
         "UPDATE users SET key_gen = key_gen + 1, updated_at = ?2 WHERE id = ?1 RETURNING key_gen";
@@ -24,7 +25,7 @@ static const char SQL_USERS_LIST[] =
 
 int db_user_upsert(struct db *db, const char *user_id, enum pv_tier tier, int active)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_check_id(db, "user id", user_id, DB_USER_ID_MAX)) < 0)
@@ -41,21 +42,20 @@ int db_user_upsert(struct db *db, const char *user_id, enum pv_tier tier, int ac
 }
 
 /* SQL_USER_GET's row into a struct db_user whose id is already set (a db_row_reader). */
-static int read_user(struct db *db, sqlite3_stmt *st, void *row)
+static int read_user(struct db *db, struct db_st *st, void *row)
 {
 	struct db_user *u = row;
 
-	(void)db;
-	u->tier = (enum pv_tier)sqlite3_column_int(st, 0);
-	u->active = sqlite3_column_int(st, 1);
-	u->key_gen = (unsigned)sqlite3_column_int64(st, 2);
+	u->tier = (enum pv_tier)db_col_int(db, st, 0);
+	u->active = db_col_int(db, st, 1);
+	u->key_gen = (unsigned)db_col_int(db, st, 2);
 	return 0;
 }
 
 int db_user_get(struct db *db, const char *user_id, struct db_user *out)
 {
 	struct db_user u;
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int r;
 
 	if ((r = db_check_id(db, "user id", user_id, DB_USER_ID_MAX)) < 0 ||
@@ -72,16 +72,15 @@ int db_user_get(struct db *db, const char *user_id, struct db_user *out)
 }
 
 /* RETURNING key_gen into an unsigned (a db_row_reader). */
-static int read_gen(struct db *db, sqlite3_stmt *st, void *row)
+static int read_gen(struct db *db, struct db_st *st, void *row)
 {
-	(void)db;
-	*(unsigned *)row = (unsigned)sqlite3_column_int64(st, 0);
+	*(unsigned *)row = (unsigned)db_col_int(db, st, 0);
 	return 0;
 }
 
 int db_user_rotate_key(struct db *db, const char *user_id, unsigned *gen)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	unsigned g = 0;
 	int r;
 
@@ -100,7 +99,7 @@ int db_user_rotate_key(struct db *db, const char *user_id, unsigned *gen)
 }
 
 /* One SQL_USERS_LIST row (a db_row_reader). */
-static int read_summary(struct db *db, sqlite3_stmt *st, void *row)
+static int read_summary(struct db *db, struct db_st *st, void *row)
 {
 	struct db_user_summary *s = row;
 	int r;
@@ -108,18 +107,18 @@ static int read_summary(struct db *db, sqlite3_stmt *st, void *row)
 	memset(s, 0, sizeof(*s));
 	if ((r = db_column_text(db, st, 0, s->user.id, sizeof(s->user.id))) < 0)
 		return r;
-	s->user.tier = (enum pv_tier)sqlite3_column_int(st, 1);
-	s->user.active = sqlite3_column_int(st, 2);
-	s->user.key_gen = (unsigned)sqlite3_column_int64(st, 3);
-	s->peers = sqlite3_column_int(st, 4);
-	s->devices = sqlite3_column_int(st, 5);
+	s->user.tier = (enum pv_tier)db_col_int(db, st, 1);
+	s->user.active = db_col_int(db, st, 2);
+	s->user.key_gen = (unsigned)db_col_int(db, st, 3);
+	s->peers = db_col_int(db, st, 4);
+	s->devices = db_col_int(db, st, 5);
 	return 0;
 }
 
 int db_users_list(struct db *db, const char *after, int limit, struct db_user_summary **out,
                   size_t *n)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	void *list = NULL;
 	int r;
 

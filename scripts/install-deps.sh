@@ -12,7 +12,8 @@ wireguard-tools wireguard-go openssh-server openssh-client iproute2 nftables ipu
 util-linux procps curl jq openssl strace sqlite3 python3 man-db
 wrk hyperfine valgrind clang libclang-rt-14-dev
 shellcheck cppcheck clang-format clang-tidy
-dpkg-dev lintian systemd prometheus"
+dpkg-dev lintian systemd prometheus
+postgresql-15 libpq-dev haproxy"
 
 missing=""
 for p in $PKGS; do

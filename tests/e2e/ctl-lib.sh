@@ -14,17 +14,37 @@
 #   seed_key USER TIER [SECRET] [GEN]      -> the seed portal snippet's key; with
 #                                             GEN > 0 the key of that key generation
 #   admin_key USER TIER                    -> key from /api/generate-api-key
-#   db_sql SQL                             -> sqlite3 on the controller's DB
+#   db_sql SQL                             -> sqlite3 (psql) on the controller's DB
+#   ha_ctl_start NAME PORT HTTP_PORT [extra]  ha_lb_start NAME:PORT…  (several
+#   controllers behind HAProxy on $HA_LB_PORT, see below)
+#
+# PV_DB=pg runs the controller on a PostgreSQL 15 started here in a temp
+# directory (tests/pg-lib.sh, unix socket only) through db_url instead of a
+# SQLite file; db_sql then runs psql.  ctest runs some scenarios so (pg/*).
 CTL_PORT=8443
 CTL_HTTP_PORT=8080
 CTL_PID=""
 CTL_WRAP=(env) # a wrapper that execs its arguments
+
+# The scenario's PostgreSQL (PV_DB=pg), stopped at exit after the controllers.
+ctl_pg_start() {
+	# shellcheck source-path=SCRIPTDIR source=../pg-lib.sh
+	. "$PV_SRC/tests/pg-lib.sh"
+	# Not under E2E_TMP (0700 root): the postgres user must reach its directory.
+	CTL_PG_DIR=$(mktemp -d /tmp/pv-pg-XXXXXX)
+	on_exit 'pg_stop; rm -rf "$CTL_PG_DIR"'
+	pg_start "$CTL_PG_DIR" || fail "cannot start PostgreSQL in $CTL_PG_DIR"
+	CTL_DB_FIELD="\"db_url\": \"$PV_PG_URL\""
+	trace "PostgreSQL in $CTL_PG_DIR (db_url)"
+}
 
 ctl_files() {
 	CTL_T=$(e2e_tmp)
 	RESP=$CTL_T/resp
 	CTL_LOG=$CTL_T/controller.log
 	CTL_DB=$CTL_T/state.db
+	CTL_DB_FIELD="\"db_path\": \"$CTL_DB\""
+	[[ ${PV_DB:-sqlite} != pg ]] || ctl_pg_start
 	CTL_SEEN=$CTL_T/secrets-seen # every PSK / private key the run saw
 	: >"$CTL_SEEN"
 	(
@@ -60,7 +80,7 @@ ctl_start() {
   "https_listen": "${CTL_HTTPS_LISTEN:-$FLEET_CTL_ADDR:$CTL_PORT}",
   "http_listen": "127.0.0.1:$CTL_HTTP_PORT",
   "tls_cert": "$CTL_T/tls.pem", "tls_key": "$CTL_T/tls.key",
-  "db_path": "$CTL_DB", "fleet_path": "$FLEET_SERVERS_JSON",
+  $CTL_DB_FIELD, "fleet_path": "$FLEET_SERVERS_JSON",
   "ssh_identity": "$FLEET_SSH_KEY", "known_hosts": "$FLEET_KNOWN_HOSTS",
   "secrets_file": "$CTL_T/secrets", "admin_token_file": "$CTL_T/admin_token",
   "state_key_file": "$CTL_T/state.key",
@@ -77,6 +97,78 @@ EOF
 	[[ -n ${CTL_ON_EXIT:-} ]] || on_exit '[[ -z $CTL_PID ]] || kill -TERM "$CTL_PID" 2>/dev/null; wait'
 	CTL_ON_EXIT=1
 	ctl_wait_up
+}
+
+# ---- several controllers behind HAProxy (docs/ha.md; PV_DB=pg) ----------------------------
+# ha_ctl_start NAME HTTPS_PORT HTTP_PORT [extra config]: one more controller on
+# the same DB, logging to $CTL_T/NAME.log, its pid in HA_PID[NAME] (stopped at exit).
+declare -A HA_PID=()
+HA_LB_PORT=9443
+HA_LB_PID=""
+ha_ctl_start() {
+	local name=$1 port=$2 http=$3
+	shift 3
+	((${#HA_PID[@]} > 0)) || on_exit 'for p in "${HA_PID[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait'
+	CTL_LOG=$CTL_T/$name.log CTL_PORT=$port CTL_HTTP_PORT=$http ctl_start "$@"
+	HA_PID[$name]=$CTL_PID
+	CTL_PID=""
+}
+
+# ha_lb_start NAME:PORT…: HAProxy in the controller namespace on
+# $FLEET_CTL_ADDR:$HA_LB_PORT, TCP (TLS passes through to the controllers),
+# checking each one's GET /api/health over TLS; stats on 127.0.0.1:9000.
+# Replaces a running one.  Waits until every controller is UP.
+ha_lb_start() {
+	local s
+	ha_lb_stop
+	{
+		cat <<EOC
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout check 5s
+  timeout client 150s
+  timeout server 150s
+  retries 3
+  option redispatch
+frontend api
+  bind $FLEET_CTL_ADDR:$HA_LB_PORT
+  default_backend controllers
+backend controllers
+  option httpchk GET /api/health
+  http-check expect status 200
+EOC
+		for s in "$@"; do
+			echo "  server ${s%%:*} $FLEET_CTL_ADDR:${s#*:} check check-ssl verify none inter 2s fall 5 rise 1"
+		done
+		printf 'listen stats
+  mode http
+  bind 127.0.0.1:9000
+  stats enable
+  stats uri /stats
+'
+	} >"$CTL_T/haproxy.cfg"
+	[[ -n $HA_LB_PID ]] || on_exit ha_lb_stop
+	ip netns exec "$FLEET_NS_CTL" haproxy -db -f "$CTL_T/haproxy.cfg" >>"$CTL_T/haproxy.log" 2>&1 &
+	HA_LB_PID=$!
+	WAIT_S=30 wait_for ha_lb_all_up "$@"
+}
+ha_lb_stop() {
+	[[ -n $HA_LB_PID ]] || return 0
+	kill -TERM "$HA_LB_PID" 2>/dev/null
+	wait "$HA_LB_PID" 2>/dev/null || true # 143: it ended on our SIGTERM
+	HA_LB_PID=""
+}
+# ha_lb_stat NAME COLUMN: a column of HAProxy's CSV stats for that controller (18 status, 8 sessions).
+ha_lb_stat() {
+	ctl curl -s 'http://127.0.0.1:9000/stats;csv' |
+		awk -F, -v s="$1" -v c="$2" '$1 == "controllers" && $2 == s { print $c }'
+}
+ha_lb_all_up() {
+	local s
+	for s in "$@"; do [[ $(ha_lb_stat "${s%%:*}" 18) == UP ]] || return 1; done
 }
 
 # Waits until the controller (CTL_PID) answers /api/health over HTTPS.
@@ -145,7 +237,13 @@ admin_key() {
 	jq -r .api_key "$RESP"
 }
 
-db_sql() { sqlite3 -cmd '.timeout 5000' "$CTL_DB" "$1"; }
+db_sql() {
+	if [[ ${PV_DB:-sqlite} == pg ]]; then
+		pg_sql "$1"
+	else
+		sqlite3 -cmd '.timeout 5000' "$CTL_DB" "$1"
+	fi
+}
 
 # Fails when any PSK or private key the run saw appears in the controller log.
 check_log_clean() {

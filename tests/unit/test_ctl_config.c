@@ -89,6 +89,22 @@ static void test_check(void)
 	ctl_config_free(cfg);
 	TEST_DONE();
 
+	TEST_START("exactly one of db_path and db_url; a db_url not postgresql:// is not echoed");
+	ASSERT_INT_EQ(load(FULL, &cfg), 0);
+	ASSERT_INT_EQ(
+	        ctl_config_set(cfg, "db_url", "postgresql://pv:s3cret@db/pv", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "exclude each other");
+	ASSERT_INT_EQ(ctl_config_set(cfg, "db_path", "", err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(ctl_config_set(cfg, "db_url", "mysql://pv:s3cret@db/pv", err, sizeof(err)),
+	              0);
+	ASSERT_INT_EQ(ctl_config_check(cfg, err, sizeof(err)), PV_EINVAL);
+	ASSERT_STR_CONTAINS(err, "postgresql://");
+	ASSERT_TRUE(strstr(err, "s3cret") == NULL);
+	ctl_config_free(cfg);
+	TEST_DONE();
+
 	TEST_START("HTTPS without a certificate, or no listener at all, is refused");
 	ASSERT_INT_EQ(load(FULL, &cfg), 0);
 	ASSERT_INT_EQ(ctl_config_set(cfg, "https_listen", "[::1]:8443", err, sizeof(err)), 0);

@@ -38,26 +38,20 @@ static void test_sealed_psk(void)
 	ASSERT_TRUE(memcmp(back, psk, sizeof(psk)) == 0);
 	ASSERT_INT_EQ(fixture_query_int("seal.db", "SELECT length(psk_sealed) FROM peers"),
 	              PV_SEALED_LEN);
-	ASSERT_INT_EQ(
-	        fixture_query_int("seal.db", "SELECT instr(psk_sealed, x'a5a5a5a5') FROM peers"),
-	        0);
+	ASSERT_INT_EQ(fixture_query_int(
+	                      "seal.db",
+	                      fixture_pg() ? "SELECT position('\\xa5a5a5a5'::bytea IN "
+	                                     "psk_sealed) FROM peers"
+	                                   : "SELECT instr(psk_sealed, x'a5a5a5a5') FROM peers"),
+	              0);
 	TEST_DONE();
 
 	TEST_START("a sealed PSK moved to another row, or opened with another key, does not open");
 	q = reserve_psk(db, "srv-2", 2, psk);
 	ASSERT_INT_EQ(db_peer_find_key(db, "srv-2", fixture_key(2), &q), 0);
-	{
-		sqlite3 *raw = NULL;
-
-		ASSERT_INT_EQ(sqlite3_open(fixture_path("seal.db"), &raw), SQLITE_OK);
-		ASSERT_INT_EQ(
-		        sqlite3_exec(raw,
-		                     "UPDATE peers SET psk_sealed = (SELECT psk_sealed FROM peers"
-		                     " WHERE server_id = 'srv-1') WHERE server_id = 'srv-2'",
-		                     NULL, NULL, NULL),
-		        SQLITE_OK);
-		sqlite3_close(raw);
-	}
+	fixture_query_int("seal.db",
+	                  "UPDATE peers SET psk_sealed = (SELECT psk_sealed FROM peers"
+	                  " WHERE server_id = 'srv-1') WHERE server_id = 'srv-2' RETURNING 1");
 	ASSERT_INT_EQ(db_peer_psk(db, &q, back), PV_ECRYPTO);
 	db_set_seal_key(db, other_key);
 	ASSERT_INT_EQ(db_peer_psk(db, &p, back), PV_ECRYPTO);

@@ -70,7 +70,8 @@ static void test_activate_replaces(void)
 	ASSERT_INT_EQ(db_peer_get(db, new.id, &got), 0);
 	ASSERT_INT_EQ(got.state, DB_PEER_ACTIVE);
 	ASSERT_INT_EQ(got.host, 3);
-	ASSERT_INT_EQ(fixture_query_int("replace.db", "SELECT group_concat(ip) FROM lease"), 3);
+	ASSERT_INT_EQ(fixture_query_int("replace.db", "SELECT count(*) FROM lease"), 1);
+	ASSERT_INT_EQ(fixture_query_int("replace.db", "SELECT max(ip) FROM lease"), 3);
 	ASSERT_INT_EQ(fixture_reserve(db, "srv-1", 3).host, 2); /* the old lease is free again */
 	TEST_DONE();
 
@@ -102,7 +103,7 @@ static void test_duplicate_key(void)
 	        "a second peer with the same public key on a server is PV_EEXIST and leaves nothing");
 	ASSERT_INT_EQ(db_peer_reserve(db, "alice", "phone", "srv-1", fixture_key(7), NULL, &q),
 	              PV_EEXIST);
-	ASSERT_STR_CONTAINS(db_errmsg(db), "UNIQUE");
+	ASSERT_STR_CONTAINS(db_errmsg(db), fixture_pg() ? "unique constraint" : "UNIQUE");
 	ASSERT_INT_EQ(fixture_query_int("dupkey.db", "SELECT count(*) FROM peers"), 1);
 	ASSERT_INT_EQ(fixture_query_int("dupkey.db", "SELECT count(*) FROM lease"), 1);
 	/* The handle is usable and the refused attempt held no address. */

@@ -127,7 +127,27 @@ static void test_unusable_paths(void)
 	TEST_DONE();
 }
 
-/* A file at schema 4, made by the db library of before migration 5 (fixtures/state-v4.sql). */
+static void test_describe(void)
+{
+	char out[256];
+
+	TEST_START("a PostgreSQL URL is described without its password or options; a path as is");
+	ASSERT_INT_EQ(db_describe("postgresql://pv:s3cret@db.example:5433/state?sslmode=require",
+	                          out, sizeof(out)),
+	              0);
+	ASSERT_STR_EQ(out, "postgresql://pv@db.example:5433/state");
+	ASSERT_INT_EQ(db_describe("postgres:///pv?host=/run/pg&password=s3cret", out, sizeof(out)),
+	              0);
+	ASSERT_TRUE(strstr(out, "s3cret") == NULL);
+	ASSERT_INT_EQ(db_describe("postgresql://pv:s3cret@[::1", out, sizeof(out)), PV_EINVAL);
+	ASSERT_TRUE(strstr(out, "s3cret") == NULL);
+	ASSERT_INT_EQ(db_describe("/var/lib/pv/state.db", out, sizeof(out)), 0);
+	ASSERT_STR_EQ(out, "/var/lib/pv/state.db");
+	TEST_DONE();
+}
+
+/* A file at schema 4, made by the db library of before migration 5 (fixtures/state-v4.sql).
+ */
 static void load_v4_fixture(const char *name)
 {
 	const char *src = getenv("PV_SRC");
@@ -209,6 +229,7 @@ int main(void)
 	test_newer_schema_refused();
 	test_files_are_private();
 	test_unusable_paths();
+	test_describe();
 	test_migration_5_keeps_rows();
 	TEST_SUMMARY();
 }
