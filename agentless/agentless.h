@@ -55,6 +55,13 @@ struct agentless_edit {
 	unsigned host;
 };
 
+/* A removed live peer's last counters (`wg show IFACE dump`). */
+struct agentless_final {
+	int seen; /* 1 when the server reported them */
+	int64_t latest_handshake;
+	uint64_t rx_bytes, tx_bytes; /* at most INT64_MAX each */
+};
+
 /*
  * Result of one edit.  err is 0 or a PV_E* code; detail is a human message
  * naming the server (remote stderr, fingerprint, ...), "" on success, valid
@@ -69,12 +76,17 @@ struct agentless_edit {
  * PV_EEXIST (name or key already used differently on the server),
  * PV_EINUSE (the address is held by another peer on the server),
  * PV_EREMOTE (remote command failed; detail carries its stderr), PV_EIO.
+ *
+ * final: a REMOVE that took a live peer off its interface carries the
+ * peer's counters as read just before the removal (final.seen = 1), so the
+ * caller can account the bytes since its last reading; seen = 0 otherwise.
  */
 struct agentless_result {
 	int err;
 	int changed;
 	int retried;
 	const char *detail;
+	struct agentless_final final;
 };
 
 typedef void (*agentless_edit_cb)(const struct agentless_result *res, void *arg);

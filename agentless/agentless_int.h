@@ -35,9 +35,10 @@ extern const char al_remote_command[];
 
 /* Per-op outcome parsed from the script's output. */
 struct al_op_result {
-	int err;          /* 0 or PV_E* */
-	int changed;      /* file or live interface changed */
-	char detail[256]; /* message when err != 0 */
+	int err;                      /* 0 or PV_E* */
+	int changed;                  /* file or live interface changed */
+	char detail[256];             /* message when err != 0 */
+	struct agentless_final final; /* a "final IDX HS RX TX" line, REMOVE only */
 };
 
 /*
@@ -69,7 +70,10 @@ int al_dump_encode(struct al_buf *in, const struct pv_server *srv, const char *p
 /*
  * Parse the script's stdout for n ops into res[n].  A missing, duplicate or
  * malformed line fails that op (PV_EREMOTE); stderr text is appended to
- * live-apply errors.  Returns 0, or PV_EREMOTE if the output is unusable.
+ * live-apply errors.  A "final IDX HANDSHAKE RX TX" line (decimal, each at
+ * most INT64_MAX) sets res[IDX - 1].final; a malformed or repeated one is
+ * ignored, and so is any final of an op that failed.  Returns 0, or
+ * PV_EREMOTE if the output is unusable.
  */
 int al_batch_parse(const char *out, const char *errtext, size_t n, struct al_op_result *res);
 /*

@@ -175,8 +175,9 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+/* final: a removed peer's counters (edits; NULL when none). */
 static void job_finish(struct job *j, int err, int changed, int retried, const char *detail,
-                       const struct agentless_dump *dump)
+                       const struct agentless_dump *dump, const struct agentless_final *final)
 {
 	if (j->counted) {
 		atomic_fetch_sub(&j->counted->edits_out, 1);
@@ -188,6 +189,8 @@ static void job_finish(struct job *j, int err, int changed, int retried, const c
 		                               .retried = retried,
 		                               .detail = detail};
 
+		if (!err && final)
+			res.final = *final;
 		j->edit_cb(&res, j->arg);
 	} else if (j->kind == JOB_EXEC) {
 		j->exec_cb(err, detail, -1, "", "", j->arg);
@@ -211,7 +214,7 @@ static void fail_jobs(struct job *list, int err, int retried, const char *detail
 	struct job *j;
 
 	for (j = list; j; j = j->next)
-		job_finish(j, err, 0, retried, detail, NULL);
+		job_finish(j, err, 0, retried, detail, NULL, NULL);
 	free_jobs(list);
 }
 
@@ -283,7 +286,7 @@ static void run_pings(struct worker *w, struct job *list)
 	if (r == 0)
 		r = exec_status(w, &x, detail, sizeof(detail));
 	for (j = list; j; j = j->next)
-		job_finish(j, r, 0, 0, detail, NULL);
+		job_finish(j, r, 0, 0, detail, NULL, NULL);
 	free_jobs(list);
 	al_buf_free(&x.out, 0);
 	al_buf_free(&x.err, 0);
@@ -300,7 +303,7 @@ static void run_exec(struct worker *w, struct job *j)
 	if (r == 0 && x.exit_signal[0])
 		r = exec_status(w, &x, detail, sizeof(detail));
 	if (r < 0)
-		job_finish(j, r, 0, 0, detail, NULL);
+		job_finish(j, r, 0, 0, detail, NULL, NULL);
 	else
 		j->exec_cb(0, "", x.exit_status, x.out.p ? x.out.p : "", x.err.p ? x.err.p : "",
 		           j->arg);
@@ -480,7 +483,7 @@ static void finish_edits(struct worker *w, struct flight *f, const char *ans)
 		           r     ? detail
 		           : err ? one
 		                 : "",
-		           NULL);
+		           NULL, r ? NULL : &res[i].final);
 	}
 	free(res);
 }
@@ -525,7 +528,7 @@ static void finish_dumps(struct flight *f)
 	struct job *j;
 
 	for (j = f->jobs; j; j = j->next)
-		job_finish(j, f->err, 0, 0, f->err ? f->detail : "", f->err ? NULL : f->acc);
+		job_finish(j, f->err, 0, 0, f->err ? f->detail : "", f->err ? NULL : f->acc, NULL);
 }
 
 /*

@@ -230,6 +230,43 @@ static void parse_op_line(const char *line, size_t n, struct al_op_result *res, 
 	}
 }
 
+/*
+ * A decimal number at *p ended by sep (' ' or '\0'), at most INT64_MAX;
+ * moves *p past the separator.
+ */
+static int parse_count(const char **p, char sep, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t x = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (x > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s != sep)
+		return -1;
+	*v = x;
+	*p = sep ? s + 1 : s;
+	return 0;
+}
+
+/* "final IDX HANDSHAKE RX TX": a removed live peer's counters (see al_batch_parse). */
+static void parse_final_line(const char *line, size_t n, struct al_op_result *res)
+{
+	const char *p = line + 6;
+	uint64_t idx, hs, rx, tx;
+
+	if (parse_count(&p, ' ', &idx) < 0 || parse_count(&p, ' ', &hs) < 0 ||
+	    parse_count(&p, ' ', &rx) < 0 || parse_count(&p, '\0', &tx) < 0 || idx < 1 || idx > n ||
+	    res[idx - 1].final.seen)
+		return;
+	res[idx - 1].final = (struct agentless_final){
+	        .seen = 1, .latest_handshake = (int64_t)hs, .rx_bytes = rx, .tx_bytes = tx};
+}
+
 static void fail_live(struct al_op_result *res, size_t n, const unsigned char *flags,
                       const char *what, const char *errtext)
 {
@@ -269,6 +306,8 @@ int al_batch_parse(const char *out, const char *errtext, size_t n, struct al_op_
 			del_failed = 1;
 		else if (line[0] >= '1' && line[0] <= '9')
 			parse_op_line(line, n, res, seen, live_add, live_del);
+		else if (strncmp(line, "final ", 6) == 0)
+			parse_final_line(line, n, res);
 		p += len + (nl ? 1 : 0);
 	}
 	r = PV_EREMOTE;
@@ -284,6 +323,9 @@ int al_batch_parse(const char *out, const char *errtext, size_t n, struct al_op_
 		fail_live(res, n, live_add, "wg addconf", errtext);
 	if (del_failed)
 		fail_live(res, n, live_del, "wg set ... remove", errtext);
+	for (i = 0; i < n; i++)
+		if (res[i].err)
+			res[i].final.seen = 0;
 	r = 0;
 out:
 	free(seen);
@@ -295,7 +337,7 @@ out:
 static int is_result_line(const char *p, size_t len)
 {
 	return (len && p[0] >= '1' && p[0] <= '9') || (len == 4 && !memcmp(p, "done", 4)) ||
-	       (len >= 5 && !memcmp(p, "live-", 5));
+	       (len >= 5 && !memcmp(p, "live-", 5)) || (len >= 6 && !memcmp(p, "final ", 6));
 }
 
 void al_answer_stray(const char *ans, char *err, size_t errlen)

@@ -20,7 +20,9 @@
 #         end
 # stdout (edit): "IDX ok FILE LIVEADD LIVEDEL" or "IDX error CODE TEXT" per op
 #         (CODE: conflict = name or key used otherwise, inuse = address taken),
-#         then "live-add ok|error", "live-del ok|error", "done".
+#         then "final IDX HANDSHAKE RX TX" per del that takes a live peer off
+#         (its counters just before), "live-add ok|error", "live-del ok|error",
+#         "done".
 # stdout (dump): `wg show IFACE dump` with the private key and PSKs masked,
 #         then "privatevpn-conf" and "peer NAME KEY ALLOWEDIPS" (tab-separated)
 #         per [Peer] section of IFACE.conf ("(none)" for a missing field),
@@ -250,7 +252,7 @@ function do_del(i,   b, e, j, k, fchanged) {
 		# Cancel an add of this batch; a peer live before the batch goes.
 		delete ADDQ[KEY[i]]
 		if (KEY[i] in ORIG)
-			DELQ[KEY[i]] = 1
+			DELQ[KEY[i]] = i
 		delete LIVE[KEY[i]]
 		return result(i, fchanged, 0, 1)
 	}
@@ -288,7 +290,7 @@ END {
 			do_del(i)
 	# Removals go first: a key deleted and re-added in one batch comes back
 	# fresh (its old AllowedIPs and PSK gone), exactly as the file says.
-	for (k in DELQ) { print k > dels; ndels++ }
+	for (k in DELQ) { print k " " DELQ[k] > dels; ndels++ }
 	for (k in ADDQ) { print ADDQ[k] > frag; nfrag++ }
 	if ((nfrag && close(frag) < 0) || (ndels && close(dels) < 0))
 		fail("cannot write the live changes")
@@ -310,8 +312,16 @@ case $st in
 *) exit 3 ;;
 esac
 if [ -s "$dels" ]; then
+	# The counters of the peers about to go, read just before the removal,
+	# so the controller counts their bytes since its last health pass.  Only
+	# the chosen fields leave awk (line 1 holds the private key, field 2 the PSK).
+	wg show "$iface" dump | awk -F '\t' -v dels="$dels" '
+		BEGIN { while ((getline l < dels) > 0) { split(l, f, " "); IDX[f[1]] = f[2] } }
+		NR > 1 && ($1 in IDX) && $5 ~ /^[0-9]+$/ && $6 ~ /^[0-9]+$/ && $7 ~ /^[0-9]+$/ {
+			print "final " IDX[$1] " " $5 " " $6 " " $7
+		}'
 	set --
-	while IFS= read -r key; do set -- "$@" peer "$key" remove; done <"$dels"
+	while read -r key _; do set -- "$@" peer "$key" remove; done <"$dels"
 	if wg set "$iface" "$@"; then echo "live-del ok"; else echo "live-del error"; fi
 	: >"$dels"
 fi

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "agentless.h"
 #include "pv.h"
 
 struct event_base;
@@ -29,9 +30,6 @@ struct bufferevent;
 struct db;
 struct db_peer;
 struct db_user;
-struct agentless;
-struct agentless_edit;
-struct agentless_dump;
 struct evbuffer;
 struct ctl_metrics;
 
@@ -468,6 +466,10 @@ struct ctl_job {
 	int err;
 	char detail[1024];           /* as long as the pool's messages */
 	struct agentless_dump *dump; /* dump jobs: a private copy, NULL on error */
+	/* edits: where it went and, for a removed live peer, its last counters */
+	char server_id[PV_SERVER_ID_MAX + 1];
+	char pubkey[PV_KEY_B64_LEN + 1];
+	struct agentless_final final;
 };
 
 /*

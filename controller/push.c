@@ -26,6 +26,22 @@ static void job_free(struct ctl_job *job)
 	free(job);
 }
 
+/*
+ * A removed peer's bytes since the last health pass, counted as that pass
+ * would, before done() deletes its row.
+ */
+static void record_final(struct ctl_job *job)
+{
+	struct db_peer_stats p = {.latest_handshake = job->final.latest_handshake,
+	                          .rx_bytes = job->final.rx_bytes,
+	                          .tx_bytes = job->final.tx_bytes};
+
+	memcpy(p.pubkey, job->pubkey, sizeof(p.pubkey));
+	if (db_peer_record_final(job->ctl->db, job->server_id, &p) < 0)
+		ctl_log("usage: the last counters of a peer removed from %s were not recorded: %s",
+		        job->server_id, db_errmsg(job->ctl->db));
+}
+
 /* Loop thread: hand the result over, then free the job. */
 static void job_run(evutil_socket_t fd, short what, void *arg)
 {
@@ -33,6 +49,8 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (job->final.seen)
+		record_final(job);
 	job->done(job);
 	job_free(job);
 }
@@ -60,6 +78,14 @@ static void set_detail(struct ctl_job *job, const char *detail)
 	snprintf(job->detail, sizeof(job->detail), "%s", detail ? detail : "");
 }
 
+/* Where an edit job goes: the key its final counters belong to. */
+static void edit_job_target(struct ctl_job *job, const char *server_id,
+                            const struct agentless_edit *edit)
+{
+	snprintf(job->server_id, sizeof(job->server_id), "%s", server_id);
+	memcpy(job->pubkey, edit->pubkey, sizeof(job->pubkey));
+}
+
 /* Worker thread. */
 static void edit_done(const struct agentless_result *res, void *arg)
 {
@@ -67,6 +93,7 @@ static void edit_done(const struct agentless_result *res, void *arg)
 
 	job->err = res->err;
 	set_detail(job, res->detail);
+	job->final = res->final;
 	event_active(job->ev, 0, 0);
 }
 
@@ -94,6 +121,7 @@ int ctl_push(struct ctl *ctl, const char *server_id, const struct agentless_edit
 
 	if (!job)
 		return PV_ENOMEM;
+	edit_job_target(job, server_id, edit);
 	if ((r = agentless_submit(ctl->pool, server_id, edit, edit_done, job)) < 0)
 		job_free(job);
 	return r;
@@ -108,9 +136,11 @@ int ctl_push_batch(struct ctl *ctl, const char *server_id, const struct agentles
 
 	if (!jobs)
 		return r;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (!(jobs[i] = job_new(ctl, done, arg, i)))
 			goto out;
+		edit_job_target(jobs[i], server_id, &edits[i]);
+	}
 	r = agentless_submit_batch(ctl->pool, server_id, edits, n, edit_done, jobs);
 out:
 	for (i = 0; r < 0 && i < n; i++)

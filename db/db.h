@@ -160,6 +160,14 @@ struct db_peer_stats {
  */
 int db_server_record(struct db *db, const char *server_id, const struct db_server_health *h,
                      const struct db_peer_stats *peers, size_t n);
+/*
+ * Record a removed peer's last counters (read on the server just before the
+ * removal) exactly as a health pass records a peer: their growth since the
+ * last recorded counters goes to its user's day, and they become the
+ * recorded ones, so nothing is counted twice.  A peer the DB does not know
+ * on that server is ignored.  One transaction.
+ */
+int db_peer_record_final(struct db *db, const char *server_id, const struct db_peer_stats *p);
 /* How many repairs the server's last reconcile made, stamped now. */
 int db_server_set_repairs(struct db *db, const char *server_id, int repairs);
 struct db_server_status {

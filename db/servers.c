@@ -152,6 +152,19 @@ static int record_peer(struct db *db, const char *server_id, const struct db_pee
 	return db_step_done(db, st);
 }
 
+int db_peer_record_final(struct db *db, const char *server_id, const struct db_peer_stats *p)
+{
+	int r;
+
+	if ((r = db_begin(db)) < 0)
+		return r;
+	if ((r = record_peer(db, server_id, p)) < 0) {
+		db_rollback(db);
+		return r;
+	}
+	return db_commit(db);
+}
+
 int db_server_record(struct db *db, const char *server_id, const struct db_server_health *h,
                      const struct db_peer_stats *peers, size_t n)
 {

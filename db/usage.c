@@ -4,8 +4,9 @@
  * peer's counters to db_server_record, which adds their growth since the
  * last pass here before storing them (usage_add, same transaction): a
  * counter lower than the stored one means the server's interface restarted,
- * so the new value is all growth since then.  Rows are per user, so they
- * outlive the peers that made them.
+ * so the new value is all growth since then.  A removed peer's last
+ * counters (db_peer_record_final) go through the same step.  Rows are per
+ * user, so they outlive the peers that made them.
  */
 #include <string.h>
 #include <time.h>

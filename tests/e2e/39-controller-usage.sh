@@ -7,6 +7,10 @@
 # - the server's counters reset (its WireGuard interface restarted): usage
 #   keeps what it had and grows by the new traffic, and never exceeds what
 #   the client itself counted (nothing double-counted);
+# - bytes moved after the last health pass are counted at the revoke (the
+#   server reports the peer's last counters in the removal's answer): with
+#   health_interval_s 3600, 50 x 1000 bytes pinged right before the revoke
+#   show in usage, and the total stays within the client's own count;
 # - usage is kept after the peer is revoked; from/to/user filter it;
 #   `vpnadm usage` prints it;
 # - /metrics passes `promtool check metrics` with the SSH round-trip
@@ -81,10 +85,22 @@ crx=$(client_count rx) ctx=$(client_count tx)
 	fail "usage rx $rx2 / tx $tx2 exceeds the client's own tx $ctx / rx $crx: double-counted"
 trace "counters reset: usage kept ($rx1 -> $rx2 rx) and never above the client's own count"
 
-# ---- kept after the revoke; filters; vpnadm ----------------------------------------------
+# ---- bytes since the last pass, counted at the revoke; kept after it -----------------------
+ctl_restart '"health_interval_s": 3600' # its startup pass is the last one before the revoke
+checked=$(db_sql "SELECT checked_at FROM servers WHERE id = '$s1'")
+rx3=$(usage_of alice rx) tx3=$(usage_of alice tx)
+cli alice ping -q -c 50 -i 0.01 -s 1000 10.7.0.1 >/dev/null || fail "ping 50 x 1000 bytes"
+crx=$(client_count rx) ctx=$(client_count tx)
 vc alice revoke >/dev/null || fail "alice: revoke"
 [[ $(db_sql "SELECT count(*) FROM peers WHERE user_id = 'alice'") == 0 ]] || fail "peer not revoked"
-(($(usage_of alice rx) >= rx2)) || fail "usage lost with the peer"
+[[ $(db_sql "SELECT checked_at FROM servers WHERE id = '$s1'") == "$checked" ]] ||
+	fail "a health pass ran between the ping and the revoke: the test proves nothing"
+rx4=$(usage_of alice rx) tx4=$(usage_of alice tx)
+((rx4 >= rx3 + 50000 && tx4 >= tx3 + 50000)) ||
+	fail "usage rx $rx3 -> $rx4, tx $tx3 -> $tx4: the 50 x 1000 bytes before the revoke are missing"
+((rx4 <= ctx + ctx / 20 && tx4 <= crx + crx / 20)) ||
+	fail "usage rx $rx4 / tx $tx4 exceeds the client's own tx $ctx / rx $crx: double-counted"
+trace "the revoke counted the bytes since the last pass ($rx3 -> $rx4 rx), none twice"
 [[ $(admin GET "/api/admin/usage?user=alice&from=$today&to=$today") == 200 ]] || fail "usage today"
 jq -e --arg d "$today" '(.days | length) == 1 and .days[0].day == $d and .days[0].user == "alice"
 	and .users.alice == .days[0].rx_bytes + .days[0].tx_bytes' "$RESP" >/dev/null ||

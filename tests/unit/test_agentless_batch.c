@@ -130,6 +130,50 @@ static void test_bad_results_fail(void)
 	TEST_DONE();
 }
 
+static void test_final_counters_parse(void)
+{
+	struct al_op_result res[3];
+
+	TEST_START("final lines carry a removed peer's counters; malformed ones are ignored");
+	memset(res, 0, sizeof(res));
+	ASSERT_INT_EQ(al_batch_parse("1 ok 1 0 1\n2 ok 1 0 1\n3 ok 1 0 0\n"
+	                             "final 1 1764540100 9223372036854775807 52000\n"
+	                             "final 2 0 1 2\nlive-del ok\ndone\n",
+	                             "", 3, res),
+	              0);
+	ASSERT_INT_EQ(res[0].final.seen, 1);
+	ASSERT_INT_EQ(res[0].final.latest_handshake, 1764540100);
+	ASSERT_TRUE(res[0].final.rx_bytes == 9223372036854775807ULL);
+	ASSERT_TRUE(res[0].final.tx_bytes == 52000);
+	ASSERT_INT_EQ(res[1].final.seen, 1);
+	ASSERT_TRUE(res[1].final.rx_bytes == 1 && res[1].final.tx_bytes == 2);
+	ASSERT_INT_EQ(res[2].final.seen, 0);
+
+	/* Past INT64_MAX, signs, blanks, missing or extra fields, bad or repeated index. */
+	memset(res, 0, sizeof(res));
+	ASSERT_INT_EQ(al_batch_parse("1 ok 1 0 1\n2 ok 1 0 1\n3 ok 1 0 1\n"
+	                             "final 1 0 9223372036854775808 1\nfinal 1 0 -1 1\n"
+	                             "final 1 0 +1 1\nfinal 1 0 1 1 \nfinal 1 0  1 1\n"
+	                             "final 1 0 1\nfinal 1 0 1 1 1\nfinal 4 0 1 1\n"
+	                             "final 0 0 1 1\nfinal 2 0 1 1x\nfinal 3 0 7 8\n"
+	                             "final 3 0 9 9\nlive-del ok\ndone\n",
+	                             "", 3, res),
+	              0);
+	ASSERT_INT_EQ(res[0].final.seen, 0);
+	ASSERT_INT_EQ(res[1].final.seen, 0);
+	ASSERT_INT_EQ(res[2].final.seen, 1);
+	ASSERT_TRUE(res[2].final.rx_bytes == 7 && res[2].final.tx_bytes == 8);
+
+	/* The removal failed: the peer is still live, its counters are not final. */
+	memset(res, 0, sizeof(res));
+	ASSERT_INT_EQ(al_batch_parse("1 ok 1 0 1\nfinal 1 0 5 6\nlive-del error\ndone\n",
+	                             "wg: boom", 1, res),
+	              0);
+	ASSERT_INT_EQ(res[0].err, PV_EREMOTE);
+	ASSERT_INT_EQ(res[0].final.seen, 0);
+	TEST_DONE();
+}
+
 static void test_answers_are_framed(void)
 {
 	static const char stream[] = "1 ok 1 1 0\nlive-add ok\ndone\nprivatevpn-end 0\n"
@@ -226,6 +270,7 @@ int main(void)
 	test_batch_encoding_is_exact();
 	test_results_parse();
 	test_bad_results_fail();
+	test_final_counters_parse();
 	test_answers_are_framed();
 	test_pool_refuses_at_once();
 	TEST_SUMMARY();

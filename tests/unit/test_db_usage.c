@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Usage: counter deltas per user per day, resets, revoked peers, ranges; draining and retiring. */
+/*
+ * Usage: counter deltas per user per day, resets, a removed peer's last
+ * counters, revoked peers, ranges; draining and retiring.
+ */
 #include "test_db_fixture.h"
 
 /* One health pass of srv-1 seeing fixture_key(n)'s counters at rx/tx. */
@@ -31,6 +34,7 @@ static void test_deltas(void)
 {
 	struct db *db = fixture_open("usage.db", 2);
 	struct db_peer p = fixture_reserve(db, "srv-1", 1);
+	struct db_peer_stats fin = {.rx_bytes = 800, .tx_bytes = 400}; /* at the removal */
 	struct db_usage *u = NULL;
 	uint64_t got[2], rx = 0, tx = 0;
 	size_t n = 0;
@@ -63,10 +67,23 @@ static void test_deltas(void)
 	ASSERT_INT_EQ(tx, 5300);
 	TEST_DONE();
 
+	TEST_START(
+	        "a removed peer's last counters add their growth; the next pass adds only its own");
+	memcpy(fin.pubkey, fixture_key(1), sizeof(fin.pubkey));
+	ASSERT_INT_EQ(db_peer_record_final(db, "srv-1", &fin), 0);
+	usage(db, got);
+	ASSERT_INT_EQ(got[0], 2300);
+	ASSERT_INT_EQ(got[1], 5600);
+	pass(db, 1, 800, 400);
+	usage(db, got);
+	ASSERT_INT_EQ(got[0], 2300);
+	ASSERT_INT_EQ(got[1], 5600);
+	TEST_DONE();
+
 	TEST_START("usage stays after the peer is deleted, and ranges filter by day");
 	ASSERT_INT_EQ(db_peer_delete(db, p.id), 0);
 	usage(db, got);
-	ASSERT_INT_EQ(got[0], 1800);
+	ASSERT_INT_EQ(got[0], 2300);
 	ASSERT_INT_EQ(db_usage_list(db, NULL, "2000-01-01", "2000-12-31", &u, &n), 0);
 	ASSERT_INT_EQ(n, 0);
 	free(u);
