@@ -1,12 +1,13 @@
 #!/bin/sh
 # Builds every libFuzzer target with clang (ASan+UBSan) into BUILD/fuzz and runs
-# each for PV_FUZZ_SECONDS (default 10) from its seed corpus.  A crash, leak or
-# sanitizer report fails the run and leaves the reproducer in BUILD/fuzz.
+# each for PV_FUZZ_SECONDS (default 5, the suite's share; set it for a longer
+# hunt) from its seed corpus.  A crash, leak or sanitizer report fails the run
+# and leaves the reproducer in BUILD/fuzz.
 # Usage: tests/fuzz/run.sh BUILD_DIR
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)/fuzz
-secs=${PV_FUZZ_SECONDS:-10}
+secs=${PV_FUZZ_SECONDS:-5}
 
 CC=clang cmake -S "$top" -B "$out" -DPV_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 targets=$(for src in "$top"/tests/fuzz/fuzz_*.c; do basename "$src" .c; done)
