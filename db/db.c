@@ -233,7 +233,7 @@ int db_run(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	return db_run(db, db->group ? SQL_SAVEPOINT : db->drv->begin_sql);
+	return db_run(db, db_grouped(db) ? SQL_SAVEPOINT : db->drv->begin_sql);
 }
 
 /* COMMIT (the fsync), timed for the observer; rolled back on failure. */
@@ -251,9 +251,9 @@ static int commit_now(struct db *db)
 
 int db_commit(struct db *db)
 {
-	int r = db->group ? db_run(db, SQL_RELEASE) : commit_now(db);
+	int r = db_grouped(db) ? db_run(db, SQL_RELEASE) : commit_now(db);
 
-	if (r < 0 && db->group)
+	if (r < 0 && db_grouped(db))
 		db_rollback(db);
 	return r;
 }
@@ -272,7 +272,7 @@ void db_rollback(struct db *db)
 	if (!db->drv->in_txn(db))
 		return; /* the backend already rolled back (e.g. SQLite after SQLITE_FULL) */
 	memcpy(saved, db->errmsg, sizeof(saved));
-	if (db->group) {
+	if (db_grouped(db)) {
 		/* Undo this transaction only, and end its savepoint. */
 		if (db_run(db, SQL_ROLLBACK_TO) == 0)
 			db_run(db, SQL_RELEASE);
@@ -291,7 +291,6 @@ int db_group_begin(struct db *db)
 	if (db->drv->group_commit && (r = db_run(db, db->drv->begin_sql)) < 0)
 		return r;
 	db->in_group = 1;
-	db->group = db->drv->group_commit;
 	return 0;
 }
 
@@ -299,10 +298,11 @@ int db_group_commit(struct db *db)
 {
 	if (!db->in_group)
 		return db_failf(db, PV_EINVAL, "no group transaction is open");
-	db->in_group = 0;
-	if (!db->group)
+	if (!db_grouped(db)) {
+		db->in_group = 0;
 		return 0; /* PostgreSQL: each step committed on its own */
-	db->group = 0;
+	}
+	db->in_group = 0;
 	if (!db->drv->in_txn(db))
 		return db_failf(db, PV_EIO, "the group transaction was rolled back by the backend");
 	return commit_now(db);

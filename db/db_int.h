@@ -93,8 +93,17 @@ struct db {
 	uint8_t seal_key[PV_KEY_LEN]; /* PSK sealing key (db_set_seal_key), cleansed at close */
 	int has_seal_key;
 	int in_group; /* between db_group_begin and db_group_commit */
-	int group;    /* a group transaction is open: transactions are its savepoints */
 };
+
+/*
+ * A group transaction is open: each transaction is a savepoint of it.  Only
+ * on a backend that commits groups as one (SQLite); on PostgreSQL a group's
+ * steps commit one by one.
+ */
+static inline int db_grouped(const struct db *db)
+{
+	return db->in_group && db->drv->group_commit;
+}
 
 /*
  * The cached statement for `sql` (a string literal, looked up by its
